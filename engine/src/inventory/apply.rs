@@ -1,0 +1,270 @@
+//! `apply`: the one function that changes inventory state, for live traffic
+//! and for replay alike. It checks a record against the state first and
+//! changes nothing if the record does not fit, so a bad record read from disk
+//! is reported, never half-applied.
+
+use super::buyers::{ended_status, Hold, HoldStatus, Order, OrderStatus};
+use super::record::{places_in_lock_order, InventoryRecord, Place, Places, Receipt};
+use super::shard::{SeatState, ShardState};
+use super::{Inventory, Locked};
+use crate::ids::{HoldId, OrderId, ShardIndex, TicketCount};
+use crate::layout::ShardKind;
+use crate::sync::Ordering;
+
+/// A record that does not fit the state it is applied to.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ApplyError(pub String);
+
+fn refuse<T>(why: impl Into<String>) -> Result<T, ApplyError> {
+    Err(ApplyError(why.into()))
+}
+
+impl Inventory {
+    /// Applies a record read back from the log: takes the locks it needs, in
+    /// order, then goes through the same code as live changes.
+    pub fn apply(&self, record: &InventoryRecord, receipt: Receipt) -> Result<(), ApplyError> {
+        let mut locked = self.lock_for(record)?;
+        self.apply_locked(&mut locked, record, receipt)
+    }
+
+    fn lock_for(&self, record: &InventoryRecord) -> Result<Locked<'_>, ApplyError> {
+        use InventoryRecord::*;
+        let (buyer_shard, places): (Option<usize>, Places) = match record {
+            ExpiredReclaimed { shard, .. } => {
+                self.check_shard_index(*shard)?;
+                let mut locked = Locked::new(None);
+                self.lock_shard(&mut locked, *shard);
+                return Ok(locked);
+            }
+            HoldPlaced { hold, buyer, places, .. } => {
+                if hold.shard() != Some(buyer.shard()) {
+                    return refuse(format!("hold {hold} does not belong to buyer {}'s shard", buyer.0));
+                }
+                (Some(buyer.shard()), places.clone())
+            }
+            HoldEnded { hold, .. } | HoldPurchased { hold, .. } => {
+                let shard = hold.shard().ok_or_else(|| ApplyError(format!("hold id {hold} names no shard")))?;
+                let places = self.buyer_shards[shard].lock().holds.get(hold).map(|h| h.places.clone());
+                (Some(shard), places.ok_or_else(|| ApplyError(format!("unknown hold {hold}")))?)
+            }
+            OrderCancelled { order, .. } => {
+                let shard = order.shard().ok_or_else(|| ApplyError(format!("order id {order} names no shard")))?;
+                let places = self.buyer_shards[shard].lock().orders.get(order).map(|o| o.places.clone());
+                (Some(shard), places.ok_or_else(|| ApplyError(format!("unknown order {order}")))?)
+            }
+            PlacesBlocked { places, .. } | PlacesUnblocked { places, .. } => (None, places.clone()),
+        };
+        self.check_places(&places)?;
+        let mut locked = Locked::new(buyer_shard.map(|shard| self.buyer_shards[shard].lock()));
+        self.lock_places(&mut locked, &places);
+        Ok(locked)
+    }
+
+    /// Checks `record` against the locked state, then changes the state.
+    pub(super) fn apply_locked(
+        &self,
+        locked: &mut Locked<'_>,
+        record: &InventoryRecord,
+        receipt: Receipt,
+    ) -> Result<(), ApplyError> {
+        use InventoryRecord::*;
+        match record {
+            ExpiredReclaimed { shard, at } => locked.shard(*shard).reclaim_expired(*at),
+            HoldPlaced { hold, buyer, at, expires_at, places } => {
+                self.check_places(places)?;
+                check_all_free(locked, places)?;
+                if locked.buyers().holds.contains_key(hold) {
+                    return refuse(format!("hold {hold} already exists"));
+                }
+                for place in places {
+                    match *place {
+                        Place::Seat { shard, offset } => locked.shard(shard).hold_seat(offset, *hold, *expires_at),
+                        Place::Ga { shard, places } => locked.shard(shard).hold_places(places, *hold, *expires_at),
+                    }
+                }
+                let (tickets, total_cents) = self.price(places);
+                locked.buyers().insert_hold(Hold {
+                    id: *hold,
+                    buyer: *buyer,
+                    created_at: *at,
+                    expires_at: *expires_at,
+                    places: places.clone(),
+                    tickets,
+                    total_cents,
+                    status: HoldStatus::Active,
+                });
+                self.next_hold_sequence.fetch_max(hold.sequence() + 1, Ordering::Relaxed);
+            }
+            HoldEnded { hold, at, reason } => {
+                active_hold(locked, *hold)?;
+                let places = locked.buyers().end_hold(*hold, ended_status(*reason, *at)).places.clone();
+                for_each_shard(&places, |shard| locked.shard(shard).release_hold(*hold));
+            }
+            HoldPurchased { hold, order, at, scope, idempotency_key, payment_ref } => {
+                let held = active_hold(locked, *hold)?;
+                check_hold_intact(locked, &held)?;
+                if locked.buyers().orders.contains_key(order) || order.shard() != hold.shard() {
+                    return refuse(format!(
+                        "order {order} already exists or is in another buyer shard than hold {hold}"
+                    ));
+                }
+                locked.buyers().end_hold(*hold, HoldStatus::Purchased { order: *order, at: *at });
+                for_each_shard(&held.places, |shard| locked.shard(shard).sell_hold(*hold, *order));
+                let new_order = Order {
+                    id: *order,
+                    buyer: held.buyer,
+                    hold: *hold,
+                    created_at: *at,
+                    cancelled_at: None,
+                    places: held.places.clone(),
+                    tickets: held.tickets,
+                    total_cents: held.total_cents,
+                    payment_ref: payment_ref.clone(),
+                    idempotency_key: idempotency_key.clone(),
+                    status: OrderStatus::Confirmed,
+                    receipt,
+                };
+                locked.buyers().insert_order(new_order, *scope);
+                self.next_order_sequence.fetch_max(order.sequence() + 1, Ordering::Relaxed);
+            }
+            OrderCancelled { order, at } => {
+                let places = confirmed_order_places(locked, *order)?;
+                check_all_sold_to(locked, &places, *order)?;
+                locked.buyers().cancel_order(*order, *at);
+                for place in &places {
+                    match *place {
+                        Place::Seat { shard, offset } => locked.shard(shard).unsell_seat(offset),
+                        Place::Ga { shard, places } => locked.shard(shard).unsell_places(places),
+                    }
+                }
+            }
+            PlacesBlocked { places, .. } | PlacesUnblocked { places, .. } => {
+                let blocked = matches!(record, PlacesBlocked { .. });
+                self.check_places(places)?;
+                check_blockable(locked, places, blocked)?;
+                for place in places {
+                    match *place {
+                        Place::Seat { shard, offset } => locked.shard(shard).set_seat_blocked(offset, blocked),
+                        Place::Ga { shard, places } => locked.shard(shard).set_places_blocked(places, blocked),
+                    }
+                }
+            }
+        }
+        self.publish_counts(locked);
+        Ok(())
+    }
+
+    fn check_shard_index(&self, shard: ShardIndex) -> Result<(), ApplyError> {
+        if shard.0 as usize >= self.shards.len() {
+            return refuse(format!("shard {} is not in this event's layout", shard.0));
+        }
+        Ok(())
+    }
+
+    /// Places name real seats or slices of this layout, each once, in lock order.
+    fn check_places(&self, places: &Places) -> Result<(), ApplyError> {
+        if places.is_empty() || !places_in_lock_order(places) {
+            return refuse("places are empty, repeated or out of order");
+        }
+        for place in places {
+            self.check_shard_index(place.shard())?;
+            let fits = match (place, &self.layout.shard(place.shard()).kind) {
+                (Place::Seat { offset, .. }, ShardKind::Row { seats, .. }) => offset < seats,
+                (Place::Ga { places, .. }, ShardKind::GaSlice { capacity }) => (1..=*capacity).contains(places),
+                _ => false,
+            };
+            if !fits {
+                return refuse(format!("{place:?} does not fit the layout"));
+            }
+        }
+        Ok(())
+    }
+
+    fn price(&self, places: &Places) -> (TicketCount, u64) {
+        places.iter().fold((TicketCount(0), 0), |(tickets, total), place| {
+            let count = place.tickets();
+            (TicketCount(tickets.0 + count), total + u64::from(count) * self.layout.shard_price_cents(place.shard()))
+        })
+    }
+}
+
+fn for_each_shard(places: &Places, mut action: impl FnMut(ShardIndex)) {
+    let mut previous = None;
+    for place in places {
+        if previous != Some(place.shard()) {
+            action(place.shard());
+            previous = Some(place.shard());
+        }
+    }
+}
+
+fn active_hold(locked: &mut Locked<'_>, hold: HoldId) -> Result<Hold, ApplyError> {
+    match locked.buyers().holds.get(&hold) {
+        Some(found) if found.status == HoldStatus::Active => Ok(found.clone()),
+        Some(found) => refuse(format!("hold {hold} is not active ({:?})", found.status)),
+        None => refuse(format!("unknown hold {hold}")),
+    }
+}
+
+fn confirmed_order_places(locked: &mut Locked<'_>, order: OrderId) -> Result<Places, ApplyError> {
+    match locked.buyers().orders.get(&order) {
+        Some(found) if found.status == OrderStatus::Confirmed => Ok(found.places.clone()),
+        Some(_) => refuse(format!("order {order} is already cancelled")),
+        None => refuse(format!("unknown order {order}")),
+    }
+}
+
+fn check_all_free(locked: &mut Locked<'_>, places: &Places) -> Result<(), ApplyError> {
+    for place in places {
+        let free = match *place {
+            Place::Seat { shard, offset } => locked.shard(shard).seat(offset) == SeatState::Available,
+            Place::Ga { shard, places } => locked.shard(shard).counts.available >= u64::from(places),
+        };
+        if !free {
+            return refuse(format!("{place:?} is not available"));
+        }
+    }
+    Ok(())
+}
+
+/// A hold about to be sold still has all its places, none reclaimed.
+fn check_hold_intact(locked: &mut Locked<'_>, hold: &Hold) -> Result<(), ApplyError> {
+    let mut result = Ok(());
+    for_each_shard(&hold.places, |shard| {
+        let expected: u32 = hold.places.iter().filter(|p| p.shard() == shard).map(Place::tickets).sum();
+        let state: &ShardState = locked.shard(shard);
+        if state.holds.get(&hold.id).map(|h| h.places) != Some(expected) {
+            result = refuse(format!("hold {} lost places in shard {} (reclaimed)", hold.id, shard.0));
+        }
+    });
+    result
+}
+
+fn check_all_sold_to(locked: &mut Locked<'_>, places: &Places, order: OrderId) -> Result<(), ApplyError> {
+    for place in places {
+        let sold = match *place {
+            Place::Seat { shard, offset } => locked.shard(shard).seat(offset) == SeatState::Sold(order),
+            Place::Ga { shard, places } => locked.shard(shard).counts.sold >= u64::from(places),
+        };
+        if !sold {
+            return refuse(format!("{place:?} is not sold to order {order}"));
+        }
+    }
+    Ok(())
+}
+
+fn check_blockable(locked: &mut Locked<'_>, places: &Places, blocked: bool) -> Result<(), ApplyError> {
+    for place in places {
+        let ok = match (*place, blocked) {
+            (Place::Seat { shard, offset }, true) => locked.shard(shard).seat(offset) == SeatState::Available,
+            (Place::Seat { shard, offset }, false) => locked.shard(shard).seat(offset) == SeatState::Blocked,
+            (Place::Ga { shard, places }, true) => locked.shard(shard).counts.available >= u64::from(places),
+            (Place::Ga { shard, places }, false) => locked.shard(shard).counts.blocked >= u64::from(places),
+        };
+        if !ok {
+            return refuse(format!("{place:?} cannot be {}", if blocked { "blocked" } else { "unblocked" }));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,150 @@
+//! Buyers' side of the inventory: holds, orders, ticket counts and idempotency
+//! keys, in shards locked by buyer. A hold or order id names its buyer shard,
+//! so every operation finds its lock directly.
+
+use std::collections::VecDeque;
+
+use ahash::AHashMap;
+use serde::Serialize;
+use smallvec::SmallVec;
+
+use super::record::{HoldEndReason, Places, Receipt};
+use crate::ids::{BuyerId, HoldId, OrderId, TicketCount};
+use crate::limits::ENDED_HOLDS_KEPT_PER_BUYER;
+use crate::time::UnixTimeMs;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum HoldStatus {
+    Active,
+    Released { at: UnixTimeMs },
+    Expired { at: UnixTimeMs },
+    Purchased { order: OrderId, at: UnixTimeMs },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hold {
+    pub id: HoldId,
+    pub buyer: BuyerId,
+    pub created_at: UnixTimeMs,
+    pub expires_at: UnixTimeMs,
+    pub places: Places,
+    pub tickets: TicketCount,
+    pub total_cents: u64,
+    pub status: HoldStatus,
+}
+
+impl Hold {
+    /// Active and not past its expiry at `now`.
+    pub fn is_live(&self, now: UnixTimeMs) -> bool {
+        self.status == HoldStatus::Active && now < self.expires_at
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    Confirmed,
+    Cancelled,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Order {
+    pub id: OrderId,
+    pub buyer: BuyerId,
+    pub hold: HoldId,
+    pub created_at: UnixTimeMs,
+    pub cancelled_at: Option<UnixTimeMs>,
+    pub places: Places,
+    pub tickets: TicketCount,
+    pub total_cents: u64,
+    pub payment_ref: Box<str>,
+    pub idempotency_key: Box<str>,
+    pub status: OrderStatus,
+    /// The log position of the purchase: an idempotent replay waits on it too.
+    pub receipt: Receipt,
+}
+
+/// A live hold as the per-buyer limit sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ActiveHold {
+    pub(crate) hold: HoldId,
+    pub(crate) expires_at: UnixTimeMs,
+    pub(crate) tickets: u32,
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct BuyerState {
+    pub(crate) sold_tickets: u32,
+    pub(crate) active_holds: SmallVec<[ActiveHold; 2]>,
+    /// Most recent last; bounded by `ENDED_HOLDS_KEPT_PER_BUYER`.
+    pub(crate) ended_holds: VecDeque<HoldId>,
+    pub(crate) orders: Vec<OrderId>,
+    /// `(scope, key)` → order: a replayed purchase returns the same order.
+    pub(crate) idempotency: AHashMap<(BuyerId, Box<str>), OrderId>,
+}
+
+impl BuyerState {
+    /// Tickets this buyer holds (in unexpired holds) or has bought.
+    pub(crate) fn tickets_counted(&self, now: UnixTimeMs) -> u32 {
+        let held: u32 = self.active_holds.iter().filter(|h| now < h.expires_at).map(|h| h.tickets).sum();
+        held + self.sold_tickets
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct BuyerShard {
+    pub(crate) buyers: AHashMap<BuyerId, BuyerState>,
+    pub(crate) holds: AHashMap<HoldId, Hold>,
+    pub(crate) orders: AHashMap<OrderId, Order>,
+}
+
+impl BuyerShard {
+    pub(crate) fn insert_hold(&mut self, hold: Hold) {
+        let buyer = self.buyers.entry(hold.buyer).or_default();
+        buyer.active_holds.push(ActiveHold { hold: hold.id, expires_at: hold.expires_at, tickets: hold.tickets.0 });
+        self.holds.insert(hold.id, hold);
+    }
+
+    /// Marks an active hold ended; returns it (for its places).
+    pub(crate) fn end_hold(&mut self, hold_id: HoldId, status: HoldStatus) -> &Hold {
+        let hold = self.holds.get_mut(&hold_id).expect("checked: the hold exists");
+        debug_assert_eq!(hold.status, HoldStatus::Active);
+        hold.status = status;
+        let buyer_id = hold.buyer;
+        let buyer = self.buyers.get_mut(&buyer_id).expect("a hold's buyer exists");
+        buyer.active_holds.retain(|h| h.hold != hold_id);
+        buyer.ended_holds.push_back(hold_id);
+        if buyer.ended_holds.len() > ENDED_HOLDS_KEPT_PER_BUYER {
+            if let Some(forgotten) = buyer.ended_holds.pop_front() {
+                self.holds.remove(&forgotten);
+            }
+        }
+        &self.holds[&hold_id]
+    }
+
+    pub(crate) fn insert_order(&mut self, order: Order, scope: BuyerId) {
+        let buyer = self.buyers.get_mut(&order.buyer).expect("an order's buyer exists");
+        buyer.sold_tickets += order.tickets.0;
+        buyer.orders.push(order.id);
+        buyer.idempotency.insert((scope, order.idempotency_key.clone()), order.id);
+        self.orders.insert(order.id, order);
+    }
+
+    pub(crate) fn cancel_order(&mut self, order_id: OrderId, at: UnixTimeMs) -> &Order {
+        let order = self.orders.get_mut(&order_id).expect("checked: the order exists");
+        debug_assert_eq!(order.status, OrderStatus::Confirmed);
+        order.status = OrderStatus::Cancelled;
+        order.cancelled_at = Some(at);
+        let buyer = self.buyers.get_mut(&order.buyer).expect("an order's buyer exists");
+        buyer.sold_tickets -= order.tickets.0;
+        order
+    }
+}
+
+pub(crate) fn ended_status(reason: HoldEndReason, at: UnixTimeMs) -> HoldStatus {
+    match reason {
+        HoldEndReason::Released => HoldStatus::Released { at },
+        HoldEndReason::Expired => HoldStatus::Expired { at },
+    }
+}

@@ -1,0 +1,48 @@
+//! Every bound the engine enforces, by name. Hitting one is a typed error, never
+//! unbounded memory growth. The HTTP contract's ranges live here too.
+
+/// Length of an id chosen by a promoter (event, section, row, tier): `[A-Za-z0-9_-]{1,64}`.
+pub const MAX_PUBLIC_ID_LEN: usize = 64;
+/// Length in characters of a display name (event, venue, section, tier).
+pub const MAX_NAME_CHARS: usize = 200;
+
+pub const MAX_TIERS_PER_EVENT: usize = 64;
+pub const MAX_SECTIONS_PER_EVENT: usize = 512;
+pub const MAX_ROWS_PER_SECTION: usize = 500;
+/// A row is one shard; its seat offsets are `u16`.
+pub const MAX_SEATS_PER_ROW: u32 = 1_000;
+/// Reserved seats over all sections of one event.
+pub const MAX_RESERVED_SEATS_PER_EVENT: u32 = 250_000;
+/// Places of one general-admission section.
+pub const MAX_GA_CAPACITY: u32 = 1_000_000;
+/// Highest seat number a row may reach (`first + seats - 1`).
+pub const MAX_SEAT_NUMBER: u32 = 99_999;
+pub const MAX_PRICE_CENTS: u64 = 100_000_000;
+
+pub const MIN_PER_BUYER_LIMIT: u32 = 1;
+pub const MAX_PER_BUYER_LIMIT: u32 = 100;
+pub const MIN_TTL_S: u32 = 1;
+pub const MAX_TTL_S: u32 = 86_400;
+pub const MIN_ADMIT_PER_MINUTE: u32 = 1;
+pub const MAX_ADMIT_PER_MINUTE: u32 = 1_000_000;
+pub const MIN_MAX_ACTIVE: u32 = 1;
+pub const MAX_MAX_ACTIVE: u32 = 1_000_000;
+
+/// General-admission pools are split into this many slices (or fewer, for tiny
+/// pools) so that one counter is not a hot spot.
+pub const GA_SLICES_PER_SECTION: u32 = 8;
+
+/// Buyers are spread over this many independently locked shards.
+pub const BUYER_SHARDS: usize = 64;
+/// Buyers with holds or orders in one event.
+pub const MAX_BUYERS_PER_EVENT: usize = 4_000_000;
+/// Orders one buyer may have (cancelled ones included) in one event.
+pub const MAX_ORDERS_PER_BUYER: usize = 1_000;
+/// Ended holds remembered per buyer, so a late purchase or lookup is told
+/// "expired" or "released" rather than "unknown".
+pub const ENDED_HOLDS_KEPT_PER_BUYER: usize = 16;
+
+/// `Idempotency-Key`: 1 to 128 printable ASCII characters.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
+/// The payment provider's reference, stored as given.
+pub const MAX_PAYMENT_REF_LEN: usize = 256;
