@@ -74,8 +74,8 @@ mod tests {
 
     #[test]
     fn avoids_leaving_a_single_orphan_seat() {
-        // Seats 0..=2 free, 3 taken: taking 1-2 would strand seat 0.
-        assert_eq!(best_runs(4, 2, row("...x")), (Some(0), Some(0)));
+        // Seats 0..=3 free: 1-2 is central but strands seat 0; 2-3 strands nothing.
+        assert_eq!(best_runs(5, 2, row("....x")), (Some(2), Some(1)));
         // Only a run of three: any pair strands one seat.
         assert_eq!(best_runs(3, 2, row("...")), (None, Some(0)));
     }
