@@ -1,0 +1,130 @@
+//! loom models of the allocator's concurrent core (run with `--cfg loom`; see
+//! `.ci/run`). Each model is two or three threads on a tiny venue; loom tries
+//! every interleaving of their locks and atomics.
+#![cfg(loom)]
+
+use std::sync::Arc;
+
+use guichet_engine::clock::ManualClock;
+use guichet_engine::ids::BuyerId;
+use guichet_engine::inventory::{DiscardSink, HoldRequest, Inventory, Requester, SeatRequest, SeatState};
+use guichet_engine::spec::EventSpec;
+use guichet_engine::time::UnixTimeMs;
+use loom::thread;
+
+const T0: UnixTimeMs = UnixTimeMs(1_800_000_000_000);
+
+/// Two rows of two seats, and a GA pool of two places.
+fn tiny_inventory() -> (Arc<Inventory>, Arc<ManualClock>) {
+    let spec: EventSpec = serde_json::from_value(serde_json::json!({
+        "id": "loom", "name": "Loom", "venue": "Model",
+        "starts_at": "2027-06-01T20:00:00Z", "on_sale_at": "2026-12-01T15:00:00Z", "currency": "CAD",
+        "tiers": [{"id": "t", "name": "T", "price_cents": 100}],
+        "sections": [
+            {"id": "A", "name": "A", "tier": "t", "rows": [{"id": "1", "seats": 2}, {"id": "2", "seats": 2}]},
+            {"id": "GA", "name": "GA", "tier": "t", "capacity": 2}
+        ],
+        "per_buyer_limit": 4, "hold_ttl_s": 60,
+        "room": {"admit_per_minute": 60, "max_active": 10, "access_ttl_s": 60}
+    }))
+    .unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let inventory = Inventory::new(&spec.validate().unwrap(), clock.clone(), Arc::new(DiscardSink));
+    (Arc::new(inventory), clock)
+}
+
+fn seats(list: &[(&str, u32)]) -> HoldRequest {
+    HoldRequest::Seats(
+        list.iter()
+            .map(|(row, number)| SeatRequest { section: "A".into(), row: (*row).into(), number: *number })
+            .collect(),
+    )
+}
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(3);
+    }
+    builder.check(f);
+}
+
+#[test]
+fn two_holds_on_one_seat_exactly_one_wins() {
+    model(|| {
+        let (inventory, _) = tiny_inventory();
+        let other = inventory.clone();
+        let racer = thread::spawn(move || other.hold(BuyerId(2), &seats(&[("1", 1)])).is_ok());
+        let mine = inventory.hold(BuyerId(1), &seats(&[("1", 1)])).is_ok();
+        let theirs = racer.join().unwrap();
+        assert!(mine ^ theirs, "exactly one hold wins the seat");
+        inventory.check_invariants().unwrap();
+    });
+}
+
+#[test]
+fn two_ga_holds_never_oversell_the_pool() {
+    model(|| {
+        let (inventory, _) = tiny_inventory();
+        let other = inventory.clone();
+        let ga = || HoldRequest::BestInSection { section: "GA".into(), quantity: 2 };
+        let racer = thread::spawn(move || other.hold(BuyerId(2), &ga()).is_ok());
+        let mine = inventory.hold(BuyerId(1), &ga()).is_ok();
+        assert!(mine ^ racer.join().unwrap());
+        inventory.check_invariants().unwrap();
+    });
+}
+
+#[test]
+fn holds_over_two_rows_in_opposite_order_do_not_deadlock() {
+    model(|| {
+        let (inventory, _) = tiny_inventory();
+        let other = inventory.clone();
+        let racer = thread::spawn(move || other.hold(BuyerId(2), &seats(&[("2", 1), ("1", 1)])).is_ok());
+        let mine = inventory.hold(BuyerId(1), &seats(&[("1", 2), ("2", 2)])).is_ok();
+        assert!(mine && racer.join().unwrap(), "disjoint seats: both holds succeed");
+        inventory.check_invariants().unwrap();
+    });
+}
+
+#[test]
+fn an_expired_hold_races_a_new_buyer_and_the_sweeper() {
+    model(|| {
+        let (inventory, clock) = tiny_inventory();
+        let old = inventory.hold(BuyerId(1), &seats(&[("1", 1), ("2", 1)])).unwrap();
+        clock.set(T0.plus_s(60));
+        let sweeper = {
+            let inventory = inventory.clone();
+            thread::spawn(move || inventory.expire_holds().unwrap())
+        };
+        let late_purchase = {
+            let inventory = inventory.clone();
+            thread::spawn(move || inventory.purchase(old.hold.id, Requester::Buyer(BuyerId(1)), "k", "p").is_ok())
+        };
+        let newcomer = inventory.hold(BuyerId(2), &seats(&[("2", 1)])).unwrap();
+        sweeper.join().unwrap();
+        assert!(!late_purchase.join().unwrap(), "an expired hold is never sold");
+        let row2 = inventory.layout().row_shard(inventory.layout().section_index("A").unwrap(), "2").unwrap();
+        assert_eq!(inventory.seat_state(row2, 0), SeatState::Held(newcomer.hold.id));
+        inventory.check_invariants().unwrap();
+    });
+}
+
+#[test]
+fn purchase_and_release_of_one_hold_agree() {
+    model(|| {
+        let (inventory, _) = tiny_inventory();
+        let placed = inventory.hold(BuyerId(1), &seats(&[("1", 1)])).unwrap();
+        let releaser = {
+            let inventory = inventory.clone();
+            thread::spawn(move || inventory.release(placed.hold.id, Requester::Buyer(BuyerId(1))).is_ok())
+        };
+        let bought = inventory.purchase(placed.hold.id, Requester::Buyer(BuyerId(1)), "k", "p").is_ok();
+        let released = releaser.join().unwrap();
+        let sold = inventory.availability().total.sold;
+        // Released first: the purchase fails. Bought first: the release is refused.
+        assert!(bought != released, "bought {bought}, released {released}");
+        assert_eq!(sold, u64::from(bought));
+        inventory.check_invariants().unwrap();
+    });
+}
