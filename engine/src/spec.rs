@@ -244,7 +244,7 @@ impl Checker {
     fn name(&mut self, field: &str, name: &str) {
         let chars = name.chars().count();
         let ok =
-            chars >= 1 && chars <= MAX_NAME_CHARS && !name.trim().is_empty() && !name.chars().any(char::is_control);
+            (1..=MAX_NAME_CHARS).contains(&chars) && !name.trim().is_empty() && !name.chars().any(char::is_control);
         self.require(ok, field, &format!("must be 1 to {MAX_NAME_CHARS} characters of text, not blank"));
     }
 
