@@ -9,11 +9,14 @@
 //! - [`demo`]: the Amphithéâtre Cogeco demo event.
 
 pub mod clock;
+pub mod codec;
 pub mod demo;
 pub mod ids;
 pub mod inventory;
 pub mod layout;
 pub mod limits;
 pub mod spec;
+pub mod store;
 mod sync;
 pub mod time;
+pub mod wal;

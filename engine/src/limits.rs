@@ -46,3 +46,6 @@ pub const ENDED_HOLDS_KEPT_PER_BUYER: usize = 16;
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
 /// The payment provider's reference, stored as given.
 pub const MAX_PAYMENT_REF_LEN: usize = 256;
+
+/// Events one engine holds.
+pub const MAX_EVENTS: usize = 10_000;

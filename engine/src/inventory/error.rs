@@ -94,7 +94,7 @@ impl InventoryError {
             RefundPeriodOver => "refund_period_over",
             NotBlocked { .. } => "not_blocked",
             Log(SinkError::Full) => "log_full",
-            Log(SinkError::Poisoned(_)) => "log_failed",
+            Log(SinkError::Poisoned(_) | SinkError::Encode(_)) => "log_failed",
         }
     }
 

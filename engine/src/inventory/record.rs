@@ -140,6 +140,8 @@ pub enum SinkError {
     Full,
     #[error("the write-ahead log failed and accepts nothing more: {0}")]
     Poisoned(String),
+    #[error("the record cannot be encoded: {0}")]
+    Encode(String),
 }
 
 /// Takes every record and keeps none: an in-memory inventory with no durability.

@@ -5,7 +5,7 @@
 //! (mutations) or from the operations' searches (reads).
 
 use ahash::AHashMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ids::{HoldId, OrderId};
 use crate::layout::{ShardKind, ShardLayout};
@@ -33,6 +33,15 @@ pub enum SeatState {
 
 impl SeatCell {
     pub(crate) const AVAILABLE: Self = Self(0);
+
+    /// The packed form, for snapshots; any `u64` is a valid cell.
+    pub(crate) fn to_raw(self) -> u64 {
+        self.0
+    }
+
+    pub(crate) fn from_raw(raw: u64) -> Self {
+        Self(raw)
+    }
     const BLOCKED: Self = Self(TAG_BLOCKED << TAG_SHIFT);
 
     fn held(hold: HoldId) -> Self {
@@ -57,7 +66,7 @@ impl SeatCell {
 
 /// Places by state. For a row, derived from its cells (and checked against
 /// them); for a general-admission slice, the state itself.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     pub available: u64,
     pub held: u64,
@@ -93,7 +102,7 @@ pub(crate) struct ShardState {
     pub(crate) holds: AHashMap<HoldId, ShardHold>,
     /// No hold here expires before this instant. A lower bound: it may be stale
     /// low after a release, never high; `has_expired_holds` refreshes it.
-    earliest_expiry: UnixTimeMs,
+    pub(crate) earliest_expiry: UnixTimeMs,
 }
 
 impl ShardState {

@@ -1,0 +1,406 @@
+//! The durable engine: events and their inventories over one write-ahead log,
+//! snapshots, and recovery.
+//!
+//! Every change reaches the log as a [`WalRecord`] (an event's creation, or an
+//! inventory record tagged with its event's number). Recovery loads the newest
+//! valid snapshot, replays the records after it through the same `apply` as
+//! live traffic, cuts a torn tail, restarts the writer, and expires the holds
+//! that ran out while the process was down.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Clock;
+use crate::codec;
+use crate::inventory::{
+    ApplyError, Inventory, InventoryError, InventoryRecord, InventorySnapshot, Receipt, RecordSink, SinkError,
+};
+use crate::limits::MAX_EVENTS;
+use crate::spec::{EventSpec, SpecErrors, ValidEvent};
+use crate::time::UnixTimeMs;
+use crate::wal::reader::{self, ScanError, TornTail};
+use crate::wal::snapshot::{read_snapshot, snapshots, write_snapshot};
+use crate::wal::storage::{DiskStorage, Storage};
+use crate::wal::{Wal, WalError, WalOptions};
+
+/// An event's position in creation order; what log records name it by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct EventNumber(pub u32);
+
+/// One record of the log, as written (borrowing) ...
+#[derive(Serialize)]
+enum WalRecordRef<'a> {
+    EventCreated { event: EventNumber, at: UnixTimeMs, spec_json: &'a str },
+    Inventory { event: EventNumber, record: &'a InventoryRecord },
+}
+
+/// ... and as read back. The two enums must keep the same shape.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub enum WalRecord {
+    EventCreated { event: EventNumber, at: UnixTimeMs, spec_json: String },
+    Inventory { event: EventNumber, record: InventoryRecord },
+}
+
+impl WalRecord {
+    pub fn decode(payload: &[u8]) -> Result<Self, codec::CodecError> {
+        codec::decode(payload)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct EngineSnapshot {
+    /// Every event created at or before this sequence is in `events`.
+    events_covered: u64,
+    events: Vec<EventSnapshot>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct EventSnapshot {
+    number: EventNumber,
+    spec_json: String,
+    /// Every record of this event at or before this sequence is in `inventory`.
+    covered: u64,
+    inventory: InventorySnapshot,
+}
+
+/// An event on sale: its validated spec and its inventory.
+#[derive(Debug)]
+pub struct Event {
+    pub number: EventNumber,
+    pub valid: ValidEvent,
+    pub inventory: Inventory,
+}
+
+impl Event {
+    pub fn id(&self) -> &str {
+        &self.valid.spec.id
+    }
+}
+
+/// The log, reachable by the events' sinks once recovery has started it.
+#[derive(Debug, Default)]
+struct LogHandle(OnceLock<Arc<Wal>>);
+
+impl LogHandle {
+    fn submit(&self, record: &WalRecordRef<'_>) -> Result<Receipt, SinkError> {
+        let wal = self.0.get().ok_or_else(|| SinkError::Poisoned("the log is not open yet".into()))?;
+        let payload = codec::encode(record).map_err(|error| SinkError::Encode(error.to_string()))?;
+        wal.submit(payload)
+    }
+}
+
+/// Tags an event's inventory records with its number and logs them.
+#[derive(Debug)]
+struct EventSink {
+    event: EventNumber,
+    log: Arc<LogHandle>,
+}
+
+impl RecordSink for EventSink {
+    fn submit(&self, record: &InventoryRecord) -> Result<Receipt, SinkError> {
+        self.log.submit(&WalRecordRef::Inventory { event: self.event, record })
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EngineOptions {
+    pub wal: WalOptions,
+}
+
+/// What recovery found and did.
+#[derive(Clone, Debug, Default)]
+pub struct RecoveryReport {
+    /// The snapshot loaded, if any: its file and the sequence it covers.
+    pub snapshot: Option<(String, u64)>,
+    pub records_replayed: u64,
+    pub last_sequence: u64,
+    pub torn_tail: Option<TornTail>,
+    pub holds_expired: usize,
+    pub events: usize,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    #[error(transparent)]
+    Log(#[from] ScanError),
+    #[error("snapshot {file}: {why}")]
+    Snapshot { file: String, why: String },
+    #[error("opening the data directory: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Wal(#[from] WalError),
+    #[error("expiring holds after recovery: {0}")]
+    Expiry(InventoryError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateEventError {
+    #[error(transparent)]
+    Invalid(#[from] SpecErrors),
+    #[error("an event with id {0:?} already exists")]
+    Exists(String),
+    #[error("the engine holds as many events as it can ({MAX_EVENTS})")]
+    TooManyEvents,
+    #[error(transparent)]
+    Log(#[from] SinkError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error(transparent)]
+    Wal(#[from] WalError),
+    #[error("writing the snapshot: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("encoding the snapshot: {0}")]
+    Encode(#[from] codec::CodecError),
+}
+
+/// What a snapshot wrote and pruned.
+#[derive(Clone, Debug)]
+pub struct SnapshotReport {
+    pub file: String,
+    pub covered: u64,
+    pub bytes: usize,
+    pub segments_removed: usize,
+    pub elapsed: Duration,
+}
+
+pub struct Engine {
+    storage: Arc<dyn Storage>,
+    log: Arc<LogHandle>,
+    clock: Arc<dyn Clock>,
+    events: DashMap<Box<str>, Arc<Event>>,
+    /// Events by number; its lock serialises creations with their log records.
+    ordered: Mutex<Vec<Arc<Event>>>,
+    snapshot_running: Mutex<()>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("events", &self.events.len()).finish()
+    }
+}
+
+impl Engine {
+    /// Opens a data directory (creating it if needed) and recovers.
+    pub fn open_dir(
+        dir: impl AsRef<std::path::Path>,
+        options: EngineOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(Engine, RecoveryReport), RecoveryError> {
+        Self::open(Arc::new(DiskStorage::open(dir)?), options, clock)
+    }
+
+    /// Recovers from `storage`: newest valid snapshot, then the log after it.
+    pub fn open(
+        storage: Arc<dyn Storage>,
+        options: EngineOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(Engine, RecoveryReport), RecoveryError> {
+        let started = Instant::now();
+        let engine = Engine {
+            storage,
+            log: Arc::new(LogHandle::default()),
+            clock,
+            events: DashMap::new(),
+            ordered: Mutex::new(Vec::new()),
+            snapshot_running: Mutex::new(()),
+        };
+        let mut report = RecoveryReport::default();
+        let (events_covered, mut covered) = engine.load_snapshot(&mut report)?;
+        let outcome = reader::scan(&*engine.storage, events_covered, |sequence, payload| {
+            engine.replay(sequence, payload, &mut covered)
+        })?;
+        if let Some(torn) = &outcome.torn_tail {
+            engine.zero_torn_tail(torn)?;
+        }
+        let snapshot_sequence = report.snapshot.as_ref().map_or(0, |s| s.1);
+        let last_sequence = outcome.last_sequence.max(snapshot_sequence);
+        let append = if outcome.last_sequence < snapshot_sequence { None } else { outcome.append };
+        let wal = Wal::start(engine.storage.clone(), options.wal, last_sequence, append)?;
+        engine.log.0.set(Arc::new(wal)).expect("the log is started once");
+        for event in engine.events() {
+            report.holds_expired += event.inventory.expire_holds().map_err(RecoveryError::Expiry)?;
+        }
+        report.records_replayed = outcome.records_visited;
+        report.last_sequence = last_sequence;
+        report.torn_tail = outcome.torn_tail;
+        report.events = engine.events.len();
+        report.elapsed = started.elapsed();
+        Ok((engine, report))
+    }
+
+    /// Loads the newest snapshot that reads back whole; returns the sequence
+    /// up to which events are covered, and each event's coverage.
+    fn load_snapshot(&self, report: &mut RecoveryReport) -> Result<(u64, Vec<u64>), RecoveryError> {
+        let Some((_, name)) = snapshots(&*self.storage)?.into_iter().next() else { return Ok((0, Vec::new())) };
+        let file = self.storage.describe(&name);
+        let broken = |why: String| RecoveryError::Snapshot { file: file.clone(), why };
+        let (sequence, payload) = read_snapshot(&*self.storage, &name).map_err(|e| broken(e.to_string()))?;
+        let snapshot: EngineSnapshot = codec::decode(&payload).map_err(|e| broken(e.to_string()))?;
+        let mut covered = Vec::with_capacity(snapshot.events.len());
+        for saved in snapshot.events {
+            let event = self.add_event(saved.number, &saved.spec_json).map_err(|e| broken(e.0))?;
+            event.inventory.restore(saved.inventory).map_err(|e| broken(e.0))?;
+            covered.push(saved.covered);
+        }
+        report.snapshot = Some((name, sequence));
+        Ok((snapshot.events_covered, covered))
+    }
+
+    /// Applies one record from the log, unless the snapshot already holds it.
+    fn replay(&self, sequence: u64, payload: &[u8], covered: &mut Vec<u64>) -> Result<(), String> {
+        match WalRecord::decode(payload).map_err(|e| e.to_string())? {
+            WalRecord::EventCreated { event, spec_json, .. } => {
+                if (event.0 as usize) < covered.len() {
+                    return Ok(());
+                }
+                self.add_event(event, &spec_json).map_err(|e| e.0)?;
+                covered.push(0);
+                Ok(())
+            }
+            WalRecord::Inventory { event, record } => {
+                let index = event.0 as usize;
+                let target = self.ordered.lock().get(index).cloned();
+                let target = target.ok_or_else(|| format!("names event number {}, which does not exist", event.0))?;
+                if sequence <= covered[index] {
+                    return Ok(());
+                }
+                target.inventory.apply(&record, Receipt(sequence)).map_err(|e| e.0)
+            }
+        }
+    }
+
+    /// Builds an event from its logged spec and registers it under `number`.
+    fn add_event(&self, number: EventNumber, spec_json: &str) -> Result<Arc<Event>, ApplyError> {
+        let spec: EventSpec = serde_json::from_str(spec_json).map_err(|e| ApplyError(format!("event spec: {e}")))?;
+        let valid = spec.validate().map_err(|e| ApplyError(e.to_string()))?;
+        let mut ordered = self.ordered.lock();
+        if number.0 as usize != ordered.len() {
+            return Err(ApplyError(format!("event number {} out of order (expected {})", number.0, ordered.len())));
+        }
+        Ok(self.register(&mut ordered, number, valid))
+    }
+
+    fn register(&self, ordered: &mut Vec<Arc<Event>>, number: EventNumber, valid: ValidEvent) -> Arc<Event> {
+        let sink = Arc::new(EventSink { event: number, log: self.log.clone() });
+        let inventory = Inventory::new(&valid, self.clock.clone(), sink);
+        let event = Arc::new(Event { number, valid, inventory });
+        self.events.insert(event.id().into(), event.clone());
+        ordered.push(event.clone());
+        event
+    }
+
+    fn zero_torn_tail(&self, torn: &TornTail) -> Result<(), RecoveryError> {
+        let mut file = self.storage.open_for_writing(&torn.segment, 0)?;
+        file.write_at(torn.offset, &vec![0; torn.bytes as usize])?;
+        file.sync_data()?;
+        Ok(())
+    }
+
+    /// Creates an event; durable once the receipt is.
+    pub fn create_event(&self, spec: &EventSpec) -> Result<(Arc<Event>, Receipt), CreateEventError> {
+        let valid = spec.validate()?;
+        let spec_json = serde_json::to_string(spec).expect("an event spec serialises");
+        let mut ordered = self.ordered.lock();
+        if self.events.contains_key(spec.id.as_str()) {
+            return Err(CreateEventError::Exists(spec.id.clone()));
+        }
+        if ordered.len() >= MAX_EVENTS {
+            return Err(CreateEventError::TooManyEvents);
+        }
+        let number = EventNumber(ordered.len() as u32);
+        let at = self.clock.now();
+        let receipt = self.log.submit(&WalRecordRef::EventCreated { event: number, at, spec_json: &spec_json })?;
+        Ok((self.register(&mut ordered, number, valid), receipt))
+    }
+
+    pub fn event(&self, id: &str) -> Option<Arc<Event>> {
+        self.events.get(id).map(|entry| entry.value().clone())
+    }
+
+    /// Events in creation order.
+    pub fn events(&self) -> Vec<Arc<Event>> {
+        self.ordered.lock().clone()
+    }
+
+    pub fn wal(&self) -> &Wal {
+        self.log.0.get().expect("the log is open once recovery is done")
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Blocks until `receipt` is durable.
+    pub fn wait_durable(&self, receipt: Receipt) -> Result<(), WalError> {
+        self.wal().wait_durable(receipt)
+    }
+
+    /// Waits, without blocking a thread, until `receipt` is durable.
+    pub async fn durable(&self, receipt: Receipt) -> Result<(), WalError> {
+        self.wal().durable(receipt).await
+    }
+
+    /// Expires the holds of every event whose time is up; returns how many.
+    pub fn expire_holds(&self) -> Result<usize, InventoryError> {
+        self.events().iter().map(|event| event.inventory.expire_holds()).sum()
+    }
+
+    /// Writes a snapshot of everything, then deletes the segments and older
+    /// snapshots it makes unnecessary. Traffic stops only while each event's
+    /// state is copied, one event at a time.
+    pub fn snapshot(&self) -> Result<SnapshotReport, SnapshotError> {
+        let started = Instant::now();
+        let _one_at_a_time = self.snapshot_running.lock();
+        let wal = self.wal();
+        let (events, events_covered) = {
+            let ordered = self.ordered.lock();
+            (ordered.clone(), wal.last_assigned_sequence())
+        };
+        let mut saved = Vec::with_capacity(events.len());
+        for event in &events {
+            let (inventory, covered) = event.inventory.snapshot(|| wal.last_assigned_sequence());
+            let spec_json = serde_json::to_string(&event.valid.spec).expect("an event spec serialises");
+            saved.push(EventSnapshot { number: event.number, spec_json, covered, inventory });
+        }
+        let covered = saved.iter().map(|e| e.covered).max().unwrap_or(events_covered).max(events_covered);
+        // A snapshot never holds a change the log could still lose.
+        wal.wait_durable(Receipt(covered))?;
+        let payload = codec::encode(&EngineSnapshot { events_covered, events: saved })?;
+        let file = write_snapshot(&*self.storage, covered, &payload)?;
+        let segments_removed = self.prune(events_covered, covered)?;
+        Ok(SnapshotReport { file, covered, bytes: payload.len(), segments_removed, elapsed: started.elapsed() })
+    }
+
+    /// Removes snapshots older than `newest` and segments whose records are all
+    /// at or before `events_covered`. The last segment always stays.
+    fn prune(&self, events_covered: u64, newest: u64) -> Result<usize, std::io::Error> {
+        for (sequence, name) in snapshots(&*self.storage)? {
+            if sequence < newest {
+                self.storage.remove(&name)?;
+            }
+        }
+        let segments = reader::segments(&*self.storage)?;
+        let mut removed = 0;
+        for pair in segments.windows(2) {
+            if pair[1].first_sequence <= events_covered + 1 {
+                self.storage.remove(&pair[0].name)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Stops the log after it has written and synced everything queued.
+    pub fn close(&self) {
+        if let Some(wal) = self.log.0.get() {
+            wal.close();
+        }
+    }
+}

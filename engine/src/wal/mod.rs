@@ -1,0 +1,71 @@
+//! The write-ahead log: every change, in order, on disk before it is
+//! acknowledged.
+//!
+//! - `frame`: one record's bytes on disk (header, CRC-32C, payload);
+//! - `storage`: the disk as a trait (a directory, or memory with faults);
+//! - `writer`: group commit on one thread, fail-stop on any I/O error;
+//! - `reader`: recovery's scan, torn-tail cutting, corruption detection;
+//! - `snapshot`: whole-state snapshot files, written atomically.
+//!
+//! Segment files are named by the sequence of their first record
+//! (`00000000000000000001.wal`), preallocated, and hold whole batches only.
+
+pub mod frame;
+pub mod reader;
+pub mod snapshot;
+pub mod storage;
+mod writer;
+
+pub use writer::{Wal, WalStats};
+
+/// How hard the log works to keep what it acknowledges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// fdatasync after every batch: an acknowledged change survives a crash
+    /// of the process or the machine.
+    Fsync,
+    /// UNSAFE: no sync; acknowledged changes can be lost if the machine
+    /// crashes. For benchmarks only.
+    None,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalOptions {
+    pub durability: Durability,
+    /// Size of a preallocated segment file.
+    pub segment_bytes: u64,
+    /// Records queued for the writer before `submit` answers "full".
+    pub max_pending_records: usize,
+    /// The writer stops adding records to a batch past this size.
+    pub max_batch_bytes: usize,
+}
+
+impl Default for WalOptions {
+    fn default() -> Self {
+        Self {
+            durability: Durability::Fsync,
+            segment_bytes: 64 * 1024 * 1024,
+            max_pending_records: 65_536,
+            max_batch_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WalError {
+    #[error("the write-ahead log failed and accepts nothing more: {0}")]
+    Poisoned(String),
+    #[error("write-ahead log I/O: {0}")]
+    Io(String),
+}
+
+impl From<std::io::Error> for WalError {
+    fn from(error: std::io::Error) -> Self {
+        WalError::Io(error.to_string())
+    }
+}
+
+/// The file name of the segment whose first record is `first_sequence`.
+pub fn segment_name(first_sequence: u64) -> String {
+    format!("{first_sequence:020}.wal")
+}

@@ -1,0 +1,257 @@
+//! The log's view of the disk, as a trait, so tests can inject faults: torn
+//! writes, lost unsynced writes, bit flips, failing fsyncs.
+//!
+//! [`DiskStorage`] is the real thing (a directory); [`MemoryStorage`] keeps
+//! files in memory, remembers what was synced, and can "crash".
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+/// A directory of files, as the log uses it.
+pub trait Storage: Send + Sync + std::fmt::Debug {
+    /// Names of the files in the directory.
+    fn list(&self) -> io::Result<Vec<String>>;
+    /// Opens a file for writing at offsets, creating it (its directory entry
+    /// made durable) and preallocating `preallocate_bytes` if it is new.
+    fn open_for_writing(&self, name: &str, preallocate_bytes: u64) -> io::Result<Box<dyn StorageFile>>;
+    fn read(&self, name: &str) -> io::Result<Vec<u8>>;
+    fn remove(&self, name: &str) -> io::Result<()>;
+    /// Replaces a whole file atomically: temp file, sync, rename, directory sync.
+    fn write_atomically(&self, name: &str, bytes: &[u8]) -> io::Result<()>;
+    /// Where the files are, for messages.
+    fn describe(&self, name: &str) -> String;
+}
+
+/// A file open for positioned writes.
+pub trait StorageFile: Send {
+    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()>;
+    /// Makes written data durable (fdatasync).
+    fn sync_data(&mut self) -> io::Result<()>;
+}
+
+/// A real directory.
+#[derive(Debug, Clone)]
+pub struct DiskStorage {
+    dir: PathBuf,
+}
+
+impl DiskStorage {
+    /// Opens (creating if needed) the data directory.
+    pub fn open(dir: impl AsRef<Path>) -> io::Result<Self> {
+        fs::create_dir_all(dir.as_ref())?;
+        Ok(Self { dir: dir.as_ref().to_path_buf() })
+    }
+
+    fn sync_dir(&self) -> io::Result<()> {
+        File::open(&self.dir)?.sync_all()
+    }
+}
+
+impl Storage for DiskStorage {
+    fn list(&self) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(&self.dir)? {
+            if let Some(name) = entry?.file_name().to_str() {
+                names.push(name.to_owned());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn open_for_writing(&self, name: &str, preallocate_bytes: u64) -> io::Result<Box<dyn StorageFile>> {
+        let path = self.dir.join(name);
+        let is_new = !path.exists();
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
+        if is_new {
+            preallocate(&file, preallocate_bytes)?;
+            file.sync_all()?;
+            self.sync_dir()?;
+        }
+        Ok(Box::new(DiskFile(file)))
+    }
+
+    fn read(&self, name: &str) -> io::Result<Vec<u8>> {
+        fs::read(self.dir.join(name))
+    }
+
+    fn remove(&self, name: &str) -> io::Result<()> {
+        fs::remove_file(self.dir.join(name))?;
+        self.sync_dir()
+    }
+
+    fn write_atomically(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        let temporary = self.dir.join(format!("{name}.tmp"));
+        let file = File::create(&temporary)?;
+        file.write_all_at(bytes, 0)?;
+        file.sync_all()?;
+        fs::rename(&temporary, self.dir.join(name))?;
+        self.sync_dir()
+    }
+
+    fn describe(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+}
+
+/// Reserves the blocks up front so appends do not change the file's size
+/// (and fdatasync has no size metadata to flush). Falls back to a sparse
+/// file where the filesystem cannot preallocate.
+fn preallocate(file: &File, bytes: u64) -> io::Result<()> {
+    if bytes == 0 {
+        return Ok(());
+    }
+    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, bytes) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::OPNOTSUPP) => file.set_len(bytes),
+        Err(errno) => Err(errno.into()),
+    }
+}
+
+struct DiskFile(File);
+
+impl StorageFile for DiskFile {
+    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        self.0.write_all_at(bytes, offset)
+    }
+
+    fn sync_data(&mut self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+}
+
+/// Files in memory that remember what was synced; for fault-injection tests.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStorage {
+    disk: Arc<Mutex<MemoryDisk>>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryDisk {
+    files: BTreeMap<String, MemoryFile>,
+    /// Syncs that will still succeed; `None` for no limit.
+    syncs_left: Option<u64>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct MemoryFile {
+    synced: Vec<u8>,
+    current: Vec<u8>,
+}
+
+impl MemoryStorage {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The disk as a crash would leave it: only synced data survives, plus the
+    /// first `torn_bytes` of each file's unsynced writes (a torn write).
+    pub fn crash(&self, torn_bytes: usize) -> MemoryStorage {
+        let disk = self.disk.lock();
+        let files = disk
+            .files
+            .iter()
+            .map(|(name, file)| {
+                let mut survived = file.synced.clone();
+                let first_difference = (0..file.current.len())
+                    .find(|&i| survived.get(i) != Some(&file.current[i]))
+                    .unwrap_or(file.current.len());
+                let torn_end = (first_difference + torn_bytes).min(file.current.len());
+                if survived.len() < torn_end {
+                    survived.resize(torn_end, 0);
+                }
+                survived[first_difference..torn_end].copy_from_slice(&file.current[first_difference..torn_end]);
+                (name.clone(), MemoryFile { synced: survived.clone(), current: survived })
+            })
+            .collect();
+        MemoryStorage { disk: Arc::new(Mutex::new(MemoryDisk { files, syncs_left: None })) }
+    }
+
+    /// After `successes` more syncs, every sync fails.
+    pub fn fail_syncs_after(&self, successes: u64) {
+        self.disk.lock().syncs_left = Some(successes);
+    }
+
+    /// Flips one bit of a file, as bad media would (synced and unsynced alike).
+    pub fn flip_bit(&self, name: &str, offset: usize, bit: u8) {
+        let mut disk = self.disk.lock();
+        let file = disk.files.get_mut(name).expect("flip_bit: no such file");
+        file.current[offset] ^= 1 << bit;
+        file.synced[offset] ^= 1 << bit;
+    }
+
+    /// A file's current contents.
+    pub fn contents(&self, name: &str) -> Option<Vec<u8>> {
+        self.disk.lock().files.get(name).map(|f| f.current.clone())
+    }
+}
+
+impl Storage for MemoryStorage {
+    fn list(&self) -> io::Result<Vec<String>> {
+        Ok(self.disk.lock().files.keys().cloned().collect())
+    }
+
+    fn open_for_writing(&self, name: &str, preallocate_bytes: u64) -> io::Result<Box<dyn StorageFile>> {
+        let mut disk = self.disk.lock();
+        disk.files.entry(name.to_owned()).or_insert_with(|| {
+            let zeros = vec![0; preallocate_bytes as usize];
+            MemoryFile { synced: zeros.clone(), current: zeros }
+        });
+        Ok(Box::new(MemoryFileHandle { disk: self.disk.clone(), name: name.to_owned() }))
+    }
+
+    fn read(&self, name: &str) -> io::Result<Vec<u8>> {
+        let disk = self.disk.lock();
+        disk.files.get(name).map(|f| f.current.clone()).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+    }
+
+    fn remove(&self, name: &str) -> io::Result<()> {
+        self.disk.lock().files.remove(name).map(drop).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+    }
+
+    fn write_atomically(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        let file = MemoryFile { synced: bytes.to_vec(), current: bytes.to_vec() };
+        self.disk.lock().files.insert(name.to_owned(), file);
+        Ok(())
+    }
+
+    fn describe(&self, name: &str) -> String {
+        format!("memory:{name}")
+    }
+}
+
+struct MemoryFileHandle {
+    disk: Arc<Mutex<MemoryDisk>>,
+    name: String,
+}
+
+impl StorageFile for MemoryFileHandle {
+    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        let mut disk = self.disk.lock();
+        let file = disk.files.get_mut(&self.name).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        let end = offset as usize + bytes.len();
+        if file.current.len() < end {
+            file.current.resize(end, 0);
+        }
+        file.current[offset as usize..end].copy_from_slice(bytes);
+        Ok(())
+    }
+
+    fn sync_data(&mut self) -> io::Result<()> {
+        let mut disk = self.disk.lock();
+        match &mut disk.syncs_left {
+            Some(0) => return Err(io::Error::other("injected fsync failure")),
+            Some(left) => *left -= 1,
+            None => {}
+        }
+        let file = disk.files.get_mut(&self.name).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        file.synced = file.current.clone();
+        Ok(())
+    }
+}

@@ -1,0 +1,300 @@
+//! The log writer: group commit on one thread.
+//!
+//! Callers hand encoded records to [`Wal::submit`] (which never blocks on I/O:
+//! it numbers the record and puts it on a bounded channel) and later wait on
+//! the receipt. The writer thread takes everything pending, frames it into one
+//! buffer, writes it with one call, syncs once, then publishes the highest
+//! durable sequence, which completes the whole batch. Any write or sync error
+//! poisons the log for good: no retry, nothing more acknowledged.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::frame::append_frame;
+use super::storage::{Storage, StorageFile};
+use super::{segment_name, Durability, WalError, WalOptions};
+use crate::inventory::{Receipt, SinkError};
+use crate::sync::channel::{bounded, Receiver, Sender, TrySendError};
+use crate::sync::{spawn, AtomicBool, AtomicU64, Condvar, Mutex, Ordering};
+
+/// A record waiting for the writer.
+struct Pending {
+    sequence: u64,
+    payload: Vec<u8>,
+}
+
+/// Where the writer appends: a segment and the offset of its end of data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct AppendPoint {
+    pub(crate) segment: String,
+    pub(crate) offset: u64,
+}
+
+/// Counters the writer keeps, for metrics and benchmarks.
+#[derive(Debug, Default)]
+pub struct WalStats {
+    pub batches: AtomicU64,
+    pub records: AtomicU64,
+    pub bytes: AtomicU64,
+    pub sync_nanos_total: AtomicU64,
+    pub last_sync_nanos: AtomicU64,
+}
+
+/// What writer and waiters share.
+#[derive(Debug, Default)]
+struct Shared {
+    durable_sequence: AtomicU64,
+    poisoned: AtomicBool,
+    failure: Mutex<Option<String>>,
+    wake_lock: Mutex<()>,
+    wake: Condvar,
+    #[cfg(not(loom))]
+    notify: tokio::sync::Notify,
+    stats: WalStats,
+}
+
+impl Shared {
+    fn publish_durable(&self, sequence: u64) {
+        self.durable_sequence.store(sequence, Ordering::Release);
+        self.wake_all();
+    }
+
+    fn poison(&self, why: String) {
+        *self.failure.lock() = Some(why);
+        self.poisoned.store(true, Ordering::Release);
+        self.wake_all();
+    }
+
+    fn wake_all(&self) {
+        drop(self.wake_lock.lock());
+        self.wake.notify_all();
+        #[cfg(not(loom))]
+        self.notify.notify_waiters();
+    }
+
+    /// `Some` once the answer for `sequence` is known.
+    fn outcome(&self, sequence: u64) -> Option<Result<(), WalError>> {
+        if self.durable_sequence.load(Ordering::Acquire) >= sequence {
+            return Some(Ok(()));
+        }
+        if self.poisoned.load(Ordering::Acquire) {
+            let why = self.failure.lock().clone().unwrap_or_default();
+            return Some(Err(WalError::Poisoned(why)));
+        }
+        None
+    }
+}
+
+struct Enqueue {
+    next_sequence: u64,
+    sender: Option<Sender<Pending>>,
+}
+
+/// The write-ahead log, open for appending.
+pub struct Wal {
+    enqueue: Mutex<Enqueue>,
+    shared: Arc<Shared>,
+    writer: Mutex<Option<WriterHandle>>,
+}
+
+#[cfg(not(loom))]
+type WriterHandle = std::thread::JoinHandle<()>;
+#[cfg(loom)]
+type WriterHandle = loom::thread::JoinHandle<()>;
+
+impl std::fmt::Debug for Wal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wal").field("durable_sequence", &self.durable_sequence()).finish()
+    }
+}
+
+impl Wal {
+    /// Starts a new, empty log in `storage` (which must hold no segment yet).
+    pub fn create(storage: Arc<dyn Storage>, options: WalOptions) -> Result<Wal, WalError> {
+        if !super::reader::segments(&*storage)?.is_empty() {
+            return Err(WalError::Io("the storage already holds a log; recover it instead".into()));
+        }
+        Self::start(storage, options, 0, None)
+    }
+
+    /// Starts the writer. `last_sequence` is the last record already in the
+    /// log; `append` is where to write next (`None`: start a new segment).
+    pub(crate) fn start(
+        storage: Arc<dyn Storage>,
+        options: WalOptions,
+        last_sequence: u64,
+        append: Option<AppendPoint>,
+    ) -> Result<Wal, WalError> {
+        let (sender, receiver) = bounded(options.max_pending_records);
+        let shared = Arc::new(Shared::default());
+        shared.durable_sequence.store(last_sequence, Ordering::Release);
+        let segment = match append {
+            Some(point) => Some(OpenSegment {
+                file: storage.open_for_writing(&point.segment, options.segment_bytes)?,
+                offset: point.offset,
+            }),
+            None => None,
+        };
+        let writer = Writer { storage, options, segment, buffer: Vec::new(), shared: shared.clone() };
+        let handle = spawn("guichet-wal", move || writer.run(receiver))?;
+        Ok(Wal {
+            enqueue: Mutex::new(Enqueue { next_sequence: last_sequence + 1, sender: Some(sender) }),
+            shared,
+            writer: Mutex::new(Some(handle)),
+        })
+    }
+
+    /// Numbers an encoded record and queues it for the writer. Never blocks on
+    /// I/O; a full queue or a failed log is an error and the record is not taken.
+    pub fn submit(&self, payload: Vec<u8>) -> Result<Receipt, SinkError> {
+        if self.shared.poisoned.load(Ordering::Acquire) {
+            return Err(self.poisoned_error());
+        }
+        let mut enqueue = self.enqueue.lock();
+        let sequence = enqueue.next_sequence;
+        let Some(sender) = &enqueue.sender else { return Err(SinkError::Poisoned("the log is closed".into())) };
+        match sender.try_send(Pending { sequence, payload }) {
+            Ok(()) => {
+                enqueue.next_sequence += 1;
+                Ok(Receipt(sequence))
+            }
+            Err(TrySendError::Full(_)) => Err(SinkError::Full),
+            Err(TrySendError::Disconnected(_)) => Err(self.poisoned_error()),
+        }
+    }
+
+    fn poisoned_error(&self) -> SinkError {
+        SinkError::Poisoned(self.shared.failure.lock().clone().unwrap_or_else(|| "the log is closed".into()))
+    }
+
+    /// The last sequence handed out (durable or not).
+    pub fn last_assigned_sequence(&self) -> u64 {
+        self.enqueue.lock().next_sequence - 1
+    }
+
+    /// Every record up to this one is durable.
+    pub fn durable_sequence(&self) -> u64 {
+        self.shared.durable_sequence.load(Ordering::Acquire)
+    }
+
+    pub fn is_poisoned(&self) -> bool {
+        self.shared.poisoned.load(Ordering::Acquire)
+    }
+
+    pub fn failure(&self) -> Option<String> {
+        self.shared.failure.lock().clone()
+    }
+
+    pub fn stats(&self) -> &WalStats {
+        &self.shared.stats
+    }
+
+    /// Blocks until the record is durable (or the log failed).
+    pub fn wait_durable(&self, receipt: Receipt) -> Result<(), WalError> {
+        let mut guard = self.shared.wake_lock.lock();
+        loop {
+            if let Some(outcome) = self.shared.outcome(receipt.0) {
+                return outcome;
+            }
+            guard = self.shared.wake.wait(guard);
+        }
+    }
+
+    /// Waits, without blocking a thread, until the record is durable.
+    #[cfg(not(loom))]
+    pub async fn durable(&self, receipt: Receipt) -> Result<(), WalError> {
+        loop {
+            let mut notified = std::pin::pin!(self.shared.notify.notified());
+            notified.as_mut().enable();
+            if let Some(outcome) = self.shared.outcome(receipt.0) {
+                return outcome;
+            }
+            notified.await;
+        }
+    }
+
+    /// Stops taking records, lets the writer drain and sync what is queued,
+    /// and waits for it. Later submits fail.
+    pub fn close(&self) {
+        self.enqueue.lock().sender = None;
+        if let Some(handle) = self.writer.lock().take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Wal {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+struct OpenSegment {
+    file: Box<dyn StorageFile>,
+    offset: u64,
+}
+
+struct Writer {
+    storage: Arc<dyn Storage>,
+    options: WalOptions,
+    segment: Option<OpenSegment>,
+    buffer: Vec<u8>,
+    shared: Arc<Shared>,
+}
+
+impl Writer {
+    fn run(mut self, receiver: Receiver<Pending>) {
+        while let Ok(first) = receiver.recv() {
+            let first_sequence = first.sequence;
+            let (last_sequence, records) = self.frame_batch(first, &receiver);
+            if let Err(error) = self.write_batch(first_sequence) {
+                self.shared.poison(format!("writing records {first_sequence}..={last_sequence}: {error}"));
+                return;
+            }
+            let stats = &self.shared.stats;
+            stats.batches.fetch_add(1, Ordering::Relaxed);
+            stats.records.fetch_add(records, Ordering::Relaxed);
+            stats.bytes.fetch_add(self.buffer.len() as u64, Ordering::Relaxed);
+            self.shared.publish_durable(last_sequence);
+        }
+    }
+
+    /// Frames `first` and whatever else is pending into the buffer; returns
+    /// the batch's last sequence and its number of records.
+    fn frame_batch(&mut self, first: Pending, receiver: &Receiver<Pending>) -> (u64, u64) {
+        self.buffer.clear();
+        let batch_first = first.sequence;
+        append_frame(&mut self.buffer, first.sequence, batch_first, &first.payload);
+        let mut last_sequence = first.sequence;
+        let mut records = 1;
+        while self.buffer.len() < self.options.max_batch_bytes {
+            let Ok(next) = receiver.try_recv() else { break };
+            debug_assert_eq!(next.sequence, last_sequence + 1, "records reach the writer in sequence order");
+            append_frame(&mut self.buffer, next.sequence, batch_first, &next.payload);
+            last_sequence = next.sequence;
+            records += 1;
+        }
+        (last_sequence, records)
+    }
+
+    fn write_batch(&mut self, first_sequence: u64) -> Result<(), WalError> {
+        let length = self.buffer.len() as u64;
+        let full = self.segment.as_ref().is_none_or(|s| s.offset > 0 && s.offset + length > self.options.segment_bytes);
+        if full {
+            let name = segment_name(first_sequence);
+            let file = self.storage.open_for_writing(&name, self.options.segment_bytes)?;
+            self.segment = Some(OpenSegment { file, offset: 0 });
+        }
+        let segment = self.segment.as_mut().expect("a segment is open");
+        segment.file.write_at(segment.offset, &self.buffer)?;
+        segment.offset += length;
+        if self.options.durability == Durability::Fsync {
+            let started = Instant::now();
+            segment.file.sync_data()?;
+            let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.shared.stats.sync_nanos_total.fetch_add(nanos, Ordering::Relaxed);
+            self.shared.stats.last_sync_nanos.store(nanos, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}

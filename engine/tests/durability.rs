@@ -1,0 +1,216 @@
+//! Durability: restart, replay determinism, snapshots, and faults injected
+//! through the storage interface (torn writes, lost unsynced writes, bit
+//! flips, failing fsyncs).
+mod common;
+use std::sync::Arc;
+
+use common::*;
+use guichet_engine::clock::ManualClock;
+use guichet_engine::ids::BuyerId;
+use guichet_engine::inventory::{HoldRequest, Requester};
+use guichet_engine::store::{Engine, EngineOptions, RecoveryError};
+use guichet_engine::wal::reader::{segments, ScanError};
+use guichet_engine::wal::storage::{MemoryStorage, Storage};
+use guichet_engine::wal::WalOptions;
+
+fn small_segments() -> EngineOptions {
+    EngineOptions { wal: WalOptions { segment_bytes: 1024, max_batch_bytes: 512, ..WalOptions::default() } }
+}
+
+fn open(storage: &MemoryStorage, clock: &Arc<ManualClock>) -> Result<Engine, RecoveryError> {
+    Engine::open(Arc::new(storage.clone()), small_segments(), clock.clone()).map(|(engine, _)| engine)
+}
+
+/// Creates the small event and runs `rounds` acknowledged hold+purchase pairs.
+fn busy_engine(storage: &MemoryStorage, clock: &Arc<ManualClock>, rounds: u64) -> Engine {
+    let engine = open(storage, clock).unwrap();
+    let (event, receipt) = engine.create_event(&spec_from(small_spec_json())).unwrap();
+    engine.wait_durable(receipt).unwrap();
+    for round in 0..rounds {
+        let buyer = BuyerId(round);
+        let section = if round % 2 == 0 { "GA" } else { "A" };
+        let Ok(placed) = event.inventory.hold(buyer, &best_in(section, 1)) else { continue };
+        engine.wait_durable(placed.receipt).unwrap();
+        let bought = event.inventory.purchase(placed.hold.id, Requester::Buyer(buyer), "k", "p").unwrap();
+        engine.wait_durable(bought.receipt).unwrap();
+    }
+    engine
+}
+
+fn digest(engine: &Engine) -> String {
+    engine.event("test-event").expect("the event was recovered").inventory.digest()
+}
+
+#[test]
+fn a_restart_on_disk_keeps_events_holds_and_orders() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let (before, order_id, hold_id) = {
+        let (engine, report) = Engine::open_dir(dir.path(), EngineOptions::default(), clock.clone()).unwrap();
+        assert_eq!(report.records_replayed, 0);
+        let (event, _) = engine.create_event(&spec_from(small_spec_json())).unwrap();
+        let bought = event.inventory.hold(BuyerId(1), &best_in("A", 2)).unwrap();
+        let order = event.inventory.purchase(bought.hold.id, Requester::Buyer(BuyerId(1)), "k", "p").unwrap();
+        let held = event.inventory.hold(BuyerId(2), &best_in("GA", 3)).unwrap();
+        engine.wait_durable(held.receipt).unwrap();
+        (event.inventory.digest(), order.order.id, held.hold.id)
+    };
+    let (engine, report) = Engine::open_dir(dir.path(), EngineOptions::default(), clock.clone()).unwrap();
+    assert_eq!(report.records_replayed, 4);
+    let event = engine.event("test-event").unwrap();
+    assert_eq!(event.inventory.digest(), before);
+    assert!(event.inventory.order(order_id).is_some());
+    assert!(event.inventory.hold_info(hold_id).unwrap().is_live(T0));
+    let replay =
+        event.inventory.purchase(event.inventory.order(order_id).unwrap().hold, Requester::Buyer(BuyerId(1)), "k", "p");
+    assert_eq!(replay.unwrap().order.id, order_id, "the idempotency key survives the restart");
+    event.inventory.check_invariants().unwrap();
+}
+
+#[test]
+fn replay_is_deterministic_and_matches_the_live_state() {
+    let storage = MemoryStorage::new();
+    let clock = Arc::new(ManualClock::new(T0));
+    let live = busy_engine(&storage, &clock, 30);
+    let live_digest = digest(&live);
+    let crashed = storage.crash(0);
+    drop(live);
+    let first = digest(&open(&crashed, &clock).unwrap());
+    let second = digest(&open(&crashed.crash(0), &clock).unwrap());
+    assert_eq!(first, live_digest);
+    assert_eq!(second, live_digest);
+}
+
+#[test]
+fn holds_that_expired_while_down_are_expired_at_recovery() {
+    let storage = MemoryStorage::new();
+    let clock = Arc::new(ManualClock::new(T0));
+    let engine = open(&storage, &clock).unwrap();
+    let (event, _) = engine.create_event(&spec_from(small_spec_json())).unwrap();
+    let placed = event.inventory.hold(BuyerId(1), &best_in("A", 2)).unwrap();
+    engine.wait_durable(placed.receipt).unwrap();
+    let crashed = storage.crash(0);
+    clock.advance_ms(60_000);
+    let (recovered, report) = Engine::open(Arc::new(crashed), small_segments(), clock.clone()).unwrap();
+    assert_eq!(report.holds_expired, 1);
+    let event = recovered.event("test-event").unwrap();
+    assert_eq!(event.inventory.availability().total.held, 0);
+}
+
+#[test]
+fn snapshots_shorten_recovery_and_prune_the_log() {
+    let storage = MemoryStorage::new();
+    let clock = Arc::new(ManualClock::new(T0));
+    let engine = busy_engine(&storage, &clock, 20);
+    let segments_before = segments(&storage).unwrap().len();
+    assert!(segments_before > 2, "small segments roll over");
+    let report = engine.snapshot().unwrap();
+    assert!(report.segments_removed >= segments_before - 2, "{report:?}");
+    let event = engine.event("test-event").unwrap();
+    let placed = event.inventory.hold(BuyerId(900), &best_in("B", 1)).unwrap();
+    engine.wait_durable(placed.receipt).unwrap();
+    let expected = digest(&engine);
+    let (recovered, recovery) = Engine::open(Arc::new(storage.crash(0)), small_segments(), clock.clone()).unwrap();
+    assert_eq!(recovery.snapshot.map(|s| s.1), Some(report.covered));
+    assert_eq!(recovery.records_replayed, 1, "only what came after the snapshot is replayed");
+    assert_eq!(digest(&recovered), expected);
+    // A second snapshot replaces the first.
+    recovered.snapshot().unwrap();
+    let snapshots: Vec<String> = storage.list().unwrap().into_iter().filter(|n| n.ends_with(".snapshot")).collect();
+    assert_eq!(snapshots.len(), 1);
+}
+
+#[test]
+fn lost_unsynced_writes_lose_nothing_acknowledged() {
+    let storage = MemoryStorage::new();
+    let clock = Arc::new(ManualClock::new(T0));
+    let engine = busy_engine(&storage, &clock, 12);
+    let acknowledged = digest(&engine);
+    // The next sync fails: the batch is written but never synced, and never acknowledged.
+    storage.fail_syncs_after(0);
+    let event = engine.event("test-event").unwrap();
+    let placed = event.inventory.hold(BuyerId(77), &best_in("GA", 2)).unwrap();
+    assert!(engine.wait_durable(placed.receipt).is_err());
+    let recovered = open(&storage.crash(0), &clock).unwrap();
+    assert_eq!(digest(&recovered), acknowledged);
+}
+
+#[test]
+fn a_torn_last_write_is_cut_off_at_any_byte() {
+    let storage = MemoryStorage::new();
+    let clock = Arc::new(ManualClock::new(T0));
+    let engine = busy_engine(&storage, &clock, 6);
+    let acknowledged = digest(&engine);
+    storage.fail_syncs_after(0);
+    let event = engine.event("test-event").unwrap();
+    let placed =
+        event.inventory.hold(BuyerId(77), &HoldRequest::BestInTier { tier: "loge".into(), quantity: 3 }).unwrap();
+    assert!(engine.wait_durable(placed.receipt).is_err());
+    let unsynced_bytes = 200; // more than the one unsynced record's frame
+    for torn in 0..unsynced_bytes {
+        let crashed = storage.crash(torn);
+        let (recovered, report) = Engine::open(Arc::new(crashed.clone()), small_segments(), clock.clone())
+            .unwrap_or_else(|error| panic!("torn write of {torn} bytes: {error}"));
+        let recovered_event = recovered.event("test-event").unwrap();
+        recovered_event.inventory.check_invariants().unwrap();
+        let kept_the_hold = recovered_event.inventory.hold_info(placed.hold.id).is_some();
+        if !kept_the_hold {
+            assert_eq!(digest(&recovered), acknowledged, "torn at {torn}");
+        }
+        if torn > 0 && !kept_the_hold {
+            assert!(report.torn_tail.is_some(), "torn at {torn}: the tail was reported");
+        }
+        // The recovered log takes new records after the cut, and recovers again.
+        let more = recovered_event.inventory.hold(BuyerId(78), &best_in("B", 1)).unwrap();
+        recovered.wait_durable(more.receipt).unwrap();
+        let again = digest(&recovered);
+        drop(recovered);
+        assert_eq!(digest(&open(&crashed.crash(0), &clock).unwrap()), again, "torn at {torn}");
+    }
+}
+
+#[test]
+fn a_bit_flip_in_the_middle_of_the_log_refuses_recovery_naming_file_and_offset() {
+    let storage = MemoryStorage::new();
+    let clock = Arc::new(ManualClock::new(T0));
+    drop(busy_engine(&storage, &clock, 4));
+    let first = segments(&storage).unwrap()[0].name.clone();
+    let bytes = storage.contents(&first).unwrap();
+    let data_end = bytes.iter().rposition(|&b| b != 0).unwrap() + 1;
+    // Every bit of the first record (the event's creation), followed by valid batches.
+    let first_record_bytes = 32 + u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
+    assert!(first_record_bytes < data_end);
+    for offset in 0..first_record_bytes {
+        let damaged = storage.crash(0);
+        damaged.flip_bit(&first, offset, (offset % 8) as u8);
+        match open(&damaged, &clock) {
+            Err(RecoveryError::Log(ScanError::Corrupt { file, offset: at, .. })) => {
+                assert_eq!((file.as_str(), at), (format!("memory:{first}").as_str(), 0));
+            }
+            other => panic!("flip at byte {offset}: expected a refusal, got {:?}", other.map(|_| ())),
+        }
+    }
+}
+
+#[test]
+fn after_an_fsync_error_nothing_more_is_acknowledged() {
+    let storage = MemoryStorage::new();
+    let clock = Arc::new(ManualClock::new(T0));
+    let engine = busy_engine(&storage, &clock, 2);
+    storage.fail_syncs_after(0);
+    let event = engine.event("test-event").unwrap();
+    let placed = event.inventory.hold(BuyerId(50), &best_in("GA", 1)).unwrap();
+    assert!(engine.wait_durable(placed.receipt).is_err(), "the failed batch is not acknowledged");
+    assert!(engine.wal().is_poisoned());
+    for buyer in 51..60 {
+        let error = event.inventory.hold(BuyerId(buyer), &best_in("GA", 1)).unwrap_err();
+        assert_eq!(error.code(), "log_failed", "no change is taken once the log failed");
+    }
+    assert!(engine
+        .create_event(&spec_from({
+            let mut json = small_spec_json();
+            json["id"] = "other".into();
+            json
+        }))
+        .is_err());
+}
