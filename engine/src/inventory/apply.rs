@@ -9,7 +9,7 @@ use super::shard::{SeatState, ShardState};
 use super::{Inventory, Locked};
 use crate::ids::{HoldId, OrderId, ShardIndex, TicketCount};
 use crate::layout::ShardKind;
-use crate::sync::Ordering;
+use crate::sync::{AtomicU64, Ordering};
 
 /// A record that does not fit the state it is applied to.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -94,7 +94,7 @@ impl Inventory {
                     total_cents,
                     status: HoldStatus::Active,
                 });
-                self.next_hold_sequence.fetch_max(hold.sequence() + 1, Ordering::Relaxed);
+                raise_to(&self.next_hold_sequence, hold.sequence() + 1);
             }
             HoldEnded { hold, at, reason } => {
                 active_hold(locked, *hold)?;
@@ -102,7 +102,7 @@ impl Inventory {
                 for_each_shard(&places, |shard| locked.shard(shard).release_hold(*hold));
             }
             HoldPurchased { hold, order, at, scope, idempotency_key, payment_ref } => {
-                let held = active_hold(locked, *hold)?;
+                let held = active_hold(locked, *hold)?.clone();
                 check_hold_intact(locked, &held)?;
                 if locked.buyers().orders.contains_key(order) || order.shard() != hold.shard() {
                     return refuse(format!(
@@ -126,7 +126,7 @@ impl Inventory {
                     receipt,
                 };
                 locked.buyers().insert_order(new_order, *scope);
-                self.next_order_sequence.fetch_max(order.sequence() + 1, Ordering::Relaxed);
+                raise_to(&self.next_order_sequence, order.sequence() + 1);
             }
             OrderCancelled { order, at } => {
                 let places = confirmed_order_places(locked, *order)?;
@@ -199,9 +199,19 @@ fn for_each_shard(places: &Places, mut action: impl FnMut(ShardIndex)) {
     }
 }
 
-fn active_hold(locked: &mut Locked<'_>, hold: HoldId) -> Result<Hold, ApplyError> {
+/// Raises a sequence counter to at least `floor` (on replay, past the ids read
+/// back). A live operation drew its id from the counter, which is then already
+/// past it: the plain load skips the read-modify-write, a full barrier on x86
+/// and a cache line that every thread's holds would otherwise fight over.
+fn raise_to(counter: &AtomicU64, floor: u64) {
+    if counter.load(Ordering::Relaxed) < floor {
+        counter.fetch_max(floor, Ordering::Relaxed);
+    }
+}
+
+fn active_hold<'l>(locked: &'l mut Locked<'_>, hold: HoldId) -> Result<&'l Hold, ApplyError> {
     match locked.buyers().holds.get(&hold) {
-        Some(found) if found.status == HoldStatus::Active => Ok(found.clone()),
+        Some(found) if found.status == HoldStatus::Active => Ok(found),
         Some(found) => refuse(format!("hold {hold} is not active ({:?})", found.status)),
         None => refuse(format!("unknown hold {hold}")),
     }

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 
 use ahash::AHashMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
 use super::record::{HoldEndReason, Places, Receipt};
@@ -13,8 +13,7 @@ use crate::ids::{BuyerId, HoldId, OrderId, TicketCount};
 use crate::limits::ENDED_HOLDS_KEPT_PER_BUYER;
 use crate::time::UnixTimeMs;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HoldStatus {
     Active,
     Released { at: UnixTimeMs },
@@ -22,7 +21,7 @@ pub enum HoldStatus {
     Purchased { order: OrderId, at: UnixTimeMs },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hold {
     pub id: HoldId,
     pub buyer: BuyerId,
@@ -41,14 +40,13 @@ impl Hold {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OrderStatus {
     Confirmed,
     Cancelled,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
     pub id: OrderId,
     pub buyer: BuyerId,
@@ -62,6 +60,8 @@ pub struct Order {
     pub idempotency_key: Box<str>,
     pub status: OrderStatus,
     /// The log position of the purchase: an idempotent replay waits on it too.
+    /// Not part of snapshots: whatever a snapshot holds is durable.
+    #[serde(skip)]
     pub receipt: Receipt,
 }
 
@@ -77,7 +77,7 @@ pub(crate) struct ActiveHold {
 pub(crate) struct BuyerState {
     pub(crate) sold_tickets: u32,
     pub(crate) active_holds: SmallVec<[ActiveHold; 2]>,
-    /// Most recent last; bounded by `ENDED_HOLDS_KEPT_PER_BUYER`.
+    /// Released or expired holds, most recent last; bounded by `ENDED_HOLDS_KEPT_PER_BUYER`.
     pub(crate) ended_holds: VecDeque<HoldId>,
     pub(crate) orders: Vec<OrderId>,
     /// `(scope, key)` → order: a replayed purchase returns the same order.
@@ -114,10 +114,14 @@ impl BuyerShard {
         let buyer_id = hold.buyer;
         let buyer = self.buyers.get_mut(&buyer_id).expect("a hold's buyer exists");
         buyer.active_holds.retain(|h| h.hold != hold_id);
-        buyer.ended_holds.push_back(hold_id);
-        if buyer.ended_holds.len() > ENDED_HOLDS_KEPT_PER_BUYER {
-            if let Some(forgotten) = buyer.ended_holds.pop_front() {
-                self.holds.remove(&forgotten);
+        // A purchased hold is kept as long as its order (bounded by
+        // `MAX_ORDERS_PER_BUYER`): a retried purchase must find it to replay the order.
+        if !matches!(status, HoldStatus::Purchased { .. }) {
+            buyer.ended_holds.push_back(hold_id);
+            if buyer.ended_holds.len() > ENDED_HOLDS_KEPT_PER_BUYER {
+                if let Some(forgotten) = buyer.ended_holds.pop_front() {
+                    self.holds.remove(&forgotten);
+                }
             }
         }
         &self.holds[&hold_id]

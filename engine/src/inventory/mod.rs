@@ -19,6 +19,7 @@ mod error;
 mod record;
 mod search;
 mod shard;
+mod snapshot;
 
 use std::sync::Arc;
 
@@ -31,6 +32,7 @@ pub use check::InvariantViolation;
 pub use error::{InventoryError, SeatLabel};
 pub use record::{DiscardSink, HoldEndReason, InventoryRecord, Place, Places, Receipt, RecordSink, SinkError};
 pub use shard::{Counts, SeatState};
+pub use snapshot::InventorySnapshot;
 
 use buyers::BuyerShard;
 use shard::{PublishedCounts, ShardState};
@@ -288,7 +290,7 @@ impl Inventory {
         check_idempotency_key(idempotency_key)?;
         check_payment_ref(payment_ref)?;
         let now = self.clock.now();
-        let mut locked = self.lock_buyers_of(hold_id.shard())?;
+        let mut locked = self.lock_buyers_of(hold_id.shard(), InventoryError::UnknownHold)?;
         let hold = locked.buyers().holds.get(&hold_id).ok_or(InventoryError::UnknownHold)?;
         let (owner, status, expires_at, places) = (hold.buyer, hold.status, hold.expires_at, hold.places.clone());
         if !requester.may_act_for(owner) {
@@ -335,7 +337,7 @@ impl Inventory {
     /// that already ended is a no-op.
     pub fn release(&self, hold_id: HoldId, requester: Requester) -> Result<Receipt, InventoryError> {
         let now = self.clock.now();
-        let mut locked = self.lock_buyers_of(hold_id.shard())?;
+        let mut locked = self.lock_buyers_of(hold_id.shard(), InventoryError::UnknownHold)?;
         let hold = locked.buyers().holds.get(&hold_id).ok_or(InventoryError::UnknownHold)?;
         if !requester.may_act_for(hold.buyer) {
             return Err(InventoryError::NotYours);
@@ -357,7 +359,7 @@ impl Inventory {
     /// the buyer only before the refund deadline. Cancelling twice is a no-op.
     pub fn cancel_order(&self, order_id: OrderId, requester: Requester) -> Result<(Order, Receipt), InventoryError> {
         let now = self.clock.now();
-        let mut locked = self.lock_buyers_of(order_id.shard())?;
+        let mut locked = self.lock_buyers_of(order_id.shard(), InventoryError::UnknownOrder)?;
         let order = locked.buyers().orders.get(&order_id).ok_or(InventoryError::UnknownOrder)?;
         if !requester.may_act_for(order.buyer) {
             return Err(InventoryError::NotYours);
@@ -518,8 +520,9 @@ impl Inventory {
         Ok(receipt)
     }
 
-    fn lock_buyers_of(&self, shard: Option<usize>) -> Result<Locked<'_>, InventoryError> {
-        let shard = shard.ok_or(InventoryError::UnknownHold)?;
+    /// Locks the buyer shard an id names; `unknown` when it names none.
+    fn lock_buyers_of(&self, shard: Option<usize>, unknown: InventoryError) -> Result<Locked<'_>, InventoryError> {
+        let shard = shard.ok_or(unknown)?;
         Ok(Locked::new(Some(self.buyer_shards[shard].lock())))
     }
 
