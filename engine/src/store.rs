@@ -343,6 +343,7 @@ impl Engine {
     }
 
     /// Waits, without blocking a thread, until `receipt` is durable.
+    #[cfg(not(loom))]
     pub async fn durable(&self, receipt: Receipt) -> Result<(), WalError> {
         self.wal().durable(receipt).await
     }

@@ -32,6 +32,13 @@ impl<T> Mutex<T> {
     }
 }
 
+#[cfg(loom)]
+impl<T: Default> Default for Mutex<T> {
+    fn default() -> Self {
+        Self::new(T::default())
+    }
+}
+
 /// A condition variable that takes and gives back the guard.
 #[derive(Debug, Default)]
 pub(crate) struct Condvar(#[cfg(not(loom))] parking_lot::Condvar, #[cfg(loom)] loom::sync::Condvar);
@@ -62,35 +69,82 @@ pub(crate) mod channel {
     #[cfg(loom)]
     pub(crate) use self::model::*;
 
+    /// Under the model: a queue behind a loom mutex and condvar that, like
+    /// crossbeam, wakes the receiver when the sender is dropped (loom's own
+    /// mpsc does not).
     #[cfg(loom)]
     mod model {
+        use std::collections::VecDeque;
+
+        use loom::sync::{Arc, Condvar, Mutex};
+
         pub(crate) enum TrySendError<T> {
             #[allow(dead_code)]
             Full(T),
             Disconnected(T),
         }
 
-        pub(crate) struct Sender<T>(loom::sync::mpsc::Sender<T>);
-        pub(crate) struct Receiver<T>(loom::sync::mpsc::Receiver<T>);
+        struct State<T> {
+            queue: VecDeque<T>,
+            sender_alive: bool,
+            receiver_alive: bool,
+        }
+
+        struct Channel<T> {
+            state: Mutex<State<T>>,
+            ready: Condvar,
+        }
+
+        pub(crate) struct Sender<T>(Arc<Channel<T>>);
+        pub(crate) struct Receiver<T>(Arc<Channel<T>>);
 
         pub(crate) fn bounded<T>(_capacity: usize) -> (Sender<T>, Receiver<T>) {
-            let (sender, receiver) = loom::sync::mpsc::channel();
-            (Sender(sender), Receiver(receiver))
+            let state = State { queue: VecDeque::new(), sender_alive: true, receiver_alive: true };
+            let channel = Arc::new(Channel { state: Mutex::new(state), ready: Condvar::new() });
+            (Sender(channel.clone()), Receiver(channel))
         }
 
         impl<T> Sender<T> {
             pub(crate) fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
-                self.0.send(value).map_err(|error| TrySendError::Disconnected(error.0))
+                let mut state = self.0.state.lock().unwrap();
+                if !state.receiver_alive {
+                    return Err(TrySendError::Disconnected(value));
+                }
+                state.queue.push_back(value);
+                self.0.ready.notify_all();
+                Ok(())
+            }
+        }
+
+        impl<T> Drop for Sender<T> {
+            fn drop(&mut self) {
+                self.0.state.lock().unwrap().sender_alive = false;
+                self.0.ready.notify_all();
             }
         }
 
         impl<T> Receiver<T> {
             pub(crate) fn recv(&self) -> Result<T, ()> {
-                self.0.recv().map_err(drop)
+                let mut state = self.0.state.lock().unwrap();
+                loop {
+                    if let Some(value) = state.queue.pop_front() {
+                        return Ok(value);
+                    }
+                    if !state.sender_alive {
+                        return Err(());
+                    }
+                    state = self.0.ready.wait(state).unwrap();
+                }
             }
 
             pub(crate) fn try_recv(&self) -> Result<T, ()> {
-                self.0.try_recv().map_err(drop)
+                self.0.state.lock().unwrap().queue.pop_front().ok_or(())
+            }
+        }
+
+        impl<T> Drop for Receiver<T> {
+            fn drop(&mut self) {
+                self.0.state.lock().unwrap().receiver_alive = false;
             }
         }
     }

@@ -10,6 +10,9 @@ use guichet_engine::ids::BuyerId;
 use guichet_engine::inventory::{DiscardSink, HoldRequest, Inventory, Requester, SeatRequest, SeatState};
 use guichet_engine::spec::EventSpec;
 use guichet_engine::time::UnixTimeMs;
+use guichet_engine::wal::reader::scan;
+use guichet_engine::wal::storage::MemoryStorage;
+use guichet_engine::wal::{Wal, WalOptions};
 use loom::thread;
 
 const T0: UnixTimeMs = UnixTimeMs(1_800_000_000_000);
@@ -126,5 +129,60 @@ fn purchase_and_release_of_one_hold_agree() {
         assert!(bought != released, "bought {bought}, released {released}");
         assert_eq!(sold, u64::from(bought));
         inventory.check_invariants().unwrap();
+    });
+}
+
+/// Whether the record numbered `sequence` would survive a crash now.
+fn synced(storage: &MemoryStorage, sequence: u64) -> bool {
+    let mut found = false;
+    scan(&storage.crash(0), 0, |s, _| {
+        found |= s == sequence;
+        Ok(())
+    })
+    .unwrap();
+    found
+}
+
+#[test]
+fn no_caller_is_told_durable_before_its_batch_is_synced() {
+    model(|| {
+        let storage = MemoryStorage::new();
+        let options = WalOptions { segment_bytes: 4096, max_pending_records: 8, ..WalOptions::default() };
+        let wal = Arc::new(Wal::create(Arc::new(storage.clone()), options).unwrap());
+        let caller = {
+            let (wal, storage) = (wal.clone(), storage.clone());
+            thread::spawn(move || {
+                let receipt = wal.submit(b"first".to_vec()).unwrap();
+                wal.wait_durable(receipt).unwrap();
+                assert!(synced(&storage, receipt.0), "told durable before the sync");
+            })
+        };
+        let receipt = wal.submit(b"second".to_vec()).unwrap();
+        wal.wait_durable(receipt).unwrap();
+        assert!(synced(&storage, receipt.0), "told durable before the sync");
+        caller.join().unwrap();
+        wal.close();
+    });
+}
+
+#[test]
+fn a_failed_sync_acknowledges_nothing_after_it() {
+    model(|| {
+        let storage = MemoryStorage::new();
+        storage.fail_syncs_after(0);
+        let wal = Arc::new(
+            Wal::create(Arc::new(storage.clone()), WalOptions { segment_bytes: 4096, ..WalOptions::default() })
+                .unwrap(),
+        );
+        let caller = {
+            let wal = wal.clone();
+            thread::spawn(move || match wal.submit(b"first".to_vec()) {
+                Ok(receipt) => wal.wait_durable(receipt).is_ok(),
+                Err(_) => false,
+            })
+        };
+        let mine = wal.submit(b"second".to_vec()).map(|r| wal.wait_durable(r).is_ok()).unwrap_or(false);
+        assert!(!mine && !caller.join().unwrap(), "nothing is acknowledged once a sync failed");
+        wal.close();
     });
 }
