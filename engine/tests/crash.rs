@@ -107,11 +107,15 @@ impl Acknowledged {
     fn read(&mut self, line: &str) {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
-            ["HOLD", hold, _] => drop(self.holds.insert(hold.parse().unwrap())),
-            ["TRY", buyer, key] => {
-                drop(self.tried_keys.entry(buyer.parse().unwrap()).or_default().insert((*key).into()))
+            ["HOLD", hold, _] => {
+                self.holds.insert(hold.parse().unwrap());
             }
-            ["BOUGHT", order, hold] => drop(self.orders.insert(order.parse().unwrap(), hold.parse().unwrap())),
+            ["TRY", buyer, key] => {
+                self.tried_keys.entry(buyer.parse().unwrap()).or_default().insert((*key).into());
+            }
+            ["BOUGHT", order, hold] => {
+                self.orders.insert(order.parse().unwrap(), hold.parse().unwrap());
+            }
             _ => {}
         }
     }
