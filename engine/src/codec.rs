@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// The largest encoded record or snapshot section the decoder accepts.
-pub const MAX_ENCODED_BYTES: usize = 256 * 1024 * 1024;
+pub const MAX_ENCODED_BYTES: usize = 1024 * 1024 * 1024;
 
 type Config = Configuration<LittleEndian, Fixint, Limit<MAX_ENCODED_BYTES>>;
 

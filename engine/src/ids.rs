@@ -34,8 +34,14 @@ impl BuyerId {
 macro_rules! sharded_id {
     ($name:ident, $prefix:literal, $what:literal) => {
         #[doc = concat!("The id of ", $what, "; shown as `", $prefix, "` and hex digits.")]
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         pub struct $name(pub u64);
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(self, f)
+            }
+        }
 
         impl $name {
             pub(crate) fn new(sequence: u64, buyer_shard: usize) -> Self {

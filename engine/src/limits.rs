@@ -40,7 +40,7 @@ pub const MAX_BUYERS_PER_EVENT: usize = 4_000_000;
 pub const MAX_ORDERS_PER_BUYER: usize = 1_000;
 /// Ended holds remembered per buyer, so a late purchase or lookup is told
 /// "expired" or "released" rather than "unknown".
-pub const ENDED_HOLDS_KEPT_PER_BUYER: usize = 16;
+pub const ENDED_HOLDS_KEPT_PER_BUYER: usize = 4;
 
 /// `Idempotency-Key`: 1 to 128 printable ASCII characters.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;

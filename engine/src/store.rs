@@ -217,6 +217,13 @@ impl Engine {
             engine.replay(sequence, payload, &mut covered)
         })?;
         if let Some(torn) = &outcome.torn_tail {
+            tracing::warn!(
+                segment = %engine.storage.describe(&torn.segment),
+                offset = torn.offset,
+                bytes = torn.bytes,
+                "cutting a torn write off the end of the log ({}); it was never acknowledged",
+                torn.reason
+            );
             engine.zero_torn_tail(torn)?;
         }
         let snapshot_sequence = report.snapshot.as_ref().map_or(0, |s| s.1);
@@ -232,6 +239,15 @@ impl Engine {
         report.torn_tail = outcome.torn_tail;
         report.events = engine.events.len();
         report.elapsed = started.elapsed();
+        tracing::info!(
+            snapshot = ?report.snapshot,
+            records_replayed = report.records_replayed,
+            last_sequence = report.last_sequence,
+            holds_expired = report.holds_expired,
+            events = report.events,
+            elapsed_ms = report.elapsed.as_millis() as u64,
+            "recovered"
+        );
         Ok((engine, report))
     }
 
@@ -343,9 +359,8 @@ impl Engine {
     }
 
     /// Waits, without blocking a thread, until `receipt` is durable.
-    #[cfg(not(loom))]
-    pub async fn durable(&self, receipt: Receipt) -> Result<(), WalError> {
-        self.wal().durable(receipt).await
+    pub fn durable(&self, receipt: Receipt) -> crate::wal::Durable {
+        self.wal().durable(receipt)
     }
 
     /// Expires the holds of every event whose time is up; returns how many.

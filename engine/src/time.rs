@@ -7,8 +7,15 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 /// Milliseconds since 1970-01-01T00:00:00Z. Fixed-size, so it can go to disk as is.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct UnixTimeMs(pub u64);
+
+/// Debug shows the instant, so dumps and logs read as times.
+impl fmt::Debug for UnixTimeMs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
 
 impl UnixTimeMs {
     pub const ZERO: Self = Self(0);

@@ -1,8 +1,9 @@
-//! `guichet`: the on-sale engine's command line. For now it carries the demo,
-//! an in-process sell-out of the demo venue; the HTTP server arrives as
-//! `guichet serve`.
+//! `guichet`: the on-sale engine's command line: the demo (an in-process
+//! sell-out of the demo venue) and the log tool for operators. The HTTP server
+//! arrives as `guichet serve`.
 
 mod demo;
+mod wal_tool;
 
 use clap::{Parser, Subcommand};
 
@@ -18,10 +19,14 @@ enum Command {
     /// Sells out the demo venue (Amphithéâtre Cogeco, 9,000 places) in process,
     /// with many buyers racing on every core, and audits the result.
     Demo(demo::DemoArgs),
+    /// Reads a data directory's write-ahead log without changing it.
+    #[command(subcommand)]
+    Wal(wal_tool::WalCommand),
 }
 
 fn main() -> std::process::ExitCode {
     match Cli::parse().command {
         Command::Demo(args) => demo::run(&args),
+        Command::Wal(command) => wal_tool::run(&command),
     }
 }

@@ -16,7 +16,7 @@ pub mod snapshot;
 pub mod storage;
 mod writer;
 
-pub use writer::{Wal, WalStats};
+pub use writer::{Durable, Wal, WalStats};
 
 /// How hard the log works to keep what it acknowledges.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -34,6 +34,12 @@ pub fn segments(storage: &dyn Storage) -> io::Result<Vec<SegmentFile>> {
     Ok(found)
 }
 
+/// The sequence just before the oldest record still in the log (older
+/// segments are removed once a snapshot covers them): where a full scan starts.
+pub fn before_first_record(storage: &dyn Storage) -> io::Result<u64> {
+    Ok(segments(storage)?.first().map_or(0, |s| s.first_sequence.saturating_sub(1)))
+}
+
 /// A torn write cut off the end of the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TornTail {

@@ -7,7 +7,11 @@
 //! durable sequence, which completes the whole batch. Any write or sync error
 //! poisons the log for good: no retry, nothing more acknowledged.
 
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use super::frame::append_frame;
@@ -46,30 +50,38 @@ struct Shared {
     durable_sequence: AtomicU64,
     poisoned: AtomicBool,
     failure: Mutex<Option<String>>,
+    /// Blocking waiters sleep on `wake`.
     wake_lock: Mutex<()>,
     wake: Condvar,
-    #[cfg(not(loom))]
-    notify: tokio::sync::Notify,
+    /// Async waiters, by the sequence they wait for: the writer wakes only
+    /// those its batch completed, so thousands of waiters cost little.
+    wakers: Mutex<BTreeMap<u64, Vec<Waker>>>,
     stats: WalStats,
 }
 
 impl Shared {
     fn publish_durable(&self, sequence: u64) {
         self.durable_sequence.store(sequence, Ordering::Release);
-        self.wake_all();
+        let completed = {
+            let mut wakers = self.wakers.lock();
+            let later = wakers.split_off(&(sequence + 1));
+            std::mem::replace(&mut *wakers, later)
+        };
+        completed.into_values().flatten().for_each(Waker::wake);
+        self.wake_blocking();
     }
 
     fn poison(&self, why: String) {
         *self.failure.lock() = Some(why);
         self.poisoned.store(true, Ordering::Release);
-        self.wake_all();
+        let everyone = std::mem::take(&mut *self.wakers.lock());
+        everyone.into_values().flatten().for_each(Waker::wake);
+        self.wake_blocking();
     }
 
-    fn wake_all(&self) {
+    fn wake_blocking(&self) {
         drop(self.wake_lock.lock());
         self.wake.notify_all();
-        #[cfg(not(loom))]
-        self.notify.notify_waiters();
     }
 
     /// `Some` once the answer for `sequence` is known.
@@ -125,6 +137,12 @@ impl Wal {
         last_sequence: u64,
         append: Option<AppendPoint>,
     ) -> Result<Wal, WalError> {
+        if options.durability == Durability::None {
+            tracing::warn!(
+                "write-ahead log durability is NONE: changes are acknowledged before they are synced and a machine \
+                 crash can lose them. Use this for benchmarks only."
+            );
+        }
         let (sender, receiver) = bounded(options.max_pending_records);
         let shared = Arc::new(Shared::default());
         shared.durable_sequence.store(last_sequence, Ordering::Release);
@@ -201,16 +219,8 @@ impl Wal {
     }
 
     /// Waits, without blocking a thread, until the record is durable.
-    #[cfg(not(loom))]
-    pub async fn durable(&self, receipt: Receipt) -> Result<(), WalError> {
-        loop {
-            let mut notified = std::pin::pin!(self.shared.notify.notified());
-            notified.as_mut().enable();
-            if let Some(outcome) = self.shared.outcome(receipt.0) {
-                return outcome;
-            }
-            notified.await;
-        }
+    pub fn durable(&self, receipt: Receipt) -> Durable {
+        Durable { shared: self.shared.clone(), sequence: receipt.0 }
     }
 
     /// Stops taking records, lets the writer drain and sync what is queued,
@@ -226,6 +236,32 @@ impl Wal {
 impl Drop for Wal {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// The future of [`Wal::durable`].
+pub struct Durable {
+    shared: Arc<Shared>,
+    sequence: u64,
+}
+
+impl Future for Durable {
+    type Output = Result<(), WalError>;
+
+    fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(outcome) = self.shared.outcome(self.sequence) {
+            return Poll::Ready(outcome);
+        }
+        let mut wakers = self.shared.wakers.lock();
+        // Checked again under the lock: the writer publishes, then takes it to wake.
+        if let Some(outcome) = self.shared.outcome(self.sequence) {
+            return Poll::Ready(outcome);
+        }
+        let waiting = wakers.entry(self.sequence).or_default();
+        if !waiting.iter().any(|w| w.will_wake(context.waker())) {
+            waiting.push(context.waker().clone());
+        }
+        Poll::Pending
     }
 }
 
@@ -248,7 +284,9 @@ impl Writer {
             let first_sequence = first.sequence;
             let (last_sequence, records) = self.frame_batch(first, &receiver);
             if let Err(error) = self.write_batch(first_sequence) {
-                self.shared.poison(format!("writing records {first_sequence}..={last_sequence}: {error}"));
+                let why = format!("writing records {first_sequence}..={last_sequence}: {error}");
+                tracing::error!("write-ahead log failed, nothing more will be acknowledged: {why}");
+                self.shared.poison(why);
                 return;
             }
             let stats = &self.shared.stats;
