@@ -214,3 +214,38 @@ fn after_an_fsync_error_nothing_more_is_acknowledged() {
         }))
         .is_err());
 }
+
+#[test]
+fn async_waiters_are_woken_when_their_batch_is_synced_or_the_log_fails() {
+    let storage = MemoryStorage::new();
+    let clock = Arc::new(ManualClock::new(T0));
+    let engine = Arc::new(open(&storage, &clock).unwrap());
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let waiters: Vec<_> = (0..200)
+        .map(|i| {
+            let engine = engine.clone();
+            runtime.spawn(async move {
+                let receipt = engine.wal().submit(vec![i as u8; 64]).unwrap();
+                engine.durable(receipt).await
+            })
+        })
+        .collect();
+    for waiter in waiters {
+        runtime.block_on(waiter).unwrap().unwrap();
+    }
+    storage.fail_syncs_after(0);
+    let doomed: Vec<_> = (0..50)
+        .map(|i| {
+            let engine = engine.clone();
+            runtime.spawn(async move {
+                match engine.wal().submit(vec![i as u8; 64]) {
+                    Ok(receipt) => engine.durable(receipt).await.is_ok(),
+                    Err(_) => false,
+                }
+            })
+        })
+        .collect();
+    for waiter in doomed {
+        assert!(!runtime.block_on(waiter).unwrap(), "nothing is acknowledged after a failed sync");
+    }
+}
