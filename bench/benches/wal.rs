@@ -101,7 +101,7 @@ fn recovery(records: u64) {
                 let event = &event;
                 scope.spawn(move || {
                     for pair in 0..records / 4 {
-                        let buyer = BuyerId(thread << 40 | pair % 100_000);
+                        let buyer = BuyerId((thread << 40) | (pair % 100_000));
                         let request = HoldRequest::BestInSection { section: "PELOUSE".into(), quantity: 2 };
                         let placed = loop {
                             match event.inventory.hold(buyer, &request) {

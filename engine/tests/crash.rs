@@ -71,7 +71,7 @@ fn child_worker(engine: &Engine, seed: u64, worker: u64, counter: &AtomicU64) {
     let event = engine.event("crash").unwrap();
     loop {
         let n = counter.fetch_add(1, Ordering::Relaxed);
-        let buyer = BuyerId(seed << 32 | n);
+        let buyer = BuyerId((seed << 32) | n);
         let request = if n % 3 == 0 {
             HoldRequest::BestInSection { section: "A".into(), quantity: 1 + (n % 2) as u32 }
         } else {
