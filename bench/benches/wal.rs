@@ -2,7 +2,8 @@
 //! latency (p50/p99) against the number of requests in flight, with fsync on a
 //! real disk; then recovery speed after millions of records, with and without
 //! a snapshot. Prints a table; `WAL_BENCH_SECONDS` (default 3) sets the time
-//! per level, `RECOVERY_RECORDS` (default 10,000,000; 0 skips) the log to recover.
+//! per level, `WAL_BENCH_WORKERS` (default 1: the other core is the writer's)
+//! the tokio worker threads, `RECOVERY_RECORDS` (default 10,000,000; 0 skips) the log to recover.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -46,7 +47,8 @@ fn commit_level(in_flight: usize, duration: Duration) {
     let storage = Arc::new(DiskStorage::open(dir.path()).unwrap());
     let options = WalOptions { max_pending_records: 65_536, ..WalOptions::default() };
     let wal = Arc::new(Wal::create(storage, options).unwrap());
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let workers = env_number("WAL_BENCH_WORKERS", 1) as usize;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let tasks: Vec<_> = (0..in_flight)

@@ -81,6 +81,12 @@ impl Event {
     }
 }
 
+/// Events during recovery, each with the sequence its snapshot covers.
+#[derive(Default)]
+struct Replay {
+    events: Vec<(Arc<Event>, u64)>,
+}
+
 /// The log, reachable by the events' sinks once recovery has started it.
 #[derive(Debug, Default)]
 struct LogHandle(OnceLock<Arc<Wal>>);
@@ -212,9 +218,9 @@ impl Engine {
             snapshot_running: Mutex::new(()),
         };
         let mut report = RecoveryReport::default();
-        let (events_covered, mut covered) = engine.load_snapshot(&mut report)?;
+        let (events_covered, mut replay) = engine.load_snapshot(&mut report)?;
         let outcome = reader::scan(&*engine.storage, events_covered, |sequence, payload| {
-            engine.replay(sequence, payload, &mut covered)
+            engine.replay(sequence, payload, &mut replay)
         })?;
         if let Some(torn) = &outcome.torn_tail {
             tracing::warn!(
@@ -251,40 +257,41 @@ impl Engine {
         Ok((engine, report))
     }
 
-    /// Loads the newest snapshot that reads back whole; returns the sequence
-    /// up to which events are covered, and each event's coverage.
-    fn load_snapshot(&self, report: &mut RecoveryReport) -> Result<(u64, Vec<u64>), RecoveryError> {
-        let Some((_, name)) = snapshots(&*self.storage)?.into_iter().next() else { return Ok((0, Vec::new())) };
+    /// Loads the newest snapshot; returns the sequence up to which events are
+    /// covered, and the events with their coverage.
+    fn load_snapshot(&self, report: &mut RecoveryReport) -> Result<(u64, Replay), RecoveryError> {
+        let mut replay = Replay::default();
+        let Some((_, name)) = snapshots(&*self.storage)?.into_iter().next() else { return Ok((0, replay)) };
         let file = self.storage.describe(&name);
         let broken = |why: String| RecoveryError::Snapshot { file: file.clone(), why };
         let (sequence, payload) = read_snapshot(&*self.storage, &name).map_err(|e| broken(e.to_string()))?;
         let snapshot: EngineSnapshot = codec::decode(&payload).map_err(|e| broken(e.to_string()))?;
-        let mut covered = Vec::with_capacity(snapshot.events.len());
         for saved in snapshot.events {
             let event = self.add_event(saved.number, &saved.spec_json).map_err(|e| broken(e.0))?;
             event.inventory.restore(saved.inventory).map_err(|e| broken(e.0))?;
-            covered.push(saved.covered);
+            replay.events.push((event, saved.covered));
         }
         report.snapshot = Some((name, sequence));
-        Ok((snapshot.events_covered, covered))
+        Ok((snapshot.events_covered, replay))
     }
 
     /// Applies one record from the log, unless the snapshot already holds it.
-    fn replay(&self, sequence: u64, payload: &[u8], covered: &mut Vec<u64>) -> Result<(), String> {
+    fn replay(&self, sequence: u64, payload: &[u8], replay: &mut Replay) -> Result<(), String> {
         match WalRecord::decode(payload).map_err(|e| e.to_string())? {
             WalRecord::EventCreated { event, spec_json, .. } => {
-                if (event.0 as usize) < covered.len() {
+                if (event.0 as usize) < replay.events.len() {
                     return Ok(());
                 }
-                self.add_event(event, &spec_json).map_err(|e| e.0)?;
-                covered.push(0);
+                let created = self.add_event(event, &spec_json).map_err(|e| e.0)?;
+                replay.events.push((created, 0));
                 Ok(())
             }
             WalRecord::Inventory { event, record } => {
-                let index = event.0 as usize;
-                let target = self.ordered.lock().get(index).cloned();
-                let target = target.ok_or_else(|| format!("names event number {}, which does not exist", event.0))?;
-                if sequence <= covered[index] {
+                let (target, covered) = replay
+                    .events
+                    .get(event.0 as usize)
+                    .ok_or_else(|| format!("names event number {}, which was never created", event.0))?;
+                if sequence <= *covered {
                     return Ok(());
                 }
                 target.inventory.apply(&record, Receipt(sequence)).map_err(|e| e.0)

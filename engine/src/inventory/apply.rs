@@ -28,35 +28,41 @@ impl Inventory {
         self.apply_locked(&mut locked, record, receipt)
     }
 
+    /// Takes the locks `record` needs: its buyer shard first (where a hold's
+    /// or order's places are looked up), then its seat shards in order.
     fn lock_for(&self, record: &InventoryRecord) -> Result<Locked<'_>, ApplyError> {
         use InventoryRecord::*;
-        let (buyer_shard, places): (Option<usize>, Places) = match record {
+        let buyer_shard = match record {
+            ExpiredReclaimed { .. } | PlacesBlocked { .. } | PlacesUnblocked { .. } => None,
+            HoldPlaced { hold, buyer, .. } if hold.shard() != Some(buyer.shard()) => {
+                return refuse(format!("hold {hold} does not belong to buyer {}'s shard", buyer.0));
+            }
+            HoldPlaced { buyer, .. } => Some(buyer.shard()),
+            HoldEnded { hold, .. } | HoldPurchased { hold, .. } => {
+                Some(hold.shard().ok_or_else(|| ApplyError(format!("hold id {hold} names no shard")))?)
+            }
+            OrderCancelled { order, .. } => {
+                Some(order.shard().ok_or_else(|| ApplyError(format!("order id {order} names no shard")))?)
+            }
+        };
+        let mut locked = Locked::new(buyer_shard.map(|shard| self.buyer_shards[shard].lock()));
+        let places: Places = match record {
             ExpiredReclaimed { shard, .. } => {
                 self.check_shard_index(*shard)?;
-                let mut locked = Locked::new(None);
                 self.lock_shard(&mut locked, *shard);
                 return Ok(locked);
             }
-            HoldPlaced { hold, buyer, places, .. } => {
-                if hold.shard() != Some(buyer.shard()) {
-                    return refuse(format!("hold {hold} does not belong to buyer {}'s shard", buyer.0));
-                }
-                (Some(buyer.shard()), places.clone())
-            }
+            HoldPlaced { places, .. } | PlacesBlocked { places, .. } | PlacesUnblocked { places, .. } => places.clone(),
             HoldEnded { hold, .. } | HoldPurchased { hold, .. } => {
-                let shard = hold.shard().ok_or_else(|| ApplyError(format!("hold id {hold} names no shard")))?;
-                let places = self.buyer_shards[shard].lock().holds.get(hold).map(|h| h.places.clone());
-                (Some(shard), places.ok_or_else(|| ApplyError(format!("unknown hold {hold}")))?)
+                let found = locked.buyers().holds.get(hold).map(|h| h.places.clone());
+                found.ok_or_else(|| ApplyError(format!("unknown hold {hold}")))?
             }
             OrderCancelled { order, .. } => {
-                let shard = order.shard().ok_or_else(|| ApplyError(format!("order id {order} names no shard")))?;
-                let places = self.buyer_shards[shard].lock().orders.get(order).map(|o| o.places.clone());
-                (Some(shard), places.ok_or_else(|| ApplyError(format!("unknown order {order}")))?)
+                let found = locked.buyers().orders.get(order).map(|o| o.places.clone());
+                found.ok_or_else(|| ApplyError(format!("unknown order {order}")))?
             }
-            PlacesBlocked { places, .. } | PlacesUnblocked { places, .. } => (None, places.clone()),
         };
         self.check_places(&places)?;
-        let mut locked = Locked::new(buyer_shard.map(|shard| self.buyer_shards[shard].lock()));
         self.lock_places(&mut locked, &places);
         Ok(locked)
     }
