@@ -15,6 +15,7 @@ pub mod ids;
 pub mod inventory;
 pub mod layout;
 pub mod limits;
+pub mod maintenance;
 pub mod spec;
 pub mod store;
 mod sync;

@@ -7,6 +7,7 @@
 //! live traffic, cuts a torn tail, restarts the writer, and expires the holds
 //! that ran out while the process was down.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -173,6 +174,8 @@ pub struct SnapshotReport {
     pub covered: u64,
     pub bytes: usize,
     pub segments_removed: usize,
+    /// The longest time one event's changes waited while its state was copied.
+    pub longest_copy: Duration,
     pub elapsed: Duration,
 }
 
@@ -184,6 +187,8 @@ pub struct Engine {
     /// Events by number; its lock serialises creations with their log records.
     ordered: Mutex<Vec<Arc<Event>>>,
     snapshot_running: Mutex<()>,
+    /// The log sequence the newest snapshot covers (0: none).
+    snapshot_covered: AtomicU64,
 }
 
 impl std::fmt::Debug for Engine {
@@ -216,6 +221,7 @@ impl Engine {
             events: DashMap::new(),
             ordered: Mutex::new(Vec::new()),
             snapshot_running: Mutex::new(()),
+            snapshot_covered: AtomicU64::new(0),
         };
         let mut report = RecoveryReport::default();
         let (events_covered, mut replay) = engine.load_snapshot(&mut report)?;
@@ -272,6 +278,7 @@ impl Engine {
             replay.events.push((event, saved.covered));
         }
         report.snapshot = Some((name, sequence));
+        self.snapshot_covered.store(sequence, Ordering::Relaxed);
         Ok((snapshot.events_covered, replay))
     }
 
@@ -387,8 +394,11 @@ impl Engine {
             (ordered.clone(), wal.last_assigned_sequence())
         };
         let mut saved = Vec::with_capacity(events.len());
+        let mut longest_copy = Duration::ZERO;
         for event in &events {
+            let copy_started = Instant::now();
             let (inventory, covered) = event.inventory.snapshot(|| wal.last_assigned_sequence());
+            longest_copy = longest_copy.max(copy_started.elapsed());
             let spec_json = serde_json::to_string(&event.valid.spec).expect("an event spec serialises");
             saved.push(EventSnapshot { number: event.number, spec_json, covered, inventory });
         }
@@ -397,8 +407,16 @@ impl Engine {
         wal.wait_durable(Receipt(covered))?;
         let payload = codec::encode(&EngineSnapshot { events_covered, events: saved })?;
         let file = write_snapshot(&*self.storage, covered, &payload)?;
+        self.snapshot_covered.store(covered, Ordering::Relaxed);
         let segments_removed = self.prune(events_covered, covered)?;
-        Ok(SnapshotReport { file, covered, bytes: payload.len(), segments_removed, elapsed: started.elapsed() })
+        Ok(SnapshotReport {
+            file,
+            covered,
+            bytes: payload.len(),
+            segments_removed,
+            longest_copy,
+            elapsed: started.elapsed(),
+        })
     }
 
     /// Removes snapshots older than `newest` and segments whose records are all
@@ -418,6 +436,19 @@ impl Engine {
             }
         }
         Ok(removed)
+    }
+
+    /// The log sequence the newest snapshot covers (0 when there is none).
+    pub fn snapshot_covered(&self) -> u64 {
+        self.snapshot_covered.load(Ordering::Relaxed)
+    }
+
+    /// A clean stop: a snapshot (so the next start replays nothing), then the
+    /// log is closed. Call once traffic has stopped.
+    pub fn shutdown(&self) -> Result<SnapshotReport, SnapshotError> {
+        let report = self.snapshot();
+        self.close();
+        report
     }
 
     /// Stops the log after it has written and synced everything queued.

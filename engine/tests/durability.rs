@@ -249,3 +249,33 @@ fn async_waiters_are_woken_when_their_batch_is_synced_or_the_log_fails() {
         assert!(!runtime.block_on(waiter).unwrap(), "nothing is acknowledged after a failed sync");
     }
 }
+
+#[test]
+fn maintenance_sweeps_expired_holds_and_snapshots_as_the_log_grows() {
+    use guichet_engine::maintenance::{Maintenance, MaintenanceOptions};
+    use std::time::{Duration, Instant};
+    let storage = MemoryStorage::new();
+    let clock = Arc::new(ManualClock::new(T0));
+    let engine = Arc::new(busy_engine(&storage, &clock, 10));
+    let event = engine.event("test-event").unwrap();
+    event.inventory.hold(BuyerId(500), &best_in("B", 2)).unwrap();
+    clock.advance_ms(60_000);
+    let options = MaintenanceOptions { sweep_interval: Duration::from_millis(5), snapshot_every_records: 10 };
+    let maintenance = Maintenance::start(engine.clone(), options).unwrap();
+    for buyer in 600..612 {
+        let placed = event.inventory.hold(BuyerId(buyer), &best_in("GA", 1)).unwrap();
+        event.inventory.release(placed.hold.id, Requester::Admin).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let snapshot_taken = || storage.list().unwrap().iter().any(|name| name.ends_with(".snapshot"));
+    while (event.inventory.availability().total.held > 0 || !snapshot_taken()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    maintenance.stop();
+    assert_eq!(event.inventory.availability().total.held, 0, "the sweeper ended the expired hold");
+    assert!(snapshot_taken(), "a snapshot was taken once the log grew");
+    let report = engine.shutdown().unwrap();
+    let (_, recovery) = Engine::open(Arc::new(storage.crash(0)), small_segments(), clock.clone()).unwrap();
+    assert_eq!(recovery.snapshot.map(|s| s.1), Some(report.covered));
+    assert_eq!(recovery.records_replayed, 0, "after a clean shutdown nothing is replayed");
+}

@@ -1,0 +1,96 @@
+//! Background upkeep of an [`Engine`]: the hold sweeper (so availability
+//! counts do not wait for the next buyer) and periodic snapshots (so recovery
+//! replays a bounded log).
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::store::Engine;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaintenanceOptions {
+    /// How often expired holds are ended.
+    pub sweep_interval: Duration,
+    /// A snapshot is taken once the log has grown by this many records since the last one.
+    pub snapshot_every_records: u64,
+}
+
+impl Default for MaintenanceOptions {
+    fn default() -> Self {
+        Self { sweep_interval: Duration::from_secs(1), snapshot_every_records: 1_000_000 }
+    }
+}
+
+/// The running upkeep thread; stops when told or dropped.
+pub struct Maintenance {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Maintenance {
+    pub fn start(engine: Arc<Engine>, options: MaintenanceOptions) -> std::io::Result<Maintenance> {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let signal = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("guichet-maintenance".into())
+            .spawn(move || run(&engine, options, &signal))?;
+        Ok(Maintenance { stop, thread: Some(thread) })
+    }
+
+    /// Stops the thread and waits for it (a snapshot in progress completes).
+    pub fn stop(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        let (stopped, wake) = &*self.stop;
+        *stopped.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = true;
+        wake.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Maintenance {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+fn run(engine: &Engine, options: MaintenanceOptions, stop: &(Mutex<bool>, Condvar)) {
+    let (stopped, wake) = stop;
+    loop {
+        {
+            let guard = stopped.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let (guard, _) = wake
+                .wait_timeout_while(guard, options.sweep_interval, |stopped| !*stopped)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if *guard {
+                return;
+            }
+        }
+        if engine.wal().is_poisoned() {
+            continue; // nothing can be logged; readiness already reports the failure
+        }
+        if let Err(error) = engine.expire_holds() {
+            tracing::error!("hold sweeper: {error}");
+        }
+        if engine.wal().last_assigned_sequence() >= engine.snapshot_covered() + options.snapshot_every_records {
+            match engine.snapshot() {
+                Ok(report) => {
+                    tracing::info!(
+                        file = %report.file,
+                        covered = report.covered,
+                        bytes = report.bytes,
+                        segments_removed = report.segments_removed,
+                        longest_copy_ms = report.longest_copy.as_secs_f64() * 1000.0,
+                        "snapshot taken"
+                    );
+                }
+                Err(error) => tracing::error!("periodic snapshot failed: {error}"),
+            }
+        }
+    }
+}
