@@ -144,4 +144,9 @@ fn recovery(records: u64) {
         snapshot.bytes / 1024,
         report.records_replayed
     );
+    println!(
+        "  the snapshot paused the event for {:.1} ms while copying its state ({:.2} s in all)",
+        snapshot.longest_copy.as_secs_f64() * 1000.0,
+        snapshot.elapsed.as_secs_f64()
+    );
 }
