@@ -18,7 +18,7 @@ use guichet_engine::inventory::HoldRequest;
 /// Buyers each benchmark thread cycles through: the demo waiting room's
 /// `max_active`, the buyers on the sale page at once. A buyer's hold is
 /// released before the buyer comes round again, so the per-buyer limit never
-/// bites; their ended holds (16 kept per buyer) are the realistic working set.
+/// bites; their ended holds (`ENDED_HOLDS_KEPT_PER_BUYER` each) are the realistic working set.
 const BUYERS_PER_THREAD: u64 = 1_000;
 
 fn explicit_hold_release(c: &mut Criterion) {

@@ -5,8 +5,10 @@
 //! back, and that numbering is the global lock order. The layout is a pure
 //! function of the spec, so indices written to the log mean the same on replay.
 
-use std::collections::HashMap;
 use std::ops::Range;
+
+// aHash: every named-seat request looks up a section and a row by name.
+use ahash::AHashMap as HashMap;
 
 use crate::ids::{SectionIndex, ShardIndex, TierIndex};
 use crate::limits::GA_SLICES_PER_SECTION;

@@ -9,7 +9,6 @@ use super::shard::{SeatState, ShardState};
 use super::{Inventory, Locked};
 use crate::ids::{HoldId, OrderId, ShardIndex, TicketCount};
 use crate::layout::ShardKind;
-use crate::sync::{AtomicU64, Ordering};
 
 /// A record that does not fit the state it is applied to.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -100,7 +99,6 @@ impl Inventory {
                     total_cents,
                     status: HoldStatus::Active,
                 });
-                raise_to(&self.next_hold_sequence, hold.sequence() + 1);
             }
             HoldEnded { hold, at, reason } => {
                 active_hold(locked, *hold)?;
@@ -132,7 +130,6 @@ impl Inventory {
                     receipt,
                 };
                 locked.buyers().insert_order(new_order, *scope);
-                raise_to(&self.next_order_sequence, order.sequence() + 1);
             }
             OrderCancelled { order, at } => {
                 let places = confirmed_order_places(locked, *order)?;
@@ -202,16 +199,6 @@ fn for_each_shard(places: &Places, mut action: impl FnMut(ShardIndex)) {
             action(place.shard());
             previous = Some(place.shard());
         }
-    }
-}
-
-/// Raises a sequence counter to at least `floor` (on replay, past the ids read
-/// back). A live operation drew its id from the counter, which is then already
-/// past it: the plain load skips the read-modify-write, a full barrier on x86
-/// and a cache line that every thread's holds would otherwise fight over.
-fn raise_to(counter: &AtomicU64, floor: u64) {
-    if counter.load(Ordering::Relaxed) < floor {
-        counter.fetch_max(floor, Ordering::Relaxed);
     }
 }
 

@@ -92,15 +92,33 @@ impl BuyerState {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct BuyerShard {
     pub(crate) buyers: AHashMap<BuyerId, BuyerState>,
     pub(crate) holds: AHashMap<HoldId, Hold>,
     pub(crate) orders: AHashMap<OrderId, Order>,
+    /// Sequences for the next hold and order ids of this shard: ids are drawn
+    /// under the shard's lock, with no counter shared between threads, and
+    /// `apply` moves these past every id it sees, live or on replay.
+    pub(crate) next_hold_sequence: u64,
+    pub(crate) next_order_sequence: u64,
+}
+
+impl Default for BuyerShard {
+    fn default() -> Self {
+        Self {
+            buyers: AHashMap::new(),
+            holds: AHashMap::new(),
+            orders: AHashMap::new(),
+            next_hold_sequence: 1,
+            next_order_sequence: 1,
+        }
+    }
 }
 
 impl BuyerShard {
     pub(crate) fn insert_hold(&mut self, hold: Hold) {
+        self.next_hold_sequence = self.next_hold_sequence.max(hold.id.sequence() + 1);
         let buyer = self.buyers.entry(hold.buyer).or_default();
         buyer.active_holds.push(ActiveHold { hold: hold.id, expires_at: hold.expires_at, tickets: hold.tickets.0 });
         self.holds.insert(hold.id, hold);
@@ -128,6 +146,7 @@ impl BuyerShard {
     }
 
     pub(crate) fn insert_order(&mut self, order: Order, scope: BuyerId) {
+        self.next_order_sequence = self.next_order_sequence.max(order.id.sequence() + 1);
         let buyer = self.buyers.get_mut(&order.buyer).expect("an order's buyer exists");
         buyer.sold_tickets += order.tickets.0;
         buyer.orders.push(order.id);

@@ -44,8 +44,9 @@ use crate::limits::{
     BUYER_SHARDS, MAX_BUYERS_PER_EVENT, MAX_IDEMPOTENCY_KEY_LEN, MAX_ORDERS_PER_BUYER, MAX_PAYMENT_REF_LEN,
 };
 use crate::spec::ValidEvent;
-use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering};
+use crate::sync::{Mutex, MutexGuard};
 use crate::time::UnixTimeMs;
+use crossbeam::utils::CachePadded;
 
 /// The event settings the allocator enforces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -147,6 +148,8 @@ pub enum SectionSeats {
     GeneralAdmission { section: SectionIndex, available: u64 },
 }
 
+/// Padded to a cache line, so rows worked on by different threads do not share one.
+#[repr(align(128))]
 struct SeatShard {
     state: Mutex<ShardState>,
     published: PublishedCounts,
@@ -165,11 +168,11 @@ pub struct Inventory {
     clock: Arc<dyn Clock>,
     sink: Arc<dyn RecordSink>,
     shards: Box<[SeatShard]>,
-    buyer_shards: Box<[Mutex<BuyerShard>]>,
+    /// Padded to a cache line each, so threads on different shards do not
+    /// slow each other down through a shared line.
+    buyer_shards: Box<[CachePadded<Mutex<BuyerShard>>]>,
     section_candidates: Vec<Candidate>,
     tier_candidates: Vec<Vec<Candidate>>,
-    next_hold_sequence: AtomicU64,
-    next_order_sequence: AtomicU64,
 }
 
 impl std::fmt::Debug for Inventory {
@@ -233,20 +236,9 @@ impl Inventory {
                 SeatShard { state: Mutex::new(state), published }
             })
             .collect();
-        let buyer_shards = (0..BUYER_SHARDS).map(|_| Mutex::new(BuyerShard::default())).collect();
+        let buyer_shards = (0..BUYER_SHARDS).map(|_| CachePadded::new(Mutex::new(BuyerShard::default()))).collect();
         let (section_candidates, tier_candidates) = plan_candidates(&layout);
-        Self {
-            layout,
-            settings,
-            clock,
-            sink,
-            shards,
-            buyer_shards,
-            section_candidates,
-            tier_candidates,
-            next_hold_sequence: AtomicU64::new(1),
-            next_order_sequence: AtomicU64::new(1),
-        }
+        Self { layout, settings, clock, sink, shards, buyer_shards, section_candidates, tier_candidates }
     }
 
     pub fn layout(&self) -> &VenueLayout {
@@ -270,7 +262,7 @@ impl Inventory {
             Target::Seats(places) => (self.lock_chosen_seats(&mut locked, places, now)?, Fit::Chosen),
             Target::Best(candidates, quantity) => self.lock_best(&mut locked, candidates, quantity, buyer, now)?,
         };
-        let hold_id = HoldId::new(self.next_hold_sequence.fetch_add(1, Ordering::Relaxed), buyer.shard());
+        let hold_id = HoldId::new(locked.buyers().next_hold_sequence, buyer.shard());
         let expires_at = now.plus_s(self.settings.hold_ttl_s);
         let record = InventoryRecord::HoldPlaced { hold: hold_id, buyer, at: now, expires_at, places };
         let receipt = self.commit(&mut locked, record)?;
@@ -319,7 +311,7 @@ impl Inventory {
             return Err(InventoryError::TooManyOrders);
         }
         self.lock_places(&mut locked, &places);
-        let order_id = OrderId::new(self.next_order_sequence.fetch_add(1, Ordering::Relaxed), owner.shard());
+        let order_id = OrderId::new(locked.buyers().next_order_sequence, owner.shard());
         let record = InventoryRecord::HoldPurchased {
             hold: hold_id,
             order: order_id,

@@ -11,7 +11,7 @@ use super::shard::{SeatCell, ShardHold, ShardState};
 use super::{ApplyError, Counts, Inventory};
 use crate::codec;
 use crate::ids::{BuyerId, HoldId, OrderId};
-use crate::sync::{MutexGuard, Ordering};
+use crate::sync::MutexGuard;
 use crate::time::UnixTimeMs;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,8 +20,8 @@ pub struct InventorySnapshot {
     buyers: Vec<BuyerSnapshot>,
     holds: Vec<Hold>,
     orders: Vec<Order>,
-    next_hold_sequence: u64,
-    next_order_sequence: u64,
+    /// Per buyer shard: the next hold and order sequences.
+    id_sequences: Vec<(u64, u64)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,8 +54,7 @@ impl Inventory {
             buyers: Vec::new(),
             holds: Vec::new(),
             orders: Vec::new(),
-            next_hold_sequence: self.next_hold_sequence.load(Ordering::Relaxed),
-            next_order_sequence: self.next_order_sequence.load(Ordering::Relaxed),
+            id_sequences: buyer_shards.iter().map(|s| (s.next_hold_sequence, s.next_order_sequence)).collect(),
         };
         for shard in &buyer_shards {
             snapshot.buyers.extend(shard.buyers.iter().map(|(id, state)| buyer_snapshot(*id, state)));
@@ -107,8 +106,14 @@ impl Inventory {
             let shard = order.id.shard().ok_or_else(|| ApplyError(format!("order id {} names no shard", order.id)))?;
             self.buyer_shards[shard].lock().orders.insert(order.id, order);
         }
-        self.next_hold_sequence.store(snapshot.next_hold_sequence, Ordering::Relaxed);
-        self.next_order_sequence.store(snapshot.next_order_sequence, Ordering::Relaxed);
+        if snapshot.id_sequences.len() != self.buyer_shards.len() {
+            return Err(ApplyError("the snapshot has another number of buyer shards".into()));
+        }
+        for (shard, (next_hold, next_order)) in self.buyer_shards.iter().zip(snapshot.id_sequences) {
+            let mut shard = shard.lock();
+            shard.next_hold_sequence = shard.next_hold_sequence.max(next_hold);
+            shard.next_order_sequence = shard.next_order_sequence.max(next_order);
+        }
         self.check_invariants().map_err(|violation| ApplyError(format!("restored snapshot: {violation}")))
     }
 
