@@ -59,8 +59,13 @@ impl Drop for Maintenance {
     }
 }
 
+/// After a failed snapshot, wait this long before trying again (each try
+/// pauses every event briefly).
+const SNAPSHOT_RETRY_AFTER: Duration = Duration::from_secs(30);
+
 fn run(engine: &Engine, options: MaintenanceOptions, stop: &(Mutex<bool>, Condvar)) {
     let (stopped, wake) = stop;
+    let mut next_snapshot_try = std::time::Instant::now();
     loop {
         {
             let guard = stopped.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -71,13 +76,14 @@ fn run(engine: &Engine, options: MaintenanceOptions, stop: &(Mutex<bool>, Condva
                 return;
             }
         }
-        if engine.wal().is_poisoned() {
-            continue; // nothing can be logged; readiness already reports the failure
+        if !engine.wal().is_open() {
+            continue; // nothing can be logged; readiness reports a failed log
         }
         if let Err(error) = engine.expire_holds() {
             tracing::error!("hold sweeper: {error}");
         }
-        if engine.wal().last_assigned_sequence() >= engine.snapshot_covered() + options.snapshot_every_records {
+        let grown = engine.wal().last_assigned_sequence() >= engine.snapshot_covered() + options.snapshot_every_records;
+        if grown && std::time::Instant::now() >= next_snapshot_try {
             match engine.snapshot() {
                 Ok(report) => {
                     tracing::info!(
@@ -89,7 +95,10 @@ fn run(engine: &Engine, options: MaintenanceOptions, stop: &(Mutex<bool>, Condva
                         "snapshot taken"
                     );
                 }
-                Err(error) => tracing::error!("periodic snapshot failed: {error}"),
+                Err(error) => {
+                    tracing::error!("periodic snapshot failed (next try in {SNAPSHOT_RETRY_AFTER:?}): {error}");
+                    next_snapshot_try = std::time::Instant::now() + SNAPSHOT_RETRY_AFTER;
+                }
             }
         }
     }

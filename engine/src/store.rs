@@ -143,6 +143,11 @@ pub enum RecoveryError {
     Wal(#[from] WalError),
     #[error("expiring holds after recovery: {0}")]
     Expiry(InventoryError),
+    #[error(
+        "the log ends at record {log_end} but the snapshot covers up to {snapshot}: synced records were lost. Move \
+         the segments after the snapshot aside to start from the snapshot alone, or restore a backup"
+    )]
+    LogBehindSnapshot { log_end: u64, snapshot: u64 },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -239,15 +244,21 @@ impl Engine {
             engine.zero_torn_tail(torn)?;
         }
         let snapshot_sequence = report.snapshot.as_ref().map_or(0, |s| s.1);
-        let last_sequence = outcome.last_sequence.max(snapshot_sequence);
-        let append = if outcome.last_sequence < snapshot_sequence { None } else { outcome.append };
-        let wal = Wal::start(engine.storage.clone(), options.wal, last_sequence, append)?;
+        if outcome.last_sequence < snapshot_sequence {
+            // Only possible if synced records were lost (durability `none`, or a
+            // damaged disk): appending after them would leave a gap for good.
+            return Err(RecoveryError::LogBehindSnapshot {
+                log_end: outcome.last_sequence,
+                snapshot: snapshot_sequence,
+            });
+        }
+        let wal = Wal::start(engine.storage.clone(), options.wal, outcome.last_sequence, outcome.append)?;
         engine.log.0.set(Arc::new(wal)).expect("the log is started once");
         for event in engine.events() {
             report.holds_expired += event.inventory.expire_holds().map_err(RecoveryError::Expiry)?;
         }
         report.records_replayed = outcome.records_visited;
-        report.last_sequence = last_sequence;
+        report.last_sequence = outcome.last_sequence;
         report.torn_tail = outcome.torn_tail;
         report.events = engine.events.len();
         report.elapsed = started.elapsed();
@@ -378,8 +389,17 @@ impl Engine {
     }
 
     /// Expires the holds of every event whose time is up; returns how many.
+    /// One event's failure does not stop the others; the first error is returned.
     pub fn expire_holds(&self) -> Result<usize, InventoryError> {
-        self.events().iter().map(|event| event.inventory.expire_holds()).sum()
+        let mut expired = 0;
+        let mut first_error = None;
+        for event in self.events() {
+            match event.inventory.expire_holds() {
+                Ok(count) => expired += count,
+                Err(error) => first_error = first_error.or(Some(error)),
+            }
+        }
+        first_error.map_or(Ok(expired), Err)
     }
 
     /// Writes a snapshot of everything, then deletes the segments and older

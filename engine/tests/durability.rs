@@ -279,3 +279,30 @@ fn maintenance_sweeps_expired_holds_and_snapshots_as_the_log_grows() {
     assert_eq!(recovery.snapshot.map(|s| s.1), Some(report.covered));
     assert_eq!(recovery.records_replayed, 0, "after a clean shutdown nothing is replayed");
 }
+
+#[test]
+fn a_record_over_the_size_limit_is_refused_and_the_log_carries_on() {
+    let storage = MemoryStorage::new();
+    let clock = Arc::new(ManualClock::new(T0));
+    let engine = open(&storage, &clock).unwrap();
+    let mut huge = small_spec_json();
+    let rows: Vec<serde_json::Value> =
+        (0..500).map(|r| serde_json::json!({"id": format!("{r:0>64}"), "seats": 500})).collect();
+    huge["sections"] = (0..400)
+        .map(|s| serde_json::json!({"id": format!("S{s}"), "name": "n".repeat(200), "tier": "parterre", "rows": rows}))
+        .collect::<Vec<_>>()
+        .into();
+    huge["sections"][0]["rows"] = serde_json::json!([{"id": "1", "seats": 1}]);
+    let spec = spec_from(huge);
+    if spec.validate().is_ok() {
+        let refused = engine.create_event(&spec).unwrap_err();
+        assert!(refused.to_string().contains("over the log's limit"), "{refused}");
+    } else {
+        // The spec's own limits catch it first: still nothing reaches the log.
+        assert!(engine.create_event(&spec).is_err());
+    }
+    assert!(engine.event("test-event").is_none());
+    let (_, receipt) = engine.create_event(&spec_from(small_spec_json())).unwrap();
+    engine.wait_durable(receipt).unwrap();
+    assert!(!engine.wal().is_poisoned());
+}

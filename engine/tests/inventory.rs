@@ -372,8 +372,13 @@ fn replaying_the_records_rebuilds_the_same_state() {
     live.block_seats(&[seat("B", "1", 3)]).unwrap();
     clock.advance_ms(61_000);
     let c = live.hold(BuyerId(3), &best_in("GA", 4)).unwrap();
-    live.release(c.hold.id, Requester::Admin).unwrap();
+    let first_release = live.release(c.hold.id, Requester::Admin).unwrap();
     live.hold(BuyerId(3), &best_in("B", 2)).unwrap();
+
+    // Repeating a release answers with the original record's receipt, so the
+    // repeat is acknowledged only once that record is durable.
+    assert_ne!(first_release, Receipt::NONE);
+    assert_eq!(live.release(c.hold.id, Requester::Admin).unwrap(), first_release);
 
     let replayed = Inventory::new(&event, clock.clone(), Arc::new(DiscardSink));
     for (i, record) in sink.0.lock().unwrap().iter().enumerate() {

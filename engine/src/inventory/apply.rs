@@ -98,11 +98,12 @@ impl Inventory {
                     tickets,
                     total_cents,
                     status: HoldStatus::Active,
+                    ended_receipt: Receipt::NONE,
                 });
             }
             HoldEnded { hold, at, reason } => {
                 active_hold(locked, *hold)?;
-                let places = locked.buyers().end_hold(*hold, ended_status(*reason, *at)).places.clone();
+                let places = locked.buyers().end_hold(*hold, ended_status(*reason, *at), receipt).places.clone();
                 for_each_shard(&places, |shard| locked.shard(shard).release_hold(*hold));
             }
             HoldPurchased { hold, order, at, scope, idempotency_key, payment_ref } => {
@@ -113,7 +114,7 @@ impl Inventory {
                         "order {order} already exists or is in another buyer shard than hold {hold}"
                     ));
                 }
-                locked.buyers().end_hold(*hold, HoldStatus::Purchased { order: *order, at: *at });
+                locked.buyers().end_hold(*hold, HoldStatus::Purchased { order: *order, at: *at }, receipt);
                 for_each_shard(&held.places, |shard| locked.shard(shard).sell_hold(*hold, *order));
                 let new_order = Order {
                     id: *order,
@@ -128,13 +129,14 @@ impl Inventory {
                     idempotency_key: idempotency_key.clone(),
                     status: OrderStatus::Confirmed,
                     receipt,
+                    cancel_receipt: Receipt::NONE,
                 };
                 locked.buyers().insert_order(new_order, *scope);
             }
             OrderCancelled { order, at } => {
                 let places = confirmed_order_places(locked, *order)?;
                 check_all_sold_to(locked, &places, *order)?;
-                locked.buyers().cancel_order(*order, *at);
+                locked.buyers().cancel_order(*order, *at, receipt);
                 for place in &places {
                     match *place {
                         Place::Seat { shard, offset } => locked.shard(shard).unsell_seat(offset),

@@ -31,6 +31,10 @@ pub struct Hold {
     pub tickets: TicketCount,
     pub total_cents: u64,
     pub status: HoldStatus,
+    /// The log position of the record that ended the hold: repeating a
+    /// release waits on it too. Not in snapshots (whatever they hold is durable).
+    #[serde(skip)]
+    pub ended_receipt: Receipt,
 }
 
 impl Hold {
@@ -63,6 +67,9 @@ pub struct Order {
     /// Not part of snapshots: whatever a snapshot holds is durable.
     #[serde(skip)]
     pub receipt: Receipt,
+    /// The log position of the cancellation, likewise.
+    #[serde(skip)]
+    pub cancel_receipt: Receipt,
 }
 
 /// A live hold as the per-buyer limit sees it.
@@ -125,10 +132,11 @@ impl BuyerShard {
     }
 
     /// Marks an active hold ended; returns it (for its places).
-    pub(crate) fn end_hold(&mut self, hold_id: HoldId, status: HoldStatus) -> &Hold {
+    pub(crate) fn end_hold(&mut self, hold_id: HoldId, status: HoldStatus, receipt: Receipt) -> &Hold {
         let hold = self.holds.get_mut(&hold_id).expect("checked: the hold exists");
         debug_assert_eq!(hold.status, HoldStatus::Active);
         hold.status = status;
+        hold.ended_receipt = receipt;
         let buyer_id = hold.buyer;
         let buyer = self.buyers.get_mut(&buyer_id).expect("a hold's buyer exists");
         buyer.active_holds.retain(|h| h.hold != hold_id);
@@ -154,11 +162,12 @@ impl BuyerShard {
         self.orders.insert(order.id, order);
     }
 
-    pub(crate) fn cancel_order(&mut self, order_id: OrderId, at: UnixTimeMs) -> &Order {
+    pub(crate) fn cancel_order(&mut self, order_id: OrderId, at: UnixTimeMs, receipt: Receipt) -> &Order {
         let order = self.orders.get_mut(&order_id).expect("checked: the order exists");
         debug_assert_eq!(order.status, OrderStatus::Confirmed);
         order.status = OrderStatus::Cancelled;
         order.cancelled_at = Some(at);
+        order.cancel_receipt = receipt;
         let buyer = self.buyers.get_mut(&order.buyer).expect("an order's buyer exists");
         buyer.sold_tickets -= order.tickets.0;
         order

@@ -95,6 +95,7 @@ impl InventoryError {
             NotBlocked { .. } => "not_blocked",
             Log(SinkError::Full) => "log_full",
             Log(SinkError::Poisoned(_) | SinkError::Encode(_)) => "log_failed",
+            Log(SinkError::TooLarge { .. }) => "record_too_large",
         }
     }
 

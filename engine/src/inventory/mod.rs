@@ -340,7 +340,8 @@ impl Inventory {
                 let reason = if now < expires_at { HoldEndReason::Released } else { HoldEndReason::Expired };
                 self.end_hold(&mut locked, hold_id, &places, reason, now)
             }
-            HoldStatus::Released { .. } | HoldStatus::Expired { .. } => Ok(Receipt::NONE),
+            // Already gone: the answer is durable once the record that ended it is.
+            HoldStatus::Released { .. } | HoldStatus::Expired { .. } => Ok(hold.ended_receipt),
             HoldStatus::Purchased { .. } => {
                 Err(InventoryError::HoldNotActive { why: "it was purchased; cancel the order instead" })
             }
@@ -357,7 +358,7 @@ impl Inventory {
             return Err(InventoryError::NotYours);
         }
         if order.status == OrderStatus::Cancelled {
-            return Ok((order.clone(), Receipt::NONE));
+            return Ok((order.clone(), order.cancel_receipt));
         }
         let refund_open = self.settings.refund_until.is_some_and(|until| now < until);
         if requester != Requester::Admin && !refund_open {

@@ -142,6 +142,8 @@ pub enum SinkError {
     Poisoned(String),
     #[error("the record cannot be encoded: {0}")]
     Encode(String),
+    #[error("the record is {bytes} bytes, over the log's limit of {max}")]
+    TooLarge { bytes: usize, max: usize },
 }
 
 /// Takes every record and keeps none: an in-memory inventory with no durability.

@@ -36,6 +36,9 @@ pub enum FrameError {
     /// Zeros: the end of the written data (the rest is preallocated).
     #[error("end of data")]
     End,
+    /// A header of zeros with data after it: a write that never reached the disk, or damage.
+    #[error("a zeroed record header")]
+    ZeroedHeader,
     #[error("the record is cut short")]
     Truncated,
     #[error("bad magic bytes")]

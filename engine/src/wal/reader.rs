@@ -117,19 +117,23 @@ pub fn scan(
                     previous = Some(frame.sequence);
                     offset += length;
                 }
-                Err(FrameError::End) => break,
-                Err(reason) if is_last && !later_batch_follows(&bytes[offset..], previous.map_or(1, |p| p + 1)) => {
+                Err(FrameError::End) if bytes[offset..].iter().all(|&b| b == 0) => break,
+                Err(reason)
+                    if is_last && !later_batch_follows(&bytes[offset..], damaged_sequence(previous, segment)) =>
+                {
                     let bytes_to_cut = bytes.iter().rposition(|&b| b != 0).map_or(0, |last| last + 1 - offset);
                     let torn = TornTail {
                         segment: segment.name.clone(),
                         offset: offset as u64,
                         bytes: bytes_to_cut as u64,
-                        reason,
+                        reason: zeroed_if_end(reason),
                     };
                     outcome.torn_tail = Some(torn);
                     break;
                 }
-                Err(reason) => return Err(ScanError::Corrupt { file, offset: offset as u64, reason }),
+                Err(reason) => {
+                    return Err(ScanError::Corrupt { file, offset: offset as u64, reason: zeroed_if_end(reason) })
+                }
             }
         }
         if is_last {
@@ -138,6 +142,21 @@ pub fn scan(
     }
     outcome.last_sequence = previous.unwrap_or(after_sequence).max(after_sequence);
     Ok(outcome)
+}
+
+/// The sequence a damaged record would have had: the one after the last good
+/// record, or the segment's first when none of it was read yet.
+fn damaged_sequence(previous: Option<u64>, segment: &SegmentFile) -> u64 {
+    previous.map_or(segment.first_sequence, |p| p + 1)
+}
+
+/// Zeros where a header should be, with data after them, are damage, not the end.
+fn zeroed_if_end(reason: FrameError) -> FrameError {
+    if reason == FrameError::End {
+        FrameError::ZeroedHeader
+    } else {
+        reason
+    }
 }
 
 /// Whether a valid record of a batch later than the damaged record's lies
@@ -225,6 +244,38 @@ mod tests {
         write_segment(&storage, &[&[3, 4]]);
         storage.flip_bit(&segment_name(1), offsets[1] + 33, 2);
         assert!(matches!(scan_all(&storage).0, Err(ScanError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn a_zeroed_header_inside_the_last_batch_is_a_torn_write() {
+        let storage = MemoryStorage::new();
+        let offsets = write_segment(&storage, &[&[1, 2], &[3, 4]]);
+        let mut bytes = storage.contents(&segment_name(1)).unwrap();
+        bytes[offsets[2]..offsets[2] + 32].fill(0); // record 3's header page never reached the disk
+        storage.write_atomically(&segment_name(1), &bytes).unwrap();
+        let (outcome, seen) = scan_all(&storage);
+        let torn = outcome.unwrap().torn_tail.expect("cut, not taken as the end");
+        assert_eq!((seen, torn.offset, torn.reason), (vec![1, 2], offsets[2] as u64, FrameError::ZeroedHeader));
+    }
+
+    #[test]
+    fn a_zeroed_header_in_synced_data_refuses() {
+        let storage = MemoryStorage::new();
+        let offsets = write_segment(&storage, &[&[1, 2], &[3, 4]]);
+        let mut bytes = storage.contents(&segment_name(1)).unwrap();
+        bytes[offsets[1]..offsets[1] + 32].fill(0);
+        storage.write_atomically(&segment_name(1), &bytes).unwrap();
+        assert!(matches!(scan_all(&storage).0, Err(ScanError::Corrupt { reason: FrameError::ZeroedHeader, .. })));
+    }
+
+    #[test]
+    fn a_torn_first_batch_of_a_segment_is_cut_even_when_earlier_segments_are_skipped() {
+        let storage = MemoryStorage::new();
+        write_segment(&storage, &[&[1, 2, 3]]);
+        let offsets = write_segment(&storage, &[&[4, 5, 6]]);
+        storage.flip_bit(&segment_name(4), offsets[0] + 33, 0);
+        let outcome = scan(&storage, 3, |_, _| Ok(())).expect("a torn write, not corruption");
+        assert_eq!(outcome.torn_tail.map(|t| t.offset), Some(0));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use super::frame::append_frame;
+use super::frame::{append_frame, MAX_PAYLOAD_BYTES};
 use super::storage::{Storage, StorageFile};
 use super::{segment_name, Durability, WalError, WalOptions};
 use crate::inventory::{Receipt, SinkError};
@@ -165,6 +165,9 @@ impl Wal {
     /// Numbers an encoded record and queues it for the writer. Never blocks on
     /// I/O; a full queue or a failed log is an error and the record is not taken.
     pub fn submit(&self, payload: Vec<u8>) -> Result<Receipt, SinkError> {
+        if payload.len() > MAX_PAYLOAD_BYTES {
+            return Err(SinkError::TooLarge { bytes: payload.len(), max: MAX_PAYLOAD_BYTES });
+        }
         if self.shared.poisoned.load(Ordering::Acquire) {
             return Err(self.poisoned_error());
         }
@@ -197,6 +200,11 @@ impl Wal {
 
     pub fn is_poisoned(&self) -> bool {
         self.shared.poisoned.load(Ordering::Acquire)
+    }
+
+    /// Whether the log takes records: not failed and not closed.
+    pub fn is_open(&self) -> bool {
+        !self.is_poisoned() && self.enqueue.lock().sender.is_some()
     }
 
     pub fn failure(&self) -> Option<String> {
@@ -278,8 +286,21 @@ struct Writer {
     shared: Arc<Shared>,
 }
 
+/// Fails the log if the writer thread unwinds, so no waiter hangs on a
+/// writer that is gone.
+struct PoisonOnPanic(Arc<Shared>);
+
+impl Drop for PoisonOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.poison("the log writer thread panicked".into());
+        }
+    }
+}
+
 impl Writer {
     fn run(mut self, receiver: Receiver<Pending>) {
+        let _guard = PoisonOnPanic(self.shared.clone());
         while let Ok(first) = receiver.recv() {
             let first_sequence = first.sequence;
             let (last_sequence, records) = self.frame_batch(first, &receiver);
