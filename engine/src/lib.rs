@@ -1,23 +1,31 @@
-//! Guichet's engine: the event model, the lock-sharded seat allocator, and
-//! (as they arrive) the waiting room and the write-ahead log.
+//! Guichet's engine: the event model, the lock-sharded seat allocator, the
+//! waiting room, and the write-ahead log they share.
 //!
 //! Map:
 //! - [`spec`]: the event as a promoter writes it, and its validation;
 //! - [`layout`]: the venue compiled to indices (shards are the lock unit);
 //! - [`inventory`]: holds, purchases, cancellations; records and `apply`;
-//! - [`clock`], [`time`], [`ids`], [`limits`]: the vocabulary.
+//! - [`room`]: the waiting room: lobby, lottery, admission, heartbeats;
+//! - [`tokens`]: the waiting room's signed queue and access tokens, and their key ring;
+//! - [`wal`], [`codec`]: the write-ahead log and the bytes of its records;
+//! - [`store`]: the durable engine: events over one log, snapshots, recovery;
+//! - [`maintenance`]: the sweeper and periodic snapshots;
+//! - [`clock`], [`entropy`], [`time`], [`ids`], [`limits`]: the vocabulary.
 //! - [`demo`]: the Amphithéâtre Cogeco demo event.
 
 pub mod clock;
 pub mod codec;
 pub mod demo;
+pub mod entropy;
 pub mod ids;
 pub mod inventory;
 pub mod layout;
 pub mod limits;
 pub mod maintenance;
+pub mod room;
 pub mod spec;
 pub mod store;
 mod sync;
 pub mod time;
+pub mod tokens;
 pub mod wal;

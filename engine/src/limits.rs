@@ -47,5 +47,21 @@ pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
 /// The payment provider's reference, stored as given.
 pub const MAX_PAYMENT_REF_LEN: usize = 256;
 
+/// A waiting-room token as presented (`Authorization: Bearer …`); longer input
+/// is refused before it is decoded. Tokens this server signs are 90 characters.
+pub const MAX_TOKEN_LEN: usize = 128;
+/// Signing keys a key ring keeps: a rotation beyond this drops the oldest key,
+/// and the tokens it signed stop verifying.
+pub const MAX_SIGNING_KEYS: usize = 16;
+
 /// Events one engine holds.
 pub const MAX_EVENTS: usize = 10_000;
+
+/// Buyers who may join one event's waiting room (a waiting buyer costs about
+/// 32 bytes).
+pub const MAX_WAITING_PER_EVENT: usize = 4_000_000;
+/// Queue slots one admission tick may walk past (skipping buyers who left or
+/// went silent), so a tick stays short whatever the line holds.
+pub const MAX_SLOTS_SCANNED_PER_TICK: u32 = 100_000;
+/// A waiting buyer who has not polled for this long loses the place.
+pub const DEFAULT_HEARTBEAT_GRACE_S: u32 = 60;

@@ -1,0 +1,776 @@
+//! The virtual waiting room of one event: a fair place in line, an honest
+//! wait, and admission at the promoter's rate.
+//!
+//! Before `on_sale_at` buyers wait in the lobby. At the on-sale instant the
+//! lobby is put in one random order drawn from a seed whose SHA-256 was
+//! published beforehand (see `lottery`), ahead of everyone who arrives later,
+//! first come, first served. A tick (at least every 100 ms) admits buyers from
+//! the front at `admit_per_minute`, never more than `max_active` at once, and
+//! not while nothing is left to sell. Buyers who stop polling (the heartbeat)
+//! lose their place and are skipped, never waited for.
+//!
+//! Buyers are numbered in join order; that number is the buyer id the queue
+//! and access tokens carry. Queue slots are the order of service: slots
+//! `0..lobby` hold the lobby in lottery order, later buyers have the slot equal
+//! to their number. A Fenwick tree over slots counts the live buyers ahead of
+//! anyone in O(log n).
+//!
+//! Every change is a [`RoomRecord`] applied by [`WaitingRoom::apply_locked`],
+//! live and on replay. Heartbeats are not logged: after a restart every buyer
+//! counts as just seen.
+
+mod fenwick;
+mod lottery;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+pub use lottery::{hex, lottery_order, seed_digest};
+
+use crate::clock::Clock;
+use crate::ids::BuyerId;
+use crate::inventory::{ApplyError, Receipt, SinkError};
+use crate::limits::{MAX_SLOTS_SCANNED_PER_TICK, MAX_WAITING_PER_EVENT};
+use crate::sync::{AtomicU64, Ordering, RwLock, RwLockWriteGuard};
+use crate::time::UnixTimeMs;
+use fenwick::Fenwick;
+
+/// Admission units: one admission is `UNITS_PER_ADMISSION`; each millisecond
+/// adds `admit_per_minute` units, so the rate is exact in integers.
+const UNITS_PER_ADMISSION: u64 = 60_000;
+/// The bucket never holds more than one second of admissions (at least one),
+/// so a stall or a pause never releases a burst.
+const BUCKET_SECONDS: u64 = 1;
+/// Polls are advised between these bounds; the heartbeat grace must exceed the upper one.
+const MIN_POLL_MS: u64 = 1_000;
+const MAX_POLL_MS: u64 = 20_000;
+/// Seconds of admissions the measured rate averages over.
+const RATE_WINDOW_S: usize = 60;
+
+/// How the room behaves; fixed for the event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoomConfig {
+    /// The lobby's lottery happens then.
+    pub on_sale_at: UnixTimeMs,
+    /// Joining closes then (the show starts).
+    pub closes_at: UnixTimeMs,
+    pub access_ttl_s: u32,
+    /// A waiting buyer silent for longer loses the place.
+    pub heartbeat_grace_s: u32,
+    pub seed: [u8; 32],
+}
+
+/// What the promoter controls live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomSettings {
+    pub admit_per_minute: u32,
+    pub max_active: u32,
+    pub paused: bool,
+}
+
+/// A change of settings: any of the three.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SettingsPatch {
+    pub admit_per_minute: Option<u32>,
+    pub max_active: Option<u32>,
+    pub paused: Option<bool>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RoomRecord {
+    Joined {
+        buyer: BuyerId,
+        at: UnixTimeMs,
+    },
+    /// The lottery: the lobby takes the order `lottery_order(seed, lobby)`.
+    Opened {
+        at: UnixTimeMs,
+    },
+    /// In admission order; each buyer's access expires `access_ttl_s` later.
+    Admitted {
+        buyers: Vec<BuyerId>,
+        at: UnixTimeMs,
+    },
+    /// Silent past the grace period: the place is lost.
+    Dropped {
+        buyers: Vec<BuyerId>,
+        at: UnixTimeMs,
+    },
+    Left {
+        buyer: BuyerId,
+        at: UnixTimeMs,
+    },
+    SettingsChanged {
+        settings: RoomSettings,
+        at: UnixTimeMs,
+    },
+}
+
+/// Where room records go (the write-ahead log).
+pub trait RoomSink: Send + Sync + std::fmt::Debug {
+    fn submit(&self, record: &RoomRecord) -> Result<Receipt, SinkError>;
+}
+
+/// A buyer's state as the contract names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BuyerState {
+    Lobby,
+    Waiting,
+    Admitted,
+    SoldOut,
+    Closed,
+    Left,
+    Expired,
+}
+
+/// What is left to sell, as the room needs it for its honesty.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Supply {
+    /// Places available or held (held ones may come back).
+    pub remaining: u64,
+    /// Places available now: admission stops at zero.
+    pub available: u64,
+    /// Tickets per order observed so far (or a prior before any order).
+    pub tickets_per_order: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct QueueStatus {
+    pub state: BuyerState,
+    /// 1 for the next buyer to be admitted; `None` in the lobby and once out of line.
+    pub position: Option<u64>,
+    pub ahead: Option<u64>,
+    pub eta_s: Option<u64>,
+    pub poll_after_ms: u64,
+    /// When admitted: when the access ends.
+    pub access_expires_at: Option<UnixTimeMs>,
+    /// The places left are unlikely to reach this buyer.
+    pub sold_out_likely: bool,
+}
+
+/// The room in figures, for the promoter's dashboard.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RoomStats {
+    pub lobby: u64,
+    pub waiting: u64,
+    pub active: u64,
+    pub admitted_total: u64,
+    pub abandoned: u64,
+    pub settings: RoomSettings,
+    pub measured_admit_per_minute: u64,
+    pub opened: bool,
+    /// SHA-256 of the lottery seed, hex: published before the on-sale.
+    pub seed_sha256: String,
+    /// The seed itself, hex, once the lottery is drawn.
+    pub seed: Option<String>,
+}
+
+/// What one tick did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TickReport {
+    pub opened: bool,
+    pub admitted: usize,
+    pub dropped: usize,
+    pub receipt: Receipt,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RoomError {
+    #[error("this queue token names no buyer of this event")]
+    UnknownBuyer,
+    #[error("polling too fast; wait {retry_after_ms} ms")]
+    TooEarly { retry_after_ms: u64 },
+    #[error("the waiting room is full")]
+    Full,
+    #[error("the event has started; the waiting room is closed")]
+    Closed,
+    #[error(transparent)]
+    Log(#[from] SinkError),
+}
+
+impl RoomError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            RoomError::UnknownBuyer => "unknown_buyer",
+            RoomError::TooEarly { .. } => "poll_too_fast",
+            RoomError::Full => "room_full",
+            RoomError::Closed => "room_closed",
+            RoomError::Log(SinkError::Full) => "log_full",
+            RoomError::Log(_) => "log_failed",
+        }
+    }
+}
+
+/// One buyer's place, 12 bytes; the heartbeat lives apart, as an atomic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Entry {
+    phase: Phase,
+    /// When admitted: seconds after the room's epoch that access ends.
+    access_ends_s: u32,
+    /// Seconds after the room's epoch of the join.
+    joined_s: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum Phase {
+    Lobby,
+    Waiting,
+    Admitted,
+    /// Admitted and bought: no longer counts against `max_active`.
+    Purchased,
+    Left,
+    Dropped,
+}
+
+/// Heartbeat of one buyer: last poll and earliest next poll, in ms after the
+/// room's epoch, packed so a poll updates both with one store.
+fn pack_heartbeat(seen_ms: u32, next_ms: u32) -> u64 {
+    (u64::from(seen_ms) << 32) | u64::from(next_ms)
+}
+
+fn unpack_heartbeat(packed: u64) -> (u32, u32) {
+    ((packed >> 32) as u32, packed as u32)
+}
+
+#[derive(Debug)]
+struct RoomState {
+    settings: RoomSettings,
+    entries: Vec<Entry>,
+    heartbeats: Vec<AtomicU64>,
+    opened: bool,
+    /// Buyers in the lobby when it opened: they hold slots `0..lobby_size`.
+    lobby_size: u32,
+    /// `lobby_order[slot]`: the buyer at a lobby slot.
+    lobby_order: Vec<u32>,
+    /// `lobby_slot[buyer]`: the slot of a lobby buyer.
+    lobby_slot: Vec<u32>,
+    /// 1 at each slot whose buyer is waiting.
+    live: Fenwick,
+    /// Slots before this one are all served.
+    head: u32,
+    /// Admitted buyers still counted as active, in admission (= expiry) order.
+    active_queue: VecDeque<(u32, u32)>,
+    active: u64,
+    admitted_total: u64,
+    abandoned: u64,
+    lobby: u64,
+    bucket_units: u64,
+    last_tick: UnixTimeMs,
+    /// Admissions per second over the last minute, a ring indexed by second.
+    admissions_by_second: [u32; RATE_WINDOW_S],
+    ring_second: u64,
+    opened_second: Option<u64>,
+}
+
+pub struct WaitingRoom {
+    config: RoomConfig,
+    /// Time zero for the compact per-buyer times (the event's creation).
+    epoch: UnixTimeMs,
+    clock: Arc<dyn Clock>,
+    sink: Arc<dyn RoomSink>,
+    state: RwLock<RoomState>,
+}
+
+impl std::fmt::Debug for WaitingRoom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WaitingRoom").field("config", &self.config.on_sale_at).finish()
+    }
+}
+
+impl WaitingRoom {
+    pub fn new(
+        config: RoomConfig,
+        settings: RoomSettings,
+        epoch: UnixTimeMs,
+        clock: Arc<dyn Clock>,
+        sink: Arc<dyn RoomSink>,
+    ) -> Self {
+        let state = RoomState {
+            settings,
+            entries: Vec::new(),
+            heartbeats: Vec::new(),
+            opened: false,
+            lobby_size: 0,
+            lobby_order: Vec::new(),
+            lobby_slot: Vec::new(),
+            live: Fenwick::new(),
+            head: 0,
+            active_queue: VecDeque::new(),
+            active: 0,
+            admitted_total: 0,
+            abandoned: 0,
+            lobby: 0,
+            bucket_units: 0,
+            last_tick: epoch,
+            admissions_by_second: [0; RATE_WINDOW_S],
+            ring_second: 0,
+            opened_second: None,
+        };
+        Self { config, epoch, clock, sink, state: RwLock::new(state) }
+    }
+
+    pub fn config(&self) -> &RoomConfig {
+        &self.config
+    }
+
+    // ---- operations ----
+
+    /// A new buyer joins: the lobby before the on-sale, the end of the line after.
+    pub fn join(&self) -> Result<(BuyerId, Receipt), RoomError> {
+        let now = self.clock.now();
+        if now >= self.config.closes_at {
+            return Err(RoomError::Closed);
+        }
+        let mut state = self.state.write();
+        if state.entries.len() >= MAX_WAITING_PER_EVENT {
+            return Err(RoomError::Full);
+        }
+        let buyer = BuyerId(state.entries.len() as u64);
+        let receipt = self.commit(&mut state, RoomRecord::Joined { buyer, at: now })?;
+        Ok((buyer, receipt))
+    }
+
+    /// Where a buyer stands. Polling is the heartbeat; polling again before
+    /// half the advised interval has passed is refused and changes nothing.
+    pub fn status(&self, buyer: BuyerId, supply: Supply) -> Result<QueueStatus, RoomError> {
+        let now = self.clock.now();
+        let state = self.state.read();
+        let index =
+            usize::try_from(buyer.0).ok().filter(|&i| i < state.entries.len()).ok_or(RoomError::UnknownBuyer)?;
+        let now_ms = self.ms_since_epoch(now);
+        let (_, next_ms) = unpack_heartbeat(state.heartbeats[index].load(Ordering::Relaxed));
+        if now_ms < next_ms {
+            return Err(RoomError::TooEarly { retry_after_ms: u64::from(next_ms - now_ms) });
+        }
+        let status = self.describe(&state, index, now, supply);
+        let earliest_next = now_ms.saturating_add((status.poll_after_ms / 2) as u32);
+        state.heartbeats[index].store(pack_heartbeat(now_ms, earliest_next), Ordering::Relaxed);
+        Ok(status)
+    }
+
+    /// Where a buyer stands, without counting as a poll (for the promoter and for checks).
+    pub fn peek(&self, buyer: BuyerId, supply: Supply) -> Result<QueueStatus, RoomError> {
+        let state = self.state.read();
+        let index =
+            usize::try_from(buyer.0).ok().filter(|&i| i < state.entries.len()).ok_or(RoomError::UnknownBuyer)?;
+        Ok(self.describe(&state, index, self.clock.now(), supply))
+    }
+
+    /// The buyer leaves for good: the people behind move up.
+    pub fn leave(&self, buyer: BuyerId) -> Result<Receipt, RoomError> {
+        let now = self.clock.now();
+        let mut state = self.state.write();
+        let entry = state.entries.get(buyer.0 as usize).ok_or(RoomError::UnknownBuyer)?;
+        if matches!(entry.phase, Phase::Left | Phase::Dropped) {
+            return Ok(Receipt::NONE);
+        }
+        self.commit(&mut state, RoomRecord::Left { buyer, at: now })
+    }
+
+    /// Opens the lobby when the on-sale comes, then admits from the front.
+    pub fn tick(&self, supply: Supply) -> Result<TickReport, RoomError> {
+        let now = self.clock.now();
+        let mut state = self.state.write();
+        let mut report = TickReport::default();
+        if !state.opened && now >= self.config.on_sale_at {
+            report.receipt = self.commit(&mut state, RoomRecord::Opened { at: now })?;
+            report.opened = true;
+            // Admission starts from the opening instant: nothing accrued before it counts.
+            state.last_tick = now;
+            state.bucket_units = 0;
+            return Ok(report);
+        }
+        self.expire_access(&mut state, now);
+        let elapsed_ms = state.last_tick.ms_until(now);
+        state.last_tick = state.last_tick.max(now);
+        if !state.opened || state.settings.paused {
+            state.bucket_units = 0;
+            return Ok(report);
+        }
+        let rate = u64::from(state.settings.admit_per_minute);
+        let bucket_limit = (rate * 1000 * BUCKET_SECONDS).max(UNITS_PER_ADMISSION);
+        state.bucket_units = (state.bucket_units + elapsed_ms * rate).min(bucket_limit);
+        let by_rate = state.bucket_units / UNITS_PER_ADMISSION;
+        let by_cap = u64::from(state.settings.max_active).saturating_sub(state.active);
+        let wanted = if supply.available == 0 { 0 } else { by_rate.min(by_cap) };
+        let (admitted, dropped) = self.pick_from_front(&state, wanted as usize, now);
+        if !dropped.is_empty() {
+            report.dropped = dropped.len();
+            report.receipt = self.commit(&mut state, RoomRecord::Dropped { buyers: dropped, at: now })?;
+        }
+        if !admitted.is_empty() {
+            report.admitted = admitted.len();
+            state.bucket_units -= admitted.len() as u64 * UNITS_PER_ADMISSION;
+            report.receipt = self.commit(&mut state, RoomRecord::Admitted { buyers: admitted, at: now })?;
+        }
+        if state.live.prefix_sum(state.live.len()) == 0 {
+            // Nobody waits: admissions do not bank up for later arrivals.
+            state.bucket_units = state.bucket_units.min(UNITS_PER_ADMISSION - 1);
+        }
+        Ok(report)
+    }
+
+    pub fn update_settings(&self, patch: SettingsPatch) -> Result<(RoomSettings, Receipt), RoomError> {
+        let now = self.clock.now();
+        let mut state = self.state.write();
+        let settings = RoomSettings {
+            admit_per_minute: patch.admit_per_minute.unwrap_or(state.settings.admit_per_minute),
+            max_active: patch.max_active.unwrap_or(state.settings.max_active),
+            paused: patch.paused.unwrap_or(state.settings.paused),
+        };
+        let receipt = self.commit(&mut state, RoomRecord::SettingsChanged { settings, at: now })?;
+        Ok((settings, receipt))
+    }
+
+    /// The buyer bought: the access no longer counts against `max_active`.
+    /// Implied by the purchase's own record, so not logged again; replay calls it too.
+    pub fn note_purchase(&self, buyer: BuyerId) {
+        let mut state = self.state.write();
+        let Some(entry) = state.entries.get_mut(buyer.0 as usize) else { return };
+        if entry.phase == Phase::Admitted {
+            entry.phase = Phase::Purchased;
+            state.active = state.active.saturating_sub(1);
+        }
+    }
+
+    /// When an admitted buyer's access ends; `None` if the buyer was never admitted.
+    pub fn access_ends_at(&self, buyer: BuyerId) -> Option<UnixTimeMs> {
+        let state = self.state.read();
+        let entry = state.entries.get(buyer.0 as usize)?;
+        matches!(entry.phase, Phase::Admitted | Phase::Purchased).then(|| self.at_s(entry.access_ends_s))
+    }
+
+    pub fn stats(&self) -> RoomStats {
+        let now = self.clock.now();
+        let state = self.state.read();
+        RoomStats {
+            lobby: state.lobby,
+            waiting: state.live.prefix_sum(state.live.len()),
+            active: state.active,
+            admitted_total: state.admitted_total,
+            abandoned: state.abandoned,
+            settings: state.settings,
+            measured_admit_per_minute: measured_per_minute(&state, self.second_of(now)),
+            opened: state.opened,
+            seed_sha256: hex(&seed_digest(&self.config.seed)),
+            seed: state.opened.then(|| hex(&self.config.seed)),
+        }
+    }
+
+    /// The order the lottery gave the lobby, as buyer ids (empty before it).
+    pub fn lobby_order(&self) -> Vec<BuyerId> {
+        self.state.read().lobby_order.iter().map(|&b| BuyerId(u64::from(b))).collect()
+    }
+
+    // ---- records ----
+
+    fn commit(&self, state: &mut RwLockWriteGuard<'_, RoomState>, record: RoomRecord) -> Result<Receipt, RoomError> {
+        let receipt = self.sink.submit(&record)?;
+        if let Err(error) = self.apply_locked(state, &record) {
+            panic!("apply refused a room change the operation had checked ({error}); record: {record:?}");
+        }
+        Ok(receipt)
+    }
+
+    /// Applies a record read back from the log.
+    pub fn apply(&self, record: &RoomRecord) -> Result<(), ApplyError> {
+        self.apply_locked(&mut self.state.write(), record)
+    }
+
+    fn apply_locked(&self, state: &mut RoomState, record: &RoomRecord) -> Result<(), ApplyError> {
+        match record {
+            RoomRecord::Joined { buyer, at } => {
+                if buyer.0 != state.entries.len() as u64 {
+                    return Err(ApplyError(format!("buyer {} joins out of order", buyer.0)));
+                }
+                let phase = if state.opened { Phase::Waiting } else { Phase::Lobby };
+                let joined_s = self.s_since_epoch(*at);
+                state.entries.push(Entry { phase, access_ends_s: 0, joined_s });
+                let now_ms = self.ms_since_epoch(*at);
+                state.heartbeats.push(AtomicU64::new(pack_heartbeat(now_ms, 0)));
+                if state.opened {
+                    state.live.push(1);
+                } else {
+                    state.lobby += 1;
+                }
+            }
+            RoomRecord::Opened { at } => {
+                if state.opened {
+                    return Err(ApplyError("the lobby opened twice".into()));
+                }
+                self.open_lobby(state);
+                state.opened_second = Some(self.second_of(*at));
+                advance_head(state);
+            }
+            RoomRecord::Admitted { buyers, at } => {
+                let access_ends_s = self.s_since_epoch(at.plus_s(self.config.access_ttl_s));
+                check_waiting(state, buyers)?;
+                for buyer in buyers {
+                    self.take_out_of_line(state, *buyer, Phase::Admitted);
+                    state.entries[buyer.0 as usize].access_ends_s = access_ends_s;
+                    state.active_queue.push_back((buyer.0 as u32, access_ends_s));
+                }
+                state.active += buyers.len() as u64;
+                state.admitted_total += buyers.len() as u64;
+                note_admissions(state, self.second_of(*at), buyers.len() as u32);
+                advance_head(state);
+            }
+            RoomRecord::Dropped { buyers, .. } => {
+                check_waiting(state, buyers)?;
+                for buyer in buyers {
+                    self.take_out_of_line(state, *buyer, Phase::Dropped);
+                }
+                state.abandoned += buyers.len() as u64;
+                advance_head(state);
+            }
+            RoomRecord::Left { buyer, .. } => {
+                let phase = state.entries.get(buyer.0 as usize).map(|e| e.phase);
+                match phase {
+                    None => return Err(ApplyError(format!("unknown buyer {}", buyer.0))),
+                    Some(Phase::Lobby) => {
+                        state.entries[buyer.0 as usize].phase = Phase::Left;
+                        state.lobby -= 1;
+                    }
+                    Some(Phase::Waiting) => self.take_out_of_line(state, *buyer, Phase::Left),
+                    Some(Phase::Admitted) => {
+                        state.entries[buyer.0 as usize].phase = Phase::Left;
+                        state.active = state.active.saturating_sub(1);
+                    }
+                    Some(Phase::Purchased) => state.entries[buyer.0 as usize].phase = Phase::Left,
+                    Some(Phase::Left | Phase::Dropped) => {
+                        return Err(ApplyError(format!("buyer {} already left", buyer.0)));
+                    }
+                }
+                state.abandoned += 1;
+                advance_head(state);
+            }
+            RoomRecord::SettingsChanged { settings, .. } => state.settings = *settings,
+        }
+        Ok(())
+    }
+
+    /// The lottery: lobby buyers (those still there) take the first slots in
+    /// the order drawn from the seed.
+    fn open_lobby(&self, state: &mut RoomState) {
+        let lobby_size = state.entries.len() as u32;
+        let order = lottery_order(&self.config.seed, lobby_size);
+        let mut lobby_slot = vec![0u32; order.len()];
+        for (slot, &buyer) in order.iter().enumerate() {
+            lobby_slot[buyer as usize] = slot as u32;
+        }
+        let values: Vec<u32> =
+            order.iter().map(|&buyer| u32::from(state.entries[buyer as usize].phase == Phase::Lobby)).collect();
+        for entry in state.entries.iter_mut().filter(|e| e.phase == Phase::Lobby) {
+            entry.phase = Phase::Waiting;
+        }
+        state.live = Fenwick::from_values(&values);
+        state.lobby_order = order;
+        state.lobby_slot = lobby_slot;
+        state.lobby_size = lobby_size;
+        state.lobby = 0;
+        state.opened = true;
+    }
+
+    fn take_out_of_line(&self, state: &mut RoomState, buyer: BuyerId, phase: Phase) {
+        let slot = slot_of(state, buyer.0 as u32);
+        state.live.add(slot as usize, -1);
+        state.entries[buyer.0 as usize].phase = phase;
+    }
+
+    /// Walks the line from the head: up to `wanted` live buyers to admit, and
+    /// the silent ones met on the way, to drop. Bounded per tick.
+    fn pick_from_front(&self, state: &RoomState, wanted: usize, now: UnixTimeMs) -> (Vec<BuyerId>, Vec<BuyerId>) {
+        let (mut admitted, mut dropped) = (Vec::new(), Vec::new());
+        let slots = state.live.len() as u32;
+        let silent_before_ms = self.ms_since_epoch(now).saturating_sub(self.config.heartbeat_grace_s * 1000);
+        let mut slot = state.head;
+        let mut scanned = 0;
+        while admitted.len() < wanted && slot < slots && scanned < MAX_SLOTS_SCANNED_PER_TICK {
+            let buyer = buyer_at(state, slot);
+            if state.entries[buyer as usize].phase == Phase::Waiting {
+                let (seen_ms, _) = unpack_heartbeat(state.heartbeats[buyer as usize].load(Ordering::Relaxed));
+                if seen_ms < silent_before_ms {
+                    dropped.push(BuyerId(u64::from(buyer)));
+                } else {
+                    admitted.push(BuyerId(u64::from(buyer)));
+                }
+            }
+            slot += 1;
+            scanned += 1;
+        }
+        (admitted, dropped)
+    }
+
+    /// Accesses whose time ran out stop counting against `max_active`.
+    fn expire_access(&self, state: &mut RoomState, now: UnixTimeMs) {
+        let now_s = self.s_since_epoch(now);
+        while let Some(&(buyer, ends_s)) = state.active_queue.front() {
+            if ends_s > now_s {
+                break;
+            }
+            state.active_queue.pop_front();
+            if state.entries[buyer as usize].phase == Phase::Admitted {
+                state.active = state.active.saturating_sub(1);
+            }
+        }
+    }
+
+    // ---- status ----
+
+    fn describe(&self, state: &RoomState, index: usize, now: UnixTimeMs, supply: Supply) -> QueueStatus {
+        let entry = state.entries[index];
+        let mut status = QueueStatus {
+            state: BuyerState::Waiting,
+            position: None,
+            ahead: None,
+            eta_s: None,
+            poll_after_ms: MIN_POLL_MS,
+            access_expires_at: None,
+            sold_out_likely: false,
+        };
+        match entry.phase {
+            Phase::Admitted | Phase::Purchased => {
+                let ends = self.at_s(entry.access_ends_s);
+                status.state = if now < ends { BuyerState::Admitted } else { BuyerState::Expired };
+                status.access_expires_at = Some(ends);
+                status.poll_after_ms = MAX_POLL_MS;
+                return status;
+            }
+            Phase::Left => status.state = BuyerState::Left,
+            Phase::Dropped => status.state = BuyerState::Expired,
+            Phase::Lobby | Phase::Waiting if now >= self.config.closes_at => status.state = BuyerState::Closed,
+            Phase::Lobby | Phase::Waiting if supply.remaining == 0 => {
+                status.state = BuyerState::SoldOut;
+                status.poll_after_ms = MAX_POLL_MS;
+            }
+            Phase::Lobby => {
+                status.state = BuyerState::Lobby;
+                let until_open_ms = now.ms_until(self.config.on_sale_at);
+                status.poll_after_ms = until_open_ms.clamp(MIN_POLL_MS / 2, MAX_POLL_MS / 2);
+            }
+            Phase::Waiting => self.describe_waiting(state, index, now, supply, &mut status),
+        }
+        status
+    }
+
+    fn describe_waiting(
+        &self,
+        state: &RoomState,
+        index: usize,
+        now: UnixTimeMs,
+        supply: Supply,
+        status: &mut QueueStatus,
+    ) {
+        let slot = slot_of(state, index as u32);
+        let ahead = state.live.prefix_sum(slot as usize);
+        let per_minute = match measured_per_minute(state, self.second_of(now)) {
+            0 => u64::from(state.settings.admit_per_minute),
+            measured => measured,
+        };
+        let eta_s = (ahead + 1) * 60 / per_minute.max(1);
+        status.position = Some(ahead + 1);
+        status.ahead = Some(ahead);
+        status.eta_s = (!state.settings.paused).then_some(eta_s);
+        // About ten polls over the wait, further back less often, with jitter.
+        let base_ms = (eta_s * 100).clamp(MIN_POLL_MS, MAX_POLL_MS);
+        status.poll_after_ms = jitter(base_ms, index as u64, now);
+        status.sold_out_likely = (ahead as f64) * supply.tickets_per_order.max(1.0) >= supply.remaining as f64;
+    }
+
+    // ---- time helpers: compact per-buyer times are offsets from the epoch ----
+
+    fn ms_since_epoch(&self, at: UnixTimeMs) -> u32 {
+        u32::try_from(self.epoch.ms_until(at)).unwrap_or(u32::MAX)
+    }
+
+    fn s_since_epoch(&self, at: UnixTimeMs) -> u32 {
+        u32::try_from(self.epoch.ms_until(at).div_ceil(1000)).unwrap_or(u32::MAX)
+    }
+
+    fn at_s(&self, offset_s: u32) -> UnixTimeMs {
+        self.epoch.plus_s(offset_s)
+    }
+
+    fn second_of(&self, at: UnixTimeMs) -> u64 {
+        self.epoch.ms_until(at) / 1000
+    }
+}
+
+fn slot_of(state: &RoomState, buyer: u32) -> u32 {
+    if buyer < state.lobby_size {
+        state.lobby_slot[buyer as usize]
+    } else {
+        buyer
+    }
+}
+
+fn buyer_at(state: &RoomState, slot: u32) -> u32 {
+    if slot < state.lobby_size {
+        state.lobby_order[slot as usize]
+    } else {
+        slot
+    }
+}
+
+/// Moves the head past served slots, so every slot before it is out of line.
+fn advance_head(state: &mut RoomState) {
+    let slots = state.live.len() as u32;
+    while state.head < slots && state.entries[buyer_at(state, state.head) as usize].phase != Phase::Waiting {
+        state.head += 1;
+    }
+}
+
+fn check_waiting(state: &RoomState, buyers: &[BuyerId]) -> Result<(), ApplyError> {
+    for buyer in buyers {
+        let phase = state.entries.get(buyer.0 as usize).map(|e| e.phase);
+        if phase != Some(Phase::Waiting) {
+            return Err(ApplyError(format!("buyer {} is not waiting ({phase:?})", buyer.0)));
+        }
+    }
+    Ok(())
+}
+
+fn note_admissions(state: &mut RoomState, second: u64, count: u32) {
+    advance_ring(state, second);
+    state.admissions_by_second[(second % RATE_WINDOW_S as u64) as usize] += count;
+}
+
+fn advance_ring(state: &mut RoomState, second: u64) {
+    if second <= state.ring_second {
+        return;
+    }
+    let stale = (second - state.ring_second).min(RATE_WINDOW_S as u64);
+    for step in 1..=stale {
+        state.admissions_by_second[((state.ring_second + step) % RATE_WINDOW_S as u64) as usize] = 0;
+    }
+    state.ring_second = second;
+}
+
+/// Admissions per minute over the last minute (over the time since the
+/// opening, scaled, during the first minute).
+fn measured_per_minute(state: &RoomState, now_second: u64) -> u64 {
+    let window = RATE_WINDOW_S as u64;
+    let Some(opened_second) = state.opened_second else { return 0 };
+    let from = now_second.saturating_sub(window - 1).max(opened_second);
+    if from > state.ring_second {
+        return 0;
+    }
+    let total: u64 = (from..=state.ring_second.min(now_second))
+        .map(|second| u64::from(state.admissions_by_second[(second % window) as usize]))
+        .sum();
+    let seconds = (now_second + 1).saturating_sub(from).clamp(1, window);
+    total * 60 / seconds
+}
+
+/// ±20 % around `base_ms`, varying by buyer and by second, so polls spread out.
+fn jitter(base_ms: u64, buyer: u64, now: UnixTimeMs) -> u64 {
+    let mut x = buyer ^ (now.0 / 1000).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    x ^= x >> 33;
+    let spread = base_ms / 5;
+    base_ms - spread + x % (2 * spread + 1)
+}
