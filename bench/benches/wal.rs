@@ -92,7 +92,10 @@ fn commit_level(in_flight: usize, duration: Duration) {
 /// demo venue), then times recovery with no snapshot and with one.
 fn recovery(records: u64) {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let unsafe_fast = EngineOptions { wal: WalOptions { durability: Durability::None, ..WalOptions::default() } };
+    let unsafe_fast = EngineOptions {
+        wal: WalOptions { durability: Durability::None, ..WalOptions::default() },
+        ..EngineOptions::default()
+    };
     let clock = Arc::new(SystemClock::new());
     let started = Instant::now();
     {

@@ -8,6 +8,7 @@
 //! - [`room`]: the waiting room: lobby, lottery, admission, heartbeats;
 //! - [`tokens`]: the waiting room's signed queue and access tokens, and their key ring;
 //! - [`wal`], [`codec`]: the write-ahead log and the bytes of its records;
+//! - [`event`]: one event's inventory and room, and the log records they write;
 //! - [`store`]: the durable engine: events over one log, snapshots, recovery;
 //! - [`maintenance`]: the sweeper and periodic snapshots;
 //! - [`clock`], [`entropy`], [`time`], [`ids`], [`limits`]: the vocabulary.
@@ -17,6 +18,7 @@ pub mod clock;
 pub mod codec;
 pub mod demo;
 pub mod entropy;
+pub mod event;
 pub mod ids;
 pub mod inventory;
 pub mod layout;

@@ -1,15 +1,17 @@
-//! Background upkeep of an [`Engine`]: the hold sweeper (so availability
-//! counts do not wait for the next buyer) and periodic snapshots (so recovery
-//! replays a bounded log).
+//! Background upkeep of an [`Engine`]: the waiting rooms' admission tick, the
+//! hold sweeper (so availability counts do not wait for the next buyer), and
+//! periodic snapshots (so recovery replays a bounded log).
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::store::Engine;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MaintenanceOptions {
+    /// How often every waiting room ticks (opens its lobby, admits).
+    pub tick_interval: Duration,
     /// How often expired holds are ended.
     pub sweep_interval: Duration,
     /// A snapshot is taken once the log has grown by this many records since the last one.
@@ -18,7 +20,11 @@ pub struct MaintenanceOptions {
 
 impl Default for MaintenanceOptions {
     fn default() -> Self {
-        Self { sweep_interval: Duration::from_secs(1), snapshot_every_records: 1_000_000 }
+        Self {
+            tick_interval: Duration::from_millis(100),
+            sweep_interval: Duration::from_secs(1),
+            snapshot_every_records: 1_000_000,
+        }
     }
 }
 
@@ -65,12 +71,13 @@ const SNAPSHOT_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 fn run(engine: &Engine, options: MaintenanceOptions, stop: &(Mutex<bool>, Condvar)) {
     let (stopped, wake) = stop;
-    let mut next_snapshot_try = std::time::Instant::now();
+    let mut next_sweep = Instant::now();
+    let mut next_snapshot_try = Instant::now();
     loop {
         {
             let guard = stopped.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             let (guard, _) = wake
-                .wait_timeout_while(guard, options.sweep_interval, |stopped| !*stopped)
+                .wait_timeout_while(guard, options.tick_interval, |stopped| !*stopped)
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             if *guard {
                 return;
@@ -79,25 +86,32 @@ fn run(engine: &Engine, options: MaintenanceOptions, stop: &(Mutex<bool>, Condva
         if !engine.wal().is_open() {
             continue; // nothing can be logged; readiness reports a failed log
         }
+        for event in engine.events() {
+            if let Err(error) = event.tick() {
+                tracing::error!(event = event.id(), "waiting room tick: {error}");
+            }
+        }
+        if Instant::now() < next_sweep {
+            continue;
+        }
+        next_sweep = Instant::now() + options.sweep_interval;
         if let Err(error) = engine.expire_holds() {
             tracing::error!("hold sweeper: {error}");
         }
         let grown = engine.wal().last_assigned_sequence() >= engine.snapshot_covered() + options.snapshot_every_records;
-        if grown && std::time::Instant::now() >= next_snapshot_try {
+        if grown && Instant::now() >= next_snapshot_try {
             match engine.snapshot() {
-                Ok(report) => {
-                    tracing::info!(
-                        file = %report.file,
-                        covered = report.covered,
-                        bytes = report.bytes,
-                        segments_removed = report.segments_removed,
-                        longest_copy_ms = report.longest_copy.as_secs_f64() * 1000.0,
-                        "snapshot taken"
-                    );
-                }
+                Ok(report) => tracing::info!(
+                    file = %report.file,
+                    covered = report.covered,
+                    bytes = report.bytes,
+                    segments_removed = report.segments_removed,
+                    longest_copy_ms = report.longest_copy.as_secs_f64() * 1000.0,
+                    "snapshot taken"
+                ),
                 Err(error) => {
                     tracing::error!("periodic snapshot failed (next try in {SNAPSHOT_RETRY_AFTER:?}): {error}");
-                    next_snapshot_try = std::time::Instant::now() + SNAPSHOT_RETRY_AFTER;
+                    next_snapshot_try = Instant::now() + SNAPSHOT_RETRY_AFTER;
                 }
             }
         }

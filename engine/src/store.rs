@@ -1,14 +1,14 @@
-//! The durable engine: events and their inventories over one write-ahead log,
-//! snapshots, and recovery.
+//! The durable engine: events (inventory and waiting room each) over one
+//! write-ahead log, the token signing keys, snapshots, and recovery.
 //!
 //! Every change reaches the log as a [`WalRecord`] (an event's creation, or an
-//! inventory record tagged with its event's number). Recovery loads the newest
+//! inventory or room record tagged with its event's number). Recovery loads the newest
 //! valid snapshot, replays the records after it through the same `apply` as
 //! live traffic, cuts a torn tail, restarts the writer, and expires the holds
 //! that ran out while the process was down.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
@@ -17,40 +17,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::codec;
-use crate::inventory::{
-    ApplyError, Inventory, InventoryError, InventoryRecord, InventorySnapshot, Receipt, RecordSink, SinkError,
-};
-use crate::limits::MAX_EVENTS;
+use crate::entropy::{Entropy, OsEntropy};
+pub use crate::event::{Event, EventNumber, WalRecord};
+use crate::event::{LogHandle, WalRecordRef};
+use crate::inventory::{ApplyError, InventoryError, InventoryRecord, InventorySnapshot, Receipt, SinkError};
+use crate::limits::{DEFAULT_HEARTBEAT_GRACE_S, MAX_EVENTS};
+use crate::room::RoomSnapshot;
 use crate::spec::{EventSpec, SpecErrors, ValidEvent};
 use crate::time::UnixTimeMs;
+use crate::tokens::KeyRing;
 use crate::wal::reader::{self, ScanError, TornTail};
 use crate::wal::snapshot::{read_snapshot, snapshots, write_snapshot};
 use crate::wal::storage::{DiskStorage, Storage};
 use crate::wal::{Wal, WalError, WalOptions};
-
-/// An event's position in creation order; what log records name it by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct EventNumber(pub u32);
-
-/// One record of the log, as written (borrowing) ...
-#[derive(Serialize)]
-enum WalRecordRef<'a> {
-    EventCreated { event: EventNumber, at: UnixTimeMs, spec_json: &'a str },
-    Inventory { event: EventNumber, record: &'a InventoryRecord },
-}
-
-/// ... and as read back. The two enums must keep the same shape.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-pub enum WalRecord {
-    EventCreated { event: EventNumber, at: UnixTimeMs, spec_json: String },
-    Inventory { event: EventNumber, record: InventoryRecord },
-}
-
-impl WalRecord {
-    pub fn decode(payload: &[u8]) -> Result<Self, codec::CodecError> {
-        codec::decode(payload)
-    }
-}
 
 #[derive(Serialize, Deserialize)]
 struct EngineSnapshot {
@@ -63,59 +42,44 @@ struct EngineSnapshot {
 struct EventSnapshot {
     number: EventNumber,
     spec_json: String,
-    /// Every record of this event at or before this sequence is in `inventory`.
-    covered: u64,
+    created_at: UnixTimeMs,
+    lottery_seed: [u8; 32],
+    coverage: Coverage,
     inventory: InventorySnapshot,
+    room: RoomSnapshot,
 }
 
-/// An event on sale: its validated spec and its inventory.
-#[derive(Debug)]
-pub struct Event {
-    pub number: EventNumber,
-    pub valid: ValidEvent,
-    pub inventory: Inventory,
+/// The log sequences an event's snapshot covers: every inventory (room)
+/// record at or before `inventory` (`room`) is in it. Two cuts, because the
+/// inventory and the room have their own locks.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+struct Coverage {
+    inventory: u64,
+    room: u64,
 }
 
-impl Event {
-    pub fn id(&self) -> &str {
-        &self.valid.spec.id
-    }
-}
-
-/// Events during recovery, each with the sequence its snapshot covers.
+/// Events during recovery, each with what its snapshot covers.
 #[derive(Default)]
 struct Replay {
-    events: Vec<(Arc<Event>, u64)>,
+    events: Vec<(Arc<Event>, Coverage)>,
 }
 
-/// The log, reachable by the events' sinks once recovery has started it.
-#[derive(Debug, Default)]
-struct LogHandle(OnceLock<Arc<Wal>>);
+/// The data directory's file of signing keys (secret: written with mode 0600).
+const SIGNING_KEYS_FILE: &str = "signing-keys.json";
 
-impl LogHandle {
-    fn submit(&self, record: &WalRecordRef<'_>) -> Result<Receipt, SinkError> {
-        let wal = self.0.get().ok_or_else(|| SinkError::Poisoned("the log is not open yet".into()))?;
-        let payload = codec::encode(record).map_err(|error| SinkError::Encode(error.to_string()))?;
-        wal.submit(payload)
-    }
-}
-
-/// Tags an event's inventory records with its number and logs them.
-#[derive(Debug)]
-struct EventSink {
-    event: EventNumber,
-    log: Arc<LogHandle>,
-}
-
-impl RecordSink for EventSink {
-    fn submit(&self, record: &InventoryRecord) -> Result<Receipt, SinkError> {
-        self.log.submit(&WalRecordRef::Inventory { event: self.event, record })
-    }
-}
-
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct EngineOptions {
     pub wal: WalOptions,
+    /// A waiting buyer silent for longer loses the place.
+    pub heartbeat_grace_s: u32,
+    /// Where lottery seeds and signing keys come from.
+    pub entropy: Arc<dyn Entropy>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self { wal: WalOptions::default(), heartbeat_grace_s: DEFAULT_HEARTBEAT_GRACE_S, entropy: Arc::new(OsEntropy) }
+    }
 }
 
 /// What recovery found and did.
@@ -143,6 +107,8 @@ pub enum RecoveryError {
     Wal(#[from] WalError),
     #[error("expiring holds after recovery: {0}")]
     Expiry(InventoryError),
+    #[error("signing keys {file}: {why}")]
+    Keys { file: String, why: String },
     #[error(
         "the log ends at record {log_end} but the snapshot covers up to {snapshot}: synced records were lost. Move \
          the segments after the snapshot aside to start from the snapshot alone, or restore a backup"
@@ -188,6 +154,8 @@ pub struct Engine {
     storage: Arc<dyn Storage>,
     log: Arc<LogHandle>,
     clock: Arc<dyn Clock>,
+    options: EngineOptions,
+    keys: KeyRing,
     events: DashMap<Box<str>, Arc<Event>>,
     /// Events by number; its lock serialises creations with their log records.
     ordered: Mutex<Vec<Arc<Event>>>,
@@ -219,10 +187,14 @@ impl Engine {
         clock: Arc<dyn Clock>,
     ) -> Result<(Engine, RecoveryReport), RecoveryError> {
         let started = Instant::now();
+        let keys = load_or_create_keys(&*storage, &*options.entropy)?;
+        let wal_options = options.wal;
         let engine = Engine {
             storage,
             log: Arc::new(LogHandle::default()),
             clock,
+            options,
+            keys,
             events: DashMap::new(),
             ordered: Mutex::new(Vec::new()),
             snapshot_running: Mutex::new(()),
@@ -252,7 +224,7 @@ impl Engine {
                 snapshot: snapshot_sequence,
             });
         }
-        let wal = Wal::start(engine.storage.clone(), options.wal, outcome.last_sequence, outcome.append)?;
+        let wal = Wal::start(engine.storage.clone(), wal_options, outcome.last_sequence, outcome.append)?;
         engine.log.0.set(Arc::new(wal)).expect("the log is started once");
         for event in engine.events() {
             report.holds_expired += event.inventory.expire_holds().map_err(RecoveryError::Expiry)?;
@@ -284,9 +256,12 @@ impl Engine {
         let (sequence, payload) = read_snapshot(&*self.storage, &name).map_err(|e| broken(e.to_string()))?;
         let snapshot: EngineSnapshot = codec::decode(&payload).map_err(|e| broken(e.to_string()))?;
         for saved in snapshot.events {
-            let event = self.add_event(saved.number, &saved.spec_json).map_err(|e| broken(e.0))?;
+            let event = self
+                .add_event(saved.number, &saved.spec_json, saved.created_at, saved.lottery_seed)
+                .map_err(|e| broken(e.0))?;
             event.inventory.restore(saved.inventory).map_err(|e| broken(e.0))?;
-            replay.events.push((event, saved.covered));
+            event.room.restore(saved.room).map_err(|e| broken(e.0))?;
+            replay.events.push((event, saved.coverage));
         }
         report.snapshot = Some((name, sequence));
         self.snapshot_covered.store(sequence, Ordering::Relaxed);
@@ -295,43 +270,70 @@ impl Engine {
 
     /// Applies one record from the log, unless the snapshot already holds it.
     fn replay(&self, sequence: u64, payload: &[u8], replay: &mut Replay) -> Result<(), String> {
+        let target = |replay: &Replay, event: EventNumber| {
+            let found = replay.events.get(event.0 as usize).cloned();
+            found.ok_or_else(|| format!("names event number {}, which was never created", event.0))
+        };
         match WalRecord::decode(payload).map_err(|e| e.to_string())? {
-            WalRecord::EventCreated { event, spec_json, .. } => {
+            WalRecord::EventCreated { event, at, lottery_seed, spec_json } => {
                 if (event.0 as usize) < replay.events.len() {
                     return Ok(());
                 }
-                let created = self.add_event(event, &spec_json).map_err(|e| e.0)?;
-                replay.events.push((created, 0));
+                let created = self.add_event(event, &spec_json, at, lottery_seed).map_err(|e| e.0)?;
+                replay.events.push((created, Coverage::default()));
                 Ok(())
             }
             WalRecord::Inventory { event, record } => {
-                let (target, covered) = replay
-                    .events
-                    .get(event.0 as usize)
-                    .ok_or_else(|| format!("names event number {}, which was never created", event.0))?;
-                if sequence <= *covered {
-                    return Ok(());
+                let (target, covered) = target(replay, event)?;
+                if sequence > covered.inventory {
+                    target.inventory.apply(&record, Receipt(sequence)).map_err(|e| e.0)?;
                 }
-                target.inventory.apply(&record, Receipt(sequence)).map_err(|e| e.0)
+                // A purchase also frees the buyer's active place in the room.
+                if let InventoryRecord::HoldPurchased { hold, .. } = record {
+                    if let Some(held) = (sequence > covered.room).then(|| target.inventory.hold_info(hold)).flatten() {
+                        target.room.note_purchase(held.buyer);
+                    }
+                }
+                Ok(())
+            }
+            WalRecord::Room { event, record } => {
+                let (target, covered) = target(replay, event)?;
+                if sequence > covered.room {
+                    target.room.apply(&record).map_err(|e| e.0)?;
+                }
+                Ok(())
             }
         }
     }
 
     /// Builds an event from its logged spec and registers it under `number`.
-    fn add_event(&self, number: EventNumber, spec_json: &str) -> Result<Arc<Event>, ApplyError> {
+    fn add_event(
+        &self,
+        number: EventNumber,
+        spec_json: &str,
+        created_at: UnixTimeMs,
+        lottery_seed: [u8; 32],
+    ) -> Result<Arc<Event>, ApplyError> {
         let spec: EventSpec = serde_json::from_str(spec_json).map_err(|e| ApplyError(format!("event spec: {e}")))?;
         let valid = spec.validate().map_err(|e| ApplyError(e.to_string()))?;
         let mut ordered = self.ordered.lock();
         if number.0 as usize != ordered.len() {
             return Err(ApplyError(format!("event number {} out of order (expected {})", number.0, ordered.len())));
         }
-        Ok(self.register(&mut ordered, number, valid))
+        Ok(self.register(&mut ordered, number, valid, created_at, lottery_seed))
     }
 
-    fn register(&self, ordered: &mut Vec<Arc<Event>>, number: EventNumber, valid: ValidEvent) -> Arc<Event> {
-        let sink = Arc::new(EventSink { event: number, log: self.log.clone() });
-        let inventory = Inventory::new(&valid, self.clock.clone(), sink);
-        let event = Arc::new(Event { number, valid, inventory });
+    fn register(
+        &self,
+        ordered: &mut Vec<Arc<Event>>,
+        number: EventNumber,
+        valid: ValidEvent,
+        created_at: UnixTimeMs,
+        lottery_seed: [u8; 32],
+    ) -> Arc<Event> {
+        let grace_s = self.options.heartbeat_grace_s;
+        let (clock, log) = (self.clock.clone(), self.log.clone());
+        let event = Arc::new(Event::new(number, valid, created_at, lottery_seed, grace_s, clock, log));
         self.events.insert(event.id().into(), event.clone());
         ordered.push(event.clone());
         event
@@ -357,8 +359,11 @@ impl Engine {
         }
         let number = EventNumber(ordered.len() as u32);
         let at = self.clock.now();
-        let receipt = self.log.submit(&WalRecordRef::EventCreated { event: number, at, spec_json: &spec_json })?;
-        Ok((self.register(&mut ordered, number, valid), receipt))
+        let mut lottery_seed = [0; 32];
+        self.options.entropy.fill(&mut lottery_seed);
+        let record = WalRecordRef::EventCreated { event: number, at, lottery_seed, spec_json: &spec_json };
+        let receipt = self.log.submit(&record)?;
+        Ok((self.register(&mut ordered, number, valid, at, lottery_seed), receipt))
     }
 
     pub fn event(&self, id: &str) -> Option<Arc<Event>> {
@@ -376,6 +381,11 @@ impl Engine {
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
+    }
+
+    /// The keys that sign and check queue and access tokens.
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
     }
 
     /// Blocks until `receipt` is durable.
@@ -417,12 +427,21 @@ impl Engine {
         let mut longest_copy = Duration::ZERO;
         for event in &events {
             let copy_started = Instant::now();
-            let (inventory, covered) = event.inventory.snapshot(|| wal.last_assigned_sequence());
+            let (inventory, inventory_covered) = event.inventory.snapshot(|| wal.last_assigned_sequence());
             longest_copy = longest_copy.max(copy_started.elapsed());
-            let spec_json = serde_json::to_string(&event.valid.spec).expect("an event spec serialises");
-            saved.push(EventSnapshot { number: event.number, spec_json, covered, inventory });
+            let (room, room_covered) = event.room.snapshot(|| wal.last_assigned_sequence());
+            saved.push(EventSnapshot {
+                number: event.number,
+                spec_json: serde_json::to_string(&event.valid.spec).expect("an event spec serialises"),
+                created_at: event.created_at,
+                lottery_seed: event.lottery_seed(),
+                coverage: Coverage { inventory: inventory_covered, room: room_covered },
+                inventory,
+                room,
+            });
         }
-        let covered = saved.iter().map(|e| e.covered).max().unwrap_or(events_covered).max(events_covered);
+        let newest_cut = saved.iter().map(|e| e.coverage.inventory.max(e.coverage.room)).max();
+        let covered = newest_cut.unwrap_or(events_covered).max(events_covered);
         // A snapshot never holds a change the log could still lose.
         wal.wait_durable(Receipt(covered))?;
         let payload = codec::encode(&EngineSnapshot { events_covered, events: saved })?;
@@ -476,5 +495,20 @@ impl Engine {
         if let Some(wal) = self.log.0.get() {
             wal.close();
         }
+    }
+}
+
+/// Reads the signing keys, or makes and keeps new ones on first start.
+fn load_or_create_keys(storage: &dyn Storage, entropy: &dyn Entropy) -> Result<KeyRing, RecoveryError> {
+    let broken = |why: String| RecoveryError::Keys { file: storage.describe(SIGNING_KEYS_FILE), why };
+    match storage.read(SIGNING_KEYS_FILE) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| broken(e.to_string())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let keys = KeyRing::generate(entropy);
+            let bytes = serde_json::to_vec(&keys).map_err(|e| broken(e.to_string()))?;
+            storage.write_atomically(SIGNING_KEYS_FILE, &bytes).map_err(|e| broken(e.to_string()))?;
+            Ok(keys)
+        }
+        Err(error) => Err(broken(error.to_string())),
     }
 }

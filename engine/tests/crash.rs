@@ -24,7 +24,7 @@ const SEED_VARIABLE: &str = "GUICHET_CRASH_CHILD_SEED";
 
 fn options() -> EngineOptions {
     // Small segments, so crashes also land on segment rolls.
-    EngineOptions { wal: WalOptions { segment_bytes: 256 * 1024, ..WalOptions::default() } }
+    EngineOptions { wal: WalOptions { segment_bytes: 256 * 1024, ..WalOptions::default() }, ..EngineOptions::default() }
 }
 
 fn crash_spec() -> EventSpec {

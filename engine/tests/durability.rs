@@ -7,14 +7,17 @@ use std::sync::Arc;
 use common::*;
 use guichet_engine::clock::ManualClock;
 use guichet_engine::ids::BuyerId;
-use guichet_engine::inventory::{HoldRequest, Requester};
+use guichet_engine::inventory::{HoldRequest, Receipt, Requester};
 use guichet_engine::store::{Engine, EngineOptions, RecoveryError};
 use guichet_engine::wal::reader::{segments, ScanError};
 use guichet_engine::wal::storage::{MemoryStorage, Storage};
 use guichet_engine::wal::WalOptions;
 
 fn small_segments() -> EngineOptions {
-    EngineOptions { wal: WalOptions { segment_bytes: 1024, max_batch_bytes: 512, ..WalOptions::default() } }
+    EngineOptions {
+        wal: WalOptions { segment_bytes: 1024, max_batch_bytes: 512, ..WalOptions::default() },
+        ..EngineOptions::default()
+    }
 }
 
 fn open(storage: &MemoryStorage, clock: &Arc<ManualClock>) -> Result<Engine, RecoveryError> {
@@ -260,7 +263,11 @@ fn maintenance_sweeps_expired_holds_and_snapshots_as_the_log_grows() {
     let event = engine.event("test-event").unwrap();
     event.inventory.hold(BuyerId(500), &best_in("B", 2)).unwrap();
     clock.advance_ms(60_000);
-    let options = MaintenanceOptions { sweep_interval: Duration::from_millis(5), snapshot_every_records: 10 };
+    let options = MaintenanceOptions {
+        tick_interval: Duration::from_millis(5),
+        sweep_interval: Duration::from_millis(5),
+        snapshot_every_records: 10,
+    };
     let maintenance = Maintenance::start(engine.clone(), options).unwrap();
     for buyer in 600..612 {
         let placed = event.inventory.hold(BuyerId(buyer), &best_in("GA", 1)).unwrap();
@@ -305,4 +312,62 @@ fn a_record_over_the_size_limit_is_refused_and_the_log_carries_on() {
     let (_, receipt) = engine.create_event(&spec_from(small_spec_json())).unwrap();
     engine.wait_durable(receipt).unwrap();
     assert!(!engine.wal().is_poisoned());
+}
+
+#[test]
+fn a_restart_keeps_every_place_in_line_and_every_admission() {
+    use guichet_engine::room::{BuyerState, SettingsPatch};
+    use guichet_engine::time::UnixTimeMs;
+    let on_sale = UnixTimeMs::parse_rfc3339("2026-12-01T15:00:00Z").unwrap();
+    let storage = MemoryStorage::new();
+    let clock = Arc::new(ManualClock::new(UnixTimeMs(on_sale.0 - 600_000)));
+    let engine = open(&storage, &clock).unwrap();
+    let (event, _) = engine.create_event(&spec_from(small_spec_json())).unwrap();
+    let patch = SettingsPatch { admit_per_minute: Some(1_200), max_active: Some(10_000), paused: None };
+    event.room.update_settings(patch).unwrap();
+    let mut buyers = Vec::new();
+    for _ in 0..5_000 {
+        buyers.push(event.room.join().unwrap().0);
+    }
+    event.room.leave(buyers[17]).unwrap();
+    clock.set(on_sale);
+    event.tick().unwrap();
+    let mut last = Receipt::NONE;
+    for _ in 0..5_000 {
+        let (buyer, receipt) = event.room.join().unwrap();
+        buyers.push(buyer);
+        last = receipt;
+    }
+    for _ in 0..50 {
+        clock.advance_ms(100);
+        last = event.tick().unwrap().receipt.max(last);
+    }
+    event.room.leave(buyers[7_000]).unwrap();
+    let admitted_buyer =
+        *buyers.iter().find(|b| event.room.peek(**b, event.supply()).unwrap().state == BuyerState::Admitted).unwrap();
+    let placed = event.inventory.hold(admitted_buyer, &best_in("GA", 1)).unwrap();
+    let bought = event.purchase(placed.hold.id, Requester::Buyer(admitted_buyer), "k", "p").unwrap();
+    engine.wait_durable(bought.receipt.max(last)).unwrap();
+    let picture = |engine: &Engine, buyers: &[BuyerId]| {
+        let event = engine.event("test-event").unwrap();
+        let places: Vec<_> = buyers
+            .iter()
+            .map(|b| event.room.peek(*b, event.supply()).map(|s| (s.state, s.position, s.access_expires_at)))
+            .collect();
+        (places, event.room.stats(), event.room.lobby_order())
+    };
+    let before = picture(&engine, &buyers);
+    assert_eq!(before.1.admitted_total, 100, "five seconds at 1,200 a minute");
+    let crashed = storage.crash(0);
+    let recovered = open(&crashed, &clock).unwrap();
+    assert_eq!(picture(&recovered, &buyers), before, "every place and admission is back");
+    // Again through a snapshot, then more changes after it.
+    recovered.snapshot().unwrap();
+    let event = recovered.event("test-event").unwrap();
+    let (late, receipt) = event.room.join().unwrap();
+    buyers.push(late);
+    recovered.wait_durable(receipt).unwrap();
+    let before = picture(&recovered, &buyers);
+    let again = open(&crashed.crash(0), &clock).unwrap();
+    assert_eq!(picture(&again, &buyers), before);
 }

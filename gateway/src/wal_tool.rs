@@ -101,5 +101,16 @@ fn kind(record: &WalRecord) -> &'static str {
             PlacesBlocked { .. } => "places_blocked",
             PlacesUnblocked { .. } => "places_unblocked",
         },
+        WalRecord::Room { record, .. } => {
+            use guichet_engine::room::RoomRecord::*;
+            match record {
+                Joined { .. } => "room_joined",
+                Opened { .. } => "room_opened",
+                Admitted { .. } => "room_admitted",
+                Dropped { .. } => "room_dropped",
+                Left { .. } => "room_left",
+                SettingsChanged { .. } => "room_settings",
+            }
+        }
     }
 }

@@ -9,6 +9,7 @@ use super::shard::{SeatState, ShardState};
 use super::{Inventory, Locked};
 use crate::ids::{HoldId, OrderId, ShardIndex, TicketCount};
 use crate::layout::ShardKind;
+use crate::sync::Ordering;
 
 /// A record that does not fit the state it is applied to.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -132,11 +133,13 @@ impl Inventory {
                     cancel_receipt: Receipt::NONE,
                 };
                 locked.buyers().insert_order(new_order, *scope);
+                self.confirmed_orders.fetch_add(1, Ordering::Relaxed);
             }
             OrderCancelled { order, at } => {
                 let places = confirmed_order_places(locked, *order)?;
                 check_all_sold_to(locked, &places, *order)?;
                 locked.buyers().cancel_order(*order, *at, receipt);
+                self.confirmed_orders.fetch_sub(1, Ordering::Relaxed);
                 for place in &places {
                     match *place {
                         Place::Seat { shard, offset } => locked.shard(shard).unsell_seat(offset),

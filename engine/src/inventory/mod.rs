@@ -44,7 +44,7 @@ use crate::limits::{
     BUYER_SHARDS, MAX_BUYERS_PER_EVENT, MAX_IDEMPOTENCY_KEY_LEN, MAX_ORDERS_PER_BUYER, MAX_PAYMENT_REF_LEN,
 };
 use crate::spec::ValidEvent;
-use crate::sync::{Mutex, MutexGuard};
+use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering};
 use crate::time::UnixTimeMs;
 use crossbeam::utils::CachePadded;
 
@@ -173,6 +173,8 @@ pub struct Inventory {
     buyer_shards: Box<[CachePadded<Mutex<BuyerShard>>]>,
     section_candidates: Vec<Candidate>,
     tier_candidates: Vec<Vec<Candidate>>,
+    /// Orders not cancelled, for the waiting room's tickets-per-order estimate.
+    confirmed_orders: AtomicU64,
 }
 
 impl std::fmt::Debug for Inventory {
@@ -238,7 +240,17 @@ impl Inventory {
             .collect();
         let buyer_shards = (0..BUYER_SHARDS).map(|_| CachePadded::new(Mutex::new(BuyerShard::default()))).collect();
         let (section_candidates, tier_candidates) = plan_candidates(&layout);
-        Self { layout, settings, clock, sink, shards, buyer_shards, section_candidates, tier_candidates }
+        Self {
+            layout,
+            settings,
+            clock,
+            sink,
+            shards,
+            buyer_shards,
+            section_candidates,
+            tier_candidates,
+            confirmed_orders: AtomicU64::new(0),
+        }
     }
 
     pub fn layout(&self) -> &VenueLayout {
@@ -474,6 +486,11 @@ impl Inventory {
             page.truncate(limit);
         }
         page
+    }
+
+    /// Orders that are not cancelled.
+    pub fn confirmed_orders(&self) -> u64 {
+        self.confirmed_orders.load(Ordering::Relaxed)
     }
 
     /// Tickets `buyer` holds (unexpired) or bought: what the per-buyer limit counts.

@@ -114,6 +114,12 @@ impl Inventory {
             shard.next_hold_sequence = shard.next_hold_sequence.max(next_hold);
             shard.next_order_sequence = shard.next_order_sequence.max(next_order);
         }
+        let confirmed = self
+            .buyer_shards
+            .iter()
+            .map(|s| s.lock().orders.values().filter(|o| o.status == super::OrderStatus::Confirmed).count() as u64)
+            .sum();
+        self.confirmed_orders.store(confirmed, crate::sync::Ordering::Relaxed);
         self.check_invariants().map_err(|violation| ApplyError(format!("restored snapshot: {violation}")))
     }
 

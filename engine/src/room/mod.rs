@@ -265,6 +265,27 @@ struct RoomState {
     opened_second: Option<u64>,
 }
 
+/// A room's whole state as plain data (heartbeats excepted: a restored room
+/// counts everyone as just seen).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomSnapshot {
+    settings: RoomSettings,
+    entries: Vec<Entry>,
+    opened: bool,
+    lobby_size: u32,
+    head: u32,
+    active_queue: Vec<(u32, u32)>,
+    active: u64,
+    admitted_total: u64,
+    abandoned: u64,
+    lobby: u64,
+    bucket_units: u64,
+    last_tick: UnixTimeMs,
+    admissions_by_second: Vec<u32>,
+    ring_second: u64,
+    opened_second: Option<u64>,
+}
+
 pub struct WaitingRoom {
     config: RoomConfig,
     /// Time zero for the compact per-buyer times (the event's creation).
@@ -463,6 +484,74 @@ impl WaitingRoom {
     /// The order the lottery gave the lobby, as buyer ids (empty before it).
     pub fn lobby_order(&self) -> Vec<BuyerId> {
         self.state.read().lobby_order.iter().map(|&b| BuyerId(u64::from(b))).collect()
+    }
+
+    // ---- snapshots ----
+
+    /// Copies the state out; `cut` runs while no change can happen (the
+    /// log's last sequence then is what the snapshot covers).
+    pub fn snapshot<T>(&self, cut: impl FnOnce() -> T) -> (RoomSnapshot, T) {
+        let state = self.state.read();
+        let covered = cut();
+        let snapshot = RoomSnapshot {
+            settings: state.settings,
+            entries: state.entries.clone(),
+            opened: state.opened,
+            lobby_size: state.lobby_size,
+            head: state.head,
+            active_queue: state.active_queue.iter().copied().collect(),
+            active: state.active,
+            admitted_total: state.admitted_total,
+            abandoned: state.abandoned,
+            lobby: state.lobby,
+            bucket_units: state.bucket_units,
+            last_tick: state.last_tick,
+            admissions_by_second: state.admissions_by_second.to_vec(),
+            ring_second: state.ring_second,
+            opened_second: state.opened_second,
+        };
+        (snapshot, covered)
+    }
+
+    /// Loads a snapshot into a fresh room of the same event.
+    pub fn restore(&self, snapshot: RoomSnapshot) -> Result<(), ApplyError> {
+        let now_ms = self.ms_since_epoch(self.clock.now());
+        let mut state = self.state.write();
+        if !state.entries.is_empty() || snapshot.admissions_by_second.len() != RATE_WINDOW_S {
+            return Err(ApplyError("restoring a room snapshot into a used room, or a malformed one".into()));
+        }
+        if snapshot.entries.len() > MAX_WAITING_PER_EVENT || snapshot.lobby_size as usize > snapshot.entries.len() {
+            return Err(ApplyError("the room snapshot's sizes are out of bounds".into()));
+        }
+        state.settings = snapshot.settings;
+        state.heartbeats = (0..snapshot.entries.len()).map(|_| AtomicU64::new(pack_heartbeat(now_ms, 0))).collect();
+        state.entries = snapshot.entries;
+        state.lobby_size = snapshot.lobby_size;
+        if snapshot.opened {
+            state.lobby_order = lottery_order(&self.config.seed, snapshot.lobby_size);
+            state.lobby_slot = vec![0; state.lobby_order.len()];
+            for slot in 0..state.lobby_order.len() {
+                let buyer = state.lobby_order[slot] as usize;
+                state.lobby_slot[buyer] = slot as u32;
+            }
+            let values: Vec<u32> = (0..state.entries.len() as u32)
+                .map(|slot| u32::from(state.entries[buyer_at(&state, slot) as usize].phase == Phase::Waiting))
+                .collect();
+            state.live = Fenwick::from_values(&values);
+        }
+        state.opened = snapshot.opened;
+        state.head = snapshot.head;
+        state.active_queue = snapshot.active_queue.into();
+        state.active = snapshot.active;
+        state.admitted_total = snapshot.admitted_total;
+        state.abandoned = snapshot.abandoned;
+        state.lobby = snapshot.lobby;
+        state.bucket_units = snapshot.bucket_units;
+        state.last_tick = snapshot.last_tick;
+        state.admissions_by_second.copy_from_slice(&snapshot.admissions_by_second);
+        state.ring_second = snapshot.ring_second;
+        state.opened_second = snapshot.opened_second;
+        Ok(())
     }
 
     // ---- records ----

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -141,7 +141,8 @@ impl Storage for DiskStorage {
 
     fn write_atomically(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
         let temporary = self.dir.join(format!("{name}.tmp"));
-        let file = File::create(&temporary)?;
+        // Owner-only: these files hold buyers' data and the token signing keys.
+        let file = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&temporary)?;
         file.write_all_at(bytes, 0)?;
         file.sync_all()?;
         fs::rename(&temporary, self.dir.join(name))?;

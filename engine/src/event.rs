@@ -1,0 +1,187 @@
+//! One event on sale: its spec, its inventory and its waiting room, tied to
+//! the log they share, and the operations that need both (a purchase frees
+//! the buyer's place among the active shoppers).
+
+use std::sync::{Arc, OnceLock};
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Clock;
+use crate::codec;
+use crate::ids::{BuyerId, HoldId};
+use crate::inventory::{
+    Inventory, InventoryError, InventoryRecord, Purchase, Receipt, RecordSink, Requester, SinkError,
+};
+use crate::room::{
+    QueueStatus, RoomConfig, RoomError, RoomRecord, RoomSettings, RoomSink, Supply, TickReport, WaitingRoom,
+};
+use crate::spec::ValidEvent;
+use crate::sync::{AtomicU64, Ordering};
+use crate::time::UnixTimeMs;
+use crate::wal::Wal;
+
+/// An event's position in creation order; what log records name it by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct EventNumber(pub u32);
+
+/// One record of the log, as written (borrowing) ...
+#[derive(Serialize)]
+pub(crate) enum WalRecordRef<'a> {
+    EventCreated { event: EventNumber, at: UnixTimeMs, lottery_seed: [u8; 32], spec_json: &'a str },
+    Inventory { event: EventNumber, record: &'a InventoryRecord },
+    Room { event: EventNumber, record: &'a RoomRecord },
+}
+
+/// ... and as read back. The two enums must keep the same shape.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub enum WalRecord {
+    EventCreated { event: EventNumber, at: UnixTimeMs, lottery_seed: [u8; 32], spec_json: String },
+    Inventory { event: EventNumber, record: InventoryRecord },
+    Room { event: EventNumber, record: RoomRecord },
+}
+
+impl WalRecord {
+    pub fn decode(payload: &[u8]) -> Result<Self, codec::CodecError> {
+        codec::decode(payload)
+    }
+}
+
+/// The log, reachable by the events' sinks once recovery has started it.
+#[derive(Debug, Default)]
+pub(crate) struct LogHandle(pub(crate) OnceLock<Arc<Wal>>);
+
+impl LogHandle {
+    pub(crate) fn submit(&self, record: &WalRecordRef<'_>) -> Result<Receipt, SinkError> {
+        let wal = self.0.get().ok_or_else(|| SinkError::Poisoned("the log is not open yet".into()))?;
+        let payload = codec::encode(record).map_err(|error| SinkError::Encode(error.to_string()))?;
+        wal.submit(payload)
+    }
+}
+
+/// Tags an event's records with its number and logs them.
+#[derive(Debug)]
+struct EventSink {
+    event: EventNumber,
+    log: Arc<LogHandle>,
+}
+
+impl RecordSink for EventSink {
+    fn submit(&self, record: &InventoryRecord) -> Result<Receipt, SinkError> {
+        self.log.submit(&WalRecordRef::Inventory { event: self.event, record })
+    }
+}
+
+impl RoomSink for EventSink {
+    fn submit(&self, record: &RoomRecord) -> Result<Receipt, SinkError> {
+        self.log.submit(&WalRecordRef::Room { event: self.event, record })
+    }
+}
+
+/// What is left to sell, refreshed at every tick, so a status poll reads
+/// three numbers instead of summing every shard.
+#[derive(Debug, Default)]
+struct SupplyCache {
+    remaining: AtomicU64,
+    available: AtomicU64,
+    milli_tickets_per_order: AtomicU64,
+}
+
+/// An event on sale.
+#[derive(Debug)]
+pub struct Event {
+    pub number: EventNumber,
+    pub valid: ValidEvent,
+    pub created_at: UnixTimeMs,
+    pub inventory: Inventory,
+    pub room: WaitingRoom,
+    lottery_seed: [u8; 32],
+    supply: SupplyCache,
+}
+
+/// Before any order, the room assumes this many tickets per order.
+const PRIOR_TICKETS_PER_ORDER: f64 = 2.0;
+
+impl Event {
+    pub(crate) fn new(
+        number: EventNumber,
+        valid: ValidEvent,
+        created_at: UnixTimeMs,
+        lottery_seed: [u8; 32],
+        heartbeat_grace_s: u32,
+        clock: Arc<dyn Clock>,
+        log: Arc<LogHandle>,
+    ) -> Event {
+        let sink = Arc::new(EventSink { event: number, log });
+        let inventory = Inventory::new(&valid, clock.clone(), sink.clone());
+        let config = RoomConfig {
+            on_sale_at: valid.on_sale_at,
+            closes_at: valid.starts_at,
+            access_ttl_s: valid.spec.room.access_ttl_s,
+            heartbeat_grace_s,
+            seed: lottery_seed,
+        };
+        let settings = RoomSettings {
+            admit_per_minute: valid.spec.room.admit_per_minute,
+            max_active: valid.spec.room.max_active,
+            paused: false,
+        };
+        let room = WaitingRoom::new(config, settings, created_at, clock, sink);
+        let event = Event { number, valid, created_at, inventory, room, lottery_seed, supply: SupplyCache::default() };
+        event.refresh_supply();
+        event
+    }
+
+    pub fn id(&self) -> &str {
+        &self.valid.spec.id
+    }
+
+    pub(crate) fn lottery_seed(&self) -> [u8; 32] {
+        self.lottery_seed
+    }
+
+    /// Buys a hold; a first purchase also frees the buyer's active place.
+    pub fn purchase(
+        &self,
+        hold: HoldId,
+        requester: Requester,
+        idempotency_key: &str,
+        payment_ref: &str,
+    ) -> Result<Purchase, InventoryError> {
+        let purchase = self.inventory.purchase(hold, requester, idempotency_key, payment_ref)?;
+        if purchase.created {
+            self.room.note_purchase(purchase.order.buyer);
+        }
+        Ok(purchase)
+    }
+
+    /// A buyer's place in line (a poll: the heartbeat).
+    pub fn queue_status(&self, buyer: BuyerId) -> Result<QueueStatus, RoomError> {
+        self.room.status(buyer, self.supply())
+    }
+
+    /// Opens the lobby when due and admits from the front; run at least every 100 ms.
+    pub fn tick(&self) -> Result<TickReport, RoomError> {
+        let supply = self.refresh_supply();
+        self.room.tick(supply)
+    }
+
+    /// The supply as of the last tick.
+    pub fn supply(&self) -> Supply {
+        Supply {
+            remaining: self.supply.remaining.load(Ordering::Relaxed),
+            available: self.supply.available.load(Ordering::Relaxed),
+            tickets_per_order: self.supply.milli_tickets_per_order.load(Ordering::Relaxed) as f64 / 1000.0,
+        }
+    }
+
+    fn refresh_supply(&self) -> Supply {
+        let total = self.inventory.availability().total;
+        let orders = self.inventory.confirmed_orders();
+        let tickets_per_order = if orders == 0 { PRIOR_TICKETS_PER_ORDER } else { total.sold as f64 / orders as f64 };
+        let supply = Supply { remaining: total.available + total.held, available: total.available, tickets_per_order };
+        self.supply.remaining.store(supply.remaining, Ordering::Relaxed);
+        self.supply.available.store(supply.available, Ordering::Relaxed);
+        self.supply.milli_tickets_per_order.store((tickets_per_order * 1000.0) as u64, Ordering::Relaxed);
+        supply
+    }
+}
