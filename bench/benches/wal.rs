@@ -35,6 +35,7 @@ fn main() {
     for in_flight in IN_FLIGHT_LEVELS {
         commit_level(in_flight, Duration::from_secs(seconds));
     }
+    durable_joins(Duration::from_secs(1));
     let records = env_number("RECOVERY_RECORDS", 10_000_000);
     if records > 0 {
         recovery(records);
@@ -86,6 +87,42 @@ fn commit_level(in_flight: usize, duration: Duration) {
         stats.sync_nanos_total.load(Ordering::Relaxed) as f64 / batches as f64 / 1000.0
     );
     wal.close();
+}
+
+/// Buyers joining the demo event's waiting room, each join durable before it
+/// counts: 1,024 tasks join again and again.
+fn durable_joins(duration: Duration) {
+    const IN_FLIGHT: usize = 1_024;
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let (engine, _) = Engine::open_dir(dir.path(), EngineOptions::default(), Arc::new(SystemClock::new())).unwrap();
+    let engine = Arc::new(engine);
+    let (event, _) = engine.create_event(&demo_event().spec).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..IN_FLIGHT)
+        .map(|_| {
+            let (engine, event, stop) = (engine.clone(), event.clone(), stop.clone());
+            runtime.spawn(async move {
+                let mut joined = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok((_, receipt)) = event.room.join() else { break }; // the room's limit
+                    engine.durable(receipt).await.unwrap();
+                    joined += 1;
+                }
+                joined
+            })
+        })
+        .collect();
+    std::thread::sleep(duration);
+    stop.store(true, Ordering::Relaxed);
+    let joined: u64 = tasks.into_iter().map(|t| runtime.block_on(t).unwrap()).sum();
+    println!(
+        "\ndurable joins, {IN_FLIGHT} in flight: {:.0} joins/s ({joined} in {:.1} s)",
+        joined as f64 / started.elapsed().as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    engine.close();
 }
 
 /// Fills a log with `records` inventory records (holds and releases on the

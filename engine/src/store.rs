@@ -20,12 +20,13 @@ use crate::codec;
 use crate::entropy::{Entropy, OsEntropy};
 pub use crate::event::{Event, EventNumber, WalRecord};
 use crate::event::{LogHandle, WalRecordRef};
+use crate::ids::BuyerId;
 use crate::inventory::{ApplyError, InventoryError, InventoryRecord, InventorySnapshot, Receipt, SinkError};
 use crate::limits::{DEFAULT_HEARTBEAT_GRACE_S, MAX_EVENTS};
 use crate::room::RoomSnapshot;
 use crate::spec::{EventSpec, SpecErrors, ValidEvent};
 use crate::time::UnixTimeMs;
-use crate::tokens::KeyRing;
+use crate::tokens::{KeyRing, TokenClaims, TokenError, TokenKind};
 use crate::wal::reader::{self, ScanError, TornTail};
 use crate::wal::snapshot::{read_snapshot, snapshots, write_snapshot};
 use crate::wal::storage::{DiskStorage, Storage};
@@ -386,6 +387,29 @@ impl Engine {
     /// The keys that sign and check queue and access tokens.
     pub fn keys(&self) -> &KeyRing {
         &self.keys
+    }
+
+    /// A queue token for a buyer who joined `event`: valid until the show starts.
+    pub fn queue_token(&self, event: &Event, buyer: BuyerId) -> String {
+        self.sign(TokenKind::Queue, event, buyer, event.valid.starts_at)
+    }
+
+    /// An access token for an admitted buyer, valid until the access ends;
+    /// `None` if the buyer was never admitted.
+    pub fn access_token(&self, event: &Event, buyer: BuyerId) -> Option<(String, UnixTimeMs)> {
+        let ends = event.room.access_ends_at(buyer)?;
+        Some((self.sign(TokenKind::Access, event, buyer, ends), ends))
+    }
+
+    /// Checks a token for `event`: signature, kind, event and expiry; returns its buyer.
+    pub fn verify_token(&self, token: &str, kind: TokenKind, event: &Event) -> Result<BuyerId, TokenError> {
+        Ok(self.keys.verify(token, kind, event.number.0, self.clock.now())?.buyer)
+    }
+
+    fn sign(&self, kind: TokenKind, event: &Event, buyer: BuyerId, expires_at: UnixTimeMs) -> String {
+        let issued_at = self.clock.now();
+        let key_id = self.keys.current_key_id();
+        self.keys.sign(&TokenClaims { kind, key_id, event: event.number.0, buyer, issued_at, expires_at })
     }
 
     /// Blocks until `receipt` is durable.

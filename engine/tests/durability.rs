@@ -371,3 +371,27 @@ fn a_restart_keeps_every_place_in_line_and_every_admission() {
     let again = open(&crashed.crash(0), &clock).unwrap();
     assert_eq!(picture(&again, &buyers), before);
 }
+
+#[test]
+fn tokens_bind_a_buyer_to_one_event_and_survive_a_restart() {
+    use guichet_engine::tokens::{TokenError, TokenKind};
+    let storage = MemoryStorage::new();
+    let clock = Arc::new(ManualClock::new(T0));
+    let engine = open(&storage, &clock).unwrap();
+    let mut early = small_spec_json();
+    early["starts_at"] = "2027-06-01T20:00:00Z".into();
+    let (event, _) = engine.create_event(&spec_from(early.clone())).unwrap();
+    early["id"] = "other".into();
+    let (other, receipt) = engine.create_event(&spec_from(early)).unwrap();
+    engine.wait_durable(receipt).unwrap();
+    let (buyer, receipt) = event.room.join().unwrap();
+    engine.wait_durable(receipt).unwrap();
+    let queue_token = engine.queue_token(&event, buyer);
+    assert_eq!(engine.verify_token(&queue_token, TokenKind::Queue, &event), Ok(buyer));
+    assert_eq!(engine.verify_token(&queue_token, TokenKind::Queue, &other), Err(TokenError::OtherEvent));
+    assert_eq!(engine.verify_token(&queue_token, TokenKind::Access, &event), Err(TokenError::WrongKind));
+    assert!(engine.access_token(&event, buyer).is_none(), "no access before admission");
+    let recovered = open(&storage.crash(0), &clock).unwrap();
+    let event = recovered.event("test-event").unwrap();
+    assert_eq!(recovered.verify_token(&queue_token, TokenKind::Queue, &event), Ok(buyer), "keys persist");
+}

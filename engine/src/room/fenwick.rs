@@ -54,6 +54,11 @@ impl Fenwick {
     /// Appends `value` at index `len()`, in O(log n): the new node `k` covers
     /// `k - lowbit(k) .. k`, which is its own value plus the nodes `k - 1`,
     /// `k - 2`, `k - 4`, … `k - lowbit(k) / 2`, all already complete.
+    /// Elements the tree has room for without reallocating.
+    pub(crate) fn capacity(&self) -> usize {
+        self.tree.capacity()
+    }
+
     pub(crate) fn push(&mut self, value: u32) {
         let k = self.tree.len() + 1;
         let mut node = value;

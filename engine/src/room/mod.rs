@@ -481,6 +481,17 @@ impl WaitingRoom {
         }
     }
 
+    /// Bytes the room holds for its buyers (the capacity of its per-buyer
+    /// arrays), for checking the cost of a waiting buyer.
+    pub fn memory_bytes(&self) -> usize {
+        let state = self.state.read();
+        state.entries.capacity() * std::mem::size_of::<Entry>()
+            + state.heartbeats.capacity() * std::mem::size_of::<AtomicU64>()
+            + state.live.capacity() * std::mem::size_of::<u32>()
+            + (state.lobby_order.capacity() + state.lobby_slot.capacity()) * std::mem::size_of::<u32>()
+            + state.active_queue.capacity() * std::mem::size_of::<(u32, u32)>()
+    }
+
     /// The order the lottery gave the lobby, as buyer ids (empty before it).
     pub fn lobby_order(&self) -> Vec<BuyerId> {
         self.state.read().lobby_order.iter().map(|&b| BuyerId(u64::from(b))).collect()
