@@ -1,8 +1,12 @@
-//! `guichet`: the on-sale engine's command line: the demo (an in-process
-//! sell-out of the demo venue) and the log tool for operators. The HTTP server
-//! arrives as `guichet serve`.
+//! `guichet`: the on-sale engine's command line: the HTTP server
+//! (`guichet serve`), the demo (an in-process sell-out of the demo venue),
+//! and the log tool for operators.
 
+mod config;
 mod demo;
+mod http;
+mod metrics;
+mod server;
 mod wal_tool;
 
 use clap::{Parser, Subcommand};
@@ -16,6 +20,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serves the v1 HTTP API on a data directory.
+    Serve(config::ServeArgs),
     /// Sells out the demo venue (Amphithéâtre Cogeco, 9,000 places) in process,
     /// with many buyers racing on every core, and audits the result.
     Demo(demo::DemoArgs),
@@ -26,7 +32,51 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     match Cli::parse().command {
+        Command::Serve(args) => serve(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Wal(command) => wal_tool::run(&command),
+    }
+}
+
+fn serve(args: &config::ServeArgs) -> std::process::ExitCode {
+    let config = match args.resolve() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("guichet serve: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    init_logging(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("guichet serve: cannot start the runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let generated_token = config.admin_token.is_none();
+    let served = runtime.block_on(server::serve(config, |address, app| {
+        // Tools read this line to find the port.
+        println!("listening on http://{address}");
+        if generated_token {
+            println!("admin token: {}", app.admin_token);
+        }
+    }));
+    match served {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("guichet serve: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: config::LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GUICHET_LOG").unwrap_or_else(|_| "info".into());
+    let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colours);
+    match format {
+        config::LogFormat::Text => builder.init(),
+        config::LogFormat::Json => builder.json().init(),
     }
 }

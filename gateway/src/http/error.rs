@@ -1,0 +1,186 @@
+//! Every refusal as HTTP, in one place: engine errors become a status, a
+//! stable `code`, a sentence for a person, and extra fields where they help
+//! (`field`, `seats`). Clients branch on `code`.
+
+use bytes::Bytes;
+use guichet_engine::inventory::{InventoryError, SinkError};
+use guichet_engine::room::RoomError;
+use guichet_engine::store::CreateEventError;
+use guichet_engine::tokens::TokenError;
+use guichet_engine::wal::WalError;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use hyper::{Response, StatusCode};
+use serde_json::{json, Map, Value};
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub extra: Map<String, Value>,
+    pub retry_after_s: Option<u64>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), extra: Map::new(), retry_after_s: None }
+    }
+
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.extra.insert(key.into(), value.into());
+        self
+    }
+
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after_s = Some(seconds.max(1));
+        self
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
+    }
+
+    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message).retry_after(1)
+    }
+
+    pub fn into_response(self) -> Response<Full<Bytes>> {
+        let mut error = Map::new();
+        error.insert("code".into(), self.code.into());
+        error.insert("message".into(), self.message.into());
+        error.extend(self.extra);
+        let body = serde_json::to_vec(&json!({ "error": error })).unwrap_or_default();
+        let mut response = Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = self.status;
+        response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(seconds) = self.retry_after_s {
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+fn log_error(error: &SinkError) -> ApiError {
+    match error {
+        SinkError::Full => ApiError::unavailable("log_full", "the server is saving changes as fast as it can; retry"),
+        SinkError::TooLarge { .. } => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "record_too_large", error.to_string())
+        }
+        SinkError::Poisoned(_) | SinkError::Encode(_) => {
+            ApiError::unavailable("log_failed", "the server cannot save changes right now").retry_after(30)
+        }
+    }
+}
+
+impl From<InventoryError> for ApiError {
+    fn from(error: InventoryError) -> Self {
+        use InventoryError::*;
+        let message = error.to_string();
+        let field = error.field().map(str::to_owned);
+        let mut api = match &error {
+            BadQuantity { .. }
+            | UnknownSection { .. }
+            | UnknownRow { .. }
+            | UnknownSeat { .. }
+            | UnknownTier { .. }
+            | NotReservedSeating { .. }
+            | NotGeneralAdmission { .. }
+            | DuplicateSeat { .. }
+            | OverBuyerLimit { .. }
+            | TooManyOrders
+            | IdempotencyKeyReused => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error.code(), message),
+            SeatsUnavailable { seats } | NotBlocked { seats } => {
+                ApiError::new(StatusCode::CONFLICT, error.code(), message)
+                    .with("seats", serde_json::to_value(seats).unwrap_or_default())
+            }
+            NotEnoughAvailable { available, .. } => {
+                ApiError::new(StatusCode::CONFLICT, error.code(), message).with("available", *available)
+            }
+            HoldNotActive { .. } => ApiError::new(StatusCode::CONFLICT, error.code(), message),
+            HoldExpired => ApiError::new(StatusCode::GONE, error.code(), message),
+            UnknownHold | UnknownOrder => ApiError::not_found(error.code(), message),
+            NotYours | RefundPeriodOver => ApiError::forbidden(error.code(), message),
+            BadIdempotencyKey | BadPaymentRef => ApiError::bad_request(error.code(), message),
+            TooManyBuyers => ApiError::unavailable(error.code(), message),
+            Log(sink) => log_error(sink),
+        };
+        if let Some(field) = field {
+            api = api.with("field", field);
+        }
+        api
+    }
+}
+
+impl From<RoomError> for ApiError {
+    fn from(error: RoomError) -> Self {
+        let message = error.to_string();
+        match &error {
+            RoomError::UnknownBuyer => ApiError::unauthorized("invalid_token", message),
+            RoomError::TooEarly { retry_after_ms } => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, error.code(), message)
+                    .retry_after(retry_after_ms.div_ceil(1000))
+            }
+            RoomError::Full => ApiError::unavailable(error.code(), message).retry_after(60),
+            RoomError::Closed => ApiError::new(StatusCode::CONFLICT, error.code(), message),
+            RoomError::Log(sink) => log_error(sink),
+        }
+    }
+}
+
+impl From<TokenError> for ApiError {
+    fn from(error: TokenError) -> Self {
+        match error {
+            TokenError::OtherEvent => ApiError::forbidden("token_other_event", "this token is for another event"),
+            TokenError::Expired => ApiError::unauthorized("token_expired", "this token has expired"),
+            TokenError::WrongKind => {
+                ApiError::unauthorized("wrong_token_kind", "this route takes another kind of token")
+            }
+            other => ApiError::unauthorized("invalid_token", format!("the token is not valid ({})", other.code())),
+        }
+    }
+}
+
+impl From<CreateEventError> for ApiError {
+    fn from(error: CreateEventError) -> Self {
+        match error {
+            CreateEventError::Invalid(errors) => {
+                let first = errors.0.first().map(|e| e.field.clone()).unwrap_or_default();
+                let all: Vec<Value> =
+                    errors.0.iter().map(|e| json!({ "field": e.field, "message": e.message })).collect();
+                ApiError::bad_request("invalid_event", errors.to_string()).with("field", first).with("errors", all)
+            }
+            CreateEventError::Exists(id) => {
+                ApiError::new(StatusCode::CONFLICT, "event_exists", format!("an event with id {id:?} already exists"))
+            }
+            CreateEventError::TooManyEvents => {
+                ApiError::unavailable("too_many_events", "this server holds as many events as it can")
+            }
+            CreateEventError::Log(sink) => log_error(&sink),
+        }
+    }
+}
+
+impl From<WalError> for ApiError {
+    fn from(_: WalError) -> Self {
+        ApiError::unavailable(
+            "log_failed",
+            "the change could not be saved and may be lost; retry once the server is back",
+        )
+        .retry_after(30)
+    }
+}

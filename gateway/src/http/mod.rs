@@ -1,0 +1,21 @@
+//! The HTTP API: routing, handlers, and what they share.
+
+pub mod error;
+mod handlers;
+pub mod request;
+pub mod router;
+pub mod views;
+
+use std::sync::Arc;
+
+use guichet_engine::store::Engine;
+
+pub use handlers::handle;
+
+/// What every handler needs: the engine and the gateway's own settings.
+pub struct App {
+    pub engine: Arc<Engine>,
+    pub admin_token: String,
+    pub max_body_bytes: usize,
+    pub metrics: crate::metrics::Metrics,
+}

@@ -1,0 +1,86 @@
+//! The routes of the v1 API, matched by path (matchit), then by method.
+
+use hyper::Method;
+
+/// Every route the server answers, named.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Route {
+    Events,
+    Event,
+    EventRoom,
+    EventStats,
+    EventOrders,
+    Queue,
+    QueueStatus,
+    Seats,
+    Holds,
+    Hold,
+    HoldPurchase,
+    Order,
+    OrderCancel,
+    Metrics,
+    Healthz,
+    Readyz,
+}
+
+/// Each route's path (matchit syntax) and the methods it takes.
+pub const ROUTES: &[(Route, &str, &[Method])] = &[
+    (Route::Events, "/v1/events", &[Method::GET, Method::POST]),
+    (Route::Event, "/v1/events/{event_id}", &[Method::GET]),
+    (Route::EventRoom, "/v1/events/{event_id}/room", &[Method::PATCH]),
+    (Route::EventStats, "/v1/events/{event_id}/stats", &[Method::GET]),
+    (Route::EventOrders, "/v1/events/{event_id}/orders", &[Method::GET]),
+    (Route::Queue, "/v1/events/{event_id}/queue", &[Method::POST, Method::DELETE]),
+    (Route::QueueStatus, "/v1/events/{event_id}/queue/status", &[Method::GET]),
+    (Route::Seats, "/v1/events/{event_id}/seats", &[Method::GET]),
+    (Route::Holds, "/v1/events/{event_id}/holds", &[Method::POST]),
+    (Route::Hold, "/v1/holds/{hold_id}", &[Method::GET, Method::DELETE]),
+    (Route::HoldPurchase, "/v1/holds/{hold_id}/purchase", &[Method::POST]),
+    (Route::Order, "/v1/orders/{order_id}", &[Method::GET]),
+    (Route::OrderCancel, "/v1/orders/{order_id}/cancel", &[Method::POST]),
+    (Route::Metrics, "/metrics", &[Method::GET]),
+    (Route::Healthz, "/healthz", &[Method::GET]),
+    (Route::Readyz, "/readyz", &[Method::GET]),
+];
+
+impl Route {
+    /// A short label for metrics.
+    pub fn label(self) -> &'static str {
+        ROUTES.iter().find(|(route, _, _)| *route == self).map_or("unknown", |(_, path, _)| path)
+    }
+}
+
+pub struct Router {
+    paths: matchit::Router<Route>,
+}
+
+/// A matched route and the one path parameter it may have.
+pub struct Matched {
+    pub route: Route,
+    pub param: Option<String>,
+    pub methods: &'static [Method],
+}
+
+impl Router {
+    pub fn new() -> Self {
+        let mut paths = matchit::Router::new();
+        for (route, path, _) in ROUTES {
+            paths.insert(*path, *route).expect("the route table has no conflicts");
+        }
+        Self { paths }
+    }
+
+    pub fn find(&self, path: &str) -> Option<Matched> {
+        let found = self.paths.at(path).ok()?;
+        let route = *found.value;
+        let param = found.params.iter().next().map(|(_, value)| value.to_owned());
+        let methods = ROUTES.iter().find(|(r, _, _)| *r == route).map(|(_, _, m)| *m).unwrap_or(&[]);
+        Some(Matched { route, param, methods })
+    }
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,213 @@
+//! What the API shows: engine state rendered as the contract's JSON, and the
+//! opaque ids of holds, orders and tickets (which carry their event's number,
+//! so `/v1/holds/{id}` finds its event without a global map).
+
+use guichet_engine::event::Event;
+use guichet_engine::ids::{HoldId, OrderId};
+use guichet_engine::inventory::{Counts, Hold, HoldStatus, Order, OrderStatus, Place, SectionSeats};
+use guichet_engine::room::{QueueStatus, RoomSettings};
+use guichet_engine::time::UnixTimeMs;
+use serde_json::{json, Map, Value};
+
+/// `h<event>-<hold>` in hex.
+pub fn hold_ref(event: &Event, hold: HoldId) -> String {
+    format!("h{:x}-{:x}", event.number.0, hold.0)
+}
+
+/// `o<event>-<order>` in hex.
+pub fn order_ref(event: &Event, order: OrderId) -> String {
+    format!("o{:x}-{:x}", event.number.0, order.0)
+}
+
+/// Splits `<prefix><event>-<id>` into the event number and the engine id.
+pub fn parse_ref(text: &str, prefix: char) -> Option<(u32, u64)> {
+    let (event, id) = text.strip_prefix(prefix)?.split_once('-')?;
+    let valid =
+        |part: &str, max_len| !part.is_empty() && part.len() <= max_len && part.bytes().all(|b| b.is_ascii_hexdigit());
+    if !valid(event, 8) || !valid(id, 16) {
+        return None;
+    }
+    Some((u32::from_str_radix(event, 16).ok()?, u64::from_str_radix(id, 16).ok()?))
+}
+
+/// The event's state for the public: scheduled, on sale, sold out or closed.
+pub fn event_state(event: &Event, now: UnixTimeMs) -> &'static str {
+    let total = event.inventory.availability().total;
+    if now >= event.valid.starts_at {
+        "closed"
+    } else if now < event.valid.on_sale_at {
+        "scheduled"
+    } else if total.available + total.held == 0 {
+        "sold_out"
+    } else {
+        "on_sale"
+    }
+}
+
+fn counts_json(counts: &Counts) -> Value {
+    json!({ "available": counts.available, "held": counts.held, "sold": counts.sold })
+}
+
+pub fn event_summary(event: &Event, now: UnixTimeMs) -> Value {
+    let spec = &event.valid.spec;
+    json!({
+        "id": spec.id, "name": spec.name, "venue": spec.venue,
+        "starts_at": event.valid.starts_at.to_rfc3339(), "on_sale_at": event.valid.on_sale_at.to_rfc3339(),
+        "state": event_state(event, now),
+    })
+}
+
+/// The spec as created (nothing secret is in it), with state and availability.
+pub fn event_detail(event: &Event, now: UnixTimeMs) -> Value {
+    let mut body = serde_json::to_value(&event.valid.spec).unwrap_or_default();
+    let availability = event.inventory.availability();
+    let layout = event.inventory.layout();
+    let sections: Map<String, Value> =
+        layout.sections.iter().zip(&availability.sections).map(|(s, c)| (s.id.to_string(), counts_json(c))).collect();
+    let tiers: Map<String, Value> =
+        layout.tiers.iter().zip(&availability.tiers).map(|(t, c)| (t.id.to_string(), counts_json(c))).collect();
+    if let Some(object) = body.as_object_mut() {
+        object.insert("state".into(), event_state(event, now).into());
+        object.insert(
+            "availability".into(),
+            json!({ "sections": sections, "tiers": tiers, "total": counts_json(&availability.total) }),
+        );
+    }
+    body
+}
+
+/// Tickets of places: one per seat; a GA place has no `row` or `number` keys at all.
+fn tickets(event: &Event, places: &[Place]) -> Vec<Map<String, Value>> {
+    let mut out = Vec::new();
+    for place in places {
+        let described = event.inventory.describe(place);
+        for _ in 0..place.tickets() {
+            let mut ticket = Map::new();
+            ticket.insert("section".into(), described.section.into());
+            if let (Some(row), Some(number)) = (described.row, described.number) {
+                ticket.insert("row".into(), row.into());
+                ticket.insert("number".into(), number.into());
+            }
+            ticket.insert("tier".into(), described.tier.into());
+            ticket.insert("price_cents".into(), described.price_cents.into());
+            out.push(ticket);
+        }
+    }
+    out
+}
+
+pub fn hold_json(event: &Event, hold: &Hold) -> Value {
+    let status = match hold.status {
+        HoldStatus::Active => "active",
+        HoldStatus::Released { .. } => "released",
+        HoldStatus::Expired { .. } => "expired",
+        HoldStatus::Purchased { .. } => "purchased",
+    };
+    json!({
+        "hold_id": hold_ref(event, hold.id), "event_id": event.id(), "status": status,
+        "created_at": hold.created_at.to_rfc3339(), "expires_at": hold.expires_at.to_rfc3339(),
+        "tickets": tickets(event, &hold.places), "total_cents": hold.total_cents, "currency": event.valid.spec.currency,
+    })
+}
+
+pub fn order_json(event: &Event, order: &Order) -> Value {
+    let order_id = order_ref(event, order.id);
+    let tickets: Vec<Value> = tickets(event, &order.places)
+        .into_iter()
+        .enumerate()
+        .map(|(index, mut ticket)| {
+            let ticket_id = format!("t{:x}-{:x}-{index}", event.number.0, order.id.0);
+            ticket.insert("code".into(), ticket_id.clone().into());
+            ticket.insert("ticket_id".into(), ticket_id.into());
+            Value::Object(ticket)
+        })
+        .collect();
+    let status = match order.status {
+        OrderStatus::Confirmed => "confirmed",
+        OrderStatus::Cancelled => "cancelled",
+    };
+    let mut body = json!({
+        "order_id": order_id, "event_id": event.id(), "status": status,
+        "created_at": order.created_at.to_rfc3339(), "tickets": tickets, "total_cents": order.total_cents,
+        "currency": event.valid.spec.currency, "payment_ref": &*order.payment_ref,
+    });
+    if let (Some(at), Some(object)) = (order.cancelled_at, body.as_object_mut()) {
+        object.insert("cancelled_at".into(), at.to_rfc3339().into());
+    }
+    body
+}
+
+pub fn queue_status_json(status: &QueueStatus, access: Option<(String, UnixTimeMs)>) -> Value {
+    let state = serde_json::to_value(status.state).unwrap_or_default();
+    let mut body = json!({
+        "state": state, "position": status.position, "ahead": status.ahead, "eta_s": status.eta_s,
+        "poll_after_ms": status.poll_after_ms, "sold_out_likely": status.sold_out_likely,
+    });
+    if let (Some((token, expires)), Some(object)) = (access, body.as_object_mut()) {
+        object.insert("access_token".into(), token.into());
+        object.insert("access_expires_at".into(), expires.to_rfc3339().into());
+    }
+    body
+}
+
+pub fn room_json(settings: &RoomSettings) -> Value {
+    json!({ "admit_per_minute": settings.admit_per_minute, "max_active": settings.max_active, "paused": settings.paused })
+}
+
+/// The promoter's live figures.
+pub fn stats_json(event: &Event) -> Value {
+    let room = event.room.stats();
+    let availability = event.inventory.availability();
+    let layout = event.inventory.layout();
+    let sections: Map<String, Value> =
+        layout.sections.iter().zip(&availability.sections).map(|(s, c)| (s.id.to_string(), counts_json(c))).collect();
+    let orders = event.inventory.confirmed_orders();
+    let revenue: u64 =
+        layout.tiers.iter().zip(&availability.tiers).map(|(tier, counts)| tier.price_cents * counts.sold).sum();
+    json!({
+        "queue": {
+            "lobby": room.lobby, "waiting": room.waiting, "active": room.active,
+            "admitted_total": room.admitted_total, "abandoned": room.abandoned,
+        },
+        "admission": {
+            "admit_per_minute": room.settings.admit_per_minute,
+            "measured_admit_per_minute": room.measured_admit_per_minute,
+            "max_active": room.settings.max_active, "paused": room.settings.paused,
+        },
+        "lottery": { "seed_sha256": room.seed_sha256, "seed": room.seed, "drawn": room.opened },
+        "inventory": { "sections": sections, "total": counts_json(&availability.total) },
+        "orders": orders,
+        "revenue_cents": revenue,
+    })
+}
+
+/// What an admitted buyer can take: seat numbers per row, or GA places left.
+pub fn seats_json(event: &Event) -> Value {
+    let layout = event.inventory.layout();
+    let sections: Vec<Value> = event
+        .inventory
+        .seat_map()
+        .into_iter()
+        .map(|entry| match entry {
+            SectionSeats::Reserved { section, rows } => {
+                let section = layout.section(section);
+                let rows: Vec<Value> = rows
+                    .into_iter()
+                    .map(|(shard, numbers)| {
+                        let row_id = match &layout.shard(shard).kind {
+                            guichet_engine::layout::ShardKind::Row { id, .. } => id.to_string(),
+                            guichet_engine::layout::ShardKind::GaSlice { .. } => String::new(),
+                        };
+                        json!({ "row": row_id, "tier": layout.tier(layout.shard(shard).tier).id.to_string(), "available": numbers })
+                    })
+                    .collect();
+                json!({ "section": section.id.to_string(), "name": section.name.to_string(), "rows": rows })
+            }
+            SectionSeats::GeneralAdmission { section, available } => {
+                let section = layout.section(section);
+                json!({ "section": section.id.to_string(), "name": section.name.to_string(), "tier": layout.tier(section.tier).id.to_string(), "available": available })
+            }
+        })
+        .collect();
+    json!({ "event_id": event.id(), "sections": sections })
+}

@@ -1,0 +1,152 @@
+//! Prometheus metrics: requests by route and status, latency by route, and,
+//! read from the engine at each scrape, the queue, admissions, inventory
+//! and the log.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use guichet_engine::store::Engine;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Response, StatusCode};
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    queue: IntGaugeVec,
+    admission: GaugeVec,
+    inventory: IntGaugeVec,
+    log_records: IntGauge,
+    log_batches: IntGauge,
+    log_fsync_last_seconds: prometheus::Gauge,
+    log_fsync_mean_seconds: prometheus::Gauge,
+    log_poisoned: IntGauge,
+    log_durable_sequence: IntGauge,
+    snapshot_behind_records: IntGauge,
+}
+
+fn registered<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: T) -> T {
+    registry.register(Box::new(metric.clone())).expect("metric names are unique");
+    metric
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let requests = registered(
+            &registry,
+            IntCounterVec::new(
+                Opts::new("guichet_http_requests_total", "HTTP requests by route and status"),
+                &["route", "status"],
+            )
+            .expect("valid metric"),
+        );
+        let buckets = vec![0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+        let latency = registered(
+            &registry,
+            HistogramVec::new(
+                HistogramOpts::new("guichet_http_request_duration_seconds", "HTTP request latency by route")
+                    .buckets(buckets),
+                &["route"],
+            )
+            .expect("valid metric"),
+        );
+        let gauge_vec = |name: &str, help: &str, labels: &[&str]| {
+            registered(&registry, IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"))
+        };
+        let queue = gauge_vec(
+            "guichet_queue_buyers",
+            "Buyers in the waiting room by state (lobby, waiting, active)",
+            &["event", "state"],
+        );
+        let inventory =
+            gauge_vec("guichet_inventory_places", "Places by state (available, held, sold)", &["event", "state"]);
+        let admission = registered(
+            &registry,
+            GaugeVec::new(
+                Opts::new("guichet_admit_per_minute", "Admission rate, configured and measured"),
+                &["event", "kind"],
+            )
+            .expect("valid metric"),
+        );
+        let gauge = |name: &str, help: &str| registered(&registry, IntGauge::new(name, help).expect("valid metric"));
+        let float_gauge =
+            |name: &str, help: &str| registered(&registry, prometheus::Gauge::new(name, help).expect("valid metric"));
+        Self {
+            requests,
+            latency,
+            queue,
+            admission,
+            inventory,
+            log_records: gauge("guichet_log_records", "Records written to the log since start"),
+            log_batches: gauge(
+                "guichet_log_batches",
+                "Batches (writes + fdatasync) since start; records/batches is the mean batch size",
+            ),
+            log_fsync_last_seconds: float_gauge("guichet_log_fsync_last_seconds", "Duration of the last fdatasync"),
+            log_fsync_mean_seconds: float_gauge(
+                "guichet_log_fsync_mean_seconds",
+                "Mean fdatasync duration since start",
+            ),
+            log_poisoned: gauge("guichet_log_poisoned", "1 once the log failed: nothing more is acknowledged"),
+            log_durable_sequence: gauge("guichet_log_durable_sequence", "Highest durable record sequence"),
+            snapshot_behind_records: gauge(
+                "guichet_snapshot_behind_records",
+                "Records in the log since the newest snapshot (what a restart replays)",
+            ),
+            registry,
+        }
+    }
+
+    pub fn observe_request(&self, route: &str, status: StatusCode, elapsed: Duration) {
+        self.requests.with_label_values(&[route, status.as_str()]).inc();
+        self.latency.with_label_values(&[route]).observe(elapsed.as_secs_f64());
+    }
+
+    /// The text exposition, with the engine's figures read now.
+    pub fn render(&self, engine: &Engine) -> Response<Full<Bytes>> {
+        self.read_engine(engine);
+        let mut text = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut text);
+        let mut response = Response::new(Full::new(Bytes::from(text)));
+        response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+        response
+    }
+
+    fn read_engine(&self, engine: &Engine) {
+        for event in engine.events() {
+            let id = event.id();
+            let room = event.room.stats();
+            for (state, value) in [("lobby", room.lobby), ("waiting", room.waiting), ("active", room.active)] {
+                self.queue.with_label_values(&[id, state]).set(value as i64);
+            }
+            self.admission.with_label_values(&[id, "configured"]).set(f64::from(room.settings.admit_per_minute));
+            self.admission.with_label_values(&[id, "measured"]).set(room.measured_admit_per_minute as f64);
+            let total = event.inventory.availability().total;
+            for (state, value) in [("available", total.available), ("held", total.held), ("sold", total.sold)] {
+                self.inventory.with_label_values(&[id, state]).set(value as i64);
+            }
+        }
+        let wal = engine.wal();
+        let stats = wal.stats();
+        let load = |counter: &std::sync::atomic::AtomicU64| counter.load(std::sync::atomic::Ordering::Relaxed);
+        let (records, batches) = (load(&stats.records), load(&stats.batches));
+        self.log_records.set(records as i64);
+        self.log_batches.set(batches as i64);
+        self.log_fsync_last_seconds.set(load(&stats.last_sync_nanos) as f64 / 1e9);
+        self.log_fsync_mean_seconds.set(load(&stats.sync_nanos_total) as f64 / 1e9 / batches.max(1) as f64);
+        self.log_poisoned.set(i64::from(wal.is_poisoned()));
+        self.log_durable_sequence.set(wal.durable_sequence() as i64);
+        self.snapshot_behind_records.set(wal.last_assigned_sequence().saturating_sub(engine.snapshot_covered()) as i64);
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

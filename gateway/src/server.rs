@@ -1,0 +1,138 @@
+//! The HTTP server: accepts connections (a bounded number at once), serves
+//! HTTP/1.1 with header and request time limits, and on SIGINT or SIGTERM
+//! stops accepting, finishes the requests in flight, snapshots, and exits.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use guichet_engine::maintenance::{Maintenance, MaintenanceOptions};
+use guichet_engine::store::{Engine, EngineOptions};
+use guichet_engine::wal::WalOptions;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::config::ServeConfig;
+use crate::http::error::ApiError;
+use crate::http::router::Router;
+use crate::http::{handle, App};
+use crate::metrics::Metrics;
+
+/// How long in-flight requests get to finish at shutdown.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Recovers the data directory, serves until a signal, then stops cleanly.
+pub async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App)) -> Result<(), String> {
+    let options = EngineOptions {
+        wal: WalOptions { durability: config.durability, ..WalOptions::default() },
+        ..EngineOptions::default()
+    };
+    let data_dir = config.data_dir.clone();
+    let (engine, report) = tokio::task::spawn_blocking(move || {
+        Engine::open_dir(&data_dir, options, Arc::new(guichet_engine::clock::SystemClock::new()))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+    tracing::info!(
+        records = report.records_replayed,
+        events = report.events,
+        "data directory {} recovered",
+        config.data_dir.display()
+    );
+    let engine = Arc::new(engine);
+    let maintenance = Maintenance::start(engine.clone(), MaintenanceOptions::default()).map_err(|e| e.to_string())?;
+    let admin_token = config.admin_token.clone().unwrap_or_else(generate_admin_token);
+    let app = Arc::new(App {
+        engine: engine.clone(),
+        admin_token,
+        max_body_bytes: config.max_body_bytes,
+        metrics: Metrics::new(),
+    });
+    let listener =
+        TcpListener::bind(config.listen).await.map_err(|e| format!("listening on {}: {e}", config.listen))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    on_ready(address, &app);
+    accept_until_signal(listener, app, &config).await;
+    maintenance.stop();
+    let engine_for_shutdown = engine.clone();
+    match tokio::task::spawn_blocking(move || engine_for_shutdown.shutdown()).await {
+        Ok(Ok(report)) => tracing::info!(covered = report.covered, "snapshot taken at shutdown"),
+        Ok(Err(error)) => tracing::error!("snapshot at shutdown failed: {error}"),
+        Err(error) => tracing::error!("snapshot at shutdown failed: {error}"),
+    }
+    Ok(())
+}
+
+async fn accept_until_signal(listener: TcpListener, app: Arc<App>, config: &ServeConfig) {
+    let router = Arc::new(Router::new());
+    let graceful = GracefulShutdown::new();
+    let connections = Arc::new(Semaphore::new(config.max_connections));
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            _ = &mut shutdown => break,
+        };
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!("accept: {error}");
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let (app, router, timeout) = (app.clone(), router.clone(), config.request_timeout);
+        let service = service_fn(move |request| {
+            let (app, router) = (app.clone(), router.clone());
+            async move {
+                let answer = tokio::time::timeout(timeout, handle(app, &router, request)).await;
+                Ok::<_, Infallible>(answer.unwrap_or_else(|_| {
+                    ApiError::unavailable("request_timeout", "the request took too long").into_response()
+                }))
+            }
+        });
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(config.header_timeout)
+            .max_buf_size(64 * 1024)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tracing::info!("stopping: no new connections; finishing requests in flight");
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+        tracing::warn!("some requests were still running after {DRAIN_TIMEOUT:?}");
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(signal) => signal,
+        Err(_) => return interrupt.await.unwrap_or(()),
+    };
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate.recv() => {}
+    }
+}
+
+fn generate_admin_token() -> String {
+    use base64::Engine as _;
+    let mut bytes = [0u8; 24];
+    guichet_engine::entropy::Entropy::fill(&guichet_engine::entropy::OsEntropy, &mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
