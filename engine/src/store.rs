@@ -228,6 +228,7 @@ impl Engine {
         let wal = Wal::start(engine.storage.clone(), wal_options, outcome.last_sequence, outcome.append)?;
         engine.log.0.set(Arc::new(wal)).expect("the log is started once");
         for event in engine.events() {
+            event.room.mark_all_seen();
             report.holds_expired += event.inventory.expire_holds().map_err(RecoveryError::Expiry)?;
         }
         report.records_replayed = outcome.records_visited;
@@ -289,9 +290,11 @@ impl Engine {
                 if sequence > covered.inventory {
                     target.inventory.apply(&record, Receipt(sequence)).map_err(|e| e.0)?;
                 }
-                // A purchase also frees the buyer's active place in the room.
+                // A purchase also frees the buyer's active place in the room. Done
+                // whatever the room's cut: a snapshot may fall between the
+                // purchase and this, and doing it twice changes nothing.
                 if let InventoryRecord::HoldPurchased { hold, .. } = record {
-                    if let Some(held) = (sequence > covered.room).then(|| target.inventory.hold_info(hold)).flatten() {
+                    if let Some(held) = target.inventory.hold_info(hold) {
                         target.room.note_purchase(held.buyer);
                     }
                 }
@@ -401,9 +404,15 @@ impl Engine {
         Some((self.sign(TokenKind::Access, event, buyer, ends), ends))
     }
 
-    /// Checks a token for `event`: signature, kind, event and expiry; returns its buyer.
+    /// Checks a token for `event`: signature, kind, event and expiry; returns
+    /// its buyer. An access token also needs its buyer still admitted (one
+    /// who left the queue gave the place up).
     pub fn verify_token(&self, token: &str, kind: TokenKind, event: &Event) -> Result<BuyerId, TokenError> {
-        Ok(self.keys.verify(token, kind, event.number.0, self.clock.now())?.buyer)
+        let buyer = self.keys.verify(token, kind, event.number.0, self.clock.now())?.buyer;
+        if kind == TokenKind::Access && !event.room.may_shop(buyer) {
+            return Err(TokenError::Revoked);
+        }
+        Ok(buyer)
     }
 
     fn sign(&self, kind: TokenKind, event: &Event, buyer: BuyerId, expires_at: UnixTimeMs) -> String {

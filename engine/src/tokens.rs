@@ -127,6 +127,9 @@ pub enum TokenError {
     OtherEvent,
     #[error("token expired")]
     Expired,
+    /// A valid access token whose buyer has since left the queue or lost the place.
+    #[error("the access this token gave has been given up")]
+    Revoked,
 }
 
 impl TokenError {
@@ -140,6 +143,7 @@ impl TokenError {
             Self::WrongKind => "token_wrong_kind",
             Self::OtherEvent => "token_other_event",
             Self::Expired => "token_expired",
+            Self::Revoked => "token_revoked",
         }
     }
 }

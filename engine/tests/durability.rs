@@ -361,6 +361,10 @@ fn a_restart_keeps_every_place_in_line_and_every_admission() {
     let crashed = storage.crash(0);
     let recovered = open(&crashed, &clock).unwrap();
     assert_eq!(picture(&recovered, &buyers), before, "every place and admission is back");
+    // Nobody polled for ten minutes, but after a restart everyone counts as just seen.
+    clock.advance_ms(100);
+    let event_after = recovered.event("test-event").unwrap();
+    assert_eq!(event_after.tick().unwrap().dropped, 0, "a restart costs no one a place");
     // Again through a snapshot, then more changes after it.
     recovered.snapshot().unwrap();
     let event = recovered.event("test-event").unwrap();

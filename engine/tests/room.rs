@@ -153,11 +153,18 @@ fn the_active_cap_holds_at_every_tick_and_frees_on_expiry_or_purchase() {
     }
     h.run_ms(100, PLENTY);
     assert_eq!(h.room.stats().admitted_total, 60, "a purchase frees the slot at once");
-    h.clock.advance_ms(600_000); // access_ttl_s
+    h.clock.advance_ms(600_000); // access_ttl_s: the first 40 accesses have ended
     h.run_ms(100, PLENTY);
     assert_eq!(h.room.stats().active, 50);
-    assert_eq!(h.room.stats().admitted_total, 110, "expired accesses free their slots");
+    assert_eq!(h.room.stats().admitted_total, 100, "expired accesses free their slots, not before they end");
     assert_eq!(h.status(admitted[20]).state, BuyerState::Expired);
+    h.run_ms(1_000, PLENTY); // the ten admitted after the purchases end too
+    assert_eq!(h.room.stats().admitted_total, 110);
+    assert_eq!(h.room.stats().active, 50);
+    // Leaving after the access ended frees nothing more (no double count).
+    h.room.leave(admitted[20]).unwrap();
+    h.run_ms(100, PLENTY);
+    assert_eq!((h.room.stats().active, h.room.stats().admitted_total), (50, 110));
 }
 
 #[test]
@@ -286,4 +293,36 @@ fn replaying_the_records_rebuilds_the_same_room() {
         assert_eq!(a.map(|s| (s.state, s.position)), b.map(|s| (s.state, s.position)), "buyer {}", buyer.0);
     }
     assert!(replica.room.apply(&RoomRecord::Opened { at: h.clock.now() }).is_err(), "a bad record is refused");
+}
+
+#[test]
+fn heartbeats_hold_months_after_the_event_was_created() {
+    // An event created 60 days before its on-sale (49.7 days overflow u32 milliseconds).
+    let h = harness(600, 10, 60);
+    let later = UnixTimeMs(EPOCH.0 + 60 * 86_400_000);
+    let room = WaitingRoom::new(
+        RoomConfig {
+            on_sale_at: later,
+            closes_at: UnixTimeMs(later.0 + 86_400_000),
+            access_ttl_s: 600,
+            heartbeat_grace_s: 60,
+            seed: SEED,
+        },
+        RoomSettings { admit_per_minute: 600, max_active: 10, paused: false },
+        EPOCH,
+        h.clock.clone(),
+        h.sink.clone(),
+    );
+    h.clock.set(UnixTimeMs(later.0 - 5_000));
+    let (polling, _) = room.join().unwrap();
+    let (silent, _) = room.join().unwrap();
+    room.status(polling, PLENTY).unwrap();
+    assert!(matches!(room.status(polling, PLENTY), Err(RoomError::TooEarly { .. })), "too-early still works");
+    h.clock.set(later);
+    room.tick(PLENTY).unwrap();
+    h.clock.advance_ms(120_000);
+    room.status(polling, PLENTY).unwrap(); // the other one stays silent, 125 s now
+    room.tick(PLENTY).unwrap();
+    assert_eq!(room.peek(polling, PLENTY).unwrap().state, BuyerState::Admitted);
+    assert_eq!(room.peek(silent, PLENTY).unwrap().state, BuyerState::Expired, "the silent buyer was skipped");
 }

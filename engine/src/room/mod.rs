@@ -46,6 +46,9 @@ const BUCKET_SECONDS: u64 = 1;
 /// Polls are advised between these bounds; the heartbeat grace must exceed the upper one.
 const MIN_POLL_MS: u64 = 1_000;
 const MAX_POLL_MS: u64 = 20_000;
+/// A poll is accepted from this share of the advised interval on, allowing
+/// for network jitter; sooner is "too early".
+const POLL_TOLERANCE_PERCENT: u64 = 90;
 /// Seconds of admissions the measured rate averages over.
 const RATE_WINDOW_S: usize = 60;
 
@@ -221,25 +224,31 @@ enum Phase {
     Admitted,
     /// Admitted and bought: no longer counts against `max_active`.
     Purchased,
+    /// Admitted, and the access ran out: no longer counts either.
+    AccessOver,
     Left,
     Dropped,
 }
 
-/// Heartbeat of one buyer: last poll and earliest next poll, in ms after the
-/// room's epoch, packed so a poll updates both with one store.
-fn pack_heartbeat(seen_ms: u32, next_ms: u32) -> u64 {
-    (u64::from(seen_ms) << 32) | u64::from(next_ms)
+/// A buyer's heartbeat: when they last polled, and the earliest next poll
+/// accepted, in Unix milliseconds (absolute: rooms stay open for months).
+#[derive(Debug)]
+struct Heartbeat {
+    seen_ms: AtomicU64,
+    next_ms: AtomicU64,
 }
 
-fn unpack_heartbeat(packed: u64) -> (u32, u32) {
-    ((packed >> 32) as u32, packed as u32)
+impl Heartbeat {
+    fn new(seen: UnixTimeMs) -> Self {
+        Self { seen_ms: AtomicU64::new(seen.0), next_ms: AtomicU64::new(0) }
+    }
 }
 
 #[derive(Debug)]
 struct RoomState {
     settings: RoomSettings,
     entries: Vec<Entry>,
-    heartbeats: Vec<AtomicU64>,
+    heartbeats: Vec<Heartbeat>,
     opened: bool,
     /// Buyers in the lobby when it opened: they hold slots `0..lobby_size`.
     lobby_size: u32,
@@ -361,14 +370,14 @@ impl WaitingRoom {
         let state = self.state.read();
         let index =
             usize::try_from(buyer.0).ok().filter(|&i| i < state.entries.len()).ok_or(RoomError::UnknownBuyer)?;
-        let now_ms = self.ms_since_epoch(now);
-        let (_, next_ms) = unpack_heartbeat(state.heartbeats[index].load(Ordering::Relaxed));
-        if now_ms < next_ms {
-            return Err(RoomError::TooEarly { retry_after_ms: u64::from(next_ms - now_ms) });
+        let heartbeat = &state.heartbeats[index];
+        let next_ms = heartbeat.next_ms.load(Ordering::Relaxed);
+        if now.0 < next_ms {
+            return Err(RoomError::TooEarly { retry_after_ms: next_ms - now.0 });
         }
         let status = self.describe(&state, index, now, supply);
-        let earliest_next = now_ms.saturating_add((status.poll_after_ms / 2) as u32);
-        state.heartbeats[index].store(pack_heartbeat(now_ms, earliest_next), Ordering::Relaxed);
+        heartbeat.seen_ms.store(now.0, Ordering::Relaxed);
+        heartbeat.next_ms.store(now.0 + status.poll_after_ms * POLL_TOLERANCE_PERCENT / 100, Ordering::Relaxed);
         Ok(status)
     }
 
@@ -399,15 +408,13 @@ impl WaitingRoom {
         if !state.opened && now >= self.config.on_sale_at {
             report.receipt = self.commit(&mut state, RoomRecord::Opened { at: now })?;
             report.opened = true;
-            // Admission starts from the opening instant: nothing accrued before it counts.
-            state.last_tick = now;
-            state.bucket_units = 0;
             return Ok(report);
         }
         self.expire_access(&mut state, now);
         let elapsed_ms = state.last_tick.ms_until(now);
         state.last_tick = state.last_tick.max(now);
-        if !state.opened || state.settings.paused {
+        if !state.opened || state.settings.paused || supply.available == 0 {
+            // Paused or nothing to sell: no admissions bank up for later.
             state.bucket_units = 0;
             return Ok(report);
         }
@@ -416,7 +423,7 @@ impl WaitingRoom {
         state.bucket_units = (state.bucket_units + elapsed_ms * rate).min(bucket_limit);
         let by_rate = state.bucket_units / UNITS_PER_ADMISSION;
         let by_cap = u64::from(state.settings.max_active).saturating_sub(state.active);
-        let wanted = if supply.available == 0 { 0 } else { by_rate.min(by_cap) };
+        let wanted = by_rate.min(by_cap);
         let (admitted, dropped) = self.pick_from_front(&state, wanted as usize, now);
         if !dropped.is_empty() {
             report.dropped = dropped.len();
@@ -457,6 +464,24 @@ impl WaitingRoom {
         }
     }
 
+    /// Counts every buyer as just seen: after a restart, nobody loses a place
+    /// for the time the server was down (heartbeats are not logged).
+    pub fn mark_all_seen(&self) {
+        let now = self.clock.now();
+        let state = self.state.read();
+        for heartbeat in &state.heartbeats {
+            heartbeat.seen_ms.store(now.0, Ordering::Relaxed);
+            heartbeat.next_ms.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether an admitted buyer may still shop: admitted (or bought) and
+    /// neither left nor dropped. An access token is worth only this.
+    pub fn may_shop(&self, buyer: BuyerId) -> bool {
+        let state = self.state.read();
+        state.entries.get(buyer.0 as usize).is_some_and(|e| matches!(e.phase, Phase::Admitted | Phase::Purchased))
+    }
+
     /// When an admitted buyer's access ends; `None` if the buyer was never admitted.
     pub fn access_ends_at(&self, buyer: BuyerId) -> Option<UnixTimeMs> {
         let state = self.state.read();
@@ -486,7 +511,7 @@ impl WaitingRoom {
     pub fn memory_bytes(&self) -> usize {
         let state = self.state.read();
         state.entries.capacity() * std::mem::size_of::<Entry>()
-            + state.heartbeats.capacity() * std::mem::size_of::<AtomicU64>()
+            + state.heartbeats.capacity() * std::mem::size_of::<Heartbeat>()
             + state.live.capacity() * std::mem::size_of::<u32>()
             + (state.lobby_order.capacity() + state.lobby_slot.capacity()) * std::mem::size_of::<u32>()
             + state.active_queue.capacity() * std::mem::size_of::<(u32, u32)>()
@@ -526,7 +551,7 @@ impl WaitingRoom {
 
     /// Loads a snapshot into a fresh room of the same event.
     pub fn restore(&self, snapshot: RoomSnapshot) -> Result<(), ApplyError> {
-        let now_ms = self.ms_since_epoch(self.clock.now());
+        let now = self.clock.now();
         let mut state = self.state.write();
         if !state.entries.is_empty() || snapshot.admissions_by_second.len() != RATE_WINDOW_S {
             return Err(ApplyError("restoring a room snapshot into a used room, or a malformed one".into()));
@@ -535,7 +560,12 @@ impl WaitingRoom {
             return Err(ApplyError("the room snapshot's sizes are out of bounds".into()));
         }
         state.settings = snapshot.settings;
-        state.heartbeats = (0..snapshot.entries.len()).map(|_| AtomicU64::new(pack_heartbeat(now_ms, 0))).collect();
+        let entries = snapshot.entries.len();
+        let in_range = |buyer: u32| (buyer as usize) < entries;
+        if snapshot.head as usize > entries || !snapshot.active_queue.iter().all(|(buyer, _)| in_range(*buyer)) {
+            return Err(ApplyError("the room snapshot names buyers it does not hold".into()));
+        }
+        state.heartbeats = (0..entries).map(|_| Heartbeat::new(now)).collect();
         state.entries = snapshot.entries;
         state.lobby_size = snapshot.lobby_size;
         if snapshot.opened {
@@ -589,8 +619,7 @@ impl WaitingRoom {
                 let phase = if state.opened { Phase::Waiting } else { Phase::Lobby };
                 let joined_s = self.s_since_epoch(*at);
                 state.entries.push(Entry { phase, access_ends_s: 0, joined_s });
-                let now_ms = self.ms_since_epoch(*at);
-                state.heartbeats.push(AtomicU64::new(pack_heartbeat(now_ms, 0)));
+                state.heartbeats.push(Heartbeat::new(*at));
                 if state.opened {
                     state.live.push(1);
                 } else {
@@ -603,6 +632,9 @@ impl WaitingRoom {
                 }
                 self.open_lobby(state);
                 state.opened_second = Some(self.second_of(*at));
+                // Admission starts from the opening instant: nothing accrued before it counts.
+                state.last_tick = *at;
+                state.bucket_units = 0;
                 advance_head(state);
             }
             RoomRecord::Admitted { buyers, at } => {
@@ -632,19 +664,21 @@ impl WaitingRoom {
                     None => return Err(ApplyError(format!("unknown buyer {}", buyer.0))),
                     Some(Phase::Lobby) => {
                         state.entries[buyer.0 as usize].phase = Phase::Left;
-                        state.lobby -= 1;
+                        state.lobby = state.lobby.saturating_sub(1);
                     }
                     Some(Phase::Waiting) => self.take_out_of_line(state, *buyer, Phase::Left),
                     Some(Phase::Admitted) => {
                         state.entries[buyer.0 as usize].phase = Phase::Left;
                         state.active = state.active.saturating_sub(1);
                     }
-                    Some(Phase::Purchased) => state.entries[buyer.0 as usize].phase = Phase::Left,
+                    Some(Phase::Purchased | Phase::AccessOver) => state.entries[buyer.0 as usize].phase = Phase::Left,
                     Some(Phase::Left | Phase::Dropped) => {
                         return Err(ApplyError(format!("buyer {} already left", buyer.0)));
                     }
                 }
-                state.abandoned += 1;
+                if matches!(phase, Some(Phase::Lobby | Phase::Waiting | Phase::Admitted)) {
+                    state.abandoned += 1; // left before buying
+                }
                 advance_head(state);
             }
             RoomRecord::SettingsChanged { settings, .. } => state.settings = *settings,
@@ -685,14 +719,13 @@ impl WaitingRoom {
     fn pick_from_front(&self, state: &RoomState, wanted: usize, now: UnixTimeMs) -> (Vec<BuyerId>, Vec<BuyerId>) {
         let (mut admitted, mut dropped) = (Vec::new(), Vec::new());
         let slots = state.live.len() as u32;
-        let silent_before_ms = self.ms_since_epoch(now).saturating_sub(self.config.heartbeat_grace_s * 1000);
+        let silent_before_ms = now.0.saturating_sub(u64::from(self.config.heartbeat_grace_s) * 1000);
         let mut slot = state.head;
         let mut scanned = 0;
         while admitted.len() < wanted && slot < slots && scanned < MAX_SLOTS_SCANNED_PER_TICK {
             let buyer = buyer_at(state, slot);
             if state.entries[buyer as usize].phase == Phase::Waiting {
-                let (seen_ms, _) = unpack_heartbeat(state.heartbeats[buyer as usize].load(Ordering::Relaxed));
-                if seen_ms < silent_before_ms {
+                if state.heartbeats[buyer as usize].seen_ms.load(Ordering::Relaxed) < silent_before_ms {
                     dropped.push(BuyerId(u64::from(buyer)));
                 } else {
                     admitted.push(BuyerId(u64::from(buyer)));
@@ -706,13 +739,14 @@ impl WaitingRoom {
 
     /// Accesses whose time ran out stop counting against `max_active`.
     fn expire_access(&self, state: &mut RoomState, now: UnixTimeMs) {
-        let now_s = self.s_since_epoch(now);
         while let Some(&(buyer, ends_s)) = state.active_queue.front() {
-            if ends_s > now_s {
+            if now < self.at_s(ends_s) {
                 break;
             }
             state.active_queue.pop_front();
-            if state.entries[buyer as usize].phase == Phase::Admitted {
+            let entry = &mut state.entries[buyer as usize];
+            if entry.phase == Phase::Admitted {
+                entry.phase = Phase::AccessOver;
                 state.active = state.active.saturating_sub(1);
             }
         }
@@ -732,7 +766,7 @@ impl WaitingRoom {
             sold_out_likely: false,
         };
         match entry.phase {
-            Phase::Admitted | Phase::Purchased => {
+            Phase::Admitted | Phase::Purchased | Phase::AccessOver => {
                 let ends = self.at_s(entry.access_ends_s);
                 status.state = if now < ends { BuyerState::Admitted } else { BuyerState::Expired };
                 status.access_expires_at = Some(ends);
@@ -748,8 +782,9 @@ impl WaitingRoom {
             }
             Phase::Lobby => {
                 status.state = BuyerState::Lobby;
+                // Spread out, so the lobby does not poll all at once at the opening.
                 let until_open_ms = now.ms_until(self.config.on_sale_at);
-                status.poll_after_ms = until_open_ms.clamp(MIN_POLL_MS / 2, MAX_POLL_MS / 2);
+                status.poll_after_ms = jitter(until_open_ms.clamp(MIN_POLL_MS, MAX_POLL_MS / 2), index as u64, now);
             }
             Phase::Waiting => self.describe_waiting(state, index, now, supply, &mut status),
         }
@@ -781,10 +816,6 @@ impl WaitingRoom {
     }
 
     // ---- time helpers: compact per-buyer times are offsets from the epoch ----
-
-    fn ms_since_epoch(&self, at: UnixTimeMs) -> u32 {
-        u32::try_from(self.epoch.ms_until(at)).unwrap_or(u32::MAX)
-    }
 
     fn s_since_epoch(&self, at: UnixTimeMs) -> u32 {
         u32::try_from(self.epoch.ms_until(at).div_ceil(1000)).unwrap_or(u32::MAX)
@@ -824,6 +855,10 @@ fn advance_head(state: &mut RoomState) {
 }
 
 fn check_waiting(state: &RoomState, buyers: &[BuyerId]) -> Result<(), ApplyError> {
+    let distinct: std::collections::HashSet<&BuyerId> = buyers.iter().collect();
+    if distinct.len() != buyers.len() {
+        return Err(ApplyError("a buyer is named twice in one record".into()));
+    }
     for buyer in buyers {
         let phase = state.entries.get(buyer.0 as usize).map(|e| e.phase);
         if phase != Some(Phase::Waiting) {
