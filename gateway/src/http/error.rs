@@ -147,6 +147,9 @@ impl From<TokenError> for ApiError {
         match error {
             TokenError::OtherEvent => ApiError::forbidden("token_other_event", "this token is for another event"),
             TokenError::Expired => ApiError::unauthorized("token_expired", "this token has expired"),
+            TokenError::Revoked => {
+                ApiError::unauthorized("token_revoked", "this buyer left the queue; the access is gone")
+            }
             TokenError::WrongKind => {
                 ApiError::unauthorized("wrong_token_kind", "this route takes another kind of token")
             }

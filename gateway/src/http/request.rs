@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::AUTHORIZATION;
+use hyper::header::{AUTHORIZATION, CONTENT_LENGTH};
 use hyper::{HeaderMap, Request, StatusCode};
 use serde::de::DeserializeOwned;
 
@@ -12,13 +12,21 @@ use super::error::{ApiError, ApiResult};
 
 /// Reads the whole body, refusing more than `max_bytes` (413).
 pub async fn read_body(request: Request<Incoming>, max_bytes: usize) -> ApiResult<Bytes> {
-    match Limited::new(request.into_body(), max_bytes).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(ApiError::new(
+    let too_large = || {
+        ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
             format!("the request body is over the limit of {max_bytes} bytes"),
-        )),
+        )
+    };
+    // Refused from its declared length, before a byte of it is read.
+    let declared = request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > max_bytes as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(request.into_body(), max_bytes).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large()),
         Err(_) => Err(ApiError::bad_request("body_unreadable", "the request body could not be read")),
     }
 }

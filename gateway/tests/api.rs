@@ -1,0 +1,370 @@
+//! The v1 API over real HTTP, against the `guichet` binary started on an
+//! ephemeral port with a temporary data directory.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const ADMIN: &str = "test-admin-token-0123456789";
+
+struct Server {
+    child: Child,
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Server {
+    fn start(dir: &Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_guichet"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .env("GUICHET_ADMIN_TOKEN", ADMIN)
+            .env("GUICHET_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the server starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let base = line.trim().strip_prefix("listening on ").expect("the server says where it listens").to_owned();
+        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        Server { child, base, agent }
+    }
+
+    fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
+        self.call_with(method, path, token, body, &[])
+    }
+
+    fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        let mut request = ureq::http::Request::builder().method(method).uri(&url);
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.header("Content-Type", "application/json").body(body.unwrap_or("").to_owned()).unwrap();
+        let mut response = self.agent.run(request).expect("the server answers");
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends raw bytes and returns the response's status line.
+fn raw_status(server: &Server, bytes: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(server.base.trim_start_matches("http://")).unwrap();
+    stream.write_all(bytes.as_bytes()).unwrap();
+    let mut response = vec![0; 1024];
+    let read = stream.read(&mut response).unwrap();
+    String::from_utf8_lossy(&response[..read]).lines().next().unwrap_or_default().to_owned()
+}
+
+/// A small event on sale since 2026, admitting fast.
+fn spec(id: &str) -> Value {
+    json!({
+        "id": id, "name": "Céline Dion — test", "venue": "Amphithéâtre Cogeco",
+        "starts_at": "2099-08-30T23:30:00Z", "on_sale_at": "2026-01-01T00:00:00Z", "currency": "CAD",
+        "tiers": [{"id": "parterre", "name": "Parterre", "price_cents": 14950}, {"id": "pelouse", "name": "Pelouse", "price_cents": 7950}],
+        "sections": [
+            {"id": "A", "name": "A", "tier": "parterre", "rows": [{"id": "1", "seats": 10}, {"id": "2", "seats": 10}]},
+            {"id": "GA", "name": "Pelouse", "tier": "pelouse", "capacity": 100}
+        ],
+        "per_buyer_limit": 4, "hold_ttl_s": 600,
+        "room": {"admit_per_minute": 60000, "max_active": 1000, "access_ttl_s": 900}
+    })
+}
+
+fn create(server: &Server, spec: &Value) {
+    let (status, body) = server.call("POST", "/v1/events", Some(ADMIN), Some(&spec.to_string()));
+    assert_eq!(status, 201, "{body}");
+}
+
+/// Joins the queue and polls (as told) until admitted: (queue token, access token).
+fn admitted_buyer(server: &Server, event: &str) -> (String, String) {
+    admitted_buyers(server, event, 1).remove(0)
+}
+
+/// `count` buyers join, then poll until all are admitted.
+fn admitted_buyers(server: &Server, event: &str, count: usize) -> Vec<(String, String)> {
+    let queue_tokens: Vec<String> = (0..count)
+        .map(|_| {
+            let (status, joined) = server.call("POST", &format!("/v1/events/{event}/queue"), None, None);
+            assert_eq!(status, 201, "{joined}");
+            joined["queue_token"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let mut access: Vec<Option<String>> = vec![None; count];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while access.iter().any(Option::is_none) {
+        assert!(Instant::now() < deadline, "admitted in time");
+        std::thread::sleep(Duration::from_millis(200));
+        for (token, granted) in queue_tokens.iter().zip(access.iter_mut()).filter(|(_, a)| a.is_none()) {
+            let (status, body) = server.call("GET", &format!("/v1/events/{event}/queue/status"), Some(token), None);
+            assert!(status == 200 || status == 429, "{status} {body}");
+            if body["state"] == "admitted" {
+                *granted = Some(body["access_token"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    queue_tokens.into_iter().zip(access.into_iter().flatten()).collect()
+}
+
+fn data_dir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    (dir, data)
+}
+
+#[test]
+fn a_buyer_queues_holds_buys_and_the_promoter_sees_it() {
+    let (_dir, data) = data_dir();
+    let server = Server::start(&data);
+    create(&server, &spec("show"));
+    let (status, list) = server.call("GET", "/v1/events?q=celine%20dion", None, None);
+    assert_eq!((status, list["events"][0]["id"].as_str()), (200, Some("show")), "accent-insensitive search");
+    let (_, detail) = server.call("GET", "/v1/events/show", None, None);
+    assert_eq!(detail["state"], "on_sale");
+    assert_eq!(detail["availability"]["total"]["available"], 120);
+    let (_, access) = admitted_buyer(&server, "show");
+    let (status, seats) = server.call("GET", "/v1/events/show/seats", Some(&access), None);
+    assert_eq!(status, 200);
+    assert_eq!(seats["sections"][1]["available"], 100);
+    let (status, hold) =
+        server.call("POST", "/v1/events/show/holds", Some(&access), Some(r#"{"section":"A","quantity":2}"#));
+    assert_eq!(status, 201, "{hold}");
+    assert_eq!(hold["total_cents"], 29900);
+    let hold_id = hold["hold_id"].as_str().unwrap();
+    assert_eq!(server.call("GET", &format!("/v1/holds/{hold_id}"), Some(&access), None).0, 200);
+    let purchase = format!("/v1/holds/{hold_id}/purchase");
+    let key = [("Idempotency-Key", "order-1")];
+    let (status, order) = server.call_with("POST", &purchase, Some(&access), Some(r#"{"payment_ref":"pay-1"}"#), &key);
+    assert_eq!(status, 201, "{order}");
+    assert_eq!(order["tickets"].as_array().unwrap().len(), 2);
+    let (status, again) = server.call_with("POST", &purchase, Some(&access), Some(r#"{"payment_ref":"pay-1"}"#), &key);
+    assert_eq!((status, &again["order_id"]), (200, &order["order_id"]), "the same key returns the same order");
+    let (status, _) = server.call_with("POST", &purchase, Some(&access), Some(r#"{"payment_ref":"other"}"#), &key);
+    assert_eq!(status, 422, "the same key with another body");
+    let (status, ga) =
+        server.call("POST", "/v1/events/show/holds", Some(&access), Some(r#"{"tier":"pelouse","quantity":1}"#));
+    assert_eq!(status, 201);
+    assert!(
+        ga["tickets"][0].get("row").is_none() && ga["tickets"][0].get("number").is_none(),
+        "GA tickets have no row or number"
+    );
+    assert_eq!(
+        server.call("DELETE", &format!("/v1/holds/{}", ga["hold_id"].as_str().unwrap()), Some(&access), None).0,
+        204
+    );
+    let order_path = format!("/v1/orders/{}", order["order_id"].as_str().unwrap());
+    assert_eq!(server.call("GET", &order_path, Some(&access), None).0, 200);
+    let (status, stats) = server.call("GET", "/v1/events/show/stats", Some(ADMIN), None);
+    assert_eq!(
+        (status, &stats["inventory"]["total"]["sold"], &stats["revenue_cents"]),
+        (200, &json!(2), &json!(29900))
+    );
+    let (status, page) = server.call("GET", "/v1/events/show/orders?limit=10", Some(ADMIN), None);
+    assert_eq!((status, page["orders"].as_array().map(Vec::len)), (200, Some(1)));
+    let (status, room) =
+        server.call("PATCH", "/v1/events/show/room", Some(ADMIN), Some(r#"{"admit_per_minute":120,"paused":true}"#));
+    assert_eq!((status, &room["admit_per_minute"], &room["paused"]), (200, &json!(120), &json!(true)));
+    let (status, cancelled) = server.call("POST", &format!("{order_path}/cancel"), Some(ADMIN), None);
+    assert_eq!((status, &cancelled["status"]), (200, &json!("cancelled")));
+    let (status, listed) = server.call("GET", "/v1/events/show/orders", Some(ADMIN), None);
+    assert_eq!((status, &listed["orders"][0]["status"]), (200, &json!("cancelled")), "cancelled orders are listed");
+    assert_eq!(server.call("GET", "/healthz", None, None).0, 200);
+    assert_eq!(server.call("GET", "/readyz", None, None).0, 200);
+}
+
+#[test]
+fn every_refusal_has_its_status_and_code() {
+    let (_dir, data) = data_dir();
+    let server = Server::start(&data);
+    create(&server, &spec("show"));
+    create(&server, &spec("other"));
+    let (queue, access) = admitted_buyer(&server, "show");
+    let (_, other_access) = admitted_buyer(&server, "show");
+    let (_, foreign_access) = admitted_buyer(&server, "other");
+    let check = |(status, body): (u16, Value), expected: u16, code: &str| {
+        assert_eq!((status, body["error"]["code"].as_str()), (expected, Some(code)), "{body}");
+    };
+    // 401
+    check(server.call("POST", "/v1/events", None, Some(&spec("x").to_string())), 401, "missing_token");
+    check(server.call("GET", "/v1/events/show/stats", Some("forged"), None), 401, "invalid_token");
+    let forged = format!("{}x", &access[..access.len() - 1]);
+    check(server.call("GET", "/v1/events/show/seats", Some(&forged), None), 401, "invalid_token");
+    check(server.call("GET", "/v1/events/show/seats", None, None), 401, "access_token_required");
+    check(server.call("GET", "/v1/events/show/seats", Some(&queue), None), 401, "access_token_required");
+    check(
+        server.call("POST", "/v1/events/show/holds", Some(&queue), Some(r#"{"section":"A","quantity":1}"#)),
+        401,
+        "access_token_required",
+    );
+    // 403
+    check(server.call("GET", "/v1/events/show/stats", Some(&access), None), 403, "admin_only");
+    check(server.call("POST", "/v1/events", Some(&access), Some(&spec("x").to_string())), 403, "admin_only");
+    check(server.call("GET", "/v1/events/show/seats", Some(&foreign_access), None), 403, "token_other_event");
+    let (_, hold) = server.call(
+        "POST",
+        "/v1/events/show/holds",
+        Some(&access),
+        Some(r#"{"seats":[{"section":"A","row":"1","number":1}]}"#),
+    );
+    let hold_path = format!("/v1/holds/{}", hold["hold_id"].as_str().unwrap());
+    check(server.call("GET", &hold_path, Some(&other_access), None), 403, "not_yours");
+    // 404
+    check(server.call("GET", "/v1/events/nope", None, None), 404, "unknown_event");
+    check(server.call("GET", "/v1/holds/h0-ffff", Some(ADMIN), None), 404, "unknown_hold");
+    check(server.call("GET", "/v1/orders/garbage", Some(ADMIN), None), 404, "unknown_order");
+    check(server.call("GET", "/v2/nothing", None, None), 404, "no_such_route");
+    // 409
+    check(server.call("POST", "/v1/events", Some(ADMIN), Some(&spec("show").to_string())), 409, "event_exists");
+    let taken = server.call(
+        "POST",
+        "/v1/events/show/holds",
+        Some(&other_access),
+        Some(r#"{"seats":[{"section":"A","row":"1","number":1}]}"#),
+    );
+    assert_eq!(taken.1["error"]["seats"][0]["number"], 1, "the unavailable seat is named");
+    check(taken, 409, "seats_unavailable");
+    // 422
+    check(
+        server.call("POST", "/v1/events/show/holds", Some(&access), Some(r#"{"section":"A","quantity":4}"#)),
+        422,
+        "over_buyer_limit",
+    );
+    check(
+        server.call("POST", "/v1/events/show/holds", Some(&access), Some(r#"{"section":"A","quantity":0}"#)),
+        422,
+        "bad_quantity",
+    );
+    let unknown_row = server.call(
+        "POST",
+        "/v1/events/show/holds",
+        Some(&access),
+        Some(r#"{"seats":[{"section":"A","row":"9","number":1}]}"#),
+    );
+    assert_eq!(unknown_row.1["error"]["field"], "seats[0].row");
+    check(unknown_row, 422, "unknown_row");
+    // 400
+    check(server.call("POST", "/v1/events/show/holds", Some(&access), Some("{not json")), 400, "malformed_json");
+    let wrong_type =
+        server.call("POST", "/v1/events/show/holds", Some(&access), Some(r#"{"section":"A","quantity":"two"}"#));
+    assert_eq!(wrong_type.1["error"]["field"], "quantity");
+    check(wrong_type, 400, "invalid_body");
+    let mut bad = spec("bad");
+    bad["sections"][0]["rows"][0]["seats"] = json!(0);
+    let invalid = server.call("POST", "/v1/events", Some(ADMIN), Some(&bad.to_string()));
+    assert_eq!(invalid.1["error"]["field"], "sections[0].rows[0].seats");
+    check(invalid, 400, "invalid_event");
+    let mut typo = spec("typo");
+    typo["room"]["admit_per_minuet"] = json!(1);
+    check(server.call("POST", "/v1/events", Some(ADMIN), Some(&typo.to_string())), 400, "invalid_body");
+    check(
+        server.call_with("POST", &format!("{hold_path}/purchase"), Some(&access), Some(r#"{"payment_ref":"p"}"#), &[]),
+        400,
+        "idempotency_key_required",
+    );
+    // 413: refused from the declared length, before the body is sent.
+    let head = format!(
+        "POST {hold_path}/purchase HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {access}\r\nIdempotency-Key: k\r\nContent-Length: 2000000\r\n\r\n"
+    );
+    assert!(raw_status(&server, &head).starts_with("HTTP/1.1 413"), "body over the limit");
+    // 405
+    check(server.call("PUT", "/v1/events", Some(ADMIN), None), 405, "method_not_allowed");
+}
+
+#[test]
+fn an_expired_hold_is_gone_and_an_expired_access_token_refused() {
+    let (_dir, data) = data_dir();
+    let server = Server::start(&data);
+    let mut quick = spec("quick");
+    quick["hold_ttl_s"] = json!(1);
+    quick["room"]["access_ttl_s"] = json!(3);
+    create(&server, &quick);
+    let (_, access) = admitted_buyer(&server, "quick");
+    let (_, hold) =
+        server.call("POST", "/v1/events/quick/holds", Some(&access), Some(r#"{"section":"A","quantity":1}"#));
+    std::thread::sleep(Duration::from_millis(1_200));
+    let path = format!("/v1/holds/{}/purchase", hold["hold_id"].as_str().unwrap());
+    let (status, body) =
+        server.call_with("POST", &path, Some(&access), Some(r#"{"payment_ref":"p"}"#), &[("Idempotency-Key", "k")]);
+    assert_eq!((status, body["error"]["code"].as_str()), (410, Some("hold_expired")));
+    std::thread::sleep(Duration::from_millis(3_500)); // access ends within 3 s (rounded up to a second) of admission
+    let (status, body) = server.call("GET", "/v1/events/quick/seats", Some(&access), None);
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("token_expired")));
+}
+
+#[test]
+fn sixty_four_buyers_race_for_one_seat_and_exactly_one_wins() {
+    let (_dir, data) = data_dir();
+    let server = Server::start(&data);
+    create(&server, &spec("race"));
+    let tokens: Vec<String> = admitted_buyers(&server, "race", 64).into_iter().map(|(_, access)| access).collect();
+    let seat = r#"{"seats":[{"section":"A","row":"2","number":5}]}"#;
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let racers: Vec<_> = tokens
+            .iter()
+            .map(|token| scope.spawn(|| server.call("POST", "/v1/events/race/holds", Some(token), Some(seat)).0))
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 63);
+}
+
+#[test]
+fn after_kill_9_everything_acknowledged_is_back_and_a_retried_purchase_returns_its_order() {
+    let (_dir, data) = data_dir();
+    let server = Server::start(&data);
+    create(&server, &spec("show"));
+    let (queue, access) = admitted_buyer(&server, "show");
+    let (_, waiting) = server.call("POST", "/v1/events/show/queue", None, None);
+    let (_, held) =
+        server.call("POST", "/v1/events/show/holds", Some(&access), Some(r#"{"section":"GA","quantity":2}"#));
+    let (_, bought) =
+        server.call("POST", "/v1/events/show/holds", Some(&access), Some(r#"{"section":"A","quantity":1}"#));
+    let purchase = format!("/v1/holds/{}/purchase", bought["hold_id"].as_str().unwrap());
+    let key = [("Idempotency-Key", "retry-me")];
+    let (status, order) = server.call_with("POST", &purchase, Some(&access), Some(r#"{"payment_ref":"pay"}"#), &key);
+    assert_eq!(status, 201);
+    server.kill();
+    let server = Server::start(&data);
+    let (status, again) = server.call_with("POST", &purchase, Some(&access), Some(r#"{"payment_ref":"pay"}"#), &key);
+    assert_eq!((status, &again["order_id"]), (200, &order["order_id"]), "the retry after the crash returns the order");
+    let (status, hold) =
+        server.call("GET", &format!("/v1/holds/{}", held["hold_id"].as_str().unwrap()), Some(&access), None);
+    assert_eq!((status, &hold["status"]), (200, &json!("active")), "the hold is back");
+    let (_, detail) = server.call("GET", "/v1/events/show", None, None);
+    assert_eq!(detail["availability"]["total"]["sold"], 1);
+    let (status, place) =
+        server.call("GET", "/v1/events/show/queue/status", Some(waiting["queue_token"].as_str().unwrap()), None);
+    assert_eq!(status, 200, "the queue token is still valid: {place}");
+    assert!(place["state"] == "waiting" || place["state"] == "admitted" || place["state"] == "lobby", "{place}");
+    let (status, mine) = server.call("GET", "/v1/events/show/queue/status", Some(&queue), None);
+    assert_eq!((status, &mine["state"]), (200, &json!("admitted")), "an admitted buyer stays admitted");
+}
