@@ -1,6 +1,7 @@
-//! The in-process demo: buyers on every core race for the demo venue's 9,000
-//! places through the real allocator until it sells out, then the result is
-//! audited (every place sold once, counts balance).
+//! `guichet demo`: the server with the demo event (the Amphithéâtre Cogeco)
+//! going on sale a minute after start. With `--sell-out`, an in-process run
+//! instead: buyers on every core race for the 9,000 places through the real
+//! allocator until it sells out, then the result is audited.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,7 +15,16 @@ use guichet_engine::inventory::{DiscardSink, HoldRequest, Inventory, Requester};
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
-    /// Buyer threads racing for seats.
+    /// Run the in-process sell-out instead of the server.
+    #[arg(long)]
+    sell_out: bool,
+    /// Where the demo server listens.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// The demo server's data directory (kept between runs).
+    #[arg(long, default_value = "./demo-data")]
+    data_dir: std::path::PathBuf,
+    /// With --sell-out: buyer threads racing for seats.
     #[arg(long, default_value_t = 4)]
     threads: u64,
     /// Share of holds abandoned at checkout, in percent.
@@ -31,6 +41,44 @@ struct Tally {
 }
 
 pub fn run(args: &DemoArgs) -> ExitCode {
+    if args.sell_out {
+        sell_out(args)
+    } else {
+        serve_demo(args)
+    }
+}
+
+/// The server, with the demo event on sale a minute after start (created on
+/// the first run; kept in the data directory after that).
+fn serve_demo(args: &DemoArgs) -> ExitCode {
+    let serve_args = crate::config::ServeArgs {
+        listen: Some(args.listen),
+        data_dir: Some(args.data_dir.clone()),
+        ..crate::config::ServeArgs::default()
+    };
+    crate::serve_with(&serve_args, |address, app| {
+        let engine = &app.engine;
+        let id = demo_event().spec.id.clone();
+        if engine.event(&id).is_none() {
+            let mut spec = demo_event().spec;
+            spec.on_sale_at = engine.clock().now().plus_s(60).to_rfc3339();
+            match engine.create_event(&spec).map(|(_, receipt)| engine.wait_durable(receipt)) {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => eprintln!("demo event not saved: {error}"),
+                Err(error) => eprintln!("demo event not created: {error}"),
+            }
+        }
+        if let Some(event) = engine.event(&id) {
+            println!("demo: {} — {}", event.valid.spec.name, event.valid.spec.venue);
+            println!("  goes on sale at {} (the room opens then)", event.valid.on_sale_at);
+            println!("  event:   http://{address}/v1/events/{id}");
+            println!("  join:    curl -X POST http://{address}/v1/events/{id}/queue");
+            println!("  metrics: http://{address}/metrics");
+        }
+    })
+}
+
+fn sell_out(args: &DemoArgs) -> ExitCode {
     let event = demo_event();
     println!("{} — {}", event.spec.name, event.spec.venue);
     println!(

@@ -22,8 +22,8 @@ struct Cli {
 enum Command {
     /// Serves the v1 HTTP API on a data directory.
     Serve(config::ServeArgs),
-    /// Sells out the demo venue (Amphithéâtre Cogeco, 9,000 places) in process,
-    /// with many buyers racing on every core, and audits the result.
+    /// Serves the demo event (Amphithéâtre Cogeco, 9,000 places) going on sale
+    /// a minute after start; `--sell-out` races buyers in process instead.
     Demo(demo::DemoArgs),
     /// Reads a data directory's write-ahead log without changing it.
     #[command(subcommand)]
@@ -39,6 +39,11 @@ fn main() -> std::process::ExitCode {
 }
 
 fn serve(args: &config::ServeArgs) -> std::process::ExitCode {
+    serve_with(args, |_, _| {})
+}
+
+/// Runs the server; `then` runs once it listens (the demo creates its event there).
+fn serve_with(args: &config::ServeArgs, then: impl FnOnce(std::net::SocketAddr, &http::App)) -> std::process::ExitCode {
     let config = match args.resolve() {
         Ok(config) => config,
         Err(error) => {
@@ -56,11 +61,12 @@ fn serve(args: &config::ServeArgs) -> std::process::ExitCode {
     };
     let generated_token = config.admin_token.is_none();
     let served = runtime.block_on(server::serve(config, |address, app| {
-        // Tools read this line to find the port.
+        // Tools read this first line to find the port.
         println!("listening on http://{address}");
         if generated_token {
             println!("admin token: {}", app.admin_token);
         }
+        then(address, app);
     }));
     match served {
         Ok(()) => std::process::ExitCode::SUCCESS,
