@@ -56,6 +56,10 @@ pub struct ServeArgs {
     /// Longest time to receive a request's headers [default: 5000].
     #[arg(long, env = "GUICHET_HEADER_TIMEOUT_MS")]
     pub header_timeout_ms: Option<u64>,
+    /// Queue joins one client address may make per minute [default: 100000,
+    /// enough for a load test from one machine].
+    #[arg(long, env = "GUICHET_JOINS_PER_MINUTE_PER_CLIENT")]
+    pub joins_per_minute_per_client: Option<u32>,
 }
 
 /// The same settings in the TOML file; unknown keys are refused.
@@ -71,6 +75,7 @@ struct FileConfig {
     max_connections: Option<usize>,
     request_timeout_ms: Option<u64>,
     header_timeout_ms: Option<u64>,
+    joins_per_minute_per_client: Option<u32>,
 }
 
 /// Settings resolved from all sources.
@@ -85,6 +90,7 @@ pub struct ServeConfig {
     pub max_connections: usize,
     pub request_timeout: Duration,
     pub header_timeout: Duration,
+    pub joins_per_minute_per_client: u32,
 }
 
 impl ServeArgs {
@@ -113,6 +119,10 @@ impl ServeArgs {
                 self.request_timeout_ms.or(file.request_timeout_ms).unwrap_or(10_000),
             ),
             header_timeout: Duration::from_millis(self.header_timeout_ms.or(file.header_timeout_ms).unwrap_or(5_000)),
+            joins_per_minute_per_client: self
+                .joins_per_minute_per_client
+                .or(file.joins_per_minute_per_client)
+                .unwrap_or(100_000),
         })
     }
 }

@@ -19,6 +19,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::ServeConfig;
 use crate::http::error::ApiError;
+use crate::http::limiter::JoinLimiter;
 use crate::http::router::Router;
 use crate::http::{handle, App};
 use crate::metrics::Metrics;
@@ -53,6 +54,7 @@ pub async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App))
         admin_token,
         max_body_bytes: config.max_body_bytes,
         metrics: Metrics::new(),
+        join_limiter: JoinLimiter::new(config.joins_per_minute_per_client),
     });
     let listener =
         TcpListener::bind(config.listen).await.map_err(|e| format!("listening on {}: {e}", config.listen))?;
@@ -79,7 +81,7 @@ async fn accept_until_signal(listener: TcpListener, app: Arc<App>, config: &Serv
             permit = connections.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
             _ = &mut shutdown => break,
         };
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
@@ -94,7 +96,7 @@ async fn accept_until_signal(listener: TcpListener, app: Arc<App>, config: &Serv
         let service = service_fn(move |request| {
             let (app, router) = (app.clone(), router.clone());
             async move {
-                let answer = tokio::time::timeout(timeout, handle(app, &router, request)).await;
+                let answer = tokio::time::timeout(timeout, handle(app, &router, request, peer.ip())).await;
                 Ok::<_, Infallible>(answer.unwrap_or_else(|_| {
                     ApiError::unavailable("request_timeout", "the request took too long").into_response()
                 }))

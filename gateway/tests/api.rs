@@ -18,9 +18,14 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path) -> Server {
+        Self::start_with(dir, &[])
+    }
+
+    fn start_with(dir: &Path, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_guichet"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
+            .args(extra)
             .env("GUICHET_ADMIN_TOKEN", ADMIN)
             .env("GUICHET_LOG", "warn")
             .stdout(Stdio::piped())
@@ -367,4 +372,16 @@ fn after_kill_9_everything_acknowledged_is_back_and_a_retried_purchase_returns_i
     assert!(place["state"] == "waiting" || place["state"] == "admitted" || place["state"] == "lobby", "{place}");
     let (status, mine) = server.call("GET", "/v1/events/show/queue/status", Some(&queue), None);
     assert_eq!((status, &mine["state"]), (200, &json!("admitted")), "an admitted buyer stays admitted");
+}
+
+#[test]
+fn joining_too_often_from_one_address_is_rate_limited() {
+    let (_dir, data) = data_dir();
+    let server = Server::start_with(&data, &["--joins-per-minute-per-client", "3"]);
+    create(&server, &spec("show"));
+    for _ in 0..3 {
+        assert_eq!(server.call("POST", "/v1/events/show/queue", None, None).0, 201);
+    }
+    let (status, body) = server.call("POST", "/v1/events/show/queue", None, None);
+    assert_eq!((status, body["error"]["code"].as_str()), (429, Some("join_rate_limited")));
 }

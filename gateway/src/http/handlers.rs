@@ -1,6 +1,7 @@
 //! One function per route: authenticate, parse, call the engine, wait until
 //! the change is durable, render. No state of their own.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,6 +24,7 @@ use subtle::ConstantTimeEq;
 use unicode_normalization::UnicodeNormalization;
 
 use super::error::{ApiError, ApiResult};
+use super::limiter::Refusal;
 use super::request::{bearer, parse_json, query_pairs, read_body};
 use super::router::{Matched, Route, Router};
 use super::views;
@@ -34,7 +36,7 @@ const MAX_ORDERS_PAGE: usize = 1_000;
 type HttpResponse = Response<Full<Bytes>>;
 
 /// Answers one request; records its route, status and latency.
-pub async fn handle(app: Arc<App>, router: &Router, request: Request<Incoming>) -> HttpResponse {
+pub async fn handle(app: Arc<App>, router: &Router, request: Request<Incoming>, client: IpAddr) -> HttpResponse {
     let started = Instant::now();
     let (label, response) = match router.find(request.uri().path()) {
         None => ("unknown", ApiError::not_found("no_such_route", "there is no such route").into_response()),
@@ -43,7 +45,7 @@ pub async fn handle(app: Arc<App>, router: &Router, request: Request<Incoming>) 
         }
         Some(matched) => {
             let label = matched.route.label();
-            (label, dispatch(&app, matched, request).await.unwrap_or_else(ApiError::into_response))
+            (label, dispatch(&app, matched, request, client).await.unwrap_or_else(ApiError::into_response))
         }
     };
     app.metrics.observe_request(label, response.status(), started.elapsed());
@@ -61,7 +63,7 @@ fn method_not_allowed(methods: &[Method]) -> HttpResponse {
     response
 }
 
-async fn dispatch(app: &App, matched: Matched, request: Request<Incoming>) -> ApiResult<HttpResponse> {
+async fn dispatch(app: &App, matched: Matched, request: Request<Incoming>, client: IpAddr) -> ApiResult<HttpResponse> {
     let param = matched.param.unwrap_or_default();
     let method = request.method().clone();
     match (matched.route, method) {
@@ -75,7 +77,7 @@ async fn dispatch(app: &App, matched: Matched, request: Request<Incoming>) -> Ap
             Ok(json_response(StatusCode::OK, &views::stats_json(&event)))
         }
         (Route::EventOrders, _) => list_orders(app, &param, &request),
-        (Route::Queue, Method::POST) => join_queue(app, &param).await,
+        (Route::Queue, Method::POST) => join_queue(app, &param, client).await,
         (Route::Queue, _) => leave_queue(app, &param, &request).await,
         (Route::QueueStatus, _) => queue_status(app, &param, &request),
         (Route::Seats, _) => {
@@ -307,8 +309,18 @@ fn list_orders(app: &App, id: &str, request: &Request<Incoming>) -> ApiResult<Ht
 
 // ---- buyers: the waiting room ----
 
-async fn join_queue(app: &App, id: &str) -> ApiResult<HttpResponse> {
+async fn join_queue(app: &App, id: &str, client: IpAddr) -> ApiResult<HttpResponse> {
     let event = event(app, id)?;
+    match app.join_limiter.admit(client, now(app).0 / 1000) {
+        Ok(()) => {}
+        Err(Refusal::OverBudget { retry_after_s }) => {
+            let message = "this address joined too often; retry later";
+            return Err(
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "join_rate_limited", message).retry_after(retry_after_s)
+            );
+        }
+        Err(Refusal::Overloaded) => return Err(ApiError::unavailable("overloaded", "too many clients at once; retry")),
+    }
     let (buyer, receipt) = event.room.join()?;
     durable(app, receipt).await?;
     let status = event.room.peek(buyer, event.supply())?;

@@ -2,6 +2,7 @@
 
 pub mod error;
 mod handlers;
+pub mod limiter;
 pub mod request;
 pub mod router;
 pub mod views;
@@ -18,4 +19,5 @@ pub struct App {
     pub admin_token: String,
     pub max_body_bytes: usize,
     pub metrics: crate::metrics::Metrics,
+    pub join_limiter: limiter::JoinLimiter,
 }
