@@ -7,6 +7,7 @@
 //! - [`inventory`]: holds, purchases, cancellations; records and `apply`;
 //! - [`room`]: the waiting room: lobby, lottery, admission, heartbeats;
 //! - [`tokens`]: the waiting room's signed queue and access tokens, and their key ring;
+//! - [`tickets`]: e-ticket codes, Ed25519-signed, checked offline by scanners;
 //! - [`wal`], [`codec`]: the write-ahead log and the bytes of its records;
 //! - [`event`]: one event's inventory and room, and the log records they write;
 //! - [`store`]: the durable engine: events over one log, snapshots, recovery;
@@ -28,6 +29,7 @@ pub mod room;
 pub mod spec;
 pub mod store;
 mod sync;
+pub mod tickets;
 pub mod time;
 pub mod tokens;
 pub mod wal;

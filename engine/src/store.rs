@@ -25,6 +25,7 @@ use crate::inventory::{ApplyError, InventoryError, InventoryRecord, InventorySna
 use crate::limits::{DEFAULT_HEARTBEAT_GRACE_S, MAX_EVENTS};
 use crate::room::RoomSnapshot;
 use crate::spec::{EventSpec, SpecErrors, ValidEvent};
+use crate::tickets::{TicketClaims, TicketSigner};
 use crate::time::UnixTimeMs;
 use crate::tokens::{KeyRing, TokenClaims, TokenError, TokenKind};
 use crate::wal::reader::{self, ScanError, TornTail};
@@ -67,6 +68,8 @@ struct Replay {
 
 /// The data directory's file of signing keys (secret: written with mode 0600).
 const SIGNING_KEYS_FILE: &str = "signing-keys.json";
+/// The e-ticket signing key (secret, likewise).
+const TICKET_KEY_FILE: &str = "ticket-key.json";
 
 #[derive(Clone, Debug)]
 pub struct EngineOptions {
@@ -157,6 +160,7 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     options: EngineOptions,
     keys: KeyRing,
+    tickets: TicketSigner,
     events: DashMap<Box<str>, Arc<Event>>,
     /// Events by number; its lock serialises creations with their log records.
     ordered: Mutex<Vec<Arc<Event>>>,
@@ -188,7 +192,8 @@ impl Engine {
         clock: Arc<dyn Clock>,
     ) -> Result<(Engine, RecoveryReport), RecoveryError> {
         let started = Instant::now();
-        let keys = load_or_create_keys(&*storage, &*options.entropy)?;
+        let keys = load_or_create(&*storage, SIGNING_KEYS_FILE, || KeyRing::generate(&*options.entropy))?;
+        let tickets = load_or_create(&*storage, TICKET_KEY_FILE, || TicketSigner::generate(&*options.entropy))?;
         let wal_options = options.wal;
         let engine = Engine {
             storage,
@@ -196,6 +201,7 @@ impl Engine {
             clock,
             options,
             keys,
+            tickets,
             events: DashMap::new(),
             ordered: Mutex::new(Vec::new()),
             snapshot_running: Mutex::new(()),
@@ -392,6 +398,17 @@ impl Engine {
         &self.keys
     }
 
+    /// The signed code of ticket `index` of an order.
+    pub fn ticket_code(&self, event: &Event, order: &crate::inventory::Order, index: u16) -> String {
+        let claims = TicketClaims { event: event.number.0, order: order.id, index, tickets_in_order: order.tickets.0 };
+        self.tickets.code(&claims)
+    }
+
+    /// The public key scanners check ticket codes with (Ed25519, base64url).
+    pub fn ticket_public_key(&self) -> String {
+        self.tickets.public_key()
+    }
+
     /// A queue token for a buyer who joined `event`: valid until the show starts.
     pub fn queue_token(&self, event: &Event, buyer: BuyerId) -> String {
         self.sign(TokenKind::Queue, event, buyer, event.valid.starts_at)
@@ -531,16 +548,20 @@ impl Engine {
     }
 }
 
-/// Reads the signing keys, or makes and keeps new ones on first start.
-fn load_or_create_keys(storage: &dyn Storage, entropy: &dyn Entropy) -> Result<KeyRing, RecoveryError> {
-    let broken = |why: String| RecoveryError::Keys { file: storage.describe(SIGNING_KEYS_FILE), why };
-    match storage.read(SIGNING_KEYS_FILE) {
+/// Reads a key file, or makes and keeps a new key on first start.
+fn load_or_create<T: Serialize + serde::de::DeserializeOwned>(
+    storage: &dyn Storage,
+    file: &str,
+    generate: impl FnOnce() -> T,
+) -> Result<T, RecoveryError> {
+    let broken = |why: String| RecoveryError::Keys { file: storage.describe(file), why };
+    match storage.read(file) {
         Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| broken(e.to_string())),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            let keys = KeyRing::generate(entropy);
-            let bytes = serde_json::to_vec(&keys).map_err(|e| broken(e.to_string()))?;
-            storage.write_atomically(SIGNING_KEYS_FILE, &bytes).map_err(|e| broken(e.to_string()))?;
-            Ok(keys)
+            let key = generate();
+            let bytes = serde_json::to_vec(&key).map_err(|e| broken(e.to_string()))?;
+            storage.write_atomically(file, &bytes).map_err(|e| broken(e.to_string()))?;
+            Ok(key)
         }
         Err(error) => Err(broken(error.to_string())),
     }

@@ -170,6 +170,11 @@ fn a_buyer_queues_holds_buys_and_the_promoter_sees_it() {
     let (status, order) = server.call_with("POST", &purchase, Some(&access), Some(r#"{"payment_ref":"pay-1"}"#), &key);
     assert_eq!(status, 201, "{order}");
     assert_eq!(order["tickets"].as_array().unwrap().len(), 2);
+    let (_, public_key) = server.call("GET", "/v1/tickets/public-key", None, None);
+    let code = order["tickets"][1]["code"].as_str().unwrap();
+    let claims = guichet_engine::tickets::verify_code(code, public_key["public_key"].as_str().unwrap())
+        .expect("a scanner verifies the code offline");
+    assert_eq!((claims.index, claims.tickets_in_order), (1, 2));
     let (status, again) = server.call_with("POST", &purchase, Some(&access), Some(r#"{"payment_ref":"pay-1"}"#), &key);
     assert_eq!((status, &again["order_id"]), (200, &order["order_id"]), "the same key returns the same order");
     let (status, _) = server.call_with("POST", &purchase, Some(&access), Some(r#"{"payment_ref":"other"}"#), &key);

@@ -93,6 +93,10 @@ async fn dispatch(app: &App, matched: Matched, request: Request<Incoming>, clien
         (Route::OrderCancel, _) => cancel_order(app, &param, &request).await,
         (Route::Metrics, _) => Ok(app.metrics.render(&app.engine)),
         (Route::Healthz, _) => Ok(json_response(StatusCode::OK, &json!({ "status": "ok" }))),
+        (Route::TicketKey, _) => {
+            let key = app.engine.ticket_public_key();
+            Ok(json_response(StatusCode::OK, &json!({ "algorithm": "Ed25519", "public_key": key })))
+        }
         (Route::Readyz, _) => readiness(app),
     }
 }
@@ -303,7 +307,8 @@ fn list_orders(app: &App, id: &str, request: &Request<Incoming>) -> ApiResult<Ht
     }
     let page = event.inventory.orders_after(after, limit + 1);
     let next = (page.len() > limit).then(|| views::order_ref(&event, page[limit - 1].id));
-    let orders: Vec<Value> = page.iter().take(limit).map(|order| views::order_json(&event, order)).collect();
+    let orders: Vec<Value> =
+        page.iter().take(limit).map(|order| views::order_json(&app.engine, &event, order)).collect();
     Ok(json_response(StatusCode::OK, &json!({ "orders": orders, "next": next })))
 }
 
@@ -453,7 +458,7 @@ async fn purchase(app: &App, reference: &str, request: Request<Incoming>) -> Api
     }
     durable(app, purchase.receipt).await?;
     let status = if purchase.created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok(json_response(status, &views::order_json(&event, &purchase.order)))
+    Ok(json_response(status, &views::order_json(&app.engine, &event, &purchase.order)))
 }
 
 fn owned_order(
@@ -477,14 +482,14 @@ fn owned_order(
 
 fn get_order(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
     let (event, order, _) = owned_order(app, reference, request)?;
-    Ok(json_response(StatusCode::OK, &views::order_json(&event, &order)))
+    Ok(json_response(StatusCode::OK, &views::order_json(&app.engine, &event, &order)))
 }
 
 async fn cancel_order(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
     let (event, order, requester) = owned_order(app, reference, request)?;
     let (cancelled, receipt) = event.inventory.cancel_order(order.id, requester)?;
     durable(app, receipt).await?;
-    Ok(json_response(StatusCode::OK, &views::order_json(&event, &cancelled)))
+    Ok(json_response(StatusCode::OK, &views::order_json(&app.engine, &event, &cancelled)))
 }
 
 // ---- operators ----

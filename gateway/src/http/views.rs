@@ -6,6 +6,7 @@ use guichet_engine::event::Event;
 use guichet_engine::ids::{HoldId, OrderId};
 use guichet_engine::inventory::{Counts, Hold, HoldStatus, Order, OrderStatus, Place, SectionSeats};
 use guichet_engine::room::{QueueStatus, RoomSettings};
+use guichet_engine::store::Engine;
 use guichet_engine::time::UnixTimeMs;
 use serde_json::{json, Map, Value};
 
@@ -110,15 +111,16 @@ pub fn hold_json(event: &Event, hold: &Hold) -> Value {
     })
 }
 
-pub fn order_json(event: &Event, order: &Order) -> Value {
+pub fn order_json(engine: &Engine, event: &Event, order: &Order) -> Value {
     let order_id = order_ref(event, order.id);
     let tickets: Vec<Value> = tickets(event, &order.places)
         .into_iter()
         .enumerate()
         .map(|(index, mut ticket)| {
             let ticket_id = format!("t{:x}-{:x}-{index}", event.number.0, order.id.0);
-            ticket.insert("code".into(), ticket_id.clone().into());
+            let code = engine.ticket_code(event, order, u16::try_from(index).unwrap_or(u16::MAX));
             ticket.insert("ticket_id".into(), ticket_id.into());
+            ticket.insert("code".into(), code.into());
             Value::Object(ticket)
         })
         .collect();
