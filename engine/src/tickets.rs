@@ -2,7 +2,7 @@
 //! scanner verifies offline with the public key, small enough for a QR code.
 //!
 //! Code: base64url(payload) "." base64url(Ed25519 signature of the payload),
-//! 118 characters. Payload, 19 bytes little-endian: version u8 (1), event
+//! 113 characters. Payload, 19 bytes little-endian: version u8 (1), event
 //! number u32, order id u64, ticket index u16, and the order's ticket count u32
 //! (so a scanner can tell the last ticket of an order).
 

@@ -68,6 +68,18 @@ pub fn event_detail(event: &Event, now: UnixTimeMs) -> Value {
     let tiers: Map<String, Value> =
         layout.tiers.iter().zip(&availability.tiers).map(|(t, c)| (t.id.to_string(), counts_json(c))).collect();
     if let Some(object) = body.as_object_mut() {
+        // Times in UTC whatever offset they were given in; the room as it is now.
+        object.insert("starts_at".into(), event.valid.starts_at.to_rfc3339().into());
+        object.insert("on_sale_at".into(), event.valid.on_sale_at.to_rfc3339().into());
+        if let Some(until) = event.valid.refund_until {
+            object.insert("refund_until".into(), until.to_rfc3339().into());
+        }
+        let room = event.room.stats().settings;
+        let access_ttl_s = event.valid.spec.room.access_ttl_s;
+        object.insert(
+            "room".into(),
+            json!({ "admit_per_minute": room.admit_per_minute, "max_active": room.max_active, "access_ttl_s": access_ttl_s, "paused": room.paused }),
+        );
         object.insert("state".into(), event_state(event, now).into());
         object.insert(
             "availability".into(),
