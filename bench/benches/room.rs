@@ -36,6 +36,7 @@ fn crowd(admit_per_minute: u32) -> (WaitingRoom, Arc<ManualClock>) {
         closes_at: T0.plus_s(86_400),
         access_ttl_s: 900,
         heartbeat_grace_s: 86_400,
+        poll_tolerance_percent: 90,
         seed: [9; 32],
     };
     let settings = RoomSettings { admit_per_minute, max_active: 1_000_000, paused: false };

@@ -98,6 +98,13 @@ pub struct Event {
     supply: SupplyCache,
 }
 
+/// How the waiting room treats polls (the engine's options, the same for every event).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PollPolicy {
+    pub heartbeat_grace_s: u32,
+    pub poll_tolerance_percent: u8,
+}
+
 /// Before any order, the room assumes this many tickets per order.
 const PRIOR_TICKETS_PER_ORDER: f64 = 2.0;
 
@@ -107,7 +114,7 @@ impl Event {
         valid: ValidEvent,
         created_at: UnixTimeMs,
         lottery_seed: [u8; 32],
-        heartbeat_grace_s: u32,
+        policy: PollPolicy,
         clock: Arc<dyn Clock>,
         log: Arc<LogHandle>,
     ) -> Event {
@@ -117,7 +124,8 @@ impl Event {
             on_sale_at: valid.on_sale_at,
             closes_at: valid.starts_at,
             access_ttl_s: valid.spec.room.access_ttl_s,
-            heartbeat_grace_s,
+            heartbeat_grace_s: policy.heartbeat_grace_s,
+            poll_tolerance_percent: policy.poll_tolerance_percent,
             seed: lottery_seed,
         };
         let settings = RoomSettings {

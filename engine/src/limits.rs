@@ -65,3 +65,5 @@ pub const MAX_WAITING_PER_EVENT: usize = 4_000_000;
 pub const MAX_SLOTS_SCANNED_PER_TICK: u32 = 100_000;
 /// A waiting buyer who has not polled for this long loses the place.
 pub const DEFAULT_HEARTBEAT_GRACE_S: u32 = 60;
+/// Polls are accepted from this share of the advised interval on.
+pub const DEFAULT_POLL_TOLERANCE_PERCENT: u8 = 90;

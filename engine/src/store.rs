@@ -22,7 +22,7 @@ pub use crate::event::{Event, EventNumber, WalRecord};
 use crate::event::{LogHandle, WalRecordRef};
 use crate::ids::BuyerId;
 use crate::inventory::{ApplyError, InventoryError, InventoryRecord, InventorySnapshot, Receipt, SinkError};
-use crate::limits::{DEFAULT_HEARTBEAT_GRACE_S, MAX_EVENTS};
+use crate::limits::{DEFAULT_HEARTBEAT_GRACE_S, DEFAULT_POLL_TOLERANCE_PERCENT, MAX_EVENTS};
 use crate::room::RoomSnapshot;
 use crate::spec::{EventSpec, SpecErrors, ValidEvent};
 use crate::tickets::{TicketClaims, TicketSigner};
@@ -76,13 +76,20 @@ pub struct EngineOptions {
     pub wal: WalOptions,
     /// A waiting buyer silent for longer loses the place.
     pub heartbeat_grace_s: u32,
+    /// Polls are accepted from this share of the advised interval on (0: all).
+    pub poll_tolerance_percent: u8,
     /// Where lottery seeds and signing keys come from.
     pub entropy: Arc<dyn Entropy>,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        Self { wal: WalOptions::default(), heartbeat_grace_s: DEFAULT_HEARTBEAT_GRACE_S, entropy: Arc::new(OsEntropy) }
+        Self {
+            wal: WalOptions::default(),
+            heartbeat_grace_s: DEFAULT_HEARTBEAT_GRACE_S,
+            poll_tolerance_percent: DEFAULT_POLL_TOLERANCE_PERCENT,
+            entropy: Arc::new(OsEntropy),
+        }
     }
 }
 
@@ -341,9 +348,12 @@ impl Engine {
         created_at: UnixTimeMs,
         lottery_seed: [u8; 32],
     ) -> Arc<Event> {
-        let grace_s = self.options.heartbeat_grace_s;
+        let policy = crate::event::PollPolicy {
+            heartbeat_grace_s: self.options.heartbeat_grace_s,
+            poll_tolerance_percent: self.options.poll_tolerance_percent,
+        };
         let (clock, log) = (self.clock.clone(), self.log.clone());
-        let event = Arc::new(Event::new(number, valid, created_at, lottery_seed, grace_s, clock, log));
+        let event = Arc::new(Event::new(number, valid, created_at, lottery_seed, policy, clock, log));
         self.events.insert(event.id().into(), event.clone());
         ordered.push(event.clone());
         event

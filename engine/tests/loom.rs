@@ -211,6 +211,7 @@ mod room_models {
             closes_at: T0.plus_s(86_400),
             access_ttl_s: 600,
             heartbeat_grace_s: 600,
+            poll_tolerance_percent: 90,
             seed: [3; 32],
         };
         let settings = RoomSettings { admit_per_minute: 60_000, max_active: 1, paused: false };

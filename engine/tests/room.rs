@@ -38,6 +38,7 @@ fn harness(admit_per_minute: u32, max_active: u32, heartbeat_grace_s: u32) -> Ha
         closes_at: UnixTimeMs(ON_SALE.0 + 86_400_000),
         access_ttl_s: 600,
         heartbeat_grace_s,
+        poll_tolerance_percent: 90,
         seed: SEED,
     };
     let settings = RoomSettings { admit_per_minute, max_active, paused: false };
@@ -306,6 +307,7 @@ fn heartbeats_hold_months_after_the_event_was_created() {
             closes_at: UnixTimeMs(later.0 + 86_400_000),
             access_ttl_s: 600,
             heartbeat_grace_s: 60,
+            poll_tolerance_percent: 90,
             seed: SEED,
         },
         RoomSettings { admit_per_minute: 600, max_active: 10, paused: false },

@@ -60,6 +60,10 @@ pub struct ServeArgs {
     /// enough for a load test from one machine].
     #[arg(long, env = "GUICHET_JOINS_PER_MINUTE_PER_CLIENT")]
     pub joins_per_minute_per_client: Option<u32>,
+    /// A status poll is accepted from this percentage of the advised
+    /// interval on; sooner is 429 [default: 90; 0 accepts every poll: load tests only].
+    #[arg(long, env = "GUICHET_POLL_TOLERANCE_PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub poll_tolerance_percent: Option<u8>,
 }
 
 /// The same settings in the TOML file; unknown keys are refused.
@@ -76,6 +80,7 @@ struct FileConfig {
     request_timeout_ms: Option<u64>,
     header_timeout_ms: Option<u64>,
     joins_per_minute_per_client: Option<u32>,
+    poll_tolerance_percent: Option<u8>,
 }
 
 /// Settings resolved from all sources.
@@ -91,6 +96,7 @@ pub struct ServeConfig {
     pub request_timeout: Duration,
     pub header_timeout: Duration,
     pub joins_per_minute_per_client: u32,
+    pub poll_tolerance_percent: u8,
 }
 
 impl ServeArgs {
@@ -123,6 +129,7 @@ impl ServeArgs {
                 .joins_per_minute_per_client
                 .or(file.joins_per_minute_per_client)
                 .unwrap_or(100_000),
+            poll_tolerance_percent: self.poll_tolerance_percent.or(file.poll_tolerance_percent).unwrap_or(90).min(100),
         })
     }
 }

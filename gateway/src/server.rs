@@ -31,6 +31,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App)) -> Result<(), String> {
     let options = EngineOptions {
         wal: WalOptions { durability: config.durability, ..WalOptions::default() },
+        poll_tolerance_percent: config.poll_tolerance_percent,
         ..EngineOptions::default()
     };
     let data_dir = config.data_dir.clone();

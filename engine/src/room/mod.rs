@@ -46,9 +46,6 @@ const BUCKET_SECONDS: u64 = 1;
 /// Polls are advised between these bounds; the heartbeat grace must exceed the upper one.
 const MIN_POLL_MS: u64 = 1_000;
 const MAX_POLL_MS: u64 = 20_000;
-/// A poll is accepted from this share of the advised interval on, allowing
-/// for network jitter; sooner is "too early".
-const POLL_TOLERANCE_PERCENT: u64 = 90;
 /// Seconds of admissions the measured rate averages over.
 const RATE_WINDOW_S: usize = 60;
 
@@ -62,6 +59,9 @@ pub struct RoomConfig {
     pub access_ttl_s: u32,
     /// A waiting buyer silent for longer loses the place.
     pub heartbeat_grace_s: u32,
+    /// A poll is accepted from this share of the advised interval on (so
+    /// clients have room for network jitter); 0 accepts every poll, for load tests.
+    pub poll_tolerance_percent: u8,
     pub seed: [u8; 32],
 }
 
@@ -377,7 +377,8 @@ impl WaitingRoom {
         }
         let status = self.describe(&state, index, now, supply);
         heartbeat.seen_ms.store(now.0, Ordering::Relaxed);
-        heartbeat.next_ms.store(now.0 + status.poll_after_ms * POLL_TOLERANCE_PERCENT / 100, Ordering::Relaxed);
+        let tolerance_percent = u64::from(self.config.poll_tolerance_percent);
+        heartbeat.next_ms.store(now.0 + status.poll_after_ms * tolerance_percent / 100, Ordering::Relaxed);
         Ok(status)
     }
 
