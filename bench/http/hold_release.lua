@@ -1,0 +1,26 @@
+-- Durable hold, then its release, over many access tokens (access.txt):
+-- each response to a hold queues the release of that hold (made with the
+-- admin token, so responses arriving out of order need no bookkeeping).
+local tokens = {}
+for line in io.lines("access.txt") do tokens[#tokens + 1] = line end
+local admin = os.getenv("ADMIN_TOKEN")
+local next_token = 0
+local releases = {}
+
+request = function()
+  local hold = table.remove(releases)
+  if hold then
+    return wrk.format("DELETE", "/v1/holds/" .. hold, { ["Authorization"] = "Bearer " .. admin })
+  end
+  next_token = next_token % #tokens + 1
+  return wrk.format("POST", "/v1/events/bench/holds",
+    { ["Authorization"] = "Bearer " .. tokens[next_token], ["Content-Type"] = "application/json" },
+    '{"section":"GA","quantity":1}')
+end
+
+response = function(status, headers, body)
+  if status == 201 then
+    local hold = string.match(body, '"hold_id":"([^"]+)"')
+    if hold then releases[#releases + 1] = hold end
+  end
+end
