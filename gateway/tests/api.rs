@@ -238,6 +238,7 @@ fn every_refusal_has_its_status_and_code() {
     check(server.call("GET", "/v1/events/show/stats", Some(&access), None), 403, "admin_only");
     check(server.call("POST", "/v1/events", Some(&access), Some(&spec("x").to_string())), 403, "admin_only");
     check(server.call("GET", "/v1/events/show/seats", Some(&foreign_access), None), 403, "token_other_event");
+    check(server.call("GET", "/v1/events/show/stats", Some(&foreign_access), None), 403, "admin_only");
     let (_, hold) = server.call(
         "POST",
         "/v1/events/show/holds",
