@@ -60,6 +60,10 @@ pub struct ServeArgs {
     /// enough for a load test from one machine].
     #[arg(long, env = "GUICHET_JOINS_PER_MINUTE_PER_CLIENT")]
     pub joins_per_minute_per_client: Option<u32>,
+    /// Seat calls (seat map, holds, purchases, orders) one admitted buyer may
+    /// make per minute; past it, 429 [default: 600].
+    #[arg(long, env = "GUICHET_SEAT_CALLS_PER_MINUTE_PER_BUYER")]
+    pub seat_calls_per_minute_per_buyer: Option<u32>,
     /// A status poll is accepted from this percentage of the advised
     /// interval on; sooner is 429 [default: 90; 0 accepts every poll: load tests only].
     #[arg(long, env = "GUICHET_POLL_TOLERANCE_PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
@@ -80,6 +84,7 @@ struct FileConfig {
     request_timeout_ms: Option<u64>,
     header_timeout_ms: Option<u64>,
     joins_per_minute_per_client: Option<u32>,
+    seat_calls_per_minute_per_buyer: Option<u32>,
     poll_tolerance_percent: Option<u8>,
 }
 
@@ -96,6 +101,7 @@ pub struct ServeConfig {
     pub request_timeout: Duration,
     pub header_timeout: Duration,
     pub joins_per_minute_per_client: u32,
+    pub seat_calls_per_minute_per_buyer: u32,
     pub poll_tolerance_percent: u8,
 }
 
@@ -129,6 +135,10 @@ impl ServeArgs {
                 .joins_per_minute_per_client
                 .or(file.joins_per_minute_per_client)
                 .unwrap_or(100_000),
+            seat_calls_per_minute_per_buyer: self
+                .seat_calls_per_minute_per_buyer
+                .or(file.seat_calls_per_minute_per_buyer)
+                .unwrap_or(600),
             poll_tolerance_percent: self.poll_tolerance_percent.or(file.poll_tolerance_percent).unwrap_or(90).min(100),
         })
     }

@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::ServeConfig;
 use crate::http::error::ApiError;
-use crate::http::limiter::JoinLimiter;
+use crate::http::limiter::WindowLimiter;
 use crate::http::router::Router;
 use crate::http::{handle, App};
 use crate::metrics::Metrics;
@@ -55,7 +55,8 @@ pub async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App))
         admin_token,
         max_body_bytes: config.max_body_bytes,
         metrics: Metrics::new(),
-        join_limiter: JoinLimiter::new(config.joins_per_minute_per_client),
+        join_limiter: WindowLimiter::new(config.joins_per_minute_per_client),
+        seat_call_limiter: WindowLimiter::new(config.seat_calls_per_minute_per_buyer),
     });
     let listener =
         TcpListener::bind(config.listen).await.map_err(|e| format!("listening on {}: {e}", config.listen))?;

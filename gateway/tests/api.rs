@@ -391,3 +391,19 @@ fn joining_too_often_from_one_address_is_rate_limited() {
     let (status, body) = server.call("POST", "/v1/events/show/queue", None, None);
     assert_eq!((status, body["error"]["code"].as_str()), (429, Some("join_rate_limited")));
 }
+
+#[test]
+fn seat_calls_are_limited_per_access_token() {
+    let (_dir, data) = data_dir();
+    let server = Server::start_with(&data, &["--seat-calls-per-minute-per-buyer", "2"]);
+    create(&server, &spec("show"));
+    let (_, access) = admitted_buyer(&server, "show");
+    let (_, other) = admitted_buyer(&server, "show");
+    for _ in 0..2 {
+        assert_eq!(server.call("GET", "/v1/events/show/seats", Some(&access), None).0, 200);
+    }
+    let (status, body) = server.call("GET", "/v1/events/show/seats", Some(&access), None);
+    assert_eq!((status, body["error"]["code"].as_str()), (429, Some("rate_limited")));
+    assert_eq!(server.call("GET", "/v1/events/show/seats", Some(&other), None).0, 200, "budgets are per buyer");
+    assert_eq!(server.call("GET", "/v1/events/show/stats", Some(ADMIN), None).0, 200, "the promoter is not limited");
+}

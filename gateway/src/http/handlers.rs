@@ -24,7 +24,7 @@ use subtle::ConstantTimeEq;
 use unicode_normalization::UnicodeNormalization;
 
 use super::error::{ApiError, ApiResult};
-use super::limiter::Refusal;
+use super::limiter::{client_key, Refusal, WindowLimiter};
 use super::request::{bearer, parse_json, query_pairs, read_body};
 use super::router::{Matched, Route, Router};
 use super::views;
@@ -165,8 +165,27 @@ fn require_admin(app: &App, request: &Request<Incoming>) -> ApiResult<()> {
     }
 }
 
-/// Seat routes: a valid access token for this event.
+/// Counts a call against a per-minute budget: 429 past it.
+fn within_budget(limiter: &WindowLimiter, key: u128, now: UnixTimeMs, code: &'static str) -> ApiResult<()> {
+    match limiter.admit(key, now.0 / 1000) {
+        Ok(()) => Ok(()),
+        Err(Refusal::OverBudget { retry_after_s }) => {
+            let message = "too many requests in this minute; retry later";
+            Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message).retry_after(retry_after_s))
+        }
+        Err(Refusal::Overloaded) => Err(ApiError::unavailable("overloaded", "too many clients at once; retry")),
+    }
+}
+
+/// Seat routes: a valid access token for this event, within its buyer's budget of seat calls.
 fn access_buyer(app: &App, request: &Request<Incoming>, event: &Event) -> ApiResult<BuyerId> {
+    let buyer = access_token_buyer(app, request, event)?;
+    let key = (u128::from(event.number.0) << 64) | u128::from(buyer.0);
+    within_budget(&app.seat_call_limiter, key, now(app), "rate_limited")?;
+    Ok(buyer)
+}
+
+fn access_token_buyer(app: &App, request: &Request<Incoming>, event: &Event) -> ApiResult<BuyerId> {
     let required =
         || ApiError::unauthorized("access_token_required", "this route needs an access token from the queue");
     let token = bearer(request.headers())?.ok_or_else(required)?;
@@ -312,16 +331,7 @@ fn list_orders(app: &App, id: &str, request: &Request<Incoming>) -> ApiResult<Ht
 
 async fn join_queue(app: &App, id: &str, client: IpAddr) -> ApiResult<HttpResponse> {
     let event = event(app, id)?;
-    match app.join_limiter.admit(client, now(app).0 / 1000) {
-        Ok(()) => {}
-        Err(Refusal::OverBudget { retry_after_s }) => {
-            let message = "this address joined too often; retry later";
-            return Err(
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "join_rate_limited", message).retry_after(retry_after_s)
-            );
-        }
-        Err(Refusal::Overloaded) => return Err(ApiError::unavailable("overloaded", "too many clients at once; retry")),
-    }
+    within_budget(&app.join_limiter, client_key(client), now(app), "join_rate_limited")?;
     let (buyer, receipt) = event.room.join()?;
     durable(app, receipt).await?;
     let status = event.room.peek(buyer, event.supply())?;

@@ -1,47 +1,48 @@
-//! The per-client budget for joining queues: so one machine cannot fill a
-//! waiting room with buyers nobody is behind. A fixed one-minute window per
-//! client address (IPv6 clients by /64), with a bounded table of clients.
+//! Budgets per minute: queue joins per client address (so one machine cannot
+//! fill a waiting room with buyers nobody is behind; IPv6 clients by /64),
+//! and seat calls per admitted buyer (per access token). A fixed one-minute
+//! window per key, in a bounded table.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
 use parking_lot::Mutex;
 
-/// Clients whose windows are tracked at once; past it, stale windows are
-/// dropped, and if all are current the join is refused as overload.
-pub const MAX_TRACKED_CLIENTS: usize = 200_000;
+/// Keys whose windows are tracked at once; past it, stale windows are
+/// dropped, and if all are current the call is refused as overload.
+pub const MAX_TRACKED_KEYS: usize = 200_000;
 
 #[derive(Debug)]
-pub struct JoinLimiter {
+pub struct WindowLimiter {
     per_minute: u32,
     windows: Mutex<HashMap<u128, (u64, u32)>>,
 }
 
-/// Why a join was not let through.
+/// Why a call was not let through.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refusal {
-    /// This client used its budget: retry after this many seconds.
+    /// This key used its budget: retry after this many seconds.
     OverBudget { retry_after_s: u64 },
-    /// Too many distinct clients at once.
+    /// Too many distinct keys at once.
     Overloaded,
 }
 
-impl JoinLimiter {
+impl WindowLimiter {
     pub fn new(per_minute: u32) -> Self {
         Self { per_minute, windows: Mutex::new(HashMap::new()) }
     }
 
-    /// Counts a join by `client` at `now_s` (Unix seconds).
-    pub fn admit(&self, client: IpAddr, now_s: u64) -> Result<(), Refusal> {
+    /// Counts a call by `key` at `now_s` (Unix seconds).
+    pub fn admit(&self, key: u128, now_s: u64) -> Result<(), Refusal> {
         let minute = now_s / 60;
         let mut windows = self.windows.lock();
-        if windows.len() >= MAX_TRACKED_CLIENTS && !windows.contains_key(&key(client)) {
+        if windows.len() >= MAX_TRACKED_KEYS && !windows.contains_key(&key) {
             windows.retain(|_, (window, _)| *window == minute);
-            if windows.len() >= MAX_TRACKED_CLIENTS {
+            if windows.len() >= MAX_TRACKED_KEYS {
                 return Err(Refusal::Overloaded);
             }
         }
-        let (window, count) = windows.entry(key(client)).or_insert((minute, 0));
+        let (window, count) = windows.entry(key).or_insert((minute, 0));
         if *window != minute {
             *window = minute;
             *count = 0;
@@ -54,7 +55,8 @@ impl JoinLimiter {
     }
 }
 
-fn key(address: IpAddr) -> u128 {
+/// A client address's key: IPv4 as is, IPv6 by its /64.
+pub fn client_key(address: IpAddr) -> u128 {
     match address {
         IpAddr::V4(v4) => u128::from(u32::from(v4)),
         IpAddr::V6(v6) => (u128::from(v6) >> 64) << 64,
@@ -67,20 +69,20 @@ mod tests {
 
     #[test]
     fn a_client_gets_its_budget_per_minute() {
-        let limiter = JoinLimiter::new(3);
-        let client: IpAddr = "192.0.2.7".parse().unwrap();
+        let limiter = WindowLimiter::new(3);
+        let client = client_key("192.0.2.7".parse().unwrap());
         for _ in 0..3 {
             limiter.admit(client, 120).unwrap();
         }
         assert_eq!(limiter.admit(client, 150), Err(Refusal::OverBudget { retry_after_s: 30 }));
-        assert!(limiter.admit("192.0.2.8".parse().unwrap(), 150).is_ok(), "budgets are per client");
+        assert!(limiter.admit(client_key("192.0.2.8".parse().unwrap()), 150).is_ok(), "budgets are per client");
         assert!(limiter.admit(client, 180).is_ok(), "a new minute, a new budget");
     }
 
     #[test]
     fn ipv6_clients_share_a_budget_per_64() {
-        let limiter = JoinLimiter::new(1);
-        limiter.admit("2001:db8::1".parse().unwrap(), 0).unwrap();
-        assert!(limiter.admit("2001:db8::2".parse().unwrap(), 0).is_err());
+        let limiter = WindowLimiter::new(1);
+        limiter.admit(client_key("2001:db8::1".parse().unwrap()), 0).unwrap();
+        assert!(limiter.admit(client_key("2001:db8::2".parse().unwrap()), 0).is_err());
     }
 }

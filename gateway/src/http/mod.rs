@@ -19,5 +19,6 @@ pub struct App {
     pub admin_token: String,
     pub max_body_bytes: usize,
     pub metrics: crate::metrics::Metrics,
-    pub join_limiter: limiter::JoinLimiter,
+    pub join_limiter: limiter::WindowLimiter,
+    pub seat_call_limiter: limiter::WindowLimiter,
 }
