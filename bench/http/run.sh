@@ -21,7 +21,7 @@ kill %1
 
 GUICHET_ADMIN_TOKEN=bench-admin-token-0123456789 GUICHET_LOG=warn taskset -c 0 "$root/target/release/guichet" serve \
   --listen 127.0.0.1:0 --data-dir "$work/data" --poll-tolerance-percent 0 \
-  --seat-calls-per-minute-per-buyer 100000000 > "$work/guichet.out" &
+  --seat-calls-per-minute-per-buyer 100000000 --workers "${GUICHET_WORKERS:-1}" > "$work/guichet.out" &
 guichet=$(address "$work/guichet.out")
 (cd "$work" && python3 "$root/bench/http/setup.py" "http://$guichet" bench-admin-token-0123456789 20000 256)
 echo "== queue status"; measure -s status.lua "http://$guichet/"

@@ -149,23 +149,38 @@ impl TokenError {
 }
 
 /// One HMAC key and the id tokens name it by.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct SigningKey {
     pub id: u32,
     secret: [u8; SECRET_LEN],
+    /// The HMAC state keyed with `secret`, made once: every token signed or
+    /// checked clones it instead of hashing the key again.
+    #[serde(skip)]
+    keyed: std::sync::OnceLock<HmacSha256>,
 }
+
+impl PartialEq for SigningKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id && self.secret == other.secret
+    }
+}
+
+impl Eq for SigningKey {}
 
 impl SigningKey {
     /// A key with a fresh random secret.
     pub fn generate(id: u32, entropy: &dyn Entropy) -> Self {
         let mut secret = [0; SECRET_LEN];
         entropy.fill(&mut secret);
-        Self { id, secret }
+        Self { id, secret, keyed: std::sync::OnceLock::new() }
     }
 
     fn mac(&self) -> HmacSha256 {
         // HMAC takes keys of any length: this cannot fail.
-        <HmacSha256 as Mac>::new_from_slice(&self.secret).expect("HMAC accepts a 32-byte key")
+        let keyed = self.keyed.get_or_init(|| {
+            <HmacSha256 as Mac>::new_from_slice(&self.secret).expect("HMAC accepts a 32-byte key")
+        });
+        keyed.clone()
     }
 }
 

@@ -64,6 +64,9 @@ pub struct ServeArgs {
     /// make per minute; past it, 429 [default: 600].
     #[arg(long, env = "GUICHET_SEAT_CALLS_PER_MINUTE_PER_BUYER")]
     pub seat_calls_per_minute_per_buyer: Option<u32>,
+    /// Threads serving requests [default: one per core].
+    #[arg(long, env = "GUICHET_WORKERS")]
+    pub workers: Option<usize>,
     /// A status poll is accepted from this percentage of the advised
     /// interval on; sooner is 429 [default: 90; 0 accepts every poll: load tests only].
     #[arg(long, env = "GUICHET_POLL_TOLERANCE_PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
@@ -86,6 +89,7 @@ struct FileConfig {
     joins_per_minute_per_client: Option<u32>,
     seat_calls_per_minute_per_buyer: Option<u32>,
     poll_tolerance_percent: Option<u8>,
+    workers: Option<usize>,
 }
 
 /// Settings resolved from all sources.
@@ -103,6 +107,8 @@ pub struct ServeConfig {
     pub joins_per_minute_per_client: u32,
     pub seat_calls_per_minute_per_buyer: u32,
     pub poll_tolerance_percent: u8,
+    /// `None`: one per core.
+    pub workers: Option<usize>,
 }
 
 impl ServeArgs {
@@ -139,6 +145,7 @@ impl ServeArgs {
                 .seat_calls_per_minute_per_buyer
                 .or(file.seat_calls_per_minute_per_buyer)
                 .unwrap_or(600),
+            workers: self.workers.or(file.workers).filter(|w| *w > 0),
             poll_tolerance_percent: self.poll_tolerance_percent.or(file.poll_tolerance_percent).unwrap_or(90).min(100),
         })
     }

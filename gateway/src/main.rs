@@ -52,7 +52,11 @@ fn serve_with(args: &config::ServeArgs, then: impl FnOnce(std::net::SocketAddr, 
         }
     };
     init_logging(config.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = config.workers {
+        builder.worker_threads(workers);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("guichet serve: cannot start the runtime: {error}");

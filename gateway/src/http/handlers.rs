@@ -103,7 +103,7 @@ async fn dispatch(app: &App, matched: Matched, request: Request<Incoming>, clien
 
 // ---- helpers ----
 
-pub fn json_response(status: StatusCode, body: &Value) -> HttpResponse {
+pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> HttpResponse {
     let mut response = Response::new(Full::new(Bytes::from(serde_json::to_vec(body).unwrap_or_default())));
     *response.status_mut() = status;
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -338,7 +338,7 @@ async fn join_queue(app: &App, id: &str, client: IpAddr) -> ApiResult<HttpRespon
     let token = app.engine.queue_token(&event, buyer);
     Ok(json_response(
         StatusCode::CREATED,
-        &json!({ "queue_token": token, "status": views::queue_status_json(&status, None) }),
+        &json!({ "queue_token": token, "status": views::queue_status_view(&status, None) }),
     ))
 }
 
@@ -351,7 +351,7 @@ fn queue_status(app: &App, id: &str, request: &Request<Incoming>) -> ApiResult<H
     } else {
         None
     };
-    Ok(json_response(StatusCode::OK, &views::queue_status_json(&status, access)))
+    Ok(json_response(StatusCode::OK, &views::queue_status_view(&status, access)))
 }
 
 async fn leave_queue(app: &App, id: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {

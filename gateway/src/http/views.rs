@@ -5,9 +5,10 @@
 use guichet_engine::event::Event;
 use guichet_engine::ids::{HoldId, OrderId};
 use guichet_engine::inventory::{Counts, Hold, HoldStatus, Order, OrderStatus, Place, SectionSeats};
-use guichet_engine::room::{QueueStatus, RoomSettings};
+use guichet_engine::room::{BuyerState, QueueStatus, RoomSettings};
 use guichet_engine::store::Engine;
 use guichet_engine::time::UnixTimeMs;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 /// `h<event>-<hold>` in hex.
@@ -151,17 +152,37 @@ pub fn order_json(engine: &Engine, event: &Event, order: &Order) -> Value {
     body
 }
 
-pub fn queue_status_json(status: &QueueStatus, access: Option<(String, UnixTimeMs)>) -> Value {
-    let state = serde_json::to_value(status.state).unwrap_or_default();
-    let mut body = json!({
-        "state": state, "position": status.position, "ahead": status.ahead, "eta_s": status.eta_s,
-        "poll_after_ms": status.poll_after_ms, "sold_out_likely": status.sold_out_likely,
-    });
-    if let (Some((token, expires)), Some(object)) = (access, body.as_object_mut()) {
-        object.insert("access_token".into(), token.into());
-        object.insert("access_expires_at".into(), expires.to_rfc3339().into());
+/// A buyer's place in line, as the contract shows it. A typed struct, not a
+/// `Value`: this is the most frequent response, and a map per poll costs.
+#[derive(Serialize)]
+pub struct QueueStatusView {
+    state: BuyerState,
+    position: Option<u64>,
+    ahead: Option<u64>,
+    eta_s: Option<u64>,
+    poll_after_ms: u64,
+    sold_out_likely: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_expires_at: Option<String>,
+}
+
+pub fn queue_status_view(status: &QueueStatus, access: Option<(String, UnixTimeMs)>) -> QueueStatusView {
+    let (access_token, access_expires_at) = match access {
+        Some((token, expires)) => (Some(token), Some(expires.to_rfc3339())),
+        None => (None, None),
+    };
+    QueueStatusView {
+        state: status.state,
+        position: status.position,
+        ahead: status.ahead,
+        eta_s: status.eta_s,
+        poll_after_ms: status.poll_after_ms,
+        sold_out_likely: status.sold_out_likely,
+        access_token,
+        access_expires_at,
     }
-    body
 }
 
 pub fn room_json(settings: &RoomSettings) -> Value {
