@@ -177,9 +177,9 @@ impl SigningKey {
 
     fn mac(&self) -> HmacSha256 {
         // HMAC takes keys of any length: this cannot fail.
-        let keyed = self.keyed.get_or_init(|| {
-            <HmacSha256 as Mac>::new_from_slice(&self.secret).expect("HMAC accepts a 32-byte key")
-        });
+        let keyed = self
+            .keyed
+            .get_or_init(|| <HmacSha256 as Mac>::new_from_slice(&self.secret).expect("HMAC accepts a 32-byte key"));
         keyed.clone()
     }
 }
