@@ -390,6 +390,11 @@ impl Engine {
         self.events.get(id).map(|entry| entry.value().clone())
     }
 
+    /// The event with this number (as hold and order references carry it).
+    pub fn event_by_number(&self, number: EventNumber) -> Option<Arc<Event>> {
+        self.ordered.lock().get(number.0 as usize).cloned()
+    }
+
     /// Events in creation order.
     pub fn events(&self) -> Vec<Arc<Event>> {
         self.ordered.lock().clone()

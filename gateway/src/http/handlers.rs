@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use guichet_engine::event::Event;
+use guichet_engine::event::{Event, EventNumber};
 use guichet_engine::ids::{BuyerId, HoldId, OrderId};
 use guichet_engine::inventory::{HoldRequest, Receipt, Requester, SeatRequest};
 use guichet_engine::limits::{MAX_ADMIT_PER_MINUTE, MAX_MAX_ACTIVE, MIN_ADMIT_PER_MINUTE, MIN_MAX_ACTIVE};
@@ -133,7 +133,7 @@ fn event_of_ref(app: &App, text: &str, prefix: char, what: &'static str) -> ApiR
         )
     };
     let (number, id) = views::parse_ref(text, prefix).ok_or_else(unknown)?;
-    let event = app.engine.events().get(number as usize).cloned().ok_or_else(unknown)?;
+    let event = app.engine.event_by_number(EventNumber(number)).ok_or_else(unknown)?;
     Ok((event, id))
 }
 
