@@ -94,6 +94,10 @@ async fn accept_until_signal(listener: TcpListener, app: Arc<App>, config: &Serv
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        // A client that stops reading its responses must not hold a connection forever.
+        let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(config.request_timeout));
+        let stream = Box::pin(stream);
         let (app, router, timeout) = (app.clone(), router.clone(), config.request_timeout);
         let service = service_fn(move |request| {
             let (app, router) = (app.clone(), router.clone());

@@ -407,3 +407,19 @@ fn seat_calls_are_limited_per_access_token() {
     assert_eq!(server.call("GET", "/v1/events/show/seats", Some(&other), None).0, 200, "budgets are per buyer");
     assert_eq!(server.call("GET", "/v1/events/show/stats", Some(ADMIN), None).0, 200, "the promoter is not limited");
 }
+
+#[test]
+fn a_client_that_stops_reading_does_not_hold_its_connection_forever() {
+    use std::io::Write;
+    let (_dir, data) = data_dir();
+    let server = Server::start_with(&data, &["--max-connections", "1", "--request-timeout-ms", "500"]);
+    let mut greedy = std::net::TcpStream::connect(server.base.trim_start_matches("http://")).unwrap();
+    greedy.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
+    let request = "GET /v1/tickets/public-key HTTP/1.1\r\nHost: test\r\n\r\n".repeat(20_000);
+    let _ = greedy.write_all(request.as_bytes()); // and never read the answers
+    let started = Instant::now();
+    let (status, _) = server.call("GET", "/healthz", None, None);
+    assert_eq!(status, 200, "another client is served once the stuck connection times out");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    drop(greedy);
+}

@@ -79,7 +79,7 @@ async fn dispatch(app: &App, matched: Matched, request: Request<Incoming>, clien
         (Route::EventOrders, _) => list_orders(app, &param, &request),
         (Route::Queue, Method::POST) => join_queue(app, &param, client).await,
         (Route::Queue, _) => leave_queue(app, &param, &request).await,
-        (Route::QueueStatus, _) => queue_status(app, &param, &request),
+        (Route::QueueStatus, _) => queue_status(app, &param, &request).await,
         (Route::Seats, _) => {
             let event = event(app, &param)?;
             access_buyer(app, &request, &event)?;
@@ -342,11 +342,13 @@ async fn join_queue(app: &App, id: &str, client: IpAddr) -> ApiResult<HttpRespon
     ))
 }
 
-fn queue_status(app: &App, id: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
+async fn queue_status(app: &App, id: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
     let event = event(app, id)?;
     let buyer = queue_buyer(app, request, &event)?;
     let status = event.queue_status(buyer)?;
     let access = if status.state == guichet_engine::room::BuyerState::Admitted {
+        // The admission must be durable before its token is handed out.
+        durable(app, Receipt(app.engine.wal().last_assigned_sequence())).await?;
         app.engine.access_token(&event, buyer)
     } else {
         None
@@ -357,7 +359,12 @@ fn queue_status(app: &App, id: &str, request: &Request<Incoming>) -> ApiResult<H
 async fn leave_queue(app: &App, id: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
     let event = event(app, id)?;
     let buyer = queue_buyer(app, request, &event)?;
-    let receipt = event.room.leave(buyer)?;
+    let receipt = match event.room.leave(buyer)? {
+        // Left already, perhaps by a request whose record is not yet durable:
+        // answer once everything logged so far is.
+        Receipt::NONE => Receipt(app.engine.wal().last_assigned_sequence()),
+        receipt => receipt,
+    };
     durable(app, receipt).await?;
     Ok(no_content())
 }

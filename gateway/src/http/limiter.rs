@@ -15,7 +15,14 @@ pub const MAX_TRACKED_KEYS: usize = 200_000;
 #[derive(Debug)]
 pub struct WindowLimiter {
     per_minute: u32,
-    windows: Mutex<HashMap<u128, (u64, u32)>>,
+    windows: Mutex<Windows>,
+}
+
+#[derive(Debug, Default)]
+struct Windows {
+    by_key: HashMap<u128, (u64, u32)>,
+    /// The minute stale windows were last dropped: at most one sweep a minute.
+    swept_minute: u64,
 }
 
 /// Why a call was not let through.
@@ -29,20 +36,23 @@ pub enum Refusal {
 
 impl WindowLimiter {
     pub fn new(per_minute: u32) -> Self {
-        Self { per_minute, windows: Mutex::new(HashMap::new()) }
+        Self { per_minute, windows: Mutex::new(Windows::default()) }
     }
 
     /// Counts a call by `key` at `now_s` (Unix seconds).
     pub fn admit(&self, key: u128, now_s: u64) -> Result<(), Refusal> {
         let minute = now_s / 60;
         let mut windows = self.windows.lock();
-        if windows.len() >= MAX_TRACKED_KEYS && !windows.contains_key(&key) {
-            windows.retain(|_, (window, _)| *window == minute);
-            if windows.len() >= MAX_TRACKED_KEYS {
+        if windows.by_key.len() >= MAX_TRACKED_KEYS && !windows.by_key.contains_key(&key) {
+            if windows.swept_minute != minute {
+                windows.by_key.retain(|_, (window, _)| *window == minute);
+                windows.swept_minute = minute;
+            }
+            if windows.by_key.len() >= MAX_TRACKED_KEYS {
                 return Err(Refusal::Overloaded);
             }
         }
-        let (window, count) = windows.entry(key).or_insert((minute, 0));
+        let (window, count) = windows.by_key.entry(key).or_insert((minute, 0));
         if *window != minute {
             *window = minute;
             *count = 0;
@@ -57,7 +67,8 @@ impl WindowLimiter {
 
 /// A client address's key: IPv4 as is, IPv6 by its /64.
 pub fn client_key(address: IpAddr) -> u128 {
-    match address {
+    // IPv4 clients of a server listening on [::] arrive as ::ffff:a.b.c.d.
+    match address.to_canonical() {
         IpAddr::V4(v4) => u128::from(u32::from(v4)),
         IpAddr::V6(v6) => (u128::from(v6) >> 64) << 64,
     }

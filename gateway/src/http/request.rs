@@ -58,8 +58,11 @@ pub fn bearer(headers: &HeaderMap) -> ApiResult<Option<&str>> {
     let Some(value) = headers.get(AUTHORIZATION) else { return Ok(None) };
     let text =
         value.to_str().map_err(|_| ApiError::unauthorized("invalid_token", "the Authorization header is not text"))?;
-    match text.strip_prefix("Bearer ") {
-        Some(token) if !token.trim().is_empty() => Ok(Some(token.trim())),
+    // The scheme name is case-insensitive (RFC 9110).
+    match text.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+            Ok(Some(token.trim()))
+        }
         _ => Err(ApiError::unauthorized("invalid_token", "Authorization must be `Bearer <token>`")),
     }
 }
