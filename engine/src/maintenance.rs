@@ -12,7 +12,7 @@ use crate::store::Engine;
 pub struct MaintenanceOptions {
     /// How often every waiting room ticks (opens its lobby, admits).
     pub tick_interval: Duration,
-    /// How often expired holds are ended.
+    /// How often expired holds are ended, and silent buyers dropped from the lines.
     pub sweep_interval: Duration,
     /// A snapshot is taken once the log has grown by this many records since the last one.
     pub snapshot_every_records: u64,
@@ -97,6 +97,11 @@ fn run(engine: &Engine, options: MaintenanceOptions, stop: &(Mutex<bool>, Condva
         next_sweep = Instant::now() + options.sweep_interval;
         if let Err(error) = engine.expire_holds() {
             tracing::error!("hold sweeper: {error}");
+        }
+        for event in engine.events() {
+            if let Err(error) = event.room.drop_silent() {
+                tracing::error!(event = event.id(), "silent-buyer sweep: {error}");
+            }
         }
         let grown = engine.wal().last_assigned_sequence() >= engine.snapshot_covered() + options.snapshot_every_records;
         if grown && Instant::now() >= next_snapshot_try {

@@ -328,3 +328,21 @@ fn heartbeats_hold_months_after_the_event_was_created() {
     assert_eq!(room.peek(polling, PLENTY).unwrap().state, BuyerState::Admitted);
     assert_eq!(room.peek(silent, PLENTY).unwrap().state, BuyerState::Expired, "the silent buyer was skipped");
 }
+
+#[test]
+fn silent_buyers_stop_counting_ahead_even_while_admission_is_stalled() {
+    let h = harness(600, 1, 60);
+    h.go_on_sale();
+    let buyers = h.join(3);
+    h.run_ms(1_000, PLENTY); // the first is admitted; the cap (1) stalls the rest
+    let (silent, polling) = (buyers[1], buyers[2]);
+    for _ in 0..7 {
+        h.clock.advance_ms(10_000);
+        h.heartbeat(&[polling]);
+    }
+    assert_eq!(h.status(polling).position, Some(2), "the silent buyer still counts");
+    assert_eq!(h.room.drop_silent().unwrap(), 1);
+    assert_eq!(h.status(polling).position, Some(1), "and no longer does after the sweep");
+    assert_eq!(h.status(silent).state, BuyerState::Expired);
+    assert_eq!(h.room.drop_silent().unwrap(), 0);
+}

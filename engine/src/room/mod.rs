@@ -260,6 +260,8 @@ struct RoomState {
     live: Fenwick,
     /// Slots before this one are all served.
     head: u32,
+    /// Where the next silent sweep starts (it walks the line a bounded stretch at a time).
+    sweep_cursor: u32,
     /// Admitted buyers still counted as active, in admission (= expiry) order.
     active_queue: VecDeque<(u32, u32)>,
     active: u64,
@@ -328,6 +330,7 @@ impl WaitingRoom {
             lobby_slot: Vec::new(),
             live: Fenwick::new(),
             head: 0,
+            sweep_cursor: 0,
             active_queue: VecDeque::new(),
             active: 0,
             admitted_total: 0,
@@ -713,6 +716,40 @@ impl WaitingRoom {
         let slot = slot_of(state, buyer.0 as u32);
         state.live.add(slot as usize, -1);
         state.entries[buyer.0 as usize].phase = phase;
+    }
+
+    /// Drops waiting buyers silent past the grace period, walking at most
+    /// `MAX_SLOTS_SCANNED_PER_TICK` slots from where the last sweep stopped.
+    /// Admission skips them anyway; this keeps positions honest while
+    /// admission is stalled (paused, cap reached, nothing available).
+    pub fn drop_silent(&self) -> Result<usize, RoomError> {
+        let now = self.clock.now();
+        let mut state = self.state.write();
+        if !state.opened {
+            return Ok(0);
+        }
+        let silent_before_ms = now.0.saturating_sub(u64::from(self.config.heartbeat_grace_s) * 1000);
+        let slots = state.live.len() as u32;
+        let mut slot = state.sweep_cursor.max(state.head);
+        let mut silent = Vec::new();
+        for _ in 0..MAX_SLOTS_SCANNED_PER_TICK {
+            if slot >= slots {
+                slot = state.head;
+                break;
+            }
+            let buyer = buyer_at(&state, slot);
+            let waiting = state.entries[buyer as usize].phase == Phase::Waiting;
+            if waiting && state.heartbeats[buyer as usize].seen_ms.load(Ordering::Relaxed) < silent_before_ms {
+                silent.push(BuyerId(u64::from(buyer)));
+            }
+            slot += 1;
+        }
+        state.sweep_cursor = slot;
+        let dropped = silent.len();
+        if dropped > 0 {
+            self.commit(&mut state, RoomRecord::Dropped { buyers: silent, at: now })?;
+        }
+        Ok(dropped)
     }
 
     /// Walks the line from the head: up to `wanted` live buyers to admit, and
