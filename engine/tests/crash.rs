@@ -167,7 +167,7 @@ fn check_recovered(dir: &std::path::Path, acknowledged: &Acknowledged, cycle: u6
         assert_eq!((found.hold, found.status), (*hold, OrderStatus::Confirmed), "cycle {cycle}");
     }
     let mut tickets = 0u64;
-    for order in inventory.orders_after(None, usize::MAX) {
+    for order in inventory.orders_page(None, usize::MAX, guichet_engine::inventory::Receipt(u64::MAX)) {
         let asked =
             acknowledged.tried_keys.get(&order.buyer.0).is_some_and(|keys| keys.contains(&*order.idempotency_key));
         assert!(asked, "cycle {cycle}: order {} appeared that nobody asked for", order.id);

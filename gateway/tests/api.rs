@@ -423,3 +423,38 @@ fn a_client_that_stops_reading_does_not_hold_its_connection_forever() {
     assert!(started.elapsed() < Duration::from_secs(10));
     drop(greedy);
 }
+
+#[test]
+fn paging_orders_misses_none_created_between_pages() {
+    let (_dir, data) = data_dir();
+    let server = Server::start(&data);
+    create(&server, &spec("show"));
+    let buyers: Vec<String> = admitted_buyers(&server, "show", 2).into_iter().map(|(_, access)| access).collect();
+    let buy = |access: &str, key: &str| {
+        let (_, hold) =
+            server.call("POST", "/v1/events/show/holds", Some(access), Some(r#"{"section":"GA","quantity":1}"#));
+        let path = format!("/v1/holds/{}/purchase", hold["hold_id"].as_str().unwrap());
+        let (status, order) =
+            server.call_with("POST", &path, Some(access), Some(r#"{"payment_ref":"p"}"#), &[("Idempotency-Key", key)]);
+        assert_eq!(status, 201);
+        order["order_id"].as_str().unwrap().to_owned()
+    };
+    let mut bought = vec![buy(&buyers[1], "a"), buy(&buyers[1], "b")];
+    let (_, first) = server.call("GET", "/v1/events/show/orders?limit=1", Some(ADMIN), None);
+    let mut seen: Vec<String> =
+        first["orders"].as_array().unwrap().iter().map(|o| o["order_id"].as_str().unwrap().to_owned()).collect();
+    bought.push(buy(&buyers[0], "c")); // created while the promoter pages
+    let mut next = first["next"].as_str().map(str::to_owned);
+    while let Some(cursor) = next {
+        let (status, page) =
+            server.call("GET", &format!("/v1/events/show/orders?limit=1&after={cursor}"), Some(ADMIN), None);
+        assert_eq!(status, 200, "{page}");
+        seen.extend(page["orders"].as_array().unwrap().iter().map(|o| o["order_id"].as_str().unwrap().to_owned()));
+        next = page["next"].as_str().map(str::to_owned);
+    }
+    seen.sort();
+    bought.sort();
+    assert_eq!(seen, bought, "every order, once");
+    let (status, _) = server.call("GET", "/v1/events/show/orders?after=o0-1", Some(ADMIN), None);
+    assert_eq!(status, 400, "an order id is not a cursor");
+}

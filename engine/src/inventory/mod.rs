@@ -133,6 +133,19 @@ pub struct TicketPlace<'a> {
     pub price_cents: u64,
 }
 
+/// Where a page of orders ends: the order's log position, then its id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OrderCursor {
+    pub receipt: Receipt,
+    pub order: OrderId,
+}
+
+impl OrderCursor {
+    pub fn of(order: &Order) -> Self {
+        Self { receipt: order.receipt, order: order.id }
+    }
+}
+
 /// Places by state, per section, per tier and in total.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Availability {
@@ -476,13 +489,20 @@ impl Inventory {
         self.buyer_shards[shard].lock().orders.get(&order_id).cloned()
     }
 
-    /// Orders with ids after `after`, in id order, at most `limit`.
-    pub fn orders_after(&self, after: Option<OrderId>, limit: usize) -> Vec<Order> {
+    /// A page of orders: at most `limit`, after `after`.
+    ///
+    /// Orders come in the order they were logged (those restored from a
+    /// snapshot first, by id), and only those logged at or before `up_to`:
+    /// pass the log's durable sequence read before the call, and every order
+    /// up to it has been applied, so a later page never skips one.
+    pub fn orders_page(&self, after: Option<OrderCursor>, limit: usize, up_to: Receipt) -> Vec<Order> {
         let mut page: Vec<Order> = Vec::new();
         for buyer_shard in self.buyer_shards.iter() {
             let shard = buyer_shard.lock();
-            page.extend(shard.orders.values().filter(|o| after.is_none_or(|after| o.id > after)).cloned());
-            page.sort_unstable_by_key(|o| o.id);
+            let listed =
+                shard.orders.values().filter(|o| o.receipt <= up_to && after.is_none_or(|a| OrderCursor::of(o) > a));
+            page.extend(listed.cloned());
+            page.sort_unstable_by_key(OrderCursor::of);
             page.truncate(limit);
         }
         page

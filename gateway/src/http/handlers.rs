@@ -8,7 +8,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use guichet_engine::event::{Event, EventNumber};
 use guichet_engine::ids::{BuyerId, HoldId, OrderId};
-use guichet_engine::inventory::{HoldRequest, Receipt, Requester, SeatRequest};
+use guichet_engine::inventory::{HoldRequest, OrderCursor, Receipt, Requester, SeatRequest};
 use guichet_engine::limits::{MAX_ADMIT_PER_MINUTE, MAX_MAX_ACTIVE, MIN_ADMIT_PER_MINUTE, MIN_MAX_ACTIVE};
 use guichet_engine::room::SettingsPatch;
 use guichet_engine::spec::EventSpec;
@@ -252,6 +252,13 @@ fn list_events(app: &App, request: &Request<Incoming>) -> ApiResult<HttpResponse
     Ok(json_response(StatusCode::OK, &json!({ "events": events })))
 }
 
+/// A page cursor: `<log position>.<order id>`, in hex.
+fn parse_cursor(text: &str) -> Option<OrderCursor> {
+    let (receipt, order) = text.split_once('.')?;
+    let hex = |part: &str| (!part.is_empty() && part.len() <= 16).then(|| u64::from_str_radix(part, 16).ok()).flatten();
+    Some(OrderCursor { receipt: Receipt(hex(receipt)?), order: OrderId(hex(order)?) })
+}
+
 /// Lower case without accents, for search.
 fn folded(text: &str) -> String {
     text.nfd().filter(|c| !unicode_normalization::char::is_combining_mark(*c)).flat_map(char::to_lowercase).collect()
@@ -304,11 +311,7 @@ fn list_orders(app: &App, id: &str, request: &Request<Incoming>) -> ApiResult<Ht
         let bad = |message: String| ApiError::bad_request("invalid_query", message).with("field", key.clone());
         match key.as_str() {
             "after" => {
-                let (number, order) = views::parse_ref(&value, 'o')
-                    .filter(|(n, _)| *n == event.number.0)
-                    .ok_or_else(|| bad("after is not an order cursor of this event".into()))?;
-                let _ = number;
-                after = Some(OrderId(order));
+                after = Some(parse_cursor(&value).ok_or_else(|| bad("after is not a cursor this server gave".into()))?)
             }
             "limit" => {
                 limit = value
@@ -320,8 +323,13 @@ fn list_orders(app: &App, id: &str, request: &Request<Incoming>) -> ApiResult<Ht
             other => return Err(bad(format!("unknown query parameter {other:?}"))),
         }
     }
-    let page = event.inventory.orders_after(after, limit + 1);
-    let next = (page.len() > limit).then(|| views::order_ref(&event, page[limit - 1].id));
+    // Only what is durable: every order up to there is applied, so no page skips one.
+    let durable = Receipt(app.engine.wal().durable_sequence());
+    let page = event.inventory.orders_page(after, limit + 1, durable);
+    let next = (page.len() > limit).then(|| {
+        let last = OrderCursor::of(&page[limit - 1]);
+        format!("{:x}.{:x}", last.receipt.0, last.order.0)
+    });
     let orders: Vec<Value> =
         page.iter().take(limit).map(|order| views::order_json(&app.engine, &event, order)).collect();
     Ok(json_response(StatusCode::OK, &json!({ "orders": orders, "next": next })))
