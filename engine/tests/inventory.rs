@@ -417,3 +417,37 @@ fn apply_refuses_a_record_that_does_not_fit_and_changes_nothing() {
     assert_eq!(inventory.availability().total.held, 1);
     inventory.check_invariants().unwrap();
 }
+
+#[test]
+fn the_admin_has_one_idempotency_scope_for_the_whole_event() {
+    let event = spec_from(small_spec_json()).validate().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let sink = Arc::new(RecordingSink::default());
+    let inventory = Inventory::new(&event, clock.clone(), sink.clone());
+    let alices = inventory.hold(ALICE, &best_in("GA", 1)).unwrap();
+    let bobs = inventory.hold(BOB, &best_in("GA", 1)).unwrap();
+    let first = inventory.purchase(alices.hold.id, Requester::Admin, "box-office-1", "cash").unwrap();
+    assert!(first.created);
+    assert_eq!(
+        code(inventory.purchase(bobs.hold.id, Requester::Admin, "box-office-1", "cash")),
+        "idempotency_key_reused",
+        "the same admin key on another buyer's hold"
+    );
+    let again = inventory.purchase(alices.hold.id, Requester::Admin, "box-office-1", "cash").unwrap();
+    assert_eq!((again.created, again.order.id), (false, first.order.id));
+    // The buyer's own scope is separate from the admin's.
+    inventory.purchase(bobs.hold.id, Requester::Buyer(BOB), "box-office-1", "card").unwrap();
+    let replayed = Inventory::new(&event, clock, Arc::new(DiscardSink));
+    for (i, record) in sink.0.lock().unwrap().iter().enumerate() {
+        replayed.apply(record, Receipt(i as u64 + 1)).unwrap();
+    }
+    let after_replay = replayed.purchase(alices.hold.id, Requester::Admin, "box-office-1", "cash").unwrap();
+    assert_eq!(after_replay.order.id, first.order.id);
+    let (snapshot, ()) = replayed.snapshot(|| ());
+    let restored = Inventory::new(&event, Arc::new(ManualClock::new(T0)), Arc::new(DiscardSink));
+    restored.restore(snapshot).unwrap();
+    assert_eq!(
+        code(restored.purchase(bobs.hold.id, Requester::Admin, "box-office-1", "cash")),
+        "idempotency_key_reused"
+    );
+}

@@ -338,6 +338,16 @@ enum Actor {
     Admin,
 }
 
+/// The admin's idempotency keys share one scope across the event's buyers.
+const ADMIN_SCOPE: usize = usize::MAX;
+
+fn key_scope(owner: usize, actor: Actor) -> usize {
+    match actor {
+        Actor::Admin => ADMIN_SCOPE,
+        Actor::Buyer(_) => owner,
+    }
+}
+
 impl Actor {
     fn requester(self) -> Requester {
         match self {
@@ -404,7 +414,8 @@ struct Model {
     /// Per buyer, the ended holds the engine still remembers, oldest first. A
     /// batch is a set of holds ended by one sweep, in an order the model cannot know.
     ended: Vec<VecDeque<Vec<usize>>>,
-    /// (owner, who purchased, key) -> order.
+    /// (key scope, who purchased, key) -> order. A buyer's keys are scoped to
+    /// the hold's owner; the admin has one scope for the event (`ADMIN_SCOPE`).
     keys: HashMap<(usize, Actor, String), usize>,
 }
 
@@ -570,7 +581,7 @@ impl Model {
         if !actor.may_act_for(owner) {
             return PurchaseExpected::Refused("not_yours");
         }
-        if let Some(&o) = self.keys.get(&(owner, actor, key.to_owned())) {
+        if let Some(&o) = self.keys.get(&(key_scope(owner, actor), actor, key.to_owned())) {
             let order = &self.orders[o];
             if order.hold != h || order.payment_ref != payment_ref {
                 return PurchaseExpected::Refused("idempotency_key_reused");
@@ -1042,7 +1053,7 @@ impl Run {
                     payment_ref: payment_ref.to_owned(),
                     cancelled_at: None,
                 });
-                model.keys.insert((model.holds[h].buyer, actor, key.to_owned()), o);
+                model.keys.insert((key_scope(model.holds[h].buyer, actor), actor, key.to_owned()), o);
                 model.end_hold(h, HoldState::Purchased { order: o, at: model.now });
                 Ok(())
             }

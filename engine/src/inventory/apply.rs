@@ -132,6 +132,10 @@ impl Inventory {
                     receipt,
                     cancel_receipt: Receipt::NONE,
                 };
+                if *scope == crate::ids::BuyerId::ADMIN {
+                    let used = super::AdminKey { order: *order, hold: *hold, payment_ref: payment_ref.clone() };
+                    self.admin_keys.lock().insert(idempotency_key.clone(), used);
+                }
                 locked.buyers().insert_order(new_order, *scope);
                 self.confirmed_orders.fetch_add(1, Ordering::Relaxed);
             }

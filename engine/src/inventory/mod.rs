@@ -23,6 +23,8 @@ mod snapshot;
 
 use std::sync::Arc;
 
+use ahash::AHashMap;
+
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
@@ -188,6 +190,17 @@ pub struct Inventory {
     tier_candidates: Vec<Vec<Candidate>>,
     /// Orders not cancelled, for the waiting room's tickets-per-order estimate.
     confirmed_orders: AtomicU64,
+    /// The admin's idempotency keys: one scope for the whole event. Locked
+    /// after a buyer shard, never before (a leaf of the lock order).
+    admin_keys: Mutex<AHashMap<Box<str>, AdminKey>>,
+}
+
+/// What an admin purchase's key was used for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct AdminKey {
+    pub(crate) order: OrderId,
+    pub(crate) hold: HoldId,
+    pub(crate) payment_ref: Box<str>,
 }
 
 impl std::fmt::Debug for Inventory {
@@ -263,6 +276,7 @@ impl Inventory {
             section_candidates,
             tier_candidates,
             confirmed_orders: AtomicU64::new(0),
+            admin_keys: Mutex::new(AHashMap::new()),
         }
     }
 
@@ -636,10 +650,17 @@ impl Inventory {
         hold_id: HoldId,
         payment_ref: &str,
     ) -> Option<Result<Purchase, InventoryError>> {
-        let buyers = locked.buyers();
-        let keys = &buyers.buyers.get(&owner)?.idempotency;
-        let order_id = *keys.get(&(scope, Box::<str>::from(idempotency_key)))?;
-        let order = &buyers.orders[&order_id];
+        let order_id = if scope == BuyerId::ADMIN {
+            let used = self.admin_keys.lock().get(idempotency_key).cloned()?;
+            if used.hold != hold_id || &*used.payment_ref != payment_ref {
+                return Some(Err(InventoryError::IdempotencyKeyReused));
+            }
+            used.order // same hold, so the same owner and buyer shard, which is locked
+        } else {
+            let keys = &locked.buyers().buyers.get(&owner)?.idempotency;
+            *keys.get(&(scope, Box::<str>::from(idempotency_key)))?
+        };
+        let order = &locked.buyers().orders[&order_id];
         if order.hold != hold_id || &*order.payment_ref != payment_ref {
             return Some(Err(InventoryError::IdempotencyKeyReused));
         }

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::buyers::{ActiveHold, BuyerShard, BuyerState, Hold, Order};
 use super::shard::{SeatCell, ShardHold, ShardState};
-use super::{ApplyError, Counts, Inventory};
+use super::{AdminKey, ApplyError, Counts, Inventory};
 use crate::codec;
 use crate::ids::{BuyerId, HoldId, OrderId};
 use crate::sync::MutexGuard;
@@ -22,6 +22,7 @@ pub struct InventorySnapshot {
     orders: Vec<Order>,
     /// Per buyer shard: the next hold and order sequences.
     id_sequences: Vec<(u64, u64)>,
+    admin_keys: Vec<(Box<str>, AdminKey)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,14 +56,17 @@ impl Inventory {
             holds: Vec::new(),
             orders: Vec::new(),
             id_sequences: buyer_shards.iter().map(|s| (s.next_hold_sequence, s.next_order_sequence)).collect(),
+            admin_keys: Vec::new(),
         };
         for shard in &buyer_shards {
             snapshot.buyers.extend(shard.buyers.iter().map(|(id, state)| buyer_snapshot(*id, state)));
             snapshot.holds.extend(shard.holds.values().cloned());
             snapshot.orders.extend(shard.orders.values().cloned());
         }
+        snapshot.admin_keys = self.admin_keys.lock().iter().map(|(key, used)| (key.clone(), used.clone())).collect();
         drop(seat_shards);
         drop(buyer_shards);
+        snapshot.admin_keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         snapshot.buyers.sort_unstable_by_key(|b| b.buyer);
         snapshot.holds.sort_unstable_by_key(|h| h.id);
         snapshot.orders.sort_unstable_by_key(|o| o.id);
@@ -109,6 +113,7 @@ impl Inventory {
         if snapshot.id_sequences.len() != self.buyer_shards.len() {
             return Err(ApplyError("the snapshot has another number of buyer shards".into()));
         }
+        self.admin_keys.lock().extend(snapshot.admin_keys);
         for (shard, (next_hold, next_order)) in self.buyer_shards.iter().zip(snapshot.id_sequences) {
             let mut shard = shard.lock();
             shard.next_hold_sequence = shard.next_hold_sequence.max(next_hold);
