@@ -67,7 +67,8 @@ pub enum Requester {
 }
 
 impl Requester {
-    fn may_act_for(self, owner: BuyerId) -> bool {
+    /// Whether this requester may see or act on what `owner` holds or bought.
+    pub fn may_act_for(self, owner: BuyerId) -> bool {
         match self {
             Requester::Admin => true,
             Requester::Buyer(buyer) => buyer == owner,

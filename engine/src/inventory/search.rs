@@ -267,11 +267,11 @@ impl Inventory {
     }
 
     fn candidate_free_hint(&self, candidate: &Candidate) -> u64 {
-        let shards: Vec<ShardIndex> = match candidate {
-            Candidate::Rows(rows) => rows.clone(),
-            Candidate::Ga(section) => self.layout.section_shards(*section).collect(),
-        };
-        shards.iter().map(|s| self.shards[s.0 as usize].published.read().available).sum()
+        let available = |shard: ShardIndex| self.shards[shard.0 as usize].published.read().available;
+        match candidate {
+            Candidate::Rows(rows) => rows.iter().copied().map(available).sum(),
+            Candidate::Ga(section) => self.layout.section_shards(*section).map(available).sum(),
+        }
     }
 
     pub(super) fn set_seats_blocked(

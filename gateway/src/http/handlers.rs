@@ -431,10 +431,8 @@ fn owned_hold(
         .inventory
         .hold_info(HoldId(id))
         .ok_or_else(|| ApiError::not_found("unknown_hold", "there is no such hold"))?;
-    if let Requester::Buyer(buyer) = requester {
-        if buyer != hold.buyer {
-            return Err(ApiError::forbidden("not_yours", "this hold belongs to another buyer"));
-        }
+    if !requester.may_act_for(hold.buyer) {
+        return Err(ApiError::forbidden("not_yours", "this hold belongs to another buyer"));
     }
     Ok((event, hold, requester))
 }
@@ -493,10 +491,8 @@ fn owned_order(
         .inventory
         .order(OrderId(id))
         .ok_or_else(|| ApiError::not_found("unknown_order", "there is no such order"))?;
-    if let Requester::Buyer(buyer) = requester {
-        if buyer != order.buyer {
-            return Err(ApiError::forbidden("not_yours", "this order belongs to another buyer"));
-        }
+    if !requester.may_act_for(order.buyer) {
+        return Err(ApiError::forbidden("not_yours", "this order belongs to another buyer"));
     }
     Ok((event, order, requester))
 }
