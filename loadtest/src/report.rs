@@ -212,7 +212,12 @@ fn html(report: &Report) -> String {
         escape(&title)
     );
     let _ = write!(page, "<h1>{}</h1><pre>{}</pre>", escape(&title), escape(&summary(report)));
-    let on_sale = report.on_sale_at_s;
+    page.push_str(&tables(report));
+    let mut markers = vec![(report.on_sale_at_s, "#999")];
+    if let Some(at) = report.chaos_kill_at_s {
+        markers.push((at as f64, "#d62728"));
+    }
+    let on_sale = markers.as_slice();
     let t = &report.timeline;
     page.push_str(&chart(
         "Queue length",
@@ -269,10 +274,49 @@ fn html(report: &Report) -> String {
         ],
     ));
     page.push_str(
-        "<p class=\"note\">Time in seconds from the start of the run; the dashed line is the on-sale. \
+        "<p class=\"note\">Time in seconds from the start of the run; the grey dashed line is the on-sale, the red one (if any) the moment the server was killed. \
                    Latency is measured from the moment a buyer meant to send the request.</p></body></html>",
     );
     page
+}
+
+/// The audit and the latency table, as HTML tables.
+fn tables(report: &Report) -> String {
+    let mut out = String::from("<h2>Audit</h2><table><tr><th>check</th><th>result</th><th>detail</th></tr>");
+    for check in &report.audit.checks {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td class=\"{}\">{}</td><td>{}</td></tr>",
+            escape(check.name),
+            if check.passed { "ok" } else { "fail" },
+            if check.passed { "ok" } else { "FAIL" },
+            escape(&check.detail)
+        );
+    }
+    out.push_str(
+        "</table><h2>Latency by endpoint (ms)</h2><table><tr><th>endpoint</th><th>calls</th><th>p50</th>\
+         <th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>statuses</th></tr>",
+    );
+    for e in &report.endpoints {
+        let mut statuses: Vec<String> = e.statuses.iter().map(|(s, n)| format!("{s}: {n}")).collect();
+        if e.transport_errors > 0 {
+            statuses.push(format!("no answer: {}", e.transport_errors));
+        }
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{}</td></tr>",
+            e.endpoint,
+            e.calls,
+            e.p50_ms,
+            e.p90_ms,
+            e.p99_ms,
+            e.p999_ms,
+            e.max_ms,
+            escape(&statuses.join(", "))
+        );
+    }
+    out.push_str("</table>");
+    out
 }
 
 fn series(name: &str, points: impl Iterator<Item = (f64, f64)>) -> Series {
@@ -293,10 +337,13 @@ fn admissions_per_s(samples: &[Sample]) -> Vec<(f64, f64)> {
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:960px;margin:1em auto;padding:0 1em;color:#222}\
 pre{background:#f6f6f6;padding:1em;overflow-x:auto;font-size:13px}figure{margin:1.5em 0}\
 figcaption{font-weight:600;margin-bottom:.3em}svg{width:100%;height:auto;background:#fff;border:1px solid #ddd}\
-.legend span{display:inline-block;margin-right:1em;font-size:13px}.note{color:#555;font-size:13px}";
+.legend span{display:inline-block;margin-right:1em;font-size:13px}\
+table{border-collapse:collapse;font-size:13px;margin:.5em 0}td,th{border:1px solid #ddd;padding:2px 6px;text-align:left}\
+td.ok{color:#2ca02c}td.fail{color:#d62728;font-weight:700}.note{color:#555;font-size:13px}";
 
 /// A line chart as inline SVG: x in seconds of the run.
-fn chart(title: &str, y_label: &str, marker_x: f64, lines: &[Series]) -> String {
+/// `markers`: vertical dashed lines (the on-sale, the kill), each with its colour.
+fn chart(title: &str, y_label: &str, markers: &[(f64, &str)], lines: &[Series]) -> String {
     const WIDTH: f64 = 900.0;
     const HEIGHT: f64 = 260.0;
     const LEFT: f64 = 60.0;
@@ -304,7 +351,7 @@ fn chart(title: &str, y_label: &str, marker_x: f64, lines: &[Series]) -> String 
     const TOP: f64 = 10.0;
     const BOTTOM: f64 = 30.0;
     let points = lines.iter().flat_map(|s| s.points.iter());
-    let x_max = points.clone().map(|p| p.0).fold(marker_x, f64::max).max(1.0);
+    let x_max = points.clone().map(|p| p.0).chain(markers.iter().map(|m| m.0)).fold(1.0, f64::max);
     let y_max = nice_ceiling(points.map(|p| p.1).filter(|y| y.is_finite()).fold(0.0, f64::max));
     let x_of = |x: f64| LEFT + (x / x_max) * (WIDTH - LEFT - RIGHT);
     let y_of = |y: f64| TOP + (1.0 - y / y_max) * (HEIGHT - TOP - BOTTOM);
@@ -336,14 +383,19 @@ fn chart(title: &str, y_label: &str, marker_x: f64, lines: &[Series]) -> String 
             x
         );
     }
+    for &(x, colour) in markers {
+        let _ = write!(
+            svg,
+            "<line x1=\"{at:.1}\" x2=\"{at:.1}\" y1=\"{TOP}\" y2=\"{bottom}\" stroke=\"{colour}\" stroke-dasharray=\"4 3\"/>",
+            at = x_of(x),
+            bottom = HEIGHT - BOTTOM,
+        );
+    }
     let _ = write!(
         svg,
-        "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"{TOP}\" y2=\"{1}\" stroke=\"#999\" stroke-dasharray=\"4 3\"/>\
-         <text x=\"12\" y=\"{2}\" font-size=\"11\" transform=\"rotate(-90 12 {2})\" text-anchor=\"middle\">{3}</text>",
-        x_of(marker_x),
-        HEIGHT - BOTTOM,
-        HEIGHT / 2.0,
-        escape(y_label)
+        "<text x=\"12\" y=\"{middle}\" font-size=\"11\" transform=\"rotate(-90 12 {middle})\" text-anchor=\"middle\">{}</text>",
+        escape(y_label),
+        middle = HEIGHT / 2.0,
     );
     let mut legend = String::from("<div class=\"legend\">");
     for (index, line) in lines.iter().enumerate() {
@@ -399,7 +451,7 @@ mod tests {
         assert_eq!(nice_ceiling(7.3), 10.0);
         assert_eq!(nice_ceiling(230.0), 250.0);
         assert_eq!(nice_ceiling(0.0), 1.0);
-        let svg = chart("a <b>", "ms", 5.0, &[series("x&y", [(0.0, 1.0), (10.0, 2.0)].into_iter())]);
+        let svg = chart("a <b>", "ms", &[(5.0, "#999")], &[series("x&y", [(0.0, 1.0), (10.0, 2.0)].into_iter())]);
         assert!(svg.contains("a &lt;b&gt;") && svg.contains("x&amp;y"));
         assert!(svg.contains("<polyline"));
         assert!(!svg.contains("NaN"));
