@@ -11,7 +11,7 @@ use hyper::Method;
 use serde_json::{json, Value};
 
 use crate::api::{Api, Call, Endpoint, Reply, TransportError};
-use crate::plan::{BuyerPlan, Choice, Draws, Phase};
+use crate::plan::{BuyerPlan, Choice, Draws};
 
 /// How many times a buyer tries for seats before giving up.
 const HOLD_ATTEMPTS: u32 = 4;
@@ -434,10 +434,4 @@ pub fn buyer_number(queue_token: &str) -> Option<u64> {
     let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload_text).ok()?;
     let bytes: [u8; 8] = payload.get(10..18)?.try_into().ok()?;
     Some(u64::from_le_bytes(bytes))
-}
-
-impl BuyerRecord {
-    pub fn arrived_after_on_sale(&self) -> bool {
-        self.plan.phase != Phase::Lobby && !self.in_lobby
-    }
 }

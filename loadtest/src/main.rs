@@ -273,7 +273,7 @@ async fn run_scenario(args: &RunArgs, scenario: &Scenario) -> Result<bool, Strin
     }
     print!("{}", report::summary(&report));
     let dir = args.report.clone().unwrap_or_else(|| PathBuf::from("loadtest-reports").join(&event_id));
-    report::write(&report, &dir).map_err(|e| format!("writing the report to {}: {e}", dir.display()))?;
+    report::write(&report, &records, &dir).map_err(|e| format!("writing the report to {}: {e}", dir.display()))?;
     println!("\n  report: {}", dir.join("report.html").display());
     Ok(report.audit.passed)
 }

@@ -187,11 +187,40 @@ pub fn summary(report: &Report) -> String {
     out
 }
 
-pub fn write(report: &Report, dir: &Path) -> std::io::Result<()> {
+pub fn write(report: &Report, records: &[BuyerRecord], dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("buyers.csv"), buyers_csv(records))?;
     let json = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
     std::fs::write(dir.join("report.json"), json)?;
     std::fs::write(dir.join("report.html"), html(report))
+}
+
+/// One line per virtual buyer, for digging into a run with any spreadsheet.
+fn buyers_csv(records: &[BuyerRecord]) -> String {
+    let millis = |d: Option<std::time::Duration>| d.map_or(String::new(), |d| d.as_millis().to_string());
+    let mut out = String::from(
+        "buyer,phase,arrival_ms,tickets,choice,server_buyer_number,in_lobby,joined_ms,eta_at_join_s,admitted_ms,hold_conflicts,end,order_id\n",
+    );
+    for r in records {
+        let _ = writeln!(
+            out,
+            "{},{:?},{},{},{:?},{},{},{},{},{},{},{},{}",
+            r.plan.index,
+            r.plan.phase,
+            r.plan.arrival.as_millis(),
+            r.plan.tickets,
+            r.plan.choice,
+            r.buyer_number.map_or(String::new(), |n| n.to_string()),
+            r.in_lobby,
+            millis(r.joined_at),
+            r.eta_at_join_s.map_or(String::new(), |n| n.to_string()),
+            millis(r.admitted_at),
+            r.conflicts,
+            r.end.name(),
+            r.order.as_ref().map_or("", |o| o.order_id.as_str()),
+        );
+    }
+    out
 }
 
 const COLOURS: [&str; 8] = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"];
