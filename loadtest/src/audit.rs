@@ -427,6 +427,7 @@ mod tests {
             eta_at_join_s: Some(1),
             admitted_at: Some(Duration::from_secs(u64::from(index))),
             conflicts: 0,
+            too_few_left: 0,
             purchase_attempted: attempted.map(str::to_owned),
             order: order.map(|(id, tickets)| Acknowledged {
                 order_id: id.into(),

@@ -259,6 +259,7 @@ async fn run_scenario(args: &RunArgs, scenario: &Scenario) -> Result<bool, Strin
         on_sale_at_s: plan::on_sale_offset(scenario).as_secs_f64(),
         ends: report::ends(&records),
         hold_conflicts: records.iter().map(|r| u64::from(r.conflicts)).sum(),
+        holds_too_few_left: records.iter().map(|r| u64::from(r.too_few_left)).sum(),
         chaos_kill_at_s: args.chaos,
         restarts_s: spawned.as_ref().map_or_else(Vec::new, |s| s.restarts.iter().map(Duration::as_secs_f64).collect()),
         endpoints,
