@@ -137,7 +137,14 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => return fail(&format!("cannot start the runtime: {error}")),
     };
-    match runtime.block_on(run_scenario(&args, &scenario)) {
+    // Ctrl-C drops the run, and with it a spawned server (killed on drop).
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            outcome = run_scenario(&args, &scenario) => outcome,
+            _ = tokio::signal::ctrl_c() => Err("interrupted; no audit".to_owned()),
+        }
+    });
+    match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(message) => fail(&message),
