@@ -25,7 +25,7 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::error::{ApiError, ApiResult};
 use super::limiter::{client_key, Refusal, WindowLimiter};
-use super::request::{bearer, parse_json, query_pairs, read_body};
+use super::request::{bearer, query_pairs, read_json};
 use super::router::{Matched, Route, Router};
 use super::views;
 use super::App;
@@ -266,7 +266,7 @@ fn folded(text: &str) -> String {
 
 async fn create_event(app: &App, request: Request<Incoming>) -> ApiResult<HttpResponse> {
     require_admin(app, &request)?;
-    let spec: EventSpec = parse_json(&read_body(request, app.max_body_bytes).await?)?;
+    let spec: EventSpec = read_json(request, app.max_body_bytes).await?;
     let (event, receipt) = app.engine.create_event(&spec)?;
     durable(app, receipt).await?;
     Ok(json_response(StatusCode::CREATED, &views::event_detail(&event, now(app))))
@@ -283,7 +283,7 @@ struct RoomPatchBody {
 async fn patch_room(app: &App, id: &str, request: Request<Incoming>) -> ApiResult<HttpResponse> {
     let event = event(app, id)?;
     require_admin(app, &request)?;
-    let body: RoomPatchBody = parse_json(&read_body(request, app.max_body_bytes).await?)?;
+    let body: RoomPatchBody = read_json(request, app.max_body_bytes).await?;
     check_range("admit_per_minute", body.admit_per_minute, MIN_ADMIT_PER_MINUTE, MAX_ADMIT_PER_MINUTE)?;
     check_range("max_active", body.max_active, MIN_MAX_ACTIVE, MAX_MAX_ACTIVE)?;
     let patch =
@@ -410,7 +410,7 @@ impl HoldBody {
 async fn place_hold(app: &App, id: &str, request: Request<Incoming>) -> ApiResult<HttpResponse> {
     let event = event(app, id)?;
     let buyer = access_buyer(app, &request, &event)?;
-    let body: HoldBody = parse_json(&read_body(request, app.max_body_bytes).await?)?;
+    let body: HoldBody = read_json(request, app.max_body_bytes).await?;
     let placed = event.inventory.hold(buyer, &body.into_request()?)?;
     durable(app, placed.receipt).await?;
     let mut body = views::hold_json(&event, &placed.hold);
@@ -465,7 +465,7 @@ async fn purchase(app: &App, reference: &str, request: Request<Incoming>) -> Api
         .to_str()
         .map_err(|_| ApiError::bad_request("bad_idempotency_key", "Idempotency-Key must be printable ASCII"))?
         .to_owned();
-    let body: PurchaseBody = parse_json(&read_body(request, app.max_body_bytes).await?)?;
+    let body: PurchaseBody = read_json(request, app.max_body_bytes).await?;
     let purchase = event.purchase(HoldId(id), requester, &key, &body.payment_ref)?;
     if !purchase.created && app.engine.wal().durable_sequence() < purchase.order.receipt.0 {
         return Err(ApiError::new(
