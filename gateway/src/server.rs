@@ -56,6 +56,7 @@ pub async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App))
         max_body_bytes: config.max_body_bytes,
         metrics: Metrics::new(),
         join_limiter: WindowLimiter::new(config.joins_per_minute_per_client),
+        trusted_proxies: config.trusted_proxies.clone(),
         seat_call_limiter: WindowLimiter::new(config.seat_calls_per_minute_per_buyer),
     });
     let listener =

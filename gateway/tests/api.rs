@@ -448,6 +448,21 @@ fn joining_too_often_from_one_address_is_rate_limited() {
 }
 
 #[test]
+fn behind_a_trusted_proxy_the_join_budget_is_per_forwarded_client() {
+    let (_dir, data) = data_dir();
+    let server = Server::start_with(&data, &["--joins-per-minute-per-client", "1", "--trusted-proxy", "127.0.0.0/8"]);
+    create(&server, &spec("show"));
+    let join = |forwarded: &str| {
+        server.call_with("POST", "/v1/events/show/queue", None, None, &[("X-Forwarded-For", forwarded)]).0
+    };
+    assert_eq!(join("198.51.100.1, 203.0.113.1"), 201);
+    assert_eq!(join("203.0.113.1"), 429, "the same client behind the proxy");
+    assert_eq!(join("203.0.113.1, 203.0.113.2, 127.0.0.5"), 201, "another client; the proxy hop is skipped");
+    assert_eq!(join("not an address"), 201, "a malformed header counts against the peer's budget");
+    assert_eq!(join("also wrong"), 429);
+}
+
+#[test]
 fn seat_calls_are_limited_per_access_token() {
     let (_dir, data) = data_dir();
     let server = Server::start_with(&data, &["--seat-calls-per-minute-per-buyer", "2"]);

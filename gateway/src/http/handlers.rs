@@ -77,7 +77,9 @@ async fn dispatch(app: &App, matched: Matched, request: Request<Incoming>, clien
             Ok(json_response(StatusCode::OK, &views::stats_json(&event)))
         }
         (Route::EventOrders, _) => list_orders(app, &param, &request),
-        (Route::Queue, Method::POST) => join_queue(app, &param, client).await,
+        (Route::Queue, Method::POST) => {
+            join_queue(app, &param, app.trusted_proxies.client_address(client, request.headers())).await
+        }
         (Route::Queue, _) => leave_queue(app, &param, &request).await,
         (Route::QueueStatus, _) => queue_status(app, &param, &request).await,
         (Route::Seats, _) => {
