@@ -8,7 +8,9 @@
 # one core: a share of wrk near 100 % means the client, not the server, set
 # the pace. The hello-world server is driven twice more by Lua scripts of
 # the same shape as the gateway's (hello.lua, hello_hold.lua), so that the
-# yardstick pays the same client cost as the runs it is compared with.
+# yardstick pays the same client cost as the runs it is compared with. The
+# server's CPU time per request is the figure least moved by other work on
+# the machine: 1 / (CPU per request) is what one core could serve.
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(cd ../.. && pwd)
@@ -42,10 +44,12 @@ measure() {
     -v hz="$(getconf CLK_TCK)" '/wrk-cpu/ {
       server = (a - b) / hz / (e - s); wrk = ($2 + $3) / (e - s); all = (ma - mb) / hz / (e - s)
       printf "  CPU (share of one core): server %.0f %%, wrk %.0f %%, others %.0f %%\n", 100 * server, 100 * wrk, 100 * (all - server - wrk)
-    }' "$work/wrk.out"
+      if (rate > 0) printf "  server CPU per request: %.2f us\n", 1e6 * server / rate
+    }
+    /Requests\/sec/ { rate = $2 }' "$work/wrk.out"
 }
 
-GUICHET_ADMIN_TOKEN=bench-admin-token-0123456789 GUICHET_LOG=warn taskset -c 0 "$root/target/release/guichet" serve \
+GUICHET_ADMIN_TOKEN=bench-admin-token-0123456789 GUICHET_LOG=warn taskset -c 0 "${GUICHET_BIN:-$root/target/release/guichet}" serve \
   --listen 127.0.0.1:0 --data-dir "$work/data" --poll-tolerance-percent 0 \
   --seat-calls-per-minute-per-buyer 100000000 --workers "${GUICHET_WORKERS:-1}" > "$work/guichet.out" &
 guichet_pid=$!
