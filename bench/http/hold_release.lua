@@ -6,16 +6,21 @@ for line in io.lines("access.txt") do tokens[#tokens + 1] = line end
 local admin = os.getenv("ADMIN_TOKEN")
 local next_token = 0
 local releases = {}
+-- The hold requests are built once (one per token), not per request.
+local holds = {}
+for i, token in ipairs(tokens) do
+  holds[i] = wrk.format("POST", "/v1/events/bench/holds",
+    { ["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json" },
+    '{"section":"GA","quantity":1}')
+end
 
 request = function()
   local hold = table.remove(releases)
   if hold then
     return wrk.format("DELETE", "/v1/holds/" .. hold, { ["Authorization"] = "Bearer " .. admin })
   end
-  next_token = next_token % #tokens + 1
-  return wrk.format("POST", "/v1/events/bench/holds",
-    { ["Authorization"] = "Bearer " .. tokens[next_token], ["Content-Type"] = "application/json" },
-    '{"section":"GA","quantity":1}')
+  next_token = next_token % #holds + 1
+  return holds[next_token]
 end
 
 response = function(status, headers, body)

@@ -13,6 +13,8 @@ def call(method, path, token=None, body=None):
     request = urllib.request.Request(base + path, method=method, data=None if body is None else json.dumps(body).encode())
     if token:
         request.add_header("Authorization", "Bearer " + token)
+    if body is not None:
+        request.add_header("Content-Type", "application/json")
     try:
         with urllib.request.urlopen(request) as response:
             return response.status, json.loads(response.read() or b"null")

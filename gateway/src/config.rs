@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use guichet_engine::wal::Durability;
+use ipnet::IpNet;
 use serde::Deserialize;
+
+use crate::http::client_address::{parse_trusted_proxy, TrustedProxies};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -71,6 +74,11 @@ pub struct ServeArgs {
     /// interval on; sooner is 429 [default: 90; 0 accepts every poll: load tests only].
     #[arg(long, env = "GUICHET_POLL_TOLERANCE_PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
     pub poll_tolerance_percent: Option<u8>,
+    /// A reverse proxy (address or CIDR range) whose X-Forwarded-For names
+    /// the client for the join budget; repeat for several. Without any, the
+    /// header is ignored and the TCP peer is the client [default: none].
+    #[arg(long = "trusted-proxy", env = "GUICHET_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_trusted_proxy)]
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 /// The same settings in the TOML file; unknown keys are refused.
@@ -90,6 +98,7 @@ struct FileConfig {
     seat_calls_per_minute_per_buyer: Option<u32>,
     poll_tolerance_percent: Option<u8>,
     workers: Option<usize>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 /// Settings resolved from all sources.
@@ -109,6 +118,7 @@ pub struct ServeConfig {
     pub poll_tolerance_percent: u8,
     /// `None`: one per core.
     pub workers: Option<usize>,
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl ServeArgs {
@@ -125,7 +135,15 @@ impl ServeArgs {
         if admin_token.as_ref().is_some_and(|t| t.len() < 16) {
             return Err("the admin token must be at least 16 characters".into());
         }
+        // Flags and the environment variable fill the same list; an empty one
+        // leaves the file's in force.
+        let trusted_proxies = if self.trusted_proxies.is_empty() {
+            file.trusted_proxies.iter().flatten().map(|p| parse_trusted_proxy(p)).collect::<Result<Vec<_>, _>>()?
+        } else {
+            self.trusted_proxies.clone()
+        };
         Ok(ServeConfig {
+            trusted_proxies: TrustedProxies::new(trusted_proxies)?,
             listen: self.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".parse().expect("a valid address")),
             data_dir: self.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./data")),
             admin_token,
@@ -154,4 +172,48 @@ impl ServeArgs {
 fn read_file(path: &Path) -> Result<FileConfig, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn resolve(args: &[&str], file: &str) -> ServeConfig {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("guichet.toml");
+        std::fs::write(&path, file).unwrap();
+        let path = path.to_str().unwrap().to_owned();
+        let mut argv = vec!["guichet", "--config", &path];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).unwrap().serve.resolve().unwrap()
+    }
+
+    #[test]
+    fn trusted_proxies_come_from_the_file_unless_flags_name_some() {
+        let file = r#"trusted_proxies = ["10.0.0.0/8", "192.0.2.1"]"#;
+        let from_file = resolve(&[], file).trusted_proxies;
+        let expected = ["10.0.0.0/8", "192.0.2.1/32"].map(|p| p.parse().unwrap()).to_vec();
+        assert_eq!(from_file, TrustedProxies::new(expected).unwrap());
+        let from_flags = resolve(&["--trusted-proxy", "fd00::/8", "--trusted-proxy", "127.0.0.1"], file);
+        let expected = ["fd00::/8", "127.0.0.1/32"].map(|p| p.parse().unwrap()).to_vec();
+        assert_eq!(from_flags.trusted_proxies, TrustedProxies::new(expected).unwrap());
+        assert!(resolve(&[], "").trusted_proxies.is_empty(), "none by default");
+    }
+
+    #[test]
+    fn a_bad_trusted_proxy_is_refused() {
+        assert!(Cli::try_parse_from(["guichet", "--trusted-proxy", "10.0.0.0/40"]).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("guichet.toml");
+        std::fs::write(&path, r#"trusted_proxies = ["proxy.example"]"#).unwrap();
+        let args = Cli::try_parse_from(["guichet", "--config", path.to_str().unwrap()]).unwrap();
+        assert!(args.serve.resolve().unwrap_err().contains("proxy.example"));
+    }
 }

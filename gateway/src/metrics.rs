@@ -1,7 +1,12 @@
 //! Prometheus metrics: requests by route and status, latency by route, and,
 //! read from the engine at each scrape, the queue, admissions, inventory
 //! and the log.
+//!
+//! Looking a labelled series up hashes its labels and takes the family's
+//! lock; a request counts in two series, so the handles are kept per route
+//! (and per route and usual status), looked up once and then indexed.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -10,13 +15,32 @@ use http_body_util::Full;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
+
+use crate::http::router::{Route, ROUTES};
+
+/// The statuses whose series handles are kept per route; others are looked
+/// up by label each time (they are rare).
+const USUAL_STATUSES: [u16; 16] = [200, 201, 204, 400, 401, 403, 404, 405, 409, 410, 413, 415, 422, 429, 500, 503];
+
+/// Handle slots: one per route, and one more for paths no route matches.
+const ROUTE_SLOTS: usize = ROUTES.len() + 1;
+
+/// One route's series handles, filled at their first use so that a series
+/// appears in the exposition only once it has counted something.
+#[derive(Default)]
+struct RouteSeries {
+    latency: OnceLock<Histogram>,
+    by_status: [OnceLock<IntCounter>; USUAL_STATUSES.len()],
+}
 
 pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
+    series: [RouteSeries; ROUTE_SLOTS],
     queue: IntGaugeVec,
     admission: GaugeVec,
     inventory: IntGaugeVec,
@@ -79,6 +103,7 @@ impl Metrics {
         Self {
             requests,
             latency,
+            series: std::array::from_fn(|_| RouteSeries::default()),
             queue,
             admission,
             inventory,
@@ -102,9 +127,17 @@ impl Metrics {
         }
     }
 
-    pub fn observe_request(&self, route: &str, status: StatusCode, elapsed: Duration) {
-        self.requests.with_label_values(&[route, status.as_str()]).inc();
-        self.latency.with_label_values(&[route]).observe(elapsed.as_secs_f64());
+    /// Counts a request of `route` (`None`: no route matched).
+    pub fn observe_request(&self, route: Option<Route>, status: StatusCode, elapsed: Duration) {
+        let label = route.map_or("unknown", Route::label);
+        let series = &self.series[route.map_or(ROUTES.len(), Route::index)];
+        match USUAL_STATUSES.iter().position(|usual| *usual == status.as_u16()) {
+            Some(slot) => {
+                series.by_status[slot].get_or_init(|| self.requests.with_label_values(&[label, status.as_str()])).inc()
+            }
+            None => self.requests.with_label_values(&[label, status.as_str()]).inc(),
+        }
+        series.latency.get_or_init(|| self.latency.with_label_values(&[label])).observe(elapsed.as_secs_f64());
     }
 
     /// The text exposition, with the engine's figures read now.

@@ -3,16 +3,16 @@
 //! stops accepting, finishes the requests in flight, snapshots, and exits.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use guichet_engine::maintenance::{Maintenance, MaintenanceOptions};
 use guichet_engine::store::{Engine, EngineOptions};
 use guichet_engine::wal::WalOptions;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -23,6 +23,7 @@ use crate::http::limiter::WindowLimiter;
 use crate::http::router::Router;
 use crate::http::{handle, App};
 use crate::metrics::Metrics;
+use crate::watchdog::{with_deadline, ConnectionTimer, Watchdog, WatchedStream};
 
 /// How long in-flight requests get to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -56,6 +57,7 @@ pub async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App))
         max_body_bytes: config.max_body_bytes,
         metrics: Metrics::new(),
         join_limiter: WindowLimiter::new(config.joins_per_minute_per_client),
+        trusted_proxies: config.trusted_proxies.clone(),
         seat_call_limiter: WindowLimiter::new(config.seat_calls_per_minute_per_buyer),
     });
     let listener =
@@ -94,22 +96,35 @@ async fn accept_until_signal(listener: TcpListener, app: Arc<App>, config: &Serv
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        // A client that stops reading its responses must not hold a connection forever.
-        let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
-        stream.set_write_timeout(Some(config.request_timeout));
-        let stream = Box::pin(stream);
-        let (app, router, timeout) = (app.clone(), router.clone(), config.request_timeout);
+        // One timer per connection for all its limits (see watchdog.rs). A
+        // client that stops reading its responses must not hold a
+        // connection forever: a write blocked for the request timeout fails.
+        let watchdog = Watchdog::new();
+        let stream = WatchedStream::new(stream, watchdog.clone(), config.request_timeout);
+        let connection_state = Arc::new(ConnectionState {
+            app: app.clone(),
+            router: router.clone(),
+            watchdog: watchdog.clone(),
+            client: peer.ip(),
+            request_timeout: config.request_timeout,
+        });
         let service = service_fn(move |request| {
-            let (app, router) = (app.clone(), router.clone());
+            let state = connection_state.clone();
             async move {
-                let answer = tokio::time::timeout(timeout, handle(app, &router, request, peer.ip())).await;
-                Ok::<_, Infallible>(answer.unwrap_or_else(|_| {
+                let started = Instant::now();
+                let answer = with_deadline(
+                    handle(&state.app, &state.router, request, state.client, started),
+                    &state.watchdog,
+                    started + state.request_timeout,
+                )
+                .await;
+                Ok::<_, Infallible>(answer.unwrap_or_else(|| {
                     ApiError::unavailable("request_timeout", "the request took too long").into_response()
                 }))
             }
         });
         let connection = http1::Builder::new()
-            .timer(TokioTimer::new())
+            .timer(ConnectionTimer(watchdog))
             .header_read_timeout(config.header_timeout)
             .max_buf_size(64 * 1024)
             .serve_connection(TokioIo::new(stream), service);
@@ -124,6 +139,16 @@ async fn accept_until_signal(listener: TcpListener, app: Arc<App>, config: &Serv
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
         tracing::warn!("some requests were still running after {DRAIN_TIMEOUT:?}");
     }
+}
+
+/// What a connection's requests share, behind one `Arc`: one reference
+/// count change per request rather than one per field.
+struct ConnectionState {
+    app: Arc<App>,
+    router: Arc<Router>,
+    watchdog: Arc<Watchdog>,
+    client: IpAddr,
+    request_timeout: Duration,
 }
 
 async fn shutdown_signal() {

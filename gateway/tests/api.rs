@@ -53,6 +53,19 @@ impl Server {
         body: Option<&str>,
         headers: &[(&str, &str)],
     ) -> (u16, Value) {
+        self.call_typed(method, path, token, body, headers, Some("application/json"))
+    }
+
+    /// A call with the given `Content-Type`, or none at all.
+    fn call_typed(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+        content_type: Option<&str>,
+    ) -> (u16, Value) {
         let url = format!("{}{path}", self.base);
         let mut request = ureq::http::Request::builder().method(method).uri(&url);
         if let Some(token) = token {
@@ -61,7 +74,10 @@ impl Server {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let request = request.header("Content-Type", "application/json").body(body.unwrap_or("").to_owned()).unwrap();
+        if let Some(content_type) = content_type {
+            request = request.header("Content-Type", content_type);
+        }
+        let request = request.body(body.unwrap_or("").to_owned()).unwrap();
         let mut response = self.agent.run(request).expect("the server answers");
         let status = response.status().as_u16();
         let text = response.body_mut().read_to_string().unwrap_or_default();
@@ -383,6 +399,45 @@ fn after_kill_9_everything_acknowledged_is_back_and_a_retried_purchase_returns_i
 }
 
 #[test]
+fn a_body_must_be_declared_json_but_a_bodyless_post_needs_no_type() {
+    let (_dir, data) = data_dir();
+    let server = Server::start(&data);
+    create(&server, &spec("show"));
+    let (_, access) = admitted_buyer(&server, "show");
+    let hold = r#"{"section":"GA","quantity":1}"#;
+    let holds = "/v1/events/show/holds";
+    let (status, body) = server.call_typed("POST", holds, Some(&access), Some(hold), &[], Some("text/plain"));
+    assert_eq!((status, body["error"]["code"].as_str()), (415, Some("unsupported_media_type")), "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap_or_default().contains("text/plain"),
+        "names what was sent: {body}"
+    );
+    let (status, body) = server.call_typed("POST", holds, Some(&access), Some(hold), &[], None);
+    assert_eq!((status, body["error"]["code"].as_str()), (415, Some("unsupported_media_type")), "{body}");
+    let (status, body) =
+        server.call_typed("POST", holds, Some(&access), Some(hold), &[], Some("Application/JSON; charset=UTF-8"));
+    assert_eq!(status, 201, "parameters and case do not matter: {body}");
+    let patch = server.call_typed("PATCH", "/v1/events/show/room", Some(ADMIN), Some(r#"{"paused":false}"#), &[], None);
+    assert_eq!(patch.0, 415, "{}", patch.1);
+    // Bodyless POSTs: joining the queue and cancelling an order take no body, so no type.
+    let (status, joined) = server.call_typed("POST", "/v1/events/show/queue", None, None, &[], None);
+    assert_eq!(status, 201, "{joined}");
+    let hold_id = body["hold_id"].as_str().unwrap();
+    let (status, order) = server.call_with(
+        "POST",
+        &format!("/v1/holds/{hold_id}/purchase"),
+        Some(&access),
+        Some(r#"{"payment_ref":"p"}"#),
+        &[("Idempotency-Key", "k1")],
+    );
+    assert_eq!(status, 201, "{order}");
+    let order_id = order["order_id"].as_str().unwrap();
+    let (status, cancelled) =
+        server.call_typed("POST", &format!("/v1/orders/{order_id}/cancel"), Some(ADMIN), None, &[], None);
+    assert_eq!(status, 200, "{cancelled}");
+}
+
+#[test]
 fn joining_too_often_from_one_address_is_rate_limited() {
     let (_dir, data) = data_dir();
     let server = Server::start_with(&data, &["--joins-per-minute-per-client", "3"]);
@@ -392,6 +447,21 @@ fn joining_too_often_from_one_address_is_rate_limited() {
     }
     let (status, body) = server.call("POST", "/v1/events/show/queue", None, None);
     assert_eq!((status, body["error"]["code"].as_str()), (429, Some("join_rate_limited")));
+}
+
+#[test]
+fn behind_a_trusted_proxy_the_join_budget_is_per_forwarded_client() {
+    let (_dir, data) = data_dir();
+    let server = Server::start_with(&data, &["--joins-per-minute-per-client", "1", "--trusted-proxy", "127.0.0.0/8"]);
+    create(&server, &spec("show"));
+    let join = |forwarded: &str| {
+        server.call_with("POST", "/v1/events/show/queue", None, None, &[("X-Forwarded-For", forwarded)]).0
+    };
+    assert_eq!(join("198.51.100.1, 203.0.113.1"), 201);
+    assert_eq!(join("203.0.113.1"), 429, "the same client behind the proxy");
+    assert_eq!(join("203.0.113.1, 203.0.113.2, 127.0.0.5"), 201, "another client; the proxy hop is skipped");
+    assert_eq!(join("not an address"), 201, "a malformed header counts against the peer's budget");
+    assert_eq!(join("also wrong"), 429);
 }
 
 #[test]

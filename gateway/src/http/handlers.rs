@@ -25,7 +25,7 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::error::{ApiError, ApiResult};
 use super::limiter::{client_key, Refusal, WindowLimiter};
-use super::request::{bearer, parse_json, query_pairs, read_body};
+use super::request::{bearer, query_pairs, read_json};
 use super::router::{Matched, Route, Router};
 use super::views;
 use super::App;
@@ -35,20 +35,25 @@ const MAX_ORDERS_PAGE: usize = 1_000;
 
 type HttpResponse = Response<Full<Bytes>>;
 
-/// Answers one request; records its route, status and latency.
-pub async fn handle(app: Arc<App>, router: &Router, request: Request<Incoming>, client: IpAddr) -> HttpResponse {
-    let started = Instant::now();
-    let (label, response) = match router.find(request.uri().path()) {
-        None => ("unknown", ApiError::not_found("no_such_route", "there is no such route").into_response()),
+/// Answers one request; records its route, status and latency since `started`.
+pub async fn handle(
+    app: &App,
+    router: &Router,
+    request: Request<Incoming>,
+    client: IpAddr,
+    started: Instant,
+) -> HttpResponse {
+    let (route, response) = match router.find(request.uri().path()) {
+        None => (None, ApiError::not_found("no_such_route", "there is no such route").into_response()),
         Some(matched) if !matched.methods.contains(request.method()) => {
-            (matched.route.label(), method_not_allowed(matched.methods))
+            (Some(matched.route), method_not_allowed(matched.methods))
         }
         Some(matched) => {
-            let label = matched.route.label();
-            (label, dispatch(&app, matched, request, client).await.unwrap_or_else(ApiError::into_response))
+            let route = matched.route;
+            (Some(route), dispatch(app, matched, request, client).await.unwrap_or_else(ApiError::into_response))
         }
     };
-    app.metrics.observe_request(label, response.status(), started.elapsed());
+    app.metrics.observe_request(route, response.status(), started.elapsed());
     response
 }
 
@@ -77,7 +82,9 @@ async fn dispatch(app: &App, matched: Matched, request: Request<Incoming>, clien
             Ok(json_response(StatusCode::OK, &views::stats_json(&event)))
         }
         (Route::EventOrders, _) => list_orders(app, &param, &request),
-        (Route::Queue, Method::POST) => join_queue(app, &param, client).await,
+        (Route::Queue, Method::POST) => {
+            join_queue(app, &param, app.trusted_proxies.client_address(client, request.headers())).await
+        }
         (Route::Queue, _) => leave_queue(app, &param, &request).await,
         (Route::QueueStatus, _) => queue_status(app, &param, &request).await,
         (Route::Seats, _) => {
@@ -103,8 +110,16 @@ async fn dispatch(app: &App, matched: Matched, request: Request<Incoming>, clien
 
 // ---- helpers ----
 
+/// Room for a usual answer (a queue status, a hold of a few tickets) at the
+/// first allocation, rather than growing the buffer several times.
+const RESPONSE_BUFFER_BYTES: usize = 512;
+
 pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> HttpResponse {
-    let mut response = Response::new(Full::new(Bytes::from(serde_json::to_vec(body).unwrap_or_default())));
+    let mut buffer = Vec::with_capacity(RESPONSE_BUFFER_BYTES);
+    if serde_json::to_writer(&mut buffer, body).is_err() {
+        buffer.clear();
+    }
+    let mut response = Response::new(Full::new(Bytes::from(buffer)));
     *response.status_mut() = status;
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
@@ -266,7 +281,7 @@ fn folded(text: &str) -> String {
 
 async fn create_event(app: &App, request: Request<Incoming>) -> ApiResult<HttpResponse> {
     require_admin(app, &request)?;
-    let spec: EventSpec = parse_json(&read_body(request, app.max_body_bytes).await?)?;
+    let spec: EventSpec = read_json(request, app.max_body_bytes).await?;
     let (event, receipt) = app.engine.create_event(&spec)?;
     durable(app, receipt).await?;
     Ok(json_response(StatusCode::CREATED, &views::event_detail(&event, now(app))))
@@ -283,7 +298,7 @@ struct RoomPatchBody {
 async fn patch_room(app: &App, id: &str, request: Request<Incoming>) -> ApiResult<HttpResponse> {
     let event = event(app, id)?;
     require_admin(app, &request)?;
-    let body: RoomPatchBody = parse_json(&read_body(request, app.max_body_bytes).await?)?;
+    let body: RoomPatchBody = read_json(request, app.max_body_bytes).await?;
     check_range("admit_per_minute", body.admit_per_minute, MIN_ADMIT_PER_MINUTE, MAX_ADMIT_PER_MINUTE)?;
     check_range("max_active", body.max_active, MIN_MAX_ACTIVE, MAX_MAX_ACTIVE)?;
     let patch =
@@ -410,14 +425,10 @@ impl HoldBody {
 async fn place_hold(app: &App, id: &str, request: Request<Incoming>) -> ApiResult<HttpResponse> {
     let event = event(app, id)?;
     let buyer = access_buyer(app, &request, &event)?;
-    let body: HoldBody = parse_json(&read_body(request, app.max_body_bytes).await?)?;
+    let body: HoldBody = read_json(request, app.max_body_bytes).await?;
     let placed = event.inventory.hold(buyer, &body.into_request()?)?;
     durable(app, placed.receipt).await?;
-    let mut body = views::hold_json(&event, &placed.hold);
-    if let Some(object) = body.as_object_mut() {
-        object.insert("fit".into(), serde_json::to_value(placed.fit).unwrap_or_default());
-    }
-    Ok(json_response(StatusCode::CREATED, &body))
+    Ok(json_response(StatusCode::CREATED, &views::hold_view(&event, &placed.hold, Some(placed.fit))))
 }
 
 fn owned_hold(
@@ -439,7 +450,7 @@ fn owned_hold(
 
 fn get_hold(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
     let (event, hold, _) = owned_hold(app, reference, request)?;
-    Ok(json_response(StatusCode::OK, &views::hold_json(&event, &hold)))
+    Ok(json_response(StatusCode::OK, &views::hold_view(&event, &hold, None)))
 }
 
 async fn release_hold(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
@@ -465,7 +476,7 @@ async fn purchase(app: &App, reference: &str, request: Request<Incoming>) -> Api
         .to_str()
         .map_err(|_| ApiError::bad_request("bad_idempotency_key", "Idempotency-Key must be printable ASCII"))?
         .to_owned();
-    let body: PurchaseBody = parse_json(&read_body(request, app.max_body_bytes).await?)?;
+    let body: PurchaseBody = read_json(request, app.max_body_bytes).await?;
     let purchase = event.purchase(HoldId(id), requester, &key, &body.payment_ref)?;
     if !purchase.created && app.engine.wal().durable_sequence() < purchase.order.receipt.0 {
         return Err(ApiError::new(

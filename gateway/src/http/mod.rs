@@ -1,5 +1,6 @@
 //! The HTTP API: routing, handlers, and what they share.
 
+pub mod client_address;
 pub mod error;
 mod handlers;
 pub mod limiter;
@@ -20,5 +21,7 @@ pub struct App {
     pub max_body_bytes: usize,
     pub metrics: crate::metrics::Metrics,
     pub join_limiter: limiter::WindowLimiter,
+    /// Whose `X-Forwarded-For` names the client for the join budget.
+    pub trusted_proxies: client_address::TrustedProxies,
     pub seat_call_limiter: limiter::WindowLimiter,
 }

@@ -1,10 +1,10 @@
-//! Reading a request: the body (bounded, JSON, unknown fields refused, the
-//! field at fault named), the bearer token, the client's address.
+//! Reading a request: the body (bounded, declared as JSON, unknown fields
+//! refused, the field at fault named), the bearer token, the query.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{AUTHORIZATION, CONTENT_LENGTH};
+use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{HeaderMap, Request, StatusCode};
 use serde::de::DeserializeOwned;
 
@@ -29,6 +29,47 @@ pub async fn read_body(request: Request<Incoming>, max_bytes: usize) -> ApiResul
         Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large()),
         Err(_) => Err(ApiError::bad_request("body_unreadable", "the request body could not be read")),
     }
+}
+
+/// The longest `Content-Type` echoed back in a 415's message: the header is
+/// the client's, and an error body should not grow with it.
+const MAX_ECHOED_MEDIA_TYPE_CHARS: usize = 100;
+
+/// Reads a JSON body into `T`: the body must be declared
+/// `Content-Type: application/json` (parameters such as `charset` allowed),
+/// else 415. A request with neither body nor `Content-Type` is 400
+/// `body_required`, the more useful answer when nothing was sent.
+pub async fn read_json<T: DeserializeOwned>(request: Request<Incoming>, max_bytes: usize) -> ApiResult<T> {
+    let declared = request.headers().get(CONTENT_TYPE).map(|value| value.to_str().map_err(|_| "(not text)"));
+    match declared {
+        Some(Ok(media_type)) if is_json(media_type) => parse_json(&read_body(request, max_bytes).await?),
+        Some(Ok(media_type)) => Err(unsupported_media_type(media_type)),
+        Some(Err(what)) => Err(unsupported_media_type(what)),
+        None => {
+            let body = read_body(request, max_bytes).await?;
+            if body.is_empty() {
+                parse_json(&body)
+            } else {
+                Err(unsupported_media_type("no Content-Type"))
+            }
+        }
+    }
+}
+
+/// Whether a `Content-Type` value is `application/json`, whatever its case
+/// and parameters (RFC 9110: type and subtype are case-insensitive).
+pub fn is_json(media_type: &str) -> bool {
+    let essence = media_type.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+}
+
+fn unsupported_media_type(received: &str) -> ApiError {
+    let shown: String = received.chars().take(MAX_ECHOED_MEDIA_TYPE_CHARS).collect();
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        format!("this route takes `Content-Type: application/json`; the request has {shown:?}"),
+    )
 }
 
 /// Parses JSON into `T`; an error names the field at fault.
@@ -70,4 +111,21 @@ pub fn bearer(headers: &HeaderMap) -> ApiResult<Option<&str>> {
 /// The query string's pairs, decoded.
 pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
     form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_json;
+
+    #[test]
+    fn json_is_recognised_with_parameters_and_in_any_case() {
+        for accepted in
+            ["application/json", "Application/JSON", "application/json; charset=utf-8", " application/json ;x=y"]
+        {
+            assert!(is_json(accepted), "{accepted}");
+        }
+        for refused in ["text/plain", "application/jsonp", "application/x-www-form-urlencoded", "", "json"] {
+            assert!(!is_json(refused), "{refused}");
+        }
+    }
 }

@@ -46,14 +46,20 @@ pub const ROUTES: &[(Route, &str, &[Method])] = &[
 ];
 
 impl Route {
+    /// The route's place in `ROUTES` (which lists them in declaration order).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// A short label for metrics.
     pub fn label(self) -> &'static str {
-        ROUTES.iter().find(|(route, _, _)| *route == self).map_or("unknown", |(_, path, _)| path)
+        ROUTES.get(self.index()).map_or("unknown", |(_, path, _)| path)
     }
 }
 
 pub struct Router {
-    paths: matchit::Router<Route>,
+    /// Each path's place in `ROUTES`.
+    paths: matchit::Router<usize>,
 }
 
 /// A matched route and the one path parameter it may have.
@@ -66,23 +72,34 @@ pub struct Matched {
 impl Router {
     pub fn new() -> Self {
         let mut paths = matchit::Router::new();
-        for (route, path, _) in ROUTES {
-            paths.insert(*path, *route).expect("the route table has no conflicts");
+        for (index, (_, path, _)) in ROUTES.iter().enumerate() {
+            paths.insert(*path, index).expect("the route table has no conflicts");
         }
         Self { paths }
     }
 
     pub fn find(&self, path: &str) -> Option<Matched> {
         let found = self.paths.at(path).ok()?;
-        let route = *found.value;
+        let (route, _, methods) = ROUTES.get(*found.value)?;
         let param = found.params.iter().next().map(|(_, value)| value.to_owned());
-        let methods = ROUTES.iter().find(|(r, _, _)| *r == route).map(|(_, _, m)| *m).unwrap_or(&[]);
-        Some(Matched { route, param, methods })
+        Some(Matched { route: *route, param, methods })
     }
 }
 
 impl Default for Router {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_listed_in_declaration_order() {
+        for (index, (route, _, _)) in ROUTES.iter().enumerate() {
+            assert_eq!(route.index(), index, "{route:?}");
+        }
     }
 }
