@@ -39,7 +39,9 @@ type HttpResponse = Response<Full<Bytes>>;
 pub async fn handle(app: Arc<App>, router: &Router, request: Request<Incoming>, client: IpAddr) -> HttpResponse {
     let started = Instant::now();
     let (label, response) = match router.find(request.uri().path()) {
-        None => ("unknown", ApiError::not_found("no_such_route", "there is no such route").into_response()),
+        None => super::pages::serve(&app, &request).unwrap_or_else(|| {
+            ("unknown", ApiError::not_found("no_such_route", "there is no such route").into_response())
+        }),
         Some(matched) if !matched.methods.contains(request.method()) => {
             (matched.route.label(), method_not_allowed(matched.methods))
         }
