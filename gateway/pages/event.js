@@ -532,13 +532,13 @@ function tick() {
   if (!page.event) return;
   const now = Date.now();
   const onSale = Date.parse(page.event.on_sale_at);
+  if (page.event.state === 'scheduled' && now >= onSale) {
+    page.event.state = 'on_sale';
+    renderHead();
+    if (page.view === 'v-intro') renderIntro();
+  }
   if (page.view === 'v-intro') {
     $('intro-clock').textContent = clock(onSale - now);
-    if (page.event.state === 'scheduled' && now >= onSale) {
-      page.event.state = 'on_sale';
-      renderHead();
-      renderIntro();
-    }
   } else if (page.view === 'v-queue') {
     $('queue-clock').textContent = clock(onSale - now);
   } else if (page.view === 'v-checkout') {

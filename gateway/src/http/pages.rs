@@ -66,8 +66,11 @@ const ASSETS: &[Asset] = &[
 ];
 
 /// The HTML pages: templates with `{{lang}}` and `{{v}}` (the assets' version).
-const TEMPLATES: [&str; 3] =
-    [include_str!("../../pages/index.html"), include_str!("../../pages/event.html"), include_str!("../../pages/admin.html")];
+const TEMPLATES: [&str; 3] = [
+    include_str!("../../pages/index.html"),
+    include_str!("../../pages/event.html"),
+    include_str!("../../pages/admin.html"),
+];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Page {
@@ -129,7 +132,10 @@ fn site() -> &'static Site {
             .collect();
         let assets = ASSETS
             .iter()
-            .map(|asset| Rendered { body: Bytes::from_static(asset.body), etag: etag(format!("{version}-{}", asset.name)) })
+            .map(|asset| Rendered {
+                body: Bytes::from_static(asset.body),
+                etag: etag(format!("{version}-{}", asset.name)),
+            })
             .collect();
         Site { version, pages, assets }
     })
@@ -188,10 +194,8 @@ fn is_promoter_id(id: &str) -> bool {
 /// The headers every page answer carries.
 fn secure(mut response: HttpResponse) -> HttpResponse {
     let headers = response.headers_mut();
-    headers.insert(
-        HeaderName::from_static("content-security-policy"),
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
+    headers
+        .insert(HeaderName::from_static("content-security-policy"), HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -209,7 +213,8 @@ fn plain(status: StatusCode, text: &'static str) -> HttpResponse {
 fn not_modified(request: &Request<Incoming>, etag: &HeaderValue) -> Option<HttpResponse> {
     let given = request.headers().get(IF_NONE_MATCH)?.to_str().ok()?;
     let wanted = etag.to_str().ok()?;
-    let matches = given.split(',').map(str::trim).any(|tag| tag == wanted || tag == "*" || tag == format!("W/{wanted}"));
+    let matches =
+        given.split(',').map(str::trim).any(|tag| tag == wanted || tag == "*" || tag == format!("W/{wanted}"));
     matches.then(|| {
         let mut response = Response::new(Full::new(Bytes::new()));
         *response.status_mut() = StatusCode::NOT_MODIFIED;
@@ -354,7 +359,10 @@ mod tests {
                 for part in html.split("/assets/").skip(1) {
                     let name = part.split('?').next().unwrap_or_default();
                     assert!(ASSETS.iter().any(|a| a.name == name), "page {index} loads a missing asset {name}");
-                    assert!(part.starts_with(&format!("{name}?v={}", site.version)), "page {index}: {name} unversioned");
+                    assert!(
+                        part.starts_with(&format!("{name}?v={}", site.version)),
+                        "page {index}: {name} unversioned"
+                    );
                 }
             }
         }
