@@ -126,6 +126,14 @@ test('the event list shows the event and searches by name', async () => {
   await page.locator('#events li').first().waitFor();
   assert.equal(await page.locator('#events li').count(), 1);
   await screenshot(page, 'event-list');
+  // The language switch, remembered across a reload.
+  await page.click('#lang-switch');
+  await page.getByRole('heading', { name: 'Événements en vente' }).waitFor();
+  await page.reload();
+  await page.getByRole('heading', { name: 'Événements en vente' }).waitFor();
+  assert.equal(await page.locator('html').getAttribute('lang'), 'fr');
+  await page.click('#lang-switch');
+  await page.getByRole('heading', { name: 'Events on sale' }).waitFor();
   await context.close();
 });
 
@@ -235,6 +243,12 @@ test('the promoter changes the admission rate and the dashboard reflects it', as
   await refreshed;
   await page.locator('#s-rate', { hasText: '30' }).waitFor();
   await screenshot(page, 'dashboard-rate-changed');
+  await page.getByRole('button', { name: 'Pause the sale' }).click();
+  await page.locator('#s-paused', { hasText: 'Paused' }).waitFor();
+  assert.equal((await stats()).admission.paused, true);
+  await page.getByRole('button', { name: 'Resume the sale' }).click();
+  await page.locator('#s-paused', { hasText: 'Running' }).waitFor();
+  assert.equal((await stats()).admission.paused, false);
   await context.close();
 });
 

@@ -66,10 +66,16 @@ mkdir -p "$SHOTS"
 status=0
 GUICHET_URL="$URL" GUICHET_ADMIN_TOKEN="$ADMIN_TOKEN" SCREENSHOTS="$SHOTS" CHROMIUM="$CHROMIUM" \
     timeout 300 node --test --test-concurrency=1 --test-timeout=120000 --test-reporter=spec \
-    "$E2E_DIR/pages.test.mjs" || status=$?
+    "$E2E_DIR/pages.test.mjs" 2>&1 | tee "$DATA/report" || status=$?
 if [ -s "$DATA/stderr" ]; then
     echo "e2e: server log:"
     cat "$DATA/stderr"
 fi
 echo "e2e: screenshots in $SHOTS"
+passed=$(sed -n 's/^ℹ pass \([0-9]*\)$/\1/p' "$DATA/report" | tail -1)
+failed=$(sed -n 's/^ℹ fail \([0-9]*\)$/\1/p' "$DATA/report" | tail -1)
+echo "e2e: ${passed:-0} passed, ${failed:-0} failed"
+if [ "$status" -eq 0 ] && { [ -z "$passed" ] || [ "$passed" -eq 0 ] || [ "${failed:-1}" -ne 0 ]; }; then
+    status=1
+fi
 exit "$status"
