@@ -3,7 +3,8 @@
 // The scenarios run in order and share one event: a buyer on a phone waits
 // through the countdown and the queue, takes the best 2 seats, pays and gets
 // two QR codes; a second buyer reloads mid-queue and keeps the place; the
-// promoter changes the admission rate and sees the dashboard follow.
+// promoter changes the admission rate and sees the dashboard follow; the
+// second buyer, admitted in turn, picks seats on the map; a third leaves.
 // Any page JavaScript error, console error, or unexpected HTTP error fails
 // the test it happens in. Screenshots of each step go to $SCREENSHOTS.
 import { test, before, after, afterEach } from 'node:test';
@@ -249,6 +250,45 @@ test('the promoter changes the admission rate and the dashboard reflects it', as
   await page.getByRole('button', { name: 'Resume the sale' }).click();
   await page.locator('#s-paused', { hasText: 'Running' }).waitFor();
   assert.equal((await stats()).admission.paused, false);
+  await context.close();
+});
+
+test('the second buyer, admitted in turn, picks seats on the map, holds them, and releases them', async () => {
+  const page = second.page;
+  // The first buyer's purchase freed the one shopping place.
+  await page.locator('#v-seats').waitFor({ timeout: 30000 });
+  await page.locator('button.seat').first().waitFor();
+  assert.ok(await page.locator('button.seat[data-key="A|1|6"]').isDisabled(), 'a sold seat cannot be picked');
+  await page.click('button.seat[data-key="A|2|101"]');
+  await page.click('button.seat[data-key="A|2|102"]');
+  assert.equal(await page.locator('button.seat[data-key="A|2|101"]').getAttribute('aria-pressed'), 'true');
+  await screenshot(page, 'second-seats-picked-fr');
+  await page.getByRole('button', { name: 'Réserver les 2 place(s) choisie(s)' }).click();
+  await page.locator('#v-checkout').waitFor();
+  await page.locator('#hold-tickets', { hasText: 'rangée 2, siège 101' }).waitFor();
+  await page.locator('#hold-tickets', { hasText: 'rangée 2, siège 102' }).waitFor();
+  assert.equal((await stats()).inventory.total.held, 2);
+  await page.getByRole('button', { name: 'Libérer ces places' }).click();
+  await page.locator('#v-seats').waitFor();
+  await page.locator('button.seat[data-key="A|2|101"]:not([disabled])').waitFor();
+  assert.equal((await stats()).inventory.total.held, 0);
+});
+
+test('a buyer can leave the queue for good', async () => {
+  const context = await browser.newContext({ viewport: { width: 360, height: 740 }, locale: 'en-CA' });
+  const page = watch(await context.newPage(), 'leaving buyer');
+  await page.goto(`${BASE}/e/${EVENT}`);
+  await page.getByRole('button', { name: 'Join the queue' }).click();
+  await page.locator('#queue-figures').waitFor();
+  const before = await stats();
+  page.once('dialog', (dialog) => dialog.accept());
+  await page.getByRole('button', { name: 'Leave the queue' }).click();
+  await page.locator('#queue-state', { hasText: 'You left the queue' }).waitFor();
+  await page.getByRole('button', { name: 'Join again' }).waitFor();
+  const after = await stats();
+  assert.equal(after.queue.waiting, before.queue.waiting - 1);
+  assert.equal(after.queue.abandoned, before.queue.abandoned + 1);
+  await screenshot(page, 'left-the-queue');
   await context.close();
 });
 

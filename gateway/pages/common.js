@@ -510,6 +510,10 @@ function timeOnly(date) {
   return new Intl.DateTimeFormat(locale(), { timeStyle: 'medium' }).format(date);
 }
 
+function timeShort(date) {
+  return new Intl.DateTimeFormat(locale(), { timeStyle: 'short' }).format(date);
+}
+
 /** A duration in seconds as `1 h 05 min`, `3 min 20 s` or `45 s`. */
 function duration(totalS) {
   const s = Math.max(0, Math.round(totalS));

@@ -275,7 +275,7 @@ async function enterShop() {
 }
 
 function renderAccess() {
-  $('seats-access').textContent = t('seats.access', { when: timeOnly(new Date(kept().accessExpiresAt)) });
+  $('seats-access').textContent = t('seats.access', { when: timeShort(new Date(kept().accessExpiresAt)) });
 }
 
 /** The access has ended: back to the start, with a word of why. */
