@@ -39,6 +39,7 @@ const STRINGS = {
     'event.join': 'Join the queue',
     'event.join.lobby': 'Join the lobby',
     'event.join.note': 'Everyone in the lobby when the sale opens gets a place in a random order: arriving early gives no advantage, arriving before the opening does.',
+    'event.join.note.open': 'The sale is open: you join the end of the line, first come, first served, and see your place and the estimated wait.',
     'event.sold_out': 'Sold out. Every ticket is sold; there is no point waiting. If orders are cancelled, tickets go back on sale here.',
     'event.closed': 'Sales are closed for this event.',
     // event: queue
@@ -234,6 +235,7 @@ const STRINGS = {
     'event.join': 'Entrer dans la file',
     'event.join.lobby': 'Entrer dans la salle d’attente',
     'event.join.note': 'Toutes les personnes présentes dans la salle d’attente à l’ouverture reçoivent une place dans un ordre tiré au sort : arriver tôt ne donne aucun avantage, arriver avant l’ouverture, oui.',
+    'event.join.note.open': 'La vente est ouverte : vous prenez place au bout de la file, premier arrivé, premier servi, et voyez votre position et l’attente estimée.',
     'event.sold_out': 'Complet. Tous les billets sont vendus ; inutile d’attendre. Si des commandes sont annulées, les billets reviennent en vente ici.',
     'event.closed': 'La vente est terminée pour cet événement.',
     'queue.title': 'Vous êtes dans la file',

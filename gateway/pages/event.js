@@ -112,6 +112,7 @@ function renderIntro() {
   $('intro-closed').hidden = !closed;
   $('intro-closed').textContent = closed ? t(state === 'sold_out' ? 'event.sold_out' : 'event.closed') : '';
   $('intro-note').hidden = closed;
+  $('intro-note').textContent = t(state === 'scheduled' ? 'event.join.note' : 'event.join.note.open');
   $('intro-limit').textContent = t('event.limit', { n: page.event.per_buyer_limit });
   $('join').hidden = closed;
   $('join').textContent = t(state === 'scheduled' ? 'event.join.lobby' : 'event.join');
