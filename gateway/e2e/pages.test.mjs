@@ -221,7 +221,7 @@ test('the admitted buyer takes the best 2 seats, pays, and sees two QR codes, ke
   await page.waitForFunction(() => document.querySelectorAll('img.qr').length === 2 && Array.from(document.querySelectorAll('img.qr')).every((img) => img.complete && img.naturalWidth > 0));
 });
 
-test('the promoter changes the admission rate and the dashboard reflects it', async () => {
+test('the promoter changes the admission rate, pauses, resumes, and copies the event; the dashboard follows', async () => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-CA' });
   const page = watch(await context.newPage(), 'promoter');
   await page.goto(BASE + '/admin');
@@ -250,6 +250,23 @@ test('the promoter changes the admission rate and the dashboard reflects it', as
   await page.getByRole('button', { name: 'Resume the sale' }).click();
   await page.locator('#s-paused', { hasText: 'Running' }).waitFor();
   assert.equal((await stats()).admission.paused, false);
+
+  // A new event, copied from this one as a template.
+  await page.getByRole('button', { name: 'New event' }).click();
+  await page.selectOption('#template', EVENT);
+  await page.getByRole('button', { name: 'Copy', exact: true }).click();
+  await page.locator('#f-id').evaluate((input, id) => input.value === id + '-copy' || Promise.reject(new Error(input.value)), EVENT);
+  await page.fill('#f-name', 'Les Cowboys Fringants — supplémentaire');
+  await screenshot(page, 'create-from-template');
+  await page.getByRole('button', { name: 'Create the event' }).click();
+  await page.locator('#message', { hasText: `Event ${EVENT}-copy created.` }).waitFor();
+  await page.getByRole('heading', { name: 'Les Cowboys Fringants — supplémentaire' }).waitFor();
+  const copy = await call('GET', `/v1/events/${EVENT}-copy`);
+  assert.equal(copy.status, 200);
+  const original = await call('GET', `/v1/events/${EVENT}`);
+  assert.deepEqual(copy.body.sections, original.body.sections);
+  assert.deepEqual(copy.body.tiers, original.body.tiers);
+  assert.equal(copy.body.room.admit_per_minute, 30, 'the room as it is now');
   await context.close();
 });
 
@@ -289,6 +306,65 @@ test('a buyer can leave the queue for good', async () => {
   assert.equal(after.queue.waiting, before.queue.waiting - 1);
   assert.equal(after.queue.abandoned, before.queue.abandoned + 1);
   await screenshot(page, 'left-the-queue');
+  await context.close();
+});
+
+test('the promoter finds the order by its payment reference and cancels it', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-CA' });
+  const page = watch(await context.newPage(), 'promoter');
+  // The token is kept for the tab only: a new context signs in again.
+  await page.goto(`${BASE}/admin#${EVENT}`);
+  await page.fill('#token', ADMIN);
+  await page.click('#login button[type=submit]');
+  await page.locator('#orders tbody tr').first().waitFor();
+  const reference = await buyer.page.evaluate((id) => JSON.parse(localStorage.getItem('guichet.e.' + id)).order.payment_ref, EVENT);
+  await page.fill('#order-search', 'no-such-reference');
+  assert.equal(await page.locator('#orders tbody tr').count(), 0);
+  await page.fill('#order-search', reference.slice(0, 12));
+  assert.equal(await page.locator('#orders tbody tr').count(), 1);
+  page.once('dialog', (dialog) => dialog.accept());
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await page.locator('#orders tbody tr', { hasText: 'cancelled' }).waitFor();
+  await page.locator('#s-orders', { hasText: '0' }).waitFor();
+  const figures = await stats();
+  assert.equal(figures.orders, 0);
+  assert.equal(figures.inventory.total.sold, 0);
+  await screenshot(page, 'dashboard-order-cancelled');
+  await context.close();
+});
+
+test('a sold-out event says so before anyone joins', async () => {
+  const id = EVENT + '-tiny';
+  const created = await call('POST', '/v1/events', {
+    id, name: 'Complet d’avance', venue: 'Le Zaricot, Saint-Hyacinthe',
+    starts_at: '2099-01-01T20:00:00Z', on_sale_at: '2026-01-01T00:00:00Z', currency: 'CAD',
+    tiers: [{ id: 'ga', name: 'Admission générale', price_cents: 2500 }],
+    sections: [{ id: 'GA', name: 'Parterre debout', tier: 'ga', capacity: 2 }],
+    per_buyer_limit: 2, hold_ttl_s: 600, room: { admit_per_minute: 60000, max_active: 10, access_ttl_s: 900 },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  // One buyer takes both places through the API, as fast as the room allows.
+  const joined = await (await fetch(`${BASE}/v1/events/${id}/queue`, { method: 'POST' })).json();
+  let access = null;
+  for (let i = 0; i < 20 && !access; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const status = await (await fetch(`${BASE}/v1/events/${id}/queue/status`, { headers: { Authorization: 'Bearer ' + joined.queue_token } })).json();
+    access = status.access_token || null;
+  }
+  assert.ok(access, 'admitted');
+  const headers = { Authorization: 'Bearer ' + access, 'Content-Type': 'application/json' };
+  const hold = await (await fetch(`${BASE}/v1/events/${id}/holds`, { method: 'POST', headers, body: JSON.stringify({ section: 'GA', quantity: 2 }) })).json();
+  const bought = await fetch(`${BASE}/v1/holds/${hold.hold_id}/purchase`, {
+    method: 'POST', headers: Object.assign({ 'Idempotency-Key': 'k1' }, headers), body: JSON.stringify({ payment_ref: 'e2e' }),
+  });
+  assert.equal(bought.status, 201);
+
+  const context = await browser.newContext({ viewport: { width: 320, height: 640 }, locale: 'fr-CA' });
+  const page = watch(await context.newPage(), 'sold out');
+  await page.goto(`${BASE}/e/${id}`);
+  await page.locator('#intro-closed', { hasText: 'Complet' }).waitFor();
+  assert.equal(await page.locator('#join').isVisible(), false, 'no button to join a queue for nothing');
+  await screenshot(page, 'sold-out-fr');
   await context.close();
 });
 

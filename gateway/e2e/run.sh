@@ -67,6 +67,13 @@ status=0
 GUICHET_URL="$URL" GUICHET_ADMIN_TOKEN="$ADMIN_TOKEN" SCREENSHOTS="$SHOTS" CHROMIUM="$CHROMIUM" \
     timeout 300 node --test --test-concurrency=1 --test-timeout=120000 --test-reporter=spec \
     "$E2E_DIR/pages.test.mjs" 2>&1 | tee "$DATA/report" || status=$?
+if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    code=0
+    wait "$SERVER_PID" || code=$?
+    SERVER_PID=""
+    echo "e2e: the server stopped during the tests (exit status $code; over 128 is a signal)" >&2
+    status=1
+fi
 if [ -s "$DATA/stderr" ]; then
     echo "e2e: server log:"
     cat "$DATA/stderr"

@@ -283,6 +283,8 @@ const SAMPLE_LAYOUT = {
 
 function showCreate() {
   clearTimeout(admin.timer);
+  problem('');
+  message('');
   admin.eventId = null;
   history.replaceState(null, '', '#new');
   $('dashboard').hidden = true;
@@ -356,9 +358,9 @@ async function createEvent() {
       for (const item of error.raw.errors || []) errors.append(el('li', { text: (item.field ? item.field + ': ' : '') + (item.message || '') }));
       return;
     }
-    message(t('admin.created', { id: spec.id }));
     await loadEvents();
     await openDashboard(spec.id);
+    message(t('admin.created', { id: spec.id }));
   } catch (error) {
     problem(failure(error));
   }
