@@ -44,8 +44,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Run from a copy with a name of its own: on a machine shared with other
+# work (load tests, benchmarks), whatever stops stray `guichet` processes
+# must not stop this one mid-test.
+cp "$BIN" "$DATA/pages-e2e-server"
 GUICHET_ADMIN_TOKEN="$ADMIN_TOKEN" GUICHET_LOG=warn \
-    "$BIN" serve --listen 127.0.0.1:0 --data-dir "$DATA/data" >"$DATA/stdout" 2>"$DATA/stderr" &
+    "$DATA/pages-e2e-server" serve --listen 127.0.0.1:0 --data-dir "$DATA/data" >"$DATA/stdout" 2>"$DATA/stderr" &
 SERVER_PID=$!
 URL=""
 for _ in $(seq 1 100); do
