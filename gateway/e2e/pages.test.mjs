@@ -255,7 +255,7 @@ test('the promoter changes the admission rate, pauses, resumes, and copies the e
   await page.getByRole('button', { name: 'New event' }).click();
   await page.selectOption('#template', EVENT);
   await page.getByRole('button', { name: 'Copy', exact: true }).click();
-  await page.locator('#f-id').evaluate((input, id) => input.value === id + '-copy' || Promise.reject(new Error(input.value)), EVENT);
+  await page.waitForFunction((id) => document.getElementById('f-id').value === id + '-copy', EVENT);
   await page.fill('#f-name', 'Les Cowboys Fringants — supplémentaire');
   await screenshot(page, 'create-from-template');
   await page.getByRole('button', { name: 'Create the event' }).click();
@@ -331,6 +331,9 @@ test('the promoter finds the order by its payment reference and cancels it', asy
   assert.equal(figures.inventory.total.sold, 0);
   await screenshot(page, 'dashboard-order-cancelled');
   await context.close();
+  // The buyer, still within the shopping time, sees it on reload.
+  await buyer.page.reload();
+  await buyer.page.locator('#done-thanks', { hasText: 'This order was cancelled.' }).waitFor();
 });
 
 test('a sold-out event says so before anyone joins', async () => {

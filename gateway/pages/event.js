@@ -526,6 +526,19 @@ function showDone() {
   $('tickets').replaceChildren(...cards);
 }
 
+/** While the access lasts, the order's status from the server (the promoter may have cancelled it). */
+async function refreshOrder() {
+  try {
+    const answer = await api('GET', '/v1/orders/' + encodeURIComponent(kept().order.order_id), { token: kept().accessToken });
+    if (answer.status === 200) {
+      keep({ order: answer.body });
+      showDone();
+    }
+  } catch (error) {
+    // The kept copy stays on screen.
+  }
+}
+
 // ---- time ----
 
 /** Once a second: countdowns, and what happens when they reach zero. */
@@ -595,6 +608,7 @@ async function start() {
   const state = kept();
   if (state.order) {
     showDone();
+    if (hasAccess()) refreshOrder();
   } else if (hasAccess()) {
     await enterShop();
   } else if (state.queueToken) {
