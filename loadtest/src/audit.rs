@@ -222,12 +222,19 @@ fn nothing_invented(records: &[BuyerRecord], orders: &[Value]) -> Check {
 
 fn fairness(evidence: &Evidence<'_>) -> Fairness {
     let admitted: Vec<&BuyerRecord> = evidence.records.iter().filter(|r| r.admitted_at.is_some()).collect();
-    let after: Vec<&BuyerRecord> = admitted.iter().copied().filter(|r| r.arrived_after_on_sale()).collect();
+    let lobby_size = evidence.stats["lottery"]["lobby_size"].as_u64().unwrap_or(0);
+    let after: Vec<&BuyerRecord> =
+        admitted.iter().copied().filter(|r| r.buyer_number.is_some_and(|n| n >= lobby_size)).collect();
     let after_pairs: Vec<(f64, f64)> =
         after.iter().map(|r| (r.plan.arrival.as_secs_f64(), r.admitted_at.unwrap_or_default().as_secs_f64())).collect();
     let lottery = &evidence.stats["lottery"];
     let seed = lottery["seed"].as_str().map(str::to_owned);
-    let lobby_pairs = seed.as_deref().and_then(parse_seed).map(|seed| lobby_pairs(evidence.records, &seed));
+    let lobby_size = lottery["lobby_size"].as_u64().and_then(|n| u32::try_from(n).ok());
+    let lobby_pairs = seed
+        .as_deref()
+        .and_then(parse_seed)
+        .zip(lobby_size)
+        .map(|(seed, lobby_size)| lobby_pairs(evidence.records, &seed, lobby_size));
     Fairness {
         after_on_sale_buyers: after_pairs.len(),
         after_on_sale_rank_correlation: (after_pairs.len() >= MIN_BUYERS_FOR_CORRELATION)
@@ -242,14 +249,11 @@ fn fairness(evidence: &Evidence<'_>) -> Fairness {
     }
 }
 
-/// (lottery rank, admission time) for each admitted lobby buyer.
-fn lobby_pairs(records: &[BuyerRecord], seed: &[u8; 32]) -> Vec<(f64, f64)> {
-    // Buyers are numbered in join order and the whole lobby joined before
-    // anyone after the on-sale, so the first later number is the lobby's size.
-    let first_after = records.iter().filter(|r| !r.in_lobby).filter_map(|r| r.buyer_number).min();
-    let last_lobby = records.iter().filter(|r| r.in_lobby).filter_map(|r| r.buyer_number).max();
-    let lobby_size = first_after.or(last_lobby.map(|n| n + 1)).unwrap_or(0);
-    let Ok(lobby_size) = u32::try_from(lobby_size) else { return Vec::new() };
+/// (lottery rank, admission time) for each admitted buyer the lottery placed:
+/// those numbered below `lobby_size` in join order, as the server publishes it
+/// (not what each join answered: a join that waited for the disk across the
+/// draw already answers `waiting`).
+fn lobby_pairs(records: &[BuyerRecord], seed: &[u8; 32], lobby_size: u32) -> Vec<(f64, f64)> {
     let order = guichet_engine::room::lottery_order(seed, lobby_size);
     let mut rank_of = vec![0u32; order.len()];
     for (rank, &buyer) in order.iter().enumerate() {
@@ -257,7 +261,6 @@ fn lobby_pairs(records: &[BuyerRecord], seed: &[u8; 32]) -> Vec<(f64, f64)> {
     }
     records
         .iter()
-        .filter(|r| r.in_lobby)
         .filter_map(|r| {
             let rank = rank_of.get(usize::try_from(r.buyer_number?).ok()?)?;
             Some((f64::from(*rank), r.admitted_at?.as_secs_f64()))
@@ -305,7 +308,7 @@ fn fairness_checks(fairness: &Fairness, min: f64) -> Vec<Check> {
 fn honesty(records: &[BuyerRecord]) -> Honesty {
     let mut errors = Vec::new();
     let mut ratios = Vec::new();
-    for record in records.iter().filter(|r| r.arrived_after_on_sale()) {
+    for record in records {
         let (Some(eta), Some(joined), Some(admitted)) = (record.eta_at_join_s, record.joined_at, record.admitted_at)
         else {
             continue;
@@ -424,6 +427,7 @@ mod tests {
             eta_at_join_s: Some(1),
             admitted_at: Some(Duration::from_secs(u64::from(index))),
             conflicts: 0,
+            too_few_left: 0,
             purchase_attempted: attempted.map(str::to_owned),
             order: order.map(|(id, tickets)| Acknowledged {
                 order_id: id.into(),
@@ -515,10 +519,10 @@ mod tests {
             let rank = order.iter().position(|&b| u64::from(b) == record.buyer_number.unwrap()).unwrap();
             record.admitted_at = Some(Duration::from_secs(rank as u64));
         }
-        let pairs = lobby_pairs(&records, &seed);
+        let pairs = lobby_pairs(&records, &seed, 30);
         assert_eq!(pairs.len(), 30);
         assert!((spearman(&pairs) - 1.0).abs() < 1e-12);
-        let other = lobby_pairs(&records, &[8u8; 32]);
+        let other = lobby_pairs(&records, &[8u8; 32], 30);
         assert!(spearman(&other) < 0.9);
     }
 }

@@ -11,7 +11,7 @@ use hyper::Method;
 use serde_json::{json, Value};
 
 use crate::api::{Api, Call, Endpoint, Reply, TransportError};
-use crate::plan::{BuyerPlan, Choice, Draws, Phase};
+use crate::plan::{BuyerPlan, Choice, Draws};
 
 /// How many times a buyer tries for seats before giving up.
 const HOLD_ATTEMPTS: u32 = 4;
@@ -122,7 +122,10 @@ pub struct BuyerRecord {
     pub in_lobby: bool,
     pub eta_at_join_s: Option<u64>,
     pub admitted_at: Option<Duration>,
+    /// Holds refused because the seats picked on the map were taken meanwhile.
     pub conflicts: u32,
+    /// Holds refused because the section or tier had too few places left.
+    pub too_few_left: u32,
     /// The payment reference (also the idempotency key) of the purchase, once tried.
     pub purchase_attempted: Option<String>,
     pub order: Option<Acknowledged>,
@@ -143,6 +146,7 @@ pub async fn visit(context: Arc<Context>, plan: BuyerPlan) -> BuyerRecord {
             eta_at_join_s: None,
             admitted_at: None,
             conflicts: 0,
+            too_few_left: 0,
             purchase_attempted: None,
             order: None,
             end: End::OutOfTime,
@@ -287,7 +291,11 @@ impl Visit {
             match reply.status {
                 201 => return Ok(Some(reply.json())),
                 409 => {
-                    self.record.conflicts += 1;
+                    if reply.error_code() == "seats_unavailable" {
+                        self.record.conflicts += 1;
+                    } else {
+                        self.record.too_few_left += 1;
+                    }
                     // Someone else took them: look again; a GA buyer turns to seats.
                     if choice == Choice::GeneralAdmission {
                         choice = Choice::BestAvailable;
@@ -434,10 +442,4 @@ pub fn buyer_number(queue_token: &str) -> Option<u64> {
     let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload_text).ok()?;
     let bytes: [u8; 8] = payload.get(10..18)?.try_into().ok()?;
     Some(u64::from_le_bytes(bytes))
-}
-
-impl BuyerRecord {
-    pub fn arrived_after_on_sale(&self) -> bool {
-        self.plan.phase != Phase::Lobby && !self.in_lobby
-    }
 }

@@ -137,7 +137,14 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => return fail(&format!("cannot start the runtime: {error}")),
     };
-    match runtime.block_on(run_scenario(&args, &scenario)) {
+    // Ctrl-C drops the run, and with it a spawned server (killed on drop).
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            outcome = run_scenario(&args, &scenario) => outcome,
+            _ = tokio::signal::ctrl_c() => Err("interrupted; no audit".to_owned()),
+        }
+    });
+    match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(message) => fail(&message),
@@ -259,6 +266,7 @@ async fn run_scenario(args: &RunArgs, scenario: &Scenario) -> Result<bool, Strin
         on_sale_at_s: plan::on_sale_offset(scenario).as_secs_f64(),
         ends: report::ends(&records),
         hold_conflicts: records.iter().map(|r| u64::from(r.conflicts)).sum(),
+        holds_too_few_left: records.iter().map(|r| u64::from(r.too_few_left)).sum(),
         chaos_kill_at_s: args.chaos,
         restarts_s: spawned.as_ref().map_or_else(Vec::new, |s| s.restarts.iter().map(Duration::as_secs_f64).collect()),
         endpoints,
@@ -273,7 +281,7 @@ async fn run_scenario(args: &RunArgs, scenario: &Scenario) -> Result<bool, Strin
     }
     print!("{}", report::summary(&report));
     let dir = args.report.clone().unwrap_or_else(|| PathBuf::from("loadtest-reports").join(&event_id));
-    report::write(&report, &dir).map_err(|e| format!("writing the report to {}: {e}", dir.display()))?;
+    report::write(&report, &records, &dir).map_err(|e| format!("writing the report to {}: {e}", dir.display()))?;
     println!("\n  report: {}", dir.join("report.html").display());
     Ok(report.audit.passed)
 }

@@ -51,8 +51,10 @@ pub struct Report {
     pub sold_out_at_s: Option<f64>,
     pub on_sale_at_s: f64,
     pub ends: BTreeMap<&'static str, u64>,
-    /// Holds refused because someone else took the seats first (409).
+    /// Holds refused because someone else took the picked seats first (409 seats_unavailable).
     pub hold_conflicts: u64,
+    /// Holds refused because too few places were left where asked (409 not_enough_available).
+    pub holds_too_few_left: u64,
     pub chaos_kill_at_s: Option<u64>,
     pub restarts_s: Vec<f64>,
     pub endpoints: Vec<EndpointSummary>,
@@ -126,12 +128,13 @@ pub fn summary(report: &Report) -> String {
         .map_or("not sold out".into(), |s| format!("sold out {:.0} s after the on-sale", s - report.on_sale_at_s));
     let _ = writeln!(
         out,
-        "  {} buyers · {} of {} places sold ({:.1}%) · {sold_out} · {} hold conflicts",
+        "  {} buyers · {} of {} places sold ({:.1}%) · {sold_out}\n  holds refused: {} seats taken meanwhile (conflicts), {} too few left there",
         report.buyers,
         report.tickets_sold,
         report.capacity,
         100.0 * report.tickets_sold as f64 / report.capacity.max(1) as f64,
-        report.hold_conflicts
+        report.hold_conflicts,
+        report.holds_too_few_left
     );
     let ends: Vec<String> = report.ends.iter().map(|(end, n)| format!("{end} {n}")).collect();
     let _ = writeln!(out, "  buyers: {}", ends.join(" · "));
@@ -187,11 +190,41 @@ pub fn summary(report: &Report) -> String {
     out
 }
 
-pub fn write(report: &Report, dir: &Path) -> std::io::Result<()> {
+pub fn write(report: &Report, records: &[BuyerRecord], dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("buyers.csv"), buyers_csv(records))?;
     let json = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
     std::fs::write(dir.join("report.json"), json)?;
     std::fs::write(dir.join("report.html"), html(report))
+}
+
+/// One line per virtual buyer, for digging into a run with any spreadsheet.
+fn buyers_csv(records: &[BuyerRecord]) -> String {
+    let millis = |d: Option<std::time::Duration>| d.map_or(String::new(), |d| d.as_millis().to_string());
+    let mut out = String::from(
+        "buyer,phase,arrival_ms,tickets,choice,server_buyer_number,in_lobby,joined_ms,eta_at_join_s,admitted_ms,hold_conflicts,holds_too_few_left,end,order_id\n",
+    );
+    for r in records {
+        let _ = writeln!(
+            out,
+            "{},{:?},{},{},{:?},{},{},{},{},{},{},{},{},{}",
+            r.plan.index,
+            r.plan.phase,
+            r.plan.arrival.as_millis(),
+            r.plan.tickets,
+            r.plan.choice,
+            r.buyer_number.map_or(String::new(), |n| n.to_string()),
+            r.in_lobby,
+            millis(r.joined_at),
+            r.eta_at_join_s.map_or(String::new(), |n| n.to_string()),
+            millis(r.admitted_at),
+            r.conflicts,
+            r.too_few_left,
+            r.end.name(),
+            r.order.as_ref().map_or("", |o| o.order_id.as_str()),
+        );
+    }
+    out
 }
 
 const COLOURS: [&str; 8] = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"];

@@ -169,6 +169,10 @@ pub struct RoomStats {
     pub seed_sha256: String,
     /// The seed itself, hex, once the lottery is drawn.
     pub seed: Option<String>,
+    /// Buyers numbered `0..lobby_size` (everyone who joined before the draw)
+    /// were put in lottery order: with the seed, what anyone needs to
+    /// recompute the order. Known once drawn.
+    pub lobby_size: Option<u32>,
 }
 
 /// What one tick did.
@@ -507,6 +511,7 @@ impl WaitingRoom {
             opened: state.opened,
             seed_sha256: hex(&seed_digest(&self.config.seed)),
             seed: state.opened.then(|| hex(&self.config.seed)),
+            lobby_size: state.opened.then_some(state.lobby_size),
         }
     }
 

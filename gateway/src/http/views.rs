@@ -209,7 +209,9 @@ pub fn stats_json(event: &Event) -> Value {
             "measured_admit_per_minute": room.measured_admit_per_minute,
             "max_active": room.settings.max_active, "paused": room.settings.paused,
         },
-        "lottery": { "seed_sha256": room.seed_sha256, "seed": room.seed, "drawn": room.opened },
+        "lottery": {
+            "seed_sha256": room.seed_sha256, "seed": room.seed, "drawn": room.opened, "lobby_size": room.lobby_size,
+        },
         "inventory": { "sections": sections, "total": counts_json(&availability.total) },
         "orders": orders,
         "revenue_cents": revenue,
