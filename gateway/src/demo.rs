@@ -71,6 +71,8 @@ fn serve_demo(args: &DemoArgs) -> ExitCode {
         if let Some(event) = engine.event(&id) {
             println!("demo: {} — {}", event.valid.spec.name, event.valid.spec.venue);
             println!("  goes on sale at {} (the room opens then)", event.valid.on_sale_at);
+            println!("  buy:     http://{address}/e/{id}");
+            println!("  promoter dashboard: http://{address}/admin");
             println!("  event:   http://{address}/v1/events/{id}");
             println!("  join:    curl -X POST http://{address}/v1/events/{id}/queue");
             println!("  metrics: http://{address}/metrics");

@@ -140,6 +140,12 @@ impl Metrics {
         series.latency.get_or_init(|| self.latency.with_label_values(&[label])).observe(elapsed.as_secs_f64());
     }
 
+    /// A page, an asset or an unknown path: off the API's hot path, so looked up by label.
+    pub fn observe_page(&self, label: &str, status: StatusCode, elapsed: Duration) {
+        self.requests.with_label_values(&[label, status.as_str()]).inc();
+        self.latency.with_label_values(&[label]).observe(elapsed.as_secs_f64());
+    }
+
     /// The text exposition, with the engine's figures read now.
     pub fn render(&self, engine: &Engine) -> Response<Full<Bytes>> {
         self.read_engine(engine);

@@ -1,5 +1,6 @@
-//! docs/openapi.yaml describes exactly the routes the router answers: every
-//! (path, method) of `ROUTES` is in the spec, and the spec has no other.
+//! docs/openapi.yaml describes exactly the routes the server answers: every
+//! (path, method) of the API's `ROUTES` and of the pages' `PAGE_ROUTES`
+//! (GET only) is in the spec, and the spec has no other.
 //!
 //! The YAML is read as text, without a YAML crate: under the top-level
 //! `paths:` key, a path is a key at indentation 2 (`  /v1/events:`) and its
@@ -10,6 +11,9 @@ use std::collections::BTreeSet;
 #[allow(dead_code)]
 #[path = "../src/http/router.rs"]
 mod router;
+
+#[path = "../src/http/page_routes.rs"]
+mod page_routes;
 
 const SPEC: &str = include_str!("../../docs/openapi.yaml");
 
@@ -82,6 +86,7 @@ fn the_spec_describes_every_route_and_method_of_the_router_and_no_other() {
     let routes: BTreeSet<(String, String)> = router::ROUTES
         .iter()
         .flat_map(|(_, path, methods)| methods.iter().map(|m| ((*path).to_owned(), m.as_str().to_lowercase())))
+        .chain(page_routes::PAGE_ROUTES.iter().map(|path| ((*path).to_owned(), "get".to_owned())))
         .collect();
     let documented = spec_operations(SPEC);
     let missing: Vec<String> =

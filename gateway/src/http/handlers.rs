@@ -44,7 +44,13 @@ pub async fn handle(
     started: Instant,
 ) -> HttpResponse {
     let (route, response) = match router.find(request.uri().path()) {
-        None => (None, ApiError::not_found("no_such_route", "there is no such route").into_response()),
+        None => {
+            let (label, response) = super::pages::serve(app, &request).unwrap_or_else(|| {
+                ("unknown", ApiError::not_found("no_such_route", "there is no such route").into_response())
+            });
+            app.metrics.observe_page(label, response.status(), started.elapsed());
+            return response;
+        }
         Some(matched) if !matched.methods.contains(request.method()) => {
             (Some(matched.route), method_not_allowed(matched.methods))
         }

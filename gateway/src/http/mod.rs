@@ -4,6 +4,8 @@ pub mod client_address;
 pub mod error;
 mod handlers;
 pub mod limiter;
+mod page_routes;
+pub mod pages;
 pub mod request;
 pub mod router;
 pub mod views;

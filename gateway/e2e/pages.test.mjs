@@ -1,0 +1,391 @@
+// Guichet's pages in a real headless Chromium, against a real `guichet serve`
+// (started by run.sh, which passes GUICHET_URL and GUICHET_ADMIN_TOKEN).
+// The scenarios run in order and share one event: a buyer on a phone waits
+// through the countdown and the queue, takes the best 2 seats, pays and gets
+// two QR codes; a second buyer reloads mid-queue and keeps the place; the
+// promoter changes the admission rate and sees the dashboard follow; the
+// second buyer, admitted in turn, picks seats on the map; a third leaves.
+// Any page JavaScript error, console error, or unexpected HTTP error fails
+// the test it happens in. Screenshots of each step go to $SCREENSHOTS.
+import { test, before, after, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const BASE = process.env.GUICHET_URL;
+const ADMIN = process.env.GUICHET_ADMIN_TOKEN;
+const SHOTS = process.env.SCREENSHOTS || 'screenshots';
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+assert.ok(BASE && ADMIN, 'GUICHET_URL and GUICHET_ADMIN_TOKEN are set (run.sh sets them)');
+mkdirSync(SHOTS, { recursive: true });
+
+const EVENT = 'e2e-' + Date.now().toString(36);
+const ADMIT_PER_MINUTE = 12;
+const problems = [];
+/** HTTP errors a scenario expects (the unknown event's page and API call). */
+const expectedErrors = new Set();
+let browser;
+let shot = 0;
+const buyer = {};
+const second = {};
+
+async function screenshot(page, name, options) {
+  shot += 1;
+  const file = join(SHOTS, String(shot).padStart(2, '0') + '-' + name + '.png');
+  await page.screenshot(Object.assign({ path: file, fullPage: true }, options || {}));
+}
+
+/** Fails on page errors, console errors and HTTP errors nobody expected. */
+function watch(page, who) {
+  page.on('pageerror', (error) => problems.push(`${who}: uncaught ${error.name}: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() !== 'error') return;
+    // The browser logs every HTTP error response as a console error; those are judged below.
+    if (/^Failed to load resource/.test(message.text())) return;
+    problems.push(`${who}: console error: ${message.text()}`);
+  });
+  page.on('response', (response) => {
+    const url = new URL(response.url());
+    if (response.status() >= 400 && !expectedErrors.has(response.status() + ' ' + url.pathname)) {
+      problems.push(`${who}: HTTP ${response.status()} for ${response.request().method()} ${url.pathname}`);
+    }
+  });
+  page.on('requestfailed', (request) => problems.push(`${who}: request failed: ${request.url()} ${request.failure()?.errorText}`));
+  return page;
+}
+
+async function call(method, path, body) {
+  const response = await fetch(BASE + path, {
+    method,
+    headers: { Authorization: 'Bearer ' + ADMIN, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null };
+}
+
+async function stats() {
+  const answer = await call('GET', `/v1/events/${EVENT}/stats`);
+  assert.equal(answer.status, 200, JSON.stringify(answer.body));
+  return answer.body;
+}
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
+  // On sale soon, so the buyer sees the countdown and the lobby; one buyer
+  // shopping at a time, admitted slowly, so the second one really waits.
+  const onSale = new Date(Date.now() + 15000);
+  const created = await call('POST', '/v1/events', {
+    id: EVENT,
+    name: 'Les Cowboys Fringants — test du navigateur',
+    venue: 'Amphithéâtre Cogeco, Trois-Rivières',
+    starts_at: '2099-08-30T23:30:00Z',
+    on_sale_at: onSale.toISOString().replace(/\.\d+Z$/, 'Z'),
+    currency: 'CAD',
+    tiers: [
+      { id: 'parterre', name: 'Parterre', price_cents: 14950 },
+      { id: 'pelouse', name: 'Pelouse', price_cents: 7950 },
+    ],
+    sections: [
+      { id: 'A', name: 'Parterre A', tier: 'parterre', rows: [{ id: '1', seats: 12 }, { id: '2', seats: 14, first: 101 }] },
+      { id: 'PELOUSE', name: 'Pelouse', tier: 'pelouse', capacity: 300 },
+    ],
+    per_buyer_limit: 4,
+    hold_ttl_s: 600,
+    room: { admit_per_minute: ADMIT_PER_MINUTE, max_active: 1, access_ttl_s: 900 },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+afterEach(() => {
+  const found = problems.splice(0);
+  assert.deepEqual(found, [], 'no JavaScript error, console error or unexpected HTTP error');
+});
+
+test('the event list shows the event and searches by name', async () => {
+  const context = await browser.newContext({ viewport: { width: 1024, height: 768 }, locale: 'en-CA' });
+  const page = watch(await context.newPage(), 'list');
+  await page.goto(BASE + '/');
+  await page.getByText('Les Cowboys Fringants').first().waitFor();
+  assert.equal(await page.locator('html').getAttribute('lang'), 'en');
+  await page.fill('#q', 'no such show anywhere');
+  await page.click('#search button[type=submit]');
+  await page.locator('#count', { hasText: 'No event matches' }).waitFor();
+  await page.fill('#q', 'cowboys');
+  await page.click('#search button[type=submit]');
+  await page.locator('#events li').first().waitFor();
+  assert.equal(await page.locator('#events li').count(), 1);
+  await screenshot(page, 'event-list');
+  // The language switch, remembered across a reload.
+  await page.click('#lang-switch');
+  await page.getByRole('heading', { name: 'Événements en vente' }).waitFor();
+  await page.reload();
+  await page.getByRole('heading', { name: 'Événements en vente' }).waitFor();
+  assert.equal(await page.locator('html').getAttribute('lang'), 'fr');
+  await page.click('#lang-switch');
+  await page.getByRole('heading', { name: 'Events on sale' }).waitFor();
+  await context.close();
+});
+
+test('a buyer on a 320 px phone sees the countdown, joins the lobby, waits, and is admitted', async () => {
+  buyer.context = await browser.newContext({
+    viewport: { width: 320, height: 640 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: 'en-CA',
+  });
+  const page = watch(await buyer.context.newPage(), 'buyer');
+  buyer.page = page;
+  await page.goto(`${BASE}/e/${EVENT}`);
+  await page.locator('#intro-countdown').waitFor();
+  await page.getByRole('button', { name: 'Join the lobby' }).waitFor();
+  await screenshot(page, 'phone-countdown');
+  await page.getByRole('button', { name: 'Join the lobby' }).click();
+  await page.locator('#queue-state', { hasText: 'lobby' }).waitFor();
+  await page.locator('#v-queue').getByText('refreshing or closing this tab does not lose it').waitFor();
+  await screenshot(page, 'phone-lobby');
+  // At the opening the lottery puts the lobby in order; then the room admits at 12 a minute.
+  // The first poll after the opening normally lands within the first
+  // admission's 5 s; a machine slowed down by other work may see it later.
+  await page.locator('#queue-figures:visible, #v-seats:visible').first().waitFor({ timeout: 30000 });
+  if (await page.locator('#queue-figures').isVisible()) {
+    assert.match(await page.locator('#q-position').textContent(), /^\d+$/);
+    await screenshot(page, 'phone-waiting');
+  }
+  await page.locator('#v-seats').waitFor({ timeout: 30000 });
+  await page.locator('button.seat').first().waitFor();
+  await screenshot(page, 'phone-seat-map');
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 320, `the page fits 320 px without scrolling sideways (it is ${width} px wide)`);
+});
+
+test('a second buyer who reloads mid-queue keeps the place (in French)', async () => {
+  second.context = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'fr-CA' });
+  const page = watch(await second.context.newPage(), 'second buyer');
+  second.page = page;
+  await page.goto(`${BASE}/e/${EVENT}`);
+  assert.equal(await page.locator('html').getAttribute('lang'), 'fr');
+  await page.getByRole('button', { name: 'Entrer dans la file' }).click();
+  // One buyer shops at a time: this one waits behind the first.
+  await page.locator('#queue-figures').waitFor();
+  const position = await page.locator('#q-position').textContent();
+  assert.equal(position, '1');
+  const token = await page.evaluate((id) => JSON.parse(localStorage.getItem('guichet.e.' + id)).queueToken, EVENT);
+  const before = await stats();
+  assert.equal(before.queue.waiting, 1);
+  await page.locator('#v-queue').getByText('Votre place est gardée dans ce navigateur').waitFor();
+  await screenshot(page, 'second-waiting-fr');
+
+  const polled = page.waitForResponse((r) => r.url().endsWith('/queue/status') && r.status() === 200, { timeout: 30000 });
+  await page.reload();
+  await polled;
+  await page.locator('#q-position', { hasText: position }).waitFor();
+  const tokenAfter = await page.evaluate((id) => JSON.parse(localStorage.getItem('guichet.e.' + id)).queueToken, EVENT);
+  assert.equal(tokenAfter, token, 'the same place: the queue token kept in the browser');
+  const afterReload = await stats();
+  assert.equal(afterReload.queue.waiting, before.queue.waiting, 'nobody new joined');
+  assert.equal(afterReload.queue.admitted_total + afterReload.queue.waiting + afterReload.queue.lobby,
+    before.queue.admitted_total + before.queue.waiting + before.queue.lobby);
+  await screenshot(page, 'second-after-reload-fr');
+});
+
+test('the admitted buyer takes the best 2 seats, pays, and sees two QR codes, kept after a reload', async () => {
+  const page = buyer.page;
+  await page.selectOption('#best-quantity', '2');
+  await page.selectOption('#best-where', 'tier:parterre');
+  await page.getByRole('button', { name: 'Find the best 2' }).click();
+  await page.locator('#v-checkout').waitFor();
+  assert.match(await page.locator('#hold-clock').textContent(), /^\d\d:\d\d$/);
+  assert.equal(await page.locator('#hold-tickets tr').count(), 3, 'two tickets and a total');
+  await screenshot(page, 'phone-checkout');
+  await page.fill('#pay-name', 'Karl Tremblay');
+  await page.click('#pay-submit');
+  await page.locator('#v-done').waitFor();
+  const qr = page.locator('img.qr');
+  await qr.nth(1).waitFor();
+  assert.equal(await qr.count(), 2);
+  await page.waitForFunction(() => Array.from(document.querySelectorAll('img.qr')).every((img) => img.complete && img.naturalWidth > 0));
+  await screenshot(page, 'phone-tickets');
+  await page.emulateMedia({ media: 'print' });
+  await screenshot(page, 'phone-tickets-print');
+  await page.emulateMedia({ media: 'screen' });
+
+  const figures = await stats();
+  assert.equal(figures.orders, 1);
+  assert.equal(figures.revenue_cents, 2 * 14950);
+  await page.reload();
+  await page.locator('#v-done').waitFor();
+  await page.waitForFunction(() => document.querySelectorAll('img.qr').length === 2 && Array.from(document.querySelectorAll('img.qr')).every((img) => img.complete && img.naturalWidth > 0));
+});
+
+test('the promoter changes the admission rate, pauses, resumes, and copies the event; the dashboard follows', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-CA' });
+  const page = watch(await context.newPage(), 'promoter');
+  await page.goto(BASE + '/admin');
+  await page.fill('#token', ADMIN);
+  await page.click('#login button[type=submit]');
+  await page.selectOption('#event-select', EVENT);
+  await page.getByRole('button', { name: 'Open the dashboard' }).click();
+  await page.locator('#s-rate', { hasText: String(ADMIT_PER_MINUTE) }).waitFor();
+  await page.locator('#s-orders', { hasText: '1' }).waitFor();
+  await page.locator('#orders tbody tr').first().waitFor();
+  await screenshot(page, 'dashboard');
+  await page.fill('#c-rate', '30');
+  await page.click('#c-apply');
+  await page.locator('#message', { hasText: 'Saved: 30 per minute' }).waitFor();
+  await page.locator('#s-rate', { hasText: '30' }).waitFor();
+  const figures = await stats();
+  assert.equal(figures.admission.admit_per_minute, 30);
+  // The next automatic refresh still shows it.
+  const refreshed = page.waitForResponse((r) => r.url().endsWith('/stats'), { timeout: 10000 });
+  await refreshed;
+  await page.locator('#s-rate', { hasText: '30' }).waitFor();
+  await screenshot(page, 'dashboard-rate-changed');
+  await page.getByRole('button', { name: 'Pause the sale' }).click();
+  await page.locator('#s-paused', { hasText: 'Paused' }).waitFor();
+  assert.equal((await stats()).admission.paused, true);
+  await page.getByRole('button', { name: 'Resume the sale' }).click();
+  await page.locator('#s-paused', { hasText: 'Running' }).waitFor();
+  assert.equal((await stats()).admission.paused, false);
+
+  // A new event, copied from this one as a template.
+  await page.getByRole('button', { name: 'New event' }).click();
+  await page.selectOption('#template', EVENT);
+  await page.getByRole('button', { name: 'Copy', exact: true }).click();
+  await page.waitForFunction((id) => document.getElementById('f-id').value === id + '-copy', EVENT);
+  await page.fill('#f-name', 'Les Cowboys Fringants — supplémentaire');
+  await screenshot(page, 'create-from-template');
+  await page.getByRole('button', { name: 'Create the event' }).click();
+  await page.locator('#message', { hasText: `Event ${EVENT}-copy created.` }).waitFor();
+  await page.getByRole('heading', { name: 'Les Cowboys Fringants — supplémentaire' }).waitFor();
+  const copy = await call('GET', `/v1/events/${EVENT}-copy`);
+  assert.equal(copy.status, 200);
+  const original = await call('GET', `/v1/events/${EVENT}`);
+  assert.deepEqual(copy.body.sections, original.body.sections);
+  assert.deepEqual(copy.body.tiers, original.body.tiers);
+  assert.equal(copy.body.room.admit_per_minute, 30, 'the room as it is now');
+  await context.close();
+});
+
+test('the second buyer, admitted in turn, picks seats on the map, holds them, and releases them', async () => {
+  const page = second.page;
+  // The first buyer's purchase freed the one shopping place.
+  await page.locator('#v-seats').waitFor({ timeout: 30000 });
+  await page.locator('button.seat').first().waitFor();
+  assert.ok(await page.locator('button.seat[data-key="A|1|6"]').isDisabled(), 'a sold seat cannot be picked');
+  await page.click('button.seat[data-key="A|2|101"]');
+  await page.click('button.seat[data-key="A|2|102"]');
+  assert.equal(await page.locator('button.seat[data-key="A|2|101"]').getAttribute('aria-pressed'), 'true');
+  await screenshot(page, 'second-seats-picked-fr');
+  await page.getByRole('button', { name: 'Réserver les 2 place(s) choisie(s)' }).click();
+  await page.locator('#v-checkout').waitFor();
+  await page.locator('#hold-tickets', { hasText: 'rangée 2, siège 101' }).waitFor();
+  await page.locator('#hold-tickets', { hasText: 'rangée 2, siège 102' }).waitFor();
+  assert.equal((await stats()).inventory.total.held, 2);
+  await page.getByRole('button', { name: 'Libérer ces places' }).click();
+  await page.locator('#v-seats').waitFor();
+  await page.locator('button.seat[data-key="A|2|101"]:not([disabled])').waitFor();
+  assert.equal((await stats()).inventory.total.held, 0);
+});
+
+test('a buyer can leave the queue for good', async () => {
+  const context = await browser.newContext({ viewport: { width: 360, height: 740 }, locale: 'en-CA' });
+  const page = watch(await context.newPage(), 'leaving buyer');
+  await page.goto(`${BASE}/e/${EVENT}`);
+  await page.getByRole('button', { name: 'Join the queue' }).click();
+  await page.locator('#queue-figures').waitFor();
+  const before = await stats();
+  page.once('dialog', (dialog) => dialog.accept());
+  await page.getByRole('button', { name: 'Leave the queue' }).click();
+  await page.locator('#queue-state', { hasText: 'You left the queue' }).waitFor();
+  await page.getByRole('button', { name: 'Join again' }).waitFor();
+  const after = await stats();
+  assert.equal(after.queue.waiting, before.queue.waiting - 1);
+  assert.equal(after.queue.abandoned, before.queue.abandoned + 1);
+  await screenshot(page, 'left-the-queue');
+  await context.close();
+});
+
+test('the promoter finds the order by its payment reference and cancels it', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-CA' });
+  const page = watch(await context.newPage(), 'promoter');
+  // The token is kept for the tab only: a new context signs in again.
+  await page.goto(`${BASE}/admin#${EVENT}`);
+  await page.fill('#token', ADMIN);
+  await page.click('#login button[type=submit]');
+  await page.locator('#orders tbody tr').first().waitFor();
+  const reference = await buyer.page.evaluate((id) => JSON.parse(localStorage.getItem('guichet.e.' + id)).order.payment_ref, EVENT);
+  await page.fill('#order-search', 'no-such-reference');
+  assert.equal(await page.locator('#orders tbody tr').count(), 0);
+  await page.fill('#order-search', reference.slice(0, 12));
+  assert.equal(await page.locator('#orders tbody tr').count(), 1);
+  page.once('dialog', (dialog) => dialog.accept());
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await page.locator('#orders tbody tr', { hasText: 'cancelled' }).waitFor();
+  await page.locator('#s-orders', { hasText: '0' }).waitFor();
+  const figures = await stats();
+  assert.equal(figures.orders, 0);
+  assert.equal(figures.inventory.total.sold, 0);
+  await screenshot(page, 'dashboard-order-cancelled');
+  await context.close();
+  // The buyer, still within the shopping time, sees it on reload.
+  await buyer.page.reload();
+  await buyer.page.locator('#done-thanks', { hasText: 'This order was cancelled.' }).waitFor();
+});
+
+test('a sold-out event says so before anyone joins', async () => {
+  const id = EVENT + '-tiny';
+  const created = await call('POST', '/v1/events', {
+    id, name: 'Complet d’avance', venue: 'Le Zaricot, Saint-Hyacinthe',
+    starts_at: '2099-01-01T20:00:00Z', on_sale_at: '2026-01-01T00:00:00Z', currency: 'CAD',
+    tiers: [{ id: 'ga', name: 'Admission générale', price_cents: 2500 }],
+    sections: [{ id: 'GA', name: 'Parterre debout', tier: 'ga', capacity: 2 }],
+    per_buyer_limit: 2, hold_ttl_s: 600, room: { admit_per_minute: 60000, max_active: 10, access_ttl_s: 900 },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  // One buyer takes both places through the API, as fast as the room allows.
+  const joined = await (await fetch(`${BASE}/v1/events/${id}/queue`, { method: 'POST' })).json();
+  let access = null;
+  for (let i = 0; i < 20 && !access; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const status = await (await fetch(`${BASE}/v1/events/${id}/queue/status`, { headers: { Authorization: 'Bearer ' + joined.queue_token } })).json();
+    access = status.access_token || null;
+  }
+  assert.ok(access, 'admitted');
+  const headers = { Authorization: 'Bearer ' + access, 'Content-Type': 'application/json' };
+  const hold = await (await fetch(`${BASE}/v1/events/${id}/holds`, { method: 'POST', headers, body: JSON.stringify({ section: 'GA', quantity: 2 }) })).json();
+  const bought = await fetch(`${BASE}/v1/holds/${hold.hold_id}/purchase`, {
+    method: 'POST', headers: Object.assign({ 'Idempotency-Key': 'k1' }, headers), body: JSON.stringify({ payment_ref: 'e2e' }),
+  });
+  assert.equal(bought.status, 201);
+
+  const context = await browser.newContext({ viewport: { width: 320, height: 640 }, locale: 'fr-CA' });
+  const page = watch(await context.newPage(), 'sold out');
+  await page.goto(`${BASE}/e/${id}`);
+  await page.locator('#intro-closed', { hasText: 'Complet' }).waitFor();
+  assert.equal(await page.locator('#join').isVisible(), false, 'no button to join a queue for nothing');
+  await screenshot(page, 'sold-out-fr');
+  await context.close();
+});
+
+test('an unknown event gives a page that says so', async () => {
+  expectedErrors.add('404 /e/no-such-event');
+  expectedErrors.add('404 /v1/events/no-such-event');
+  const context = await browser.newContext({ viewport: { width: 390, height: 700 }, locale: 'en-CA' });
+  const page = watch(await context.newPage(), 'unknown');
+  const response = await page.goto(BASE + '/e/no-such-event');
+  assert.equal(response.status(), 404);
+  await page.getByRole('heading', { name: 'No such event' }).waitFor();
+  await screenshot(page, 'unknown-event');
+  await context.close();
+  await buyer.context.close();
+  await second.context.close();
+});

@@ -1,0 +1,573 @@
+// Guichet's pages: what every page shares. The French and English strings
+// (one dictionary for all pages), the language switch, calls to the v1 API,
+// and small formatting and DOM helpers. Plain JavaScript, no build step.
+'use strict';
+
+const STRINGS = {
+  en: {
+    'lang.switch': 'Français',
+    'lang.switch.label': 'Afficher en français',
+    'nav.events': 'Events',
+    'nav.admin': 'Promoters',
+    'footer': 'Guichet — fair on-sales, one place each.',
+    'error.network': 'The server cannot be reached. Check your connection; we will try again.',
+    'error.generic': 'Something went wrong: {message}',
+    'state.scheduled': 'On sale soon',
+    'state.on_sale': 'On sale',
+    'state.sold_out': 'Sold out',
+    'state.closed': 'Closed',
+    // index
+    'index.title': 'Events on sale',
+    'index.search': 'Search events',
+    'index.q': 'Name or venue',
+    'index.from': 'From',
+    'index.to': 'To',
+    'index.submit': 'Search',
+    'index.clear': 'Clear',
+    'index.none': 'No event matches.',
+    'index.count': '{n} event(s)',
+    'index.on_sale_at': 'On sale {when}',
+    'index.open': 'Tickets',
+    // event: intro
+    'event.loading': 'Loading the event…',
+    'event.missing.title': 'No such event',
+    'event.missing.text': 'There is no event at this address. Check the link, or see the events on sale.',
+    'event.starts': 'Show: {when}',
+    'event.on_sale': 'On sale: {when}',
+    'event.limit': 'Up to {n} tickets per buyer.',
+    'event.countdown': 'On sale in',
+    'event.join': 'Join the queue',
+    'event.join.lobby': 'Join the lobby',
+    'event.join.note': 'Everyone in the lobby when the sale opens gets a place in a random order: arriving early gives no advantage, arriving before the opening does.',
+    'event.join.note.open': 'The sale is open: you join the end of the line, first come, first served, and see your place and the estimated wait.',
+    'event.sold_out': 'Sold out. Every ticket is sold; there is no point waiting. If orders are cancelled, tickets go back on sale here.',
+    'event.closed': 'Sales are closed for this event.',
+    // event: queue
+    'queue.title': 'You are in the queue',
+    'queue.kept': 'Your place is kept in this browser: refreshing or closing this tab does not lose it. Come back to this page on the same device before your turn.',
+    'queue.keep_polling': 'Keep this page open, or come back soon: a buyer who is gone for long loses the place.',
+    'queue.state.lobby': 'You are in the lobby. At the opening, everyone here is put in a random order.',
+    'queue.state.waiting': 'Waiting for your turn.',
+    'queue.state.paused': 'The sale is paused by the promoter. Your place is kept.',
+    'queue.state.admitted': 'It is your turn!',
+    'queue.state.sold_out': 'Sold out: nothing is left to sell. Your place is kept in case tickets come back.',
+    'queue.state.closed': 'Sales are closed.',
+    'queue.state.left': 'You left the queue.',
+    'queue.state.expired': 'Your place in the queue has expired.',
+    'queue.position': 'Your position',
+    'queue.ahead': 'People ahead of you',
+    'queue.eta': 'Estimated wait',
+    'queue.eta.unknown': 'unknown',
+    'queue.sold_out_likely': 'Warning: at the current pace, the tickets left will probably run out before your turn.',
+    'queue.progress': 'Progress in the queue',
+    'queue.updated': 'Updated {when}',
+    'queue.announce': 'Position {position}, {ahead} ahead, about {eta}.',
+    'queue.leave': 'Leave the queue',
+    'queue.leave.confirm': 'Leave the queue for good? You would lose your place.',
+    'queue.rejoin': 'Join again',
+    'queue.opening': 'Opening in',
+    // event: seats
+    'seats.title': 'Choose your seats',
+    'seats.access': 'You have until {when} to choose and pay.',
+    'seats.best': 'Best available',
+    'seats.quantity': 'Number of tickets',
+    'seats.where': 'Where',
+    'seats.tier': '{name} — {price}',
+    'seats.section': 'Section {name}',
+    'seats.best.submit': 'Find the best {n}',
+    'seats.map': 'Seat map',
+    'seats.map.help': 'Tap available seats to select them, then hold them.',
+    'seats.row': 'Row {row}',
+    'seats.seat': 'Row {row}, seat {number}, {state}',
+    'seats.available': 'available',
+    'seats.taken': 'taken',
+    'seats.selected': 'selected',
+    'seats.ga': 'General admission: {n} places left',
+    'seats.hold_selected': 'Hold the {n} selected seat(s)',
+    'seats.none_selected': 'Select seats on the map',
+    'seats.too_many': 'You can take at most {n} tickets.',
+    'seats.legend.available': 'Available',
+    'seats.legend.taken': 'Taken',
+    'seats.legend.selected': 'Selected',
+    'seats.unavailable': 'Those seats were just taken: {seats}. The map is up to date; choose again.',
+    'seats.over_limit': 'That is more than the limit of {n} tickets per buyer.',
+    'seats.not_enough': 'Not enough places together there. Try fewer tickets or another choice.',
+    'seats.access_over': 'Your shopping time has run out. Join the queue again to buy.',
+    // event: checkout
+    'checkout.title': 'Your seats are held',
+    'checkout.countdown': 'Held for',
+    'checkout.total': 'Total',
+    'checkout.test': 'Test payment: no card is charged. A payment reference is generated by this page.',
+    'checkout.name': 'Name on the tickets',
+    'checkout.pay': 'Pay {total}',
+    'checkout.release': 'Release these seats',
+    'checkout.expired': 'Your hold has expired and the seats went back on sale. Choose again.',
+    'checkout.paying': 'Paying…',
+    'ticket.seat': 'Section {section}, row {row}, seat {number}',
+    'ticket.ga': 'Section {section}, general admission',
+    // event: done
+    'done.title': 'Your tickets',
+    'done.thanks': 'Thank you! Order {order} is confirmed. Show a QR code at the door (on screen or printed).',
+    'done.cancelled': 'This order was cancelled.',
+    'done.print': 'Print the tickets',
+    'done.ticket': 'Ticket {n} of {total}',
+    'done.qr': 'QR code of ticket {n}',
+    'done.kept': 'These tickets are kept in this browser; you can come back to this page to show them.',
+    // FAQ
+    'faq.title': 'Questions',
+    'faq.random.q': 'Why a random order at the opening?',
+    'faq.random.a': 'Everyone who is in the lobby when the sale opens is put in one random order, drawn from a seed whose fingerprint is published before the opening. Being a second faster than others does not help, and refreshing does not either. People who arrive after the opening join the end of the line, first come, first served.',
+    'faq.eta.q': 'How is the wait computed?',
+    'faq.eta.a': 'From the number of people ahead of you and the rate at which buyers are actually let in over the last minute (or the promoter\'s rate at first). It changes if the promoter changes the rate or pauses the sale, and as people ahead of you leave.',
+    'faq.limit.q': 'How many tickets can I buy?',
+    'faq.limit.a': 'Up to {n} tickets per buyer for this event, counting seats you hold and seats you have bought.',
+    'faq.keep.q': 'Do I lose my place if I refresh?',
+    'faq.keep.a': 'No. Your place is kept in this browser. If you close the tab, come back to this page on the same device. A buyer who is away for several minutes is taken out of the line so that others move up.',
+    // admin
+    'admin.title': 'Promoter dashboard',
+    'admin.login': 'Sign in',
+    'admin.token': 'Admin token',
+    'admin.token.help': 'The token set with GUICHET_ADMIN_TOKEN (or printed by the server at start). It is kept only for this browser tab.',
+    'admin.signin': 'Sign in',
+    'admin.signout': 'Sign out',
+    'admin.bad_token': 'That token is not accepted.',
+    'admin.events': 'Events',
+    'admin.choose': 'Event',
+    'admin.open': 'Open the dashboard',
+    'admin.new': 'New event',
+    'admin.no_events': 'No event yet. Create one.',
+    'admin.live': 'Live, refreshed every {s} s — last at {when}',
+    'admin.stale': 'Not refreshed since {when}: {why}',
+    'admin.queue': 'Queue',
+    'admin.lobby': 'Lobby',
+    'admin.waiting': 'Waiting',
+    'admin.active': 'Shopping now',
+    'admin.admitted_total': 'Admitted so far',
+    'admin.abandoned': 'Gave up',
+    'admin.admission': 'Admission',
+    'admin.rate.configured': 'Admitted per minute (set)',
+    'admin.rate.measured': 'Admitted per minute (measured)',
+    'admin.max_active': 'Most shopping at once',
+    'admin.paused': 'Paused',
+    'admin.running': 'Running',
+    'admin.inventory': 'Inventory by section',
+    'admin.section': 'Section',
+    'admin.available': 'Available',
+    'admin.held': 'Held',
+    'admin.sold': 'Sold',
+    'admin.total': 'Total',
+    'admin.sales': 'Sales',
+    'admin.orders': 'Orders',
+    'admin.revenue': 'Revenue',
+    'admin.controls': 'Controls',
+    'admin.apply': 'Apply',
+    'admin.pause': 'Pause the sale',
+    'admin.resume': 'Resume the sale',
+    'admin.applied': 'Saved: {rate} per minute, at most {max} shopping at once.',
+    'admin.paused_now': 'The sale is paused: nobody new is let in.',
+    'admin.resumed_now': 'The sale is running again.',
+    'admin.order_list': 'Orders',
+    'admin.order_search': 'Search orders (id, seat, payment reference)',
+    'admin.order.id': 'Order',
+    'admin.order.created': 'Placed',
+    'admin.order.tickets': 'Tickets',
+    'admin.order.total': 'Total',
+    'admin.order.status': 'Status',
+    'admin.order.payment': 'Payment ref.',
+    'admin.order.cancel': 'Cancel',
+    'admin.order.cancel.confirm': 'Cancel order {id}? Its seats go back on sale.',
+    'admin.order.confirmed': 'confirmed',
+    'admin.order.cancelled': 'cancelled',
+    'admin.orders.more': 'Load more',
+    'admin.orders.refresh': 'Refresh the list',
+    'admin.orders.none': 'No order yet.',
+    'admin.orders.count': '{n} order(s) shown',
+    'admin.create': 'Create an event',
+    'admin.template': 'Copy an existing event as a template',
+    'admin.template.use': 'Copy',
+    'admin.f.id': 'Id (letters, digits, - and _)',
+    'admin.f.name': 'Name',
+    'admin.f.venue': 'Venue',
+    'admin.f.starts_at': 'Show starts (your local time)',
+    'admin.f.on_sale_at': 'On sale from (your local time)',
+    'admin.f.currency': 'Currency (ISO 4217)',
+    'admin.f.per_buyer_limit': 'Tickets per buyer, at most',
+    'admin.f.hold_ttl_s': 'Hold time (seconds)',
+    'admin.f.admit_per_minute': 'Admitted per minute',
+    'admin.f.max_active': 'Most shopping at once',
+    'admin.f.access_ttl_s': 'Shopping time (seconds)',
+    'admin.f.layout': 'Tiers and sections (JSON)',
+    'admin.f.layout.help': 'tiers: id, name, price_cents; sections: id, name, tier, and rows [{id, seats, first}] or capacity. See docs/api.md.',
+    'admin.f.submit': 'Create the event',
+    'admin.created': 'Event {id} created.',
+    'admin.invalid': 'The event was not created: {message}',
+  },
+  fr: {
+    'lang.switch': 'English',
+    'lang.switch.label': 'Show in English',
+    'nav.events': 'Événements',
+    'nav.admin': 'Producteurs',
+    'footer': 'Guichet — des mises en vente équitables, une place chacun.',
+    'error.network': 'Le serveur est injoignable. Vérifiez votre connexion ; nous réessaierons.',
+    'error.generic': 'Un problème est survenu : {message}',
+    'state.scheduled': 'Bientôt en vente',
+    'state.on_sale': 'En vente',
+    'state.sold_out': 'Complet',
+    'state.closed': 'Terminé',
+    'index.title': 'Événements en vente',
+    'index.search': 'Chercher un événement',
+    'index.q': 'Nom ou salle',
+    'index.from': 'Du',
+    'index.to': 'Au',
+    'index.submit': 'Chercher',
+    'index.clear': 'Effacer',
+    'index.none': 'Aucun événement ne correspond.',
+    'index.count': '{n} événement(s)',
+    'index.on_sale_at': 'En vente le {when}',
+    'index.open': 'Billets',
+    'event.loading': 'Chargement de l’événement…',
+    'event.missing.title': 'Événement introuvable',
+    'event.missing.text': 'Il n’y a pas d’événement à cette adresse. Vérifiez le lien ou voyez les événements en vente.',
+    'event.starts': 'Spectacle : {when}',
+    'event.on_sale': 'Mise en vente : {when}',
+    'event.limit': 'Au plus {n} billets par acheteur.',
+    'event.countdown': 'Mise en vente dans',
+    'event.join': 'Entrer dans la file',
+    'event.join.lobby': 'Entrer dans la salle d’attente',
+    'event.join.note': 'Toutes les personnes présentes dans la salle d’attente à l’ouverture reçoivent une place dans un ordre tiré au sort : arriver tôt ne donne aucun avantage, arriver avant l’ouverture, oui.',
+    'event.join.note.open': 'La vente est ouverte : vous prenez place au bout de la file, premier arrivé, premier servi, et voyez votre position et l’attente estimée.',
+    'event.sold_out': 'Complet. Tous les billets sont vendus ; inutile d’attendre. Si des commandes sont annulées, les billets reviennent en vente ici.',
+    'event.closed': 'La vente est terminée pour cet événement.',
+    'queue.title': 'Vous êtes dans la file',
+    'queue.kept': 'Votre place est gardée dans ce navigateur : actualiser ou fermer cet onglet ne la fait pas perdre. Revenez sur cette page avec le même appareil avant votre tour.',
+    'queue.keep_polling': 'Gardez cette page ouverte ou revenez vite : une personne absente longtemps perd sa place.',
+    'queue.state.lobby': 'Vous êtes dans la salle d’attente. À l’ouverture, tout le monde ici est placé dans un ordre tiré au sort.',
+    'queue.state.waiting': 'En attente de votre tour.',
+    'queue.state.paused': 'La vente est en pause (décision du producteur). Votre place est gardée.',
+    'queue.state.admitted': 'C’est votre tour !',
+    'queue.state.sold_out': 'Complet : il ne reste rien à vendre. Votre place est gardée au cas où des billets reviennent.',
+    'queue.state.closed': 'La vente est terminée.',
+    'queue.state.left': 'Vous avez quitté la file.',
+    'queue.state.expired': 'Votre place dans la file a expiré.',
+    'queue.position': 'Votre position',
+    'queue.ahead': 'Personnes devant vous',
+    'queue.eta': 'Attente estimée',
+    'queue.eta.unknown': 'inconnue',
+    'queue.sold_out_likely': 'Attention : au rythme actuel, les billets restants seront probablement épuisés avant votre tour.',
+    'queue.progress': 'Progression dans la file',
+    'queue.updated': 'Mis à jour {when}',
+    'queue.announce': 'Position {position}, {ahead} devant vous, environ {eta}.',
+    'queue.leave': 'Quitter la file',
+    'queue.leave.confirm': 'Quitter la file pour de bon ? Vous perdriez votre place.',
+    'queue.rejoin': 'Entrer de nouveau',
+    'queue.opening': 'Ouverture dans',
+    'seats.title': 'Choisissez vos places',
+    'seats.access': 'Vous avez jusqu’à {when} pour choisir et payer.',
+    'seats.best': 'Meilleures places disponibles',
+    'seats.quantity': 'Nombre de billets',
+    'seats.where': 'Où',
+    'seats.tier': '{name} — {price}',
+    'seats.section': 'Section {name}',
+    'seats.best.submit': 'Trouver les {n} meilleures',
+    'seats.map': 'Plan de salle',
+    'seats.map.help': 'Touchez les places libres pour les choisir, puis réservez-les.',
+    'seats.row': 'Rangée {row}',
+    'seats.seat': 'Rangée {row}, siège {number}, {state}',
+    'seats.available': 'libre',
+    'seats.taken': 'prise',
+    'seats.selected': 'choisie',
+    'seats.ga': 'Admission générale : {n} places restantes',
+    'seats.hold_selected': 'Réserver les {n} place(s) choisie(s)',
+    'seats.none_selected': 'Choisissez des places sur le plan',
+    'seats.too_many': 'Vous pouvez prendre au plus {n} billets.',
+    'seats.legend.available': 'Libre',
+    'seats.legend.taken': 'Prise',
+    'seats.legend.selected': 'Choisie',
+    'seats.unavailable': 'Ces places viennent d’être prises : {seats}. Le plan est à jour ; choisissez de nouveau.',
+    'seats.over_limit': 'C’est plus que la limite de {n} billets par acheteur.',
+    'seats.not_enough': 'Pas assez de places côte à côte ici. Essayez moins de billets ou un autre choix.',
+    'seats.access_over': 'Votre temps d’achat est écoulé. Entrez de nouveau dans la file pour acheter.',
+    'checkout.title': 'Vos places sont réservées',
+    'checkout.countdown': 'Réservées encore',
+    'checkout.total': 'Total',
+    'checkout.test': 'Paiement de test : aucune carte n’est débitée. Cette page génère une référence de paiement.',
+    'checkout.name': 'Nom sur les billets',
+    'checkout.pay': 'Payer {total}',
+    'checkout.release': 'Libérer ces places',
+    'checkout.expired': 'Votre réservation a expiré et les places sont retournées en vente. Choisissez de nouveau.',
+    'checkout.paying': 'Paiement…',
+    'ticket.seat': 'Section {section}, rangée {row}, siège {number}',
+    'ticket.ga': 'Section {section}, admission générale',
+    'done.title': 'Vos billets',
+    'done.thanks': 'Merci ! La commande {order} est confirmée. Présentez un code QR à l’entrée (à l’écran ou imprimé).',
+    'done.cancelled': 'Cette commande a été annulée.',
+    'done.print': 'Imprimer les billets',
+    'done.ticket': 'Billet {n} sur {total}',
+    'done.qr': 'Code QR du billet {n}',
+    'done.kept': 'Ces billets sont gardés dans ce navigateur ; revenez sur cette page pour les présenter.',
+    'faq.title': 'Questions',
+    'faq.random.q': 'Pourquoi un ordre tiré au sort à l’ouverture ?',
+    'faq.random.a': 'Toutes les personnes présentes dans la salle d’attente à l’ouverture sont placées dans un ordre tiré au sort, à partir d’une graine dont l’empreinte est publiée avant l’ouverture. Être plus rapide d’une seconde n’aide pas, actualiser non plus. Les personnes qui arrivent après l’ouverture se placent au bout de la file, premier arrivé, premier servi.',
+    'faq.eta.q': 'Comment l’attente est-elle calculée ?',
+    'faq.eta.a': 'À partir du nombre de personnes devant vous et du rythme réel d’admission de la dernière minute (ou du rythme fixé par le producteur au début). Elle change si le producteur modifie ce rythme ou met la vente en pause, et quand des personnes devant vous partent.',
+    'faq.limit.q': 'Combien de billets puis-je acheter ?',
+    'faq.limit.a': 'Au plus {n} billets par acheteur pour cet événement, en comptant les places réservées et les places achetées.',
+    'faq.keep.q': 'Est-ce que je perds ma place si j’actualise ?',
+    'faq.keep.a': 'Non. Votre place est gardée dans ce navigateur. Si vous fermez l’onglet, revenez sur cette page avec le même appareil. Une personne absente plusieurs minutes est retirée de la file pour que les autres avancent.',
+    'admin.title': 'Tableau de bord du producteur',
+    'admin.login': 'Connexion',
+    'admin.token': 'Jeton d’administration',
+    'admin.token.help': 'Le jeton défini par GUICHET_ADMIN_TOKEN (ou affiché par le serveur au démarrage). Il n’est gardé que pour cet onglet.',
+    'admin.signin': 'Se connecter',
+    'admin.signout': 'Se déconnecter',
+    'admin.bad_token': 'Ce jeton n’est pas accepté.',
+    'admin.events': 'Événements',
+    'admin.choose': 'Événement',
+    'admin.open': 'Ouvrir le tableau de bord',
+    'admin.new': 'Nouvel événement',
+    'admin.no_events': 'Aucun événement. Créez-en un.',
+    'admin.live': 'En direct, actualisé toutes les {s} s — dernière fois à {when}',
+    'admin.stale': 'Pas actualisé depuis {when} : {why}',
+    'admin.queue': 'File',
+    'admin.lobby': 'Salle d’attente',
+    'admin.waiting': 'En attente',
+    'admin.active': 'En train d’acheter',
+    'admin.admitted_total': 'Admis jusqu’ici',
+    'admin.abandoned': 'Abandons',
+    'admin.admission': 'Admission',
+    'admin.rate.configured': 'Admis par minute (réglage)',
+    'admin.rate.measured': 'Admis par minute (mesuré)',
+    'admin.max_active': 'Acheteurs simultanés, au plus',
+    'admin.paused': 'En pause',
+    'admin.running': 'En cours',
+    'admin.inventory': 'Inventaire par section',
+    'admin.section': 'Section',
+    'admin.available': 'Libres',
+    'admin.held': 'Réservées',
+    'admin.sold': 'Vendues',
+    'admin.total': 'Total',
+    'admin.sales': 'Ventes',
+    'admin.orders': 'Commandes',
+    'admin.revenue': 'Revenus',
+    'admin.controls': 'Commandes de la file',
+    'admin.apply': 'Appliquer',
+    'admin.pause': 'Mettre la vente en pause',
+    'admin.resume': 'Reprendre la vente',
+    'admin.applied': 'Enregistré : {rate} par minute, au plus {max} acheteurs simultanés.',
+    'admin.paused_now': 'La vente est en pause : personne de plus n’est admis.',
+    'admin.resumed_now': 'La vente a repris.',
+    'admin.order_list': 'Commandes',
+    'admin.order_search': 'Chercher une commande (numéro, place, référence de paiement)',
+    'admin.order.id': 'Commande',
+    'admin.order.created': 'Passée',
+    'admin.order.tickets': 'Billets',
+    'admin.order.total': 'Total',
+    'admin.order.status': 'État',
+    'admin.order.payment': 'Réf. paiement',
+    'admin.order.cancel': 'Annuler',
+    'admin.order.cancel.confirm': 'Annuler la commande {id} ? Ses places retournent en vente.',
+    'admin.order.confirmed': 'confirmée',
+    'admin.order.cancelled': 'annulée',
+    'admin.orders.more': 'Afficher plus',
+    'admin.orders.refresh': 'Actualiser la liste',
+    'admin.orders.none': 'Aucune commande.',
+    'admin.orders.count': '{n} commande(s) affichée(s)',
+    'admin.create': 'Créer un événement',
+    'admin.template': 'Copier un événement existant comme modèle',
+    'admin.template.use': 'Copier',
+    'admin.f.id': 'Identifiant (lettres, chiffres, - et _)',
+    'admin.f.name': 'Nom',
+    'admin.f.venue': 'Salle',
+    'admin.f.starts_at': 'Début du spectacle (heure locale)',
+    'admin.f.on_sale_at': 'Mise en vente (heure locale)',
+    'admin.f.currency': 'Devise (ISO 4217)',
+    'admin.f.per_buyer_limit': 'Billets par acheteur, au plus',
+    'admin.f.hold_ttl_s': 'Durée de réservation (secondes)',
+    'admin.f.admit_per_minute': 'Admis par minute',
+    'admin.f.max_active': 'Acheteurs simultanés, au plus',
+    'admin.f.access_ttl_s': 'Temps d’achat (secondes)',
+    'admin.f.layout': 'Catégories et sections (JSON)',
+    'admin.f.layout.help': 'tiers : id, name, price_cents ; sections : id, name, tier, et rows [{id, seats, first}] ou capacity. Voir docs/api.md.',
+    'admin.f.submit': 'Créer l’événement',
+    'admin.created': 'Événement {id} créé.',
+    'admin.invalid': 'L’événement n’a pas été créé : {message}',
+  },
+};
+
+const LANG_KEY = 'guichet.lang';
+
+/** The page's language: the visitor's choice, else the server's (Accept-Language). */
+function currentLang() {
+  const chosen = safeStorage(localStorage).get(LANG_KEY);
+  if (chosen === 'en' || chosen === 'fr') return chosen;
+  return document.documentElement.lang === 'fr' ? 'fr' : 'en';
+}
+
+/** A translated string, with `{name}` replaced from `vars`. */
+function t(key, vars) {
+  const lang = currentLang();
+  let text = STRINGS[lang][key];
+  if (text === undefined) text = STRINGS.en[key];
+  if (text === undefined) text = key;
+  if (vars) {
+    text = text.replace(/\{(\w+)\}/g, (whole, name) => (name in vars ? String(vars[name]) : whole));
+  }
+  return text;
+}
+
+/** Fills every `data-i18n` element (and its `-placeholder` and `-label` variants) below `root`. */
+function applyStrings(root) {
+  const scope = root || document;
+  document.documentElement.lang = currentLang();
+  for (const node of scope.querySelectorAll('[data-i18n]')) node.textContent = t(node.dataset.i18n);
+  for (const node of scope.querySelectorAll('[data-i18n-placeholder]')) {
+    node.setAttribute('placeholder', t(node.dataset.i18nPlaceholder));
+  }
+  for (const node of scope.querySelectorAll('[data-i18n-label]')) {
+    node.setAttribute('aria-label', t(node.dataset.i18nLabel));
+  }
+}
+
+/** localStorage or sessionStorage that never throws (private modes, full storage). */
+function safeStorage(storage) {
+  return {
+    get(key) {
+      try { return storage.getItem(key); } catch (e) { return null; }
+    },
+    set(key, value) {
+      try { storage.setItem(key, value); } catch (e) { /* kept in memory only */ }
+    },
+    remove(key) {
+      try { storage.removeItem(key); } catch (e) { /* nothing to remove */ }
+    },
+    getJson(key) {
+      const text = this.get(key);
+      if (!text) return null;
+      try { return JSON.parse(text); } catch (e) { return null; }
+    },
+    setJson(key, value) { this.set(key, JSON.stringify(value)); },
+  };
+}
+
+const local = safeStorage(window.localStorage);
+
+/** Sets up the language switch; `onChange` re-renders what the page drew itself. */
+function setupLanguage(onChange) {
+  applyStrings();
+  const button = document.getElementById('lang-switch');
+  if (!button) return;
+  button.addEventListener('click', () => {
+    local.set(LANG_KEY, currentLang() === 'fr' ? 'en' : 'fr');
+    applyStrings();
+    if (onChange) onChange();
+  });
+}
+
+/** A v1 API call: `{status, body, retryAfterS}`; throws only when the server cannot be reached. */
+async function api(method, path, options) {
+  const opts = options || {};
+  const headers = {};
+  if (opts.token) headers.Authorization = 'Bearer ' + opts.token;
+  if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
+  Object.assign(headers, opts.headers || {});
+  const response = await fetch(path, {
+    method,
+    headers,
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+    cache: 'no-store',
+  });
+  let body = null;
+  if (response.status !== 204) {
+    try { body = await response.json(); } catch (e) { body = null; }
+  }
+  const retry = Number(response.headers.get('Retry-After'));
+  return { status: response.status, body, retryAfterS: Number.isFinite(retry) && retry > 0 ? retry : null };
+}
+
+/** The error code and message of an API answer. */
+function apiError(answer) {
+  const error = (answer.body && answer.body.error) || {};
+  return { code: error.code || 'http_' + answer.status, message: error.message || 'HTTP ' + answer.status, raw: error };
+}
+
+function locale() {
+  return currentLang() === 'fr' ? 'fr-CA' : 'en-CA';
+}
+
+function money(cents, currency) {
+  try {
+    return new Intl.NumberFormat(locale(), { style: 'currency', currency }).format(cents / 100);
+  } catch (e) {
+    return (cents / 100).toFixed(2) + ' ' + currency;
+  }
+}
+
+function dateTime(iso) {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  return new Intl.DateTimeFormat(locale(), { dateStyle: 'medium', timeStyle: 'short' }).format(date);
+}
+
+function timeOnly(date) {
+  return new Intl.DateTimeFormat(locale(), { timeStyle: 'medium' }).format(date);
+}
+
+function timeShort(date) {
+  return new Intl.DateTimeFormat(locale(), { timeStyle: 'short' }).format(date);
+}
+
+/** A duration in seconds as `1 h 05 min`, `3 min 20 s` or `45 s`. */
+function duration(totalS) {
+  const s = Math.max(0, Math.round(totalS));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const rest = s % 60;
+  if (h > 0) return h + ' h ' + String(m).padStart(2, '0') + ' min';
+  if (m > 0) return m + ' min ' + String(rest).padStart(2, '0') + ' s';
+  return rest + ' s';
+}
+
+/** A countdown as `hh:mm:ss` or `mm:ss`. */
+function clock(ms) {
+  const s = Math.max(0, Math.ceil(ms / 1000));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const pad = (n) => String(n).padStart(2, '0');
+  return (h > 0 ? h + ':' + pad(m) : pad(m)) + ':' + pad(s % 60);
+}
+
+/** A DOM element: `el('p', {class: 'x', text: 'y'}, [children])`. */
+function el(tag, attrs, children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name === 'text') node.textContent = value;
+    else if (name === 'class') node.className = value;
+    else if (name.startsWith('on')) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? '' : value);
+  }
+  for (const child of children || []) {
+    if (child !== null && child !== undefined) node.append(child);
+  }
+  return node;
+}
+
+function $(id) {
+  return document.getElementById(id);
+}
+
+/** Shows one of `ids` and hides the others. */
+function showOnly(ids, shown) {
+  for (const id of ids) $(id).hidden = id !== shown;
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A random hexadecimal string of `bytes` bytes. */
+function randomHex(bytes) {
+  const data = new Uint8Array(bytes);
+  crypto.getRandomValues(data);
+  return Array.from(data, (b) => b.toString(16).padStart(2, '0')).join('');
+}
