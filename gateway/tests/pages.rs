@@ -154,7 +154,12 @@ fn the_queue_page_is_404_for_an_unknown_event_and_a_ticket_code_is_a_qr_svg() {
         "room": {"admit_per_minute": 600, "max_active": 10, "access_ttl_s": 900}
     })
     .to_string();
-    let (status, _, body) = server.get("POST", "/v1/events", &[("Authorization", &format!("Bearer {ADMIN}"))], &spec);
+    let (status, _, body) = server.get(
+        "POST",
+        "/v1/events",
+        &[("Authorization", &format!("Bearer {ADMIN}")), ("Content-Type", "application/json")],
+        &spec,
+    );
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
     let (status, headers, body) = server.get("GET", "/e/page-test", &[], "");
     assert_eq!(status, 200);
