@@ -118,7 +118,11 @@ pub struct Recorder {
     /// Calls and 5xx/transport errors per second of the run.
     pub calls_per_s: Vec<u32>,
     pub errors_per_s: Vec<u32>,
-    /// Answers with a 5xx status other than 503 (which carries Retry-After and is part of the contract).
+    /// Requests that got no answer (refused, reset, timed out), per second:
+    /// expected only while a killed server restarts.
+    pub no_answer_per_s: Vec<u32>,
+    /// Answers with a 5xx status other than 503 with `Retry-After` (the
+    /// contract's way to say "overloaded, come back").
     pub unexpected_5xx: u64,
 }
 
@@ -133,31 +137,36 @@ impl Recorder {
             figures: Endpoint::ALL.iter().map(|&e| (e, EndpointFigures::new(windows))).collect(),
             calls_per_s: vec![0; seconds],
             errors_per_s: vec![0; seconds],
+            no_answer_per_s: vec![0; seconds],
             unexpected_5xx: 0,
         }
     }
 
-    fn record(&mut self, endpoint: Endpoint, began: Instant, latency: Duration, status: Option<u16>) {
-        let latency_us = (latency.as_micros() as u64).clamp(1, MAX_LATENCY_US);
+    fn record(&mut self, endpoint: Endpoint, began: Instant, latency: Duration, answer: Option<(u16, bool)>) {
         let since_start = began.saturating_duration_since(self.start);
         let second = (since_start.as_secs() as usize).min(self.calls_per_s.len() - 1);
         self.calls_per_s[second] += 1;
-        let failed = status.is_none_or(|s| s >= 500);
-        if failed {
-            self.errors_per_s[second] += 1;
-        }
-        if status.is_some_and(|s| s >= 500 && s != 503) {
-            self.unexpected_5xx += 1;
-        }
-        let window = (since_start.as_secs() / self.window.as_secs()) as usize;
         let figures = self.figures.get_mut(&endpoint).expect("every endpoint has figures");
+        let Some((status, retry_after)) = answer else {
+            // No answer has no latency worth mixing with answers' (a refused
+            // connection fails in microseconds): counted, not timed.
+            self.errors_per_s[second] += 1;
+            self.no_answer_per_s[second] += 1;
+            figures.transport_errors += 1;
+            return;
+        };
+        if status >= 500 {
+            self.errors_per_s[second] += 1;
+            if status != 503 || !retry_after {
+                self.unexpected_5xx += 1;
+            }
+        }
+        *figures.statuses.entry(status).or_default() += 1;
+        let latency_us = (latency.as_micros() as u64).clamp(1, MAX_LATENCY_US);
+        let window = (since_start.as_secs() / self.window.as_secs()) as usize;
         let _ = figures.latency_us.record(latency_us);
         let last = figures.windows.len() - 1;
         let _ = figures.windows[window.min(last)].get_or_insert_with(new_histogram).record(latency_us);
-        match status {
-            Some(status) => *figures.statuses.entry(status).or_default() += 1,
-            None => figures.transport_errors += 1,
-        }
     }
 }
 
@@ -229,7 +238,7 @@ impl Api {
         let answer = tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(&call)).await;
         drop(permit);
         let answer = answer.unwrap_or_else(|_| Err(TransportError(format!("no answer within {REQUEST_TIMEOUT:?}"))));
-        let status = answer.as_ref().ok().map(|reply| reply.status);
+        let status = answer.as_ref().ok().map(|reply| (reply.status, reply.retry_after.is_some()));
         self.recorder.lock().record(call.endpoint, began, began.elapsed(), status);
         answer
     }

@@ -26,7 +26,7 @@ pub struct Check {
 pub struct Fairness {
     /// Buyers who arrived after the on-sale and were admitted.
     pub after_on_sale_buyers: usize,
-    /// Spearman rank correlation of their arrival and admission orders.
+    /// Spearman rank correlation of their join (as the server numbered them) and admission orders.
     pub after_on_sale_rank_correlation: Option<f64>,
     pub lobby_buyers: usize,
     /// Spearman rank correlation of the lottery's order (recomputed from the
@@ -34,6 +34,11 @@ pub struct Fairness {
     pub lobby_rank_correlation: Option<f64>,
     pub seed_sha256_published: Option<String>,
     pub seed: Option<String>,
+    pub lobby_size: Option<u64>,
+    /// Joins whose queue token did not yield the buyer's number.
+    pub joins_unnumbered: usize,
+    /// The published lobby size is no larger than the joins seen.
+    pub lobby_size_plausible: bool,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -69,6 +74,8 @@ pub struct Evidence<'a> {
     /// `lottery.seed_sha256` as published before the on-sale.
     pub seed_sha256_before: Option<String>,
     pub unexpected_5xx: u64,
+    /// Requests that got no answer while the server was not being restarted.
+    pub no_answer_outside_restart: u64,
     pub min_rank_correlation: f64,
     /// With the room effectively open, admission order says nothing.
     pub judge_fairness: bool,
@@ -86,7 +93,15 @@ pub fn audit(evidence: &Evidence<'_>) -> Audit {
         Check {
             name: "no unexpected 5xx",
             passed: evidence.unexpected_5xx == 0,
-            detail: format!("{} answers with a 5xx other than 503", evidence.unexpected_5xx),
+            detail: format!("{} answers with a 5xx other than 503 with Retry-After", evidence.unexpected_5xx),
+        },
+        Check {
+            name: "every request answered (but while the server restarts)",
+            passed: evidence.no_answer_outside_restart == 0,
+            detail: format!(
+                "{} requests without an answer (refused, reset, timed out) outside a restart",
+                evidence.no_answer_outside_restart
+            ),
         },
     ];
     if evidence.judge_fairness {
@@ -175,9 +190,16 @@ fn nothing_lost(records: &[BuyerRecord], orders: &[Value]) -> Check {
                 problems.push(format!("order {} acknowledged but {}", order.order_id, stored["status"]))
             }
             Some(stored) => {
-                let ids: Vec<&str> = tickets(stored).iter().filter_map(|t| t["ticket_id"].as_str()).collect();
-                let seats: Vec<Seat> = tickets(stored).iter().map(Seat::from_ticket).collect();
-                if ids != order.ticket_ids.iter().map(String::as_str).collect::<Vec<_>>() || seats != order.seats {
+                // The same tickets, in whatever order each list gives them.
+                let mut ids: Vec<&str> = tickets(stored).iter().filter_map(|t| t["ticket_id"].as_str()).collect();
+                let mut seats: Vec<Seat> = tickets(stored).iter().map(Seat::from_ticket).collect();
+                let mut acknowledged_ids: Vec<&str> = order.ticket_ids.iter().map(String::as_str).collect();
+                let mut acknowledged_seats = order.seats.clone();
+                ids.sort_unstable();
+                seats.sort();
+                acknowledged_ids.sort_unstable();
+                acknowledged_seats.sort();
+                if ids != acknowledged_ids || seats != acknowledged_seats {
                     problems.push(format!("order {} has other tickets than acknowledged", order.order_id));
                 }
             }
@@ -225,11 +247,15 @@ fn fairness(evidence: &Evidence<'_>) -> Fairness {
     let lobby_size = evidence.stats["lottery"]["lobby_size"].as_u64().unwrap_or(0);
     let after: Vec<&BuyerRecord> =
         admitted.iter().copied().filter(|r| r.buyer_number.is_some_and(|n| n >= lobby_size)).collect();
+    // Join order as the server numbered it: a join retried after a 429 or a
+    // restart arrives later than planned, and that is not the room's doing.
     let after_pairs: Vec<(f64, f64)> =
-        after.iter().map(|r| (r.plan.arrival.as_secs_f64(), r.admitted_at.unwrap_or_default().as_secs_f64())).collect();
+        after.iter().filter_map(|r| Some((r.buyer_number? as f64, r.admitted_at?.as_secs_f64()))).collect();
     let lottery = &evidence.stats["lottery"];
     let seed = lottery["seed"].as_str().map(str::to_owned);
-    let lobby_size = lottery["lobby_size"].as_u64().and_then(|n| u32::try_from(n).ok());
+    // Nobody can be in the lottery who joined after the last buyer we saw join.
+    let entries = evidence.records.iter().filter_map(|r| r.buyer_number).max().map_or(0, |n| n + 1);
+    let lobby_size = lottery["lobby_size"].as_u64().filter(|&n| n <= entries).and_then(|n| u32::try_from(n).ok());
     let lobby_pairs = seed
         .as_deref()
         .and_then(parse_seed)
@@ -246,6 +272,9 @@ fn fairness(evidence: &Evidence<'_>) -> Fairness {
             .map(|pairs| spearman(pairs)),
         seed_sha256_published: evidence.seed_sha256_before.clone(),
         seed,
+        lobby_size: lottery["lobby_size"].as_u64(),
+        joins_unnumbered: evidence.records.iter().filter(|r| r.joined_at.is_some() && r.buyer_number.is_none()).count(),
+        lobby_size_plausible: lobby_size.is_some() || lottery["lobby_size"].is_null(),
     }
 }
 
@@ -285,12 +314,20 @@ fn fairness_checks(fairness: &Fairness, min: f64) -> Vec<Check> {
     vec![
         Check {
             name: "the lottery seed matches its published digest",
-            passed: seed_matches != Some(false),
+            passed: seed_matches == Some(true) && fairness.lobby_size_plausible,
             detail: match seed_matches {
-                Some(true) => "SHA-256 of the revealed seed equals the digest published before the on-sale".into(),
+                Some(true) if fairness.lobby_size_plausible => {
+                    "SHA-256 of the revealed seed equals the digest published before the on-sale".into()
+                }
+                Some(true) => format!("lobby_size {:?} is more than the buyers who joined", fairness.lobby_size),
                 Some(false) => "the revealed seed does not hash to the published digest".into(),
-                None => "no lottery to check (no digest before, or no seed after)".into(),
+                None => "no digest before the on-sale, or no (readable) seed after it".into(),
             },
+        },
+        Check {
+            name: "every join's number is readable",
+            passed: fairness.joins_unnumbered == 0,
+            detail: format!("{} queue tokens without a readable buyer number", fairness.joins_unnumbered),
         },
         correlation_check(
             "the lobby is admitted in lottery order",
@@ -298,7 +335,7 @@ fn fairness_checks(fairness: &Fairness, min: f64) -> Vec<Check> {
             fairness.lobby_buyers,
         ),
         correlation_check(
-            "later buyers are admitted in arrival order",
+            "later buyers are admitted in join order",
             fairness.after_on_sale_rank_correlation,
             fairness.after_on_sale_buyers,
         ),
@@ -459,6 +496,7 @@ mod tests {
             stats: &stats,
             seed_sha256_before: None,
             unexpected_5xx: 0,
+            no_answer_outside_restart: 0,
             min_rank_correlation: 0.5,
             judge_fairness: false,
         })
@@ -524,5 +562,28 @@ mod tests {
         assert!((spearman(&pairs) - 1.0).abs() < 1e-12);
         let other = lobby_pairs(&records, &[8u8; 32], 30);
         assert!(spearman(&other) < 0.9);
+    }
+
+    #[test]
+    fn fairness_cannot_pass_unjudged() {
+        let mut fairness = Fairness {
+            seed_sha256_published: Some("ab".repeat(32)),
+            lobby_size_plausible: true,
+            ..Fairness::default()
+        };
+        let failed = |f: &Fairness| -> Vec<&'static str> {
+            fairness_checks(f, 0.9).into_iter().filter(|c| !c.passed).map(|c| c.name).collect()
+        };
+        // A digest was published but no seed came back.
+        assert_eq!(failed(&fairness), ["the lottery seed matches its published digest"]);
+        let seed = [5u8; 32];
+        fairness.seed = Some(guichet_engine::room::hex(&seed));
+        fairness.seed_sha256_published = Some(guichet_engine::room::hex(&guichet_engine::room::seed_digest(&seed)));
+        assert!(failed(&fairness).is_empty());
+        fairness.joins_unnumbered = 3;
+        assert_eq!(failed(&fairness), ["every join's number is readable"]);
+        fairness.joins_unnumbered = 0;
+        fairness.lobby_size_plausible = false;
+        assert_eq!(failed(&fairness), ["the lottery seed matches its published digest"]);
     }
 }

@@ -17,8 +17,6 @@ use crate::plan::{BuyerPlan, Choice, Draws};
 const HOLD_ATTEMPTS: u32 = 4;
 /// Longest pause between retries when the server does not answer.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
-/// Longest `Retry-After` honoured; the buyer comes back sooner than that.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// The venue as buyers see it: where they can ask for seats.
 pub struct Venue {
@@ -211,13 +209,17 @@ impl Visit {
         let mut poll_after = Duration::ZERO;
         loop {
             self.sleep(poll_after).await?;
+            if sold_out_since.is_some_and(|since| since.elapsed() >= self.context.sold_out_patience) {
+                self.send(Call::new(Endpoint::Leave, Method::DELETE, &self.queue_path()).token(queue_token)).await?;
+                return Ok(Err(End::SoldOut));
+            }
             if self.record.plan.abandon_in_queue_after.is_some_and(|after| joined.elapsed() >= after) {
                 self.send(Call::new(Endpoint::Leave, Method::DELETE, &self.queue_path()).token(queue_token)).await?;
                 return Ok(Err(End::LeftQueue));
             }
             let reply = self.send(Call::new(Endpoint::Status, Method::GET, &path).token(queue_token)).await?;
             if reply.status == 429 {
-                poll_after = reply.retry_after.unwrap_or(Duration::from_secs(1)).min(MAX_RETRY_AFTER);
+                poll_after = reply.retry_after.unwrap_or(Duration::from_secs(1));
                 continue;
             }
             if reply.status != 200 {
@@ -231,13 +233,10 @@ impl Visit {
                     None => return Ok(Err(End::Refused)),
                 },
                 "sold_out" => {
+                    // Wakes when patience runs out (then leaves without polling
+                    // early), or when the server says to poll, whichever is first.
                     let since = *sold_out_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() >= self.context.sold_out_patience {
-                        self.send(Call::new(Endpoint::Leave, Method::DELETE, &self.queue_path()).token(queue_token))
-                            .await?;
-                        return Ok(Err(End::SoldOut));
-                    }
-                    poll_after = poll_after.min(Duration::from_secs(5));
+                    poll_after = poll_after.min(self.context.sold_out_patience.saturating_sub(since.elapsed()));
                 }
                 "lobby" | "waiting" => sold_out_since = None,
                 "closed" => return Ok(Err(End::Closed)),
@@ -323,8 +322,7 @@ impl Visit {
                 let numbers: Vec<u64> =
                     row["available"].as_array().into_iter().flatten().filter_map(Value::as_u64).collect();
                 for window in numbers.windows(wanted) {
-                    if window.last().zip(window.first()).is_some_and(|(last, first)| last - first + 1 == wanted as u64)
-                    {
+                    if window.windows(2).all(|pair| pair[0].checked_add(1) == Some(pair[1])) {
                         let row_id = row["row"].as_str().unwrap_or("").to_owned();
                         runs.push((section_id.to_owned(), row_id, window.to_vec()));
                     }
@@ -403,7 +401,7 @@ impl Visit {
             }
             match self.context.api.send(call.clone()).await {
                 Ok(reply) if reply.status == 503 || (reply.status == 429 && call.endpoint != Endpoint::Status) => {
-                    self.sleep(reply.retry_after.unwrap_or(Duration::from_secs(1)).min(MAX_RETRY_AFTER)).await?;
+                    self.sleep(reply.retry_after.unwrap_or(Duration::from_secs(1))).await?;
                 }
                 Ok(reply) => return Ok(reply),
                 Err(TransportError(_)) => {

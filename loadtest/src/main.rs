@@ -229,13 +229,14 @@ async fn run_scenario(args: &RunArgs, scenario: &Scenario) -> Result<bool, Strin
     stop_sampling.notify_one();
     let timeline = sampler.await.unwrap_or_default();
 
-    let orders = all_orders(&api, &admin_token, &event_id).await?;
-    let stats = admin_get(&api, &admin_token, &format!("/v1/events/{event_id}/stats")).await?;
+    let (orders, stats) = settled_orders_and_stats(&api, &admin_token, &event_id).await?;
     let venue_spec = scenario.spec();
-    let (unexpected_5xx, endpoints, latency_windows, calls_per_s, errors_per_s) = {
+    let restarts = spawned.as_ref().map_or_else(Vec::new, |s| s.restarts.clone());
+    let (unexpected_5xx, no_answer_outside_restart, endpoints, latency_windows, calls_per_s, errors_per_s) = {
         let recorder = api.recorder.lock();
         (
             recorder.unexpected_5xx,
+            outside_restart(&recorder.no_answer_per_s, args.chaos, restarts.first().copied()),
             report::endpoint_summaries(&recorder),
             report::latency_windows(&recorder),
             trim_trailing_zeros(&recorder.calls_per_s),
@@ -249,6 +250,7 @@ async fn run_scenario(args: &RunArgs, scenario: &Scenario) -> Result<bool, Strin
         stats: &stats,
         seed_sha256_before,
         unexpected_5xx,
+        no_answer_outside_restart,
         min_rank_correlation: scenario.audit.min_rank_correlation,
         judge_fairness: !args.no_queue,
     });
@@ -268,7 +270,7 @@ async fn run_scenario(args: &RunArgs, scenario: &Scenario) -> Result<bool, Strin
         hold_conflicts: records.iter().map(|r| u64::from(r.conflicts)).sum(),
         holds_too_few_left: records.iter().map(|r| u64::from(r.too_few_left)).sum(),
         chaos_kill_at_s: args.chaos,
-        restarts_s: spawned.as_ref().map_or_else(Vec::new, |s| s.restarts.iter().map(Duration::as_secs_f64).collect()),
+        restarts_s: restarts.iter().map(Duration::as_secs_f64).collect(),
         endpoints,
         latency_windows,
         calls_per_s,
@@ -284,6 +286,22 @@ async fn run_scenario(args: &RunArgs, scenario: &Scenario) -> Result<bool, Strin
     report::write(&report, &records, &dir).map_err(|e| format!("writing the report to {}: {e}", dir.display()))?;
     println!("\n  report: {}", dir.join("report.html").display());
     Ok(report.audit.passed)
+}
+
+/// Seconds a restart may disturb: from the kill until this long after the
+/// server listens again (buyers back off up to 2 s; requests in flight at the
+/// kill fail at once).
+const RESTART_GRACE_S: u64 = 10;
+
+/// Requests without an answer in the seconds no restart explains.
+fn outside_restart(no_answer_per_s: &[u32], kill_at_s: Option<u64>, restart: Option<Duration>) -> u64 {
+    let window = kill_at_s.map(|at| at..=at + restart.unwrap_or_default().as_secs() + RESTART_GRACE_S);
+    no_answer_per_s
+        .iter()
+        .enumerate()
+        .filter(|(second, _)| !window.as_ref().is_some_and(|w| w.contains(&(*second as u64))))
+        .map(|(_, &n)| u64::from(n))
+        .sum()
 }
 
 fn trim_trailing_zeros(values: &[u32]) -> Vec<u32> {
@@ -356,19 +374,42 @@ async fn admin_get(api: &Api, admin_token: &str, path: &str) -> Result<Value, St
     }
 }
 
+/// Orders and stats read when they agree: a purchase a buyer gave up waiting
+/// for may still land, so read stats, orders, stats until nothing moved.
+async fn settled_orders_and_stats(api: &Api, admin_token: &str, event_id: &str) -> Result<(Vec<Value>, Value), String> {
+    let stats_path = format!("/v1/events/{event_id}/stats");
+    let mut before = admin_get(api, admin_token, &stats_path).await?;
+    for _ in 0..5 {
+        let orders = all_orders(api, admin_token, event_id).await?;
+        let after = admin_get(api, admin_token, &stats_path).await?;
+        if after["orders"] == before["orders"] && after["inventory"]["total"] == before["inventory"]["total"] {
+            return Ok((orders, after));
+        }
+        before = after;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    Err("the event's orders kept changing after the run; nothing to audit against".into())
+}
+
 async fn all_orders(api: &Api, admin_token: &str, event_id: &str) -> Result<Vec<Value>, String> {
     let mut orders = Vec::new();
     let mut after: Option<String> = None;
     loop {
         let mut path = format!("/v1/events/{event_id}/orders?limit={ORDERS_PAGE}");
         if let Some(cursor) = &after {
-            path.push_str(&format!("&after={cursor}"));
+            path.push_str("&after=");
+            path.extend(form_urlencoded::byte_serialize(cursor.as_bytes()));
         }
         let page = admin_get(api, admin_token, &path).await?;
-        orders.extend(page["orders"].as_array().cloned().unwrap_or_default());
+        let listed = page["orders"].as_array().cloned().unwrap_or_default();
+        let empty = listed.is_empty();
+        orders.extend(listed);
         match page["next"].as_str() {
-            Some(next) => after = Some(next.to_owned()),
-            None => return Ok(orders),
+            Some(next) if !empty && after.as_deref() != Some(next) => after = Some(next.to_owned()),
+            Some(next) if after.as_deref() == Some(next) => {
+                return Err(format!("order paging: the server gave the cursor {next:?} twice"))
+            }
+            _ => return Ok(orders),
         }
     }
 }
@@ -376,6 +417,14 @@ async fn all_orders(api: &Api, admin_token: &str, event_id: &str) -> Result<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_restart_excuses_requests_without_an_answer() {
+        let per_s = [0, 2, 0, 5, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        assert_eq!(outside_restart(&per_s, None, None), 13);
+        // Killed at 3 s, listening again 1 s later: 3..=14 is excused.
+        assert_eq!(outside_restart(&per_s, Some(3), Some(Duration::from_millis(1500))), 3);
+    }
 
     #[test]
     fn chaos_is_spelled_kill_seconds() {

@@ -73,10 +73,10 @@ pub fn endpoint_summaries(recorder: &Recorder) -> Vec<EndpointSummary> {
     recorder
         .figures
         .iter()
-        .filter(|(_, f)| !f.latency_us.is_empty())
+        .filter(|(_, f)| !f.latency_us.is_empty() || f.transport_errors > 0)
         .map(|(endpoint, f)| EndpointSummary {
             endpoint: endpoint.name(),
-            calls: f.latency_us.len(),
+            calls: f.latency_us.len() + f.transport_errors,
             transport_errors: f.transport_errors,
             statuses: f.statuses.clone(),
             p50_ms: ms(f.latency_us.value_at_quantile(0.5)),
@@ -168,7 +168,7 @@ pub fn summary(report: &Report) -> String {
     let correlation = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.3}"));
     let _ = writeln!(
         out,
-        "\n  fairness: arrival vs admission {} ({} buyers) · lottery vs admission {} ({} lobby buyers)",
+        "\n  fairness: join vs admission {} ({} buyers) · lottery vs admission {} ({} lobby buyers)",
         correlation(fairness.after_on_sale_rank_correlation),
         fairness.after_on_sale_buyers,
         correlation(fairness.lobby_rank_correlation),
