@@ -196,7 +196,7 @@ async fn run_scenario(args: &RunArgs, scenario: &Scenario) -> Result<bool, Strin
         scenario.arrivals.lobby_s + SETUP_MARGIN.as_secs(),
         if args.no_queue { " (no queue)" } else { "" }
     );
-    let capacity = capacity(scenario);
+    let capacity = scenario.capacity();
     let stop_sampling = Arc::new(tokio::sync::Notify::new());
     let sampler = tokio::spawn(sampler::sample(
         context.clone(),
@@ -336,19 +336,6 @@ fn venue(scenario: &Scenario) -> Venue {
     }
 }
 
-fn capacity(scenario: &Scenario) -> u64 {
-    scenario
-        .spec()
-        .sections
-        .iter()
-        .map(|s| match (&s.capacity, &s.rows) {
-            (Some(capacity), _) => u64::from(*capacity),
-            (None, Some(rows)) => rows.iter().map(|r| u64::from(r.seats)).sum(),
-            (None, None) => 0,
-        })
-        .sum()
-}
-
 async fn create_event(api: &Api, admin_token: &str, spec: &Value) -> Result<(), String> {
     let call = Call::new(Endpoint::Admin, Method::POST, "/v1/events").token(admin_token).json(spec);
     let reply = api.send(call).await.map_err(|e| format!("creating the event at {}: {e}", api.base()))?;
@@ -441,6 +428,6 @@ mod tests {
         let open = event_spec(&scenario, true);
         assert_eq!(open["room"]["admit_per_minute"], guichet_engine::limits::MAX_ADMIT_PER_MINUTE);
         assert!(open["id"].as_str().unwrap().starts_with("smoke-"));
-        assert_eq!(capacity(&scenario), 300);
+        assert_eq!(scenario.capacity(), 300);
     }
 }

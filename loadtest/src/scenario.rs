@@ -204,6 +204,19 @@ impl Scenario {
         self.arrivals.lobby_buyers + self.arrivals.spike_buyers + self.arrivals.tail_buyers
     }
 
+    /// Places on sale: reserved seats plus general-admission capacity.
+    pub fn capacity(&self) -> u64 {
+        self.spec()
+            .sections
+            .iter()
+            .map(|s| match (&s.capacity, &s.rows) {
+                (Some(capacity), _) => u64::from(*capacity),
+                (None, Some(rows)) => rows.iter().map(|r| u64::from(r.seats)).sum(),
+                (None, None) => 0,
+            })
+            .sum()
+    }
+
     /// The venue's spec with this scenario's settings (ids and times are set per run).
     pub fn spec(&self) -> EventSpec {
         let mut spec = self.venue_spec.clone().expect("Scenario::parse resolves the venue");
@@ -319,17 +332,7 @@ mod tests {
         }
         let celine = Scenario::preset("celine-2016").unwrap();
         assert_eq!(celine.total_buyers(), 45_000);
-        let capacity: u64 = celine
-            .spec()
-            .sections
-            .iter()
-            .map(|s| match (&s.capacity, &s.rows) {
-                (Some(capacity), _) => u64::from(*capacity),
-                (None, Some(rows)) => rows.iter().map(|r| u64::from(r.seats)).sum(),
-                (None, None) => 0,
-            })
-            .sum();
-        assert_eq!(capacity, 9_000);
+        assert_eq!(celine.capacity(), 9_000);
     }
 
     #[test]
