@@ -23,7 +23,7 @@ use crate::event::{LogHandle, WalRecordRef};
 use crate::ids::BuyerId;
 use crate::inventory::{ApplyError, InventoryError, InventoryRecord, InventorySnapshot, Receipt, SinkError};
 use crate::limits::{DEFAULT_HEARTBEAT_GRACE_S, DEFAULT_POLL_TOLERANCE_PERCENT, MAX_EVENTS};
-use crate::room::RoomSnapshot;
+use crate::room::{BuyerState, QueueStatus, RoomSnapshot};
 use crate::spec::{EventSpec, SpecErrors, ValidEvent};
 use crate::tickets::{TicketClaims, TicketSigner};
 use crate::time::UnixTimeMs;
@@ -429,10 +429,12 @@ impl Engine {
         self.sign(TokenKind::Queue, event, buyer, event.valid.starts_at)
     }
 
-    /// An access token for an admitted buyer, valid until the access ends;
-    /// `None` if the buyer was never admitted.
-    pub fn access_token(&self, event: &Event, buyer: BuyerId) -> Option<(String, UnixTimeMs)> {
-        let ends = event.room.access_ends_at(buyer)?;
+    /// The access token that goes with a status that says `admitted`, valid
+    /// until the access ends; `None` for any other status. Signed from the
+    /// status itself, not from a second look at the room, so an answer can
+    /// never say admitted without its token.
+    pub fn access_token(&self, event: &Event, buyer: BuyerId, status: &QueueStatus) -> Option<(String, UnixTimeMs)> {
+        let ends = status.access_expires_at.filter(|_| status.state == BuyerState::Admitted)?;
         Some((self.sign(TokenKind::Access, event, buyer, ends), ends))
     }
 

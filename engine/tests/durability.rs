@@ -384,7 +384,8 @@ fn tokens_bind_a_buyer_to_one_event_and_survive_a_restart() {
     assert_eq!(engine.verify_token(&queue_token, TokenKind::Queue, &event), Ok(buyer));
     assert_eq!(engine.verify_token(&queue_token, TokenKind::Queue, &other), Err(TokenError::OtherEvent));
     assert_eq!(engine.verify_token(&queue_token, TokenKind::Access, &event), Err(TokenError::WrongKind));
-    assert!(engine.access_token(&event, buyer).is_none(), "no access before admission");
+    let status = event.room.peek(buyer, event.supply()).unwrap();
+    assert!(engine.access_token(&event, buyer, &status).is_none(), "no access before admission");
     let recovered = open(&storage.crash(0), &clock).unwrap();
     let event = recovered.event("test-event").unwrap();
     assert_eq!(recovered.verify_token(&queue_token, TokenKind::Queue, &event), Ok(buyer), "keys persist");

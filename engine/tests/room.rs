@@ -346,3 +346,33 @@ fn silent_buyers_stop_counting_ahead_even_while_admission_is_stalled() {
     assert_eq!(h.status(silent).state, BuyerState::Expired);
     assert_eq!(h.room.drop_silent().unwrap(), 0);
 }
+
+/// An `admitted` status is what the gateway hands an access token out for:
+/// it must come with the access's end, and the room must agree the buyer may
+/// shop. A status whose clock reading is older than the tick that ended the
+/// access (the reading taken before the lock, the tick between) used to say
+/// `admitted` for a buyer the room no longer let shop, so the answer had no token.
+#[test]
+fn an_admitted_status_always_comes_with_its_access_even_across_an_expiry_tick() {
+    let h = harness(60_000, 10, 3_600);
+    h.go_on_sale();
+    let buyer = h.join(1)[0];
+    h.run_ms(100, PLENTY);
+    let admitted = h.status(buyer);
+    assert_eq!(admitted.state, BuyerState::Admitted);
+    let ends = admitted.access_expires_at.expect("admitted comes with the access's end");
+    assert!(h.room.may_shop(buyer));
+    // The tick that ends the access reads the clock at the end ...
+    h.clock.set(ends);
+    h.room.tick(PLENTY).unwrap();
+    // ... and a status computed with a reading taken just before it.
+    h.clock.set(UnixTimeMs(ends.0 - 1));
+    for status in [h.status(buyer), h.room.status(buyer, PLENTY).unwrap()] {
+        assert_eq!(status.state == BuyerState::Admitted, status.access_expires_at.is_some());
+        if status.state == BuyerState::Admitted {
+            assert!(h.room.may_shop(buyer), "admitted, yet the room refuses the buyer's access: {status:?}");
+        }
+    }
+    assert_eq!(h.status(buyer).state, BuyerState::Expired, "the access ended at the tick");
+    assert!(!h.room.may_shop(buyer));
+}

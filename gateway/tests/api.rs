@@ -138,6 +138,7 @@ fn admitted_buyers(server: &Server, event: &str, count: usize) -> Vec<(String, S
         .map(|_| {
             let (status, joined) = server.call("POST", &format!("/v1/events/{event}/queue"), None, None);
             assert_eq!(status, 201, "{joined}");
+            assert_admitted_with_token(&joined["status"]);
             joined["queue_token"].as_str().unwrap().to_owned()
         })
         .collect();
@@ -149,12 +150,20 @@ fn admitted_buyers(server: &Server, event: &str, count: usize) -> Vec<(String, S
         for (token, granted) in queue_tokens.iter().zip(access.iter_mut()).filter(|(_, a)| a.is_none()) {
             let (status, body) = server.call("GET", &format!("/v1/events/{event}/queue/status"), Some(token), None);
             assert!(status == 200 || status == 429, "{status} {body}");
+            assert_admitted_with_token(&body);
             if body["state"] == "admitted" {
                 *granted = Some(body["access_token"].as_str().unwrap().to_owned());
             }
         }
     }
     queue_tokens.into_iter().zip(access.into_iter().flatten()).collect()
+}
+
+/// A status that says `admitted` carries the access token and its end; no other does.
+fn assert_admitted_with_token(status: &Value) {
+    let admitted = status["state"] == "admitted";
+    assert_eq!(status["access_token"].is_string(), admitted, "{status}");
+    assert_eq!(status["access_expires_at"].is_string(), admitted, "{status}");
 }
 
 fn data_dir() -> (tempfile::TempDir, PathBuf) {
@@ -394,8 +403,10 @@ fn after_kill_9_everything_acknowledged_is_back_and_a_retried_purchase_returns_i
         server.call("GET", "/v1/events/show/queue/status", Some(waiting["queue_token"].as_str().unwrap()), None);
     assert_eq!(status, 200, "the queue token is still valid: {place}");
     assert!(place["state"] == "waiting" || place["state"] == "admitted" || place["state"] == "lobby", "{place}");
+    assert_admitted_with_token(&place);
     let (status, mine) = server.call("GET", "/v1/events/show/queue/status", Some(&queue), None);
     assert_eq!((status, &mine["state"]), (200, &json!("admitted")), "an admitted buyer stays admitted");
+    assert_admitted_with_token(&mine);
 }
 
 #[test]
@@ -529,4 +540,50 @@ fn paging_orders_misses_none_created_between_pages() {
     assert_eq!(seen, bought, "every order, once");
     let (status, _) = server.call("GET", "/v1/events/show/orders?after=o0-1", Some(ADMIN), None);
     assert_eq!(status, 400, "an order id is not a cursor");
+}
+
+/// Buyers join and poll in parallel while the room admits them at every tick,
+/// then race for a small GA pool: every answer that says `admitted` (the
+/// join's own, when a tick admitted the buyer while the join was being made
+/// durable, or a poll's) carries the access token. 4 rounds of 32 buyers; 40
+/// with `RUN_SLOW_TESTS=1`.
+#[test]
+fn buyers_joining_and_polling_in_parallel_are_never_told_admitted_without_a_token() {
+    let (_dir, data) = data_dir();
+    let server = Server::start(&data);
+    let rounds = if std::env::var_os("RUN_SLOW_TESTS").is_some() { 40 } else { 4 };
+    for round in 0..rounds {
+        let id = format!("parallel-{round}");
+        let mut event = spec(&id);
+        event["sections"][1]["capacity"] = json!(16);
+        create(&server, &event);
+        let holds: Vec<u16> = std::thread::scope(|scope| {
+            let buyers: Vec<_> = (0..32).map(|_| scope.spawn(|| join_poll_and_hold(&server, &id))).collect();
+            buyers.into_iter().map(|b| b.join().unwrap()).collect()
+        });
+        assert_eq!(holds.iter().filter(|s| **s == 201).count(), 8, "16 places, 2 each: {holds:?}");
+    }
+}
+
+/// One buyer: joins, polls as told until admitted, asks for 2 GA places; the hold's status code.
+fn join_poll_and_hold(server: &Server, event: &str) -> u16 {
+    let (status, joined) = server.call("POST", &format!("/v1/events/{event}/queue"), None, None);
+    assert_eq!(status, 201, "{joined}");
+    assert_admitted_with_token(&joined["status"]);
+    let queue_token = joined["queue_token"].as_str().unwrap().to_owned();
+    let mut answer = joined["status"].clone();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while answer["state"] != "admitted" {
+        assert!(Instant::now() < deadline, "admitted in time: {answer}");
+        std::thread::sleep(Duration::from_millis(answer["poll_after_ms"].as_u64().unwrap_or(1_000).min(200)));
+        let (status, body) = server.call("GET", &format!("/v1/events/{event}/queue/status"), Some(&queue_token), None);
+        assert!(status == 200 || status == 429, "{status} {body}");
+        assert_admitted_with_token(&body);
+        if status == 200 {
+            answer = body;
+        }
+    }
+    let access = answer["access_token"].as_str().unwrap();
+    let hold = r#"{"section":"GA","quantity":2}"#;
+    server.call("POST", &format!("/v1/events/{event}/holds"), Some(access), Some(hold)).0
 }

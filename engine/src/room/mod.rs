@@ -148,7 +148,7 @@ pub struct QueueStatus {
     pub ahead: Option<u64>,
     pub eta_s: Option<u64>,
     pub poll_after_ms: u64,
-    /// When admitted: when the access ends.
+    /// When the access ends: present exactly when `state` is `Admitted`.
     pub access_expires_at: Option<UnixTimeMs>,
     /// The places left are unlikely to reach this buyer.
     pub sold_out_likely: bool,
@@ -357,11 +357,11 @@ impl WaitingRoom {
 
     /// A new buyer joins: the lobby before the on-sale, the end of the line after.
     pub fn join(&self) -> Result<(BuyerId, Receipt), RoomError> {
+        let mut state = self.state.write();
         let now = self.clock.now();
         if now >= self.config.closes_at {
             return Err(RoomError::Closed);
         }
-        let mut state = self.state.write();
         if state.entries.len() >= MAX_WAITING_PER_EVENT {
             return Err(RoomError::Full);
         }
@@ -373,8 +373,10 @@ impl WaitingRoom {
     /// Where a buyer stands. Polling is the heartbeat; polling again before
     /// half the advised interval has passed is refused and changes nothing.
     pub fn status(&self, buyer: BuyerId, supply: Supply) -> Result<QueueStatus, RoomError> {
-        let now = self.clock.now();
         let state = self.state.read();
+        // Read under the lock: a tick that ran before it read the clock no
+        // later than this, so the phase it left and this instant agree.
+        let now = self.clock.now();
         let index =
             usize::try_from(buyer.0).ok().filter(|&i| i < state.entries.len()).ok_or(RoomError::UnknownBuyer)?;
         let heartbeat = &state.heartbeats[index];
@@ -392,15 +394,16 @@ impl WaitingRoom {
     /// Where a buyer stands, without counting as a poll (for the promoter and for checks).
     pub fn peek(&self, buyer: BuyerId, supply: Supply) -> Result<QueueStatus, RoomError> {
         let state = self.state.read();
+        let now = self.clock.now();
         let index =
             usize::try_from(buyer.0).ok().filter(|&i| i < state.entries.len()).ok_or(RoomError::UnknownBuyer)?;
-        Ok(self.describe(&state, index, self.clock.now(), supply))
+        Ok(self.describe(&state, index, now, supply))
     }
 
     /// The buyer leaves for good: the people behind move up.
     pub fn leave(&self, buyer: BuyerId) -> Result<Receipt, RoomError> {
-        let now = self.clock.now();
         let mut state = self.state.write();
+        let now = self.clock.now();
         let entry = state.entries.get(buyer.0 as usize).ok_or(RoomError::UnknownBuyer)?;
         if matches!(entry.phase, Phase::Left | Phase::Dropped) {
             return Ok(Receipt::NONE);
@@ -410,8 +413,8 @@ impl WaitingRoom {
 
     /// Opens the lobby when the on-sale comes, then admits from the front.
     pub fn tick(&self, supply: Supply) -> Result<TickReport, RoomError> {
-        let now = self.clock.now();
         let mut state = self.state.write();
+        let now = self.clock.now();
         let mut report = TickReport::default();
         if !state.opened && now >= self.config.on_sale_at {
             report.receipt = self.commit(&mut state, RoomRecord::Opened { at: now })?;
@@ -450,8 +453,8 @@ impl WaitingRoom {
     }
 
     pub fn update_settings(&self, patch: SettingsPatch) -> Result<(RoomSettings, Receipt), RoomError> {
-        let now = self.clock.now();
         let mut state = self.state.write();
+        let now = self.clock.now();
         let settings = RoomSettings {
             admit_per_minute: patch.admit_per_minute.unwrap_or(state.settings.admit_per_minute),
             max_active: patch.max_active.unwrap_or(state.settings.max_active),
@@ -483,18 +486,19 @@ impl WaitingRoom {
         }
     }
 
-    /// Whether an admitted buyer may still shop: admitted (or bought) and
-    /// neither left nor dropped. An access token is worth only this.
+    /// Whether an admitted buyer may still shop: admitted (or bought), the
+    /// access not over, and neither left nor dropped. An access token is worth only this.
     pub fn may_shop(&self, buyer: BuyerId) -> bool {
         let state = self.state.read();
-        state.entries.get(buyer.0 as usize).is_some_and(|e| matches!(e.phase, Phase::Admitted | Phase::Purchased))
+        let now = self.clock.now();
+        state.entries.get(buyer.0 as usize).is_some_and(|entry| self.shopping_until(entry, now).is_some())
     }
 
-    /// When an admitted buyer's access ends; `None` if the buyer was never admitted.
-    pub fn access_ends_at(&self, buyer: BuyerId) -> Option<UnixTimeMs> {
-        let state = self.state.read();
-        let entry = state.entries.get(buyer.0 as usize)?;
-        matches!(entry.phase, Phase::Admitted | Phase::Purchased).then(|| self.at_s(entry.access_ends_s))
+    /// When a buyer's access ends, if the buyer may shop at `now`: the one
+    /// rule behind an `admitted` status, its access token and `may_shop`.
+    fn shopping_until(&self, entry: &Entry, now: UnixTimeMs) -> Option<UnixTimeMs> {
+        let ends = self.at_s(entry.access_ends_s);
+        (matches!(entry.phase, Phase::Admitted | Phase::Purchased) && now < ends).then_some(ends)
     }
 
     pub fn stats(&self) -> RoomStats {
@@ -560,8 +564,8 @@ impl WaitingRoom {
 
     /// Loads a snapshot into a fresh room of the same event.
     pub fn restore(&self, snapshot: RoomSnapshot) -> Result<(), ApplyError> {
-        let now = self.clock.now();
         let mut state = self.state.write();
+        let now = self.clock.now();
         if !state.entries.is_empty() || snapshot.admissions_by_second.len() != RATE_WINDOW_S {
             return Err(ApplyError("restoring a room snapshot into a used room, or a malformed one".into()));
         }
@@ -728,8 +732,8 @@ impl WaitingRoom {
     /// Admission skips them anyway; this keeps positions honest while
     /// admission is stalled (paused, cap reached, nothing available).
     pub fn drop_silent(&self) -> Result<usize, RoomError> {
-        let now = self.clock.now();
         let mut state = self.state.write();
+        let now = self.clock.now();
         if !state.opened {
             return Ok(0);
         }
@@ -810,9 +814,15 @@ impl WaitingRoom {
         };
         match entry.phase {
             Phase::Admitted | Phase::Purchased | Phase::AccessOver => {
-                let ends = self.at_s(entry.access_ends_s);
-                status.state = if now < ends { BuyerState::Admitted } else { BuyerState::Expired };
-                status.access_expires_at = Some(ends);
+                // One judgement, the same as `may_shop`'s: admitted means the
+                // access can be handed out now, so it always comes with its end.
+                match self.shopping_until(&entry, now) {
+                    Some(ends) => {
+                        status.state = BuyerState::Admitted;
+                        status.access_expires_at = Some(ends);
+                    }
+                    None => status.state = BuyerState::Expired,
+                }
                 status.poll_after_ms = MAX_POLL_MS;
                 return status;
             }

@@ -11,7 +11,7 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 /// A directory of files, as the log uses it.
 pub trait Storage: Send + Sync + std::fmt::Debug {
@@ -185,6 +185,8 @@ impl StorageFile for DiskFile {
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStorage {
     disk: Arc<Mutex<MemoryDisk>>,
+    /// While set, syncs wait: a test can act while a change is logged but not yet durable.
+    syncs_held: Arc<(Mutex<bool>, Condvar)>,
 }
 
 #[derive(Debug, Default)]
@@ -225,7 +227,17 @@ impl MemoryStorage {
                 (name.clone(), MemoryFile { synced: survived.clone(), current: survived })
             })
             .collect();
-        MemoryStorage { disk: Arc::new(Mutex::new(MemoryDisk { files, syncs_left: None })) }
+        MemoryStorage { disk: Arc::new(Mutex::new(MemoryDisk { files, syncs_left: None })), ..Self::default() }
+    }
+
+    /// Makes every sync wait until [`release_syncs`](Self::release_syncs).
+    pub fn hold_syncs(&self) {
+        *self.syncs_held.0.lock() = true;
+    }
+
+    pub fn release_syncs(&self) {
+        *self.syncs_held.0.lock() = false;
+        self.syncs_held.1.notify_all();
     }
 
     /// After `successes` more syncs, every sync fails.
@@ -258,7 +270,11 @@ impl Storage for MemoryStorage {
             let zeros = vec![0; preallocate_bytes as usize];
             MemoryFile { synced: zeros.clone(), current: zeros }
         });
-        Ok(Box::new(MemoryFileHandle { disk: self.disk.clone(), name: name.to_owned() }))
+        Ok(Box::new(MemoryFileHandle {
+            disk: self.disk.clone(),
+            syncs_held: self.syncs_held.clone(),
+            name: name.to_owned(),
+        }))
     }
 
     fn read(&self, name: &str) -> io::Result<Vec<u8>> {
@@ -283,6 +299,7 @@ impl Storage for MemoryStorage {
 
 struct MemoryFileHandle {
     disk: Arc<Mutex<MemoryDisk>>,
+    syncs_held: Arc<(Mutex<bool>, Condvar)>,
     name: String,
 }
 
@@ -299,6 +316,12 @@ impl StorageFile for MemoryFileHandle {
     }
 
     fn sync_data(&mut self) -> io::Result<()> {
+        let (held, released) = &*self.syncs_held;
+        let mut held = held.lock();
+        while *held {
+            released.wait(&mut held);
+        }
+        drop(held);
         let mut disk = self.disk.lock();
         match &mut disk.syncs_left {
             Some(0) => return Err(io::Error::other("injected fsync failure")),

@@ -10,7 +10,7 @@ use guichet_engine::event::{Event, EventNumber};
 use guichet_engine::ids::{BuyerId, HoldId, OrderId};
 use guichet_engine::inventory::{HoldRequest, OrderCursor, Receipt, Requester, SeatRequest};
 use guichet_engine::limits::{MAX_ADMIT_PER_MINUTE, MAX_MAX_ACTIVE, MIN_ADMIT_PER_MINUTE, MIN_MAX_ACTIVE};
-use guichet_engine::room::SettingsPatch;
+use guichet_engine::room::{QueueStatus, SettingsPatch};
 use guichet_engine::spec::EventSpec;
 use guichet_engine::time::UnixTimeMs;
 use guichet_engine::tokens::{TokenError, TokenKind};
@@ -27,7 +27,7 @@ use super::error::{ApiError, ApiResult};
 use super::limiter::{client_key, Refusal, WindowLimiter};
 use super::request::{bearer, query_pairs, read_json};
 use super::router::{Matched, Route, Router};
-use super::views;
+use super::views::{self, QueueStatusView};
 use super::App;
 
 /// The most orders one page of `GET /orders` returns.
@@ -363,26 +363,29 @@ async fn join_queue(app: &App, id: &str, client: IpAddr) -> ApiResult<HttpRespon
     within_budget(&app.join_limiter, client_key(client), now(app), "join_rate_limited")?;
     let (buyer, receipt) = event.room.join()?;
     durable(app, receipt).await?;
-    let status = event.room.peek(buyer, event.supply())?;
+    // A tick may have admitted the buyer while the join was being made durable.
+    let status = queue_answer(app, &event, buyer, event.room.peek(buyer, event.supply())?).await?;
     let token = app.engine.queue_token(&event, buyer);
-    Ok(json_response(
-        StatusCode::CREATED,
-        &json!({ "queue_token": token, "status": views::queue_status_view(&status, None) }),
-    ))
+    Ok(json_response(StatusCode::CREATED, &json!({ "queue_token": token, "status": status })))
 }
 
 async fn queue_status(app: &App, id: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
     let event = event(app, id)?;
     let buyer = queue_buyer(app, request, &event)?;
-    let status = event.queue_status(buyer)?;
-    let access = if status.state == guichet_engine::room::BuyerState::Admitted {
-        // The admission must be durable before its token is handed out.
+    let status = queue_answer(app, &event, buyer, event.queue_status(buyer)?).await?;
+    Ok(json_response(StatusCode::OK, &status))
+}
+
+/// A queue status as answered, from one reading of the room: `admitted`
+/// always carries the access token signed for the access's end in that same
+/// reading, and only once the admission is durable.
+async fn queue_answer(app: &App, event: &Event, buyer: BuyerId, status: QueueStatus) -> ApiResult<QueueStatusView> {
+    let access = app.engine.access_token(event, buyer, &status);
+    if access.is_some() {
+        // The admission was logged before the reading; everything logged so far covers it.
         durable(app, Receipt(app.engine.wal().last_assigned_sequence())).await?;
-        app.engine.access_token(&event, buyer)
-    } else {
-        None
-    };
-    Ok(json_response(StatusCode::OK, &views::queue_status_view(&status, access)))
+    }
+    Ok(views::queue_status_view(&status, access))
 }
 
 async fn leave_queue(app: &App, id: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
@@ -534,5 +537,84 @@ fn readiness(app: &App) -> ApiResult<HttpResponse> {
     } else {
         let why = app.engine.wal().failure().unwrap_or_else(|| "the log is closed".into());
         Err(ApiError::unavailable("not_ready", format!("not ready: {why}")).retry_after(5))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Handlers under a scripted interleaving: the engine on a log whose
+    //! syncs the test holds, and a clock that moves only when told.
+
+    use std::net::Ipv4Addr;
+
+    use guichet_engine::clock::ManualClock;
+    use guichet_engine::store::EngineOptions;
+    use guichet_engine::wal::storage::MemoryStorage;
+    use http_body_util::BodyExt;
+
+    use super::*;
+    use crate::http::client_address::TrustedProxies;
+    use crate::metrics::Metrics;
+
+    const NOW: UnixTimeMs = UnixTimeMs(1_800_000_000_000);
+
+    fn app(storage: &MemoryStorage, clock: Arc<ManualClock>) -> App {
+        let (engine, _) =
+            guichet_engine::store::Engine::open(Arc::new(storage.clone()), EngineOptions::default(), clock)
+                .expect("a fresh engine opens");
+        App {
+            engine: Arc::new(engine),
+            admin_token: "admin".into(),
+            max_body_bytes: 1 << 20,
+            metrics: Metrics::new(),
+            join_limiter: WindowLimiter::new(1_000_000),
+            trusted_proxies: TrustedProxies::new(Vec::new()).expect("no proxies is valid"),
+            seat_call_limiter: WindowLimiter::new(1_000_000),
+        }
+    }
+
+    fn on_sale_spec() -> EventSpec {
+        serde_json::from_value(json!({
+            "id": "show", "name": "Show", "venue": "Hall",
+            "starts_at": "2099-01-01T00:00:00Z", "on_sale_at": "2026-01-01T00:00:00Z", "currency": "CAD",
+            "tiers": [{"id": "ga", "name": "GA", "price_cents": 100}],
+            "sections": [{"id": "GA", "name": "GA", "tier": "ga", "capacity": 100}],
+            "per_buyer_limit": 4, "hold_ttl_s": 600,
+            "room": {"admit_per_minute": 60000, "max_active": 100, "access_ttl_s": 900}
+        }))
+        .expect("the spec parses")
+    }
+
+    /// A tick admits the buyer while the join waits for its record to be
+    /// durable: the join's answer then says `admitted`, and must carry the
+    /// access token (it used to answer admitted with no token).
+    #[test]
+    fn a_join_admitted_while_it_waits_for_durability_answers_with_its_token() {
+        let storage = MemoryStorage::new();
+        let clock = Arc::new(ManualClock::new(NOW));
+        let app = Arc::new(app(&storage, clock.clone()));
+        let (event, receipt) = app.engine.create_event(&on_sale_spec()).unwrap();
+        app.engine.wait_durable(receipt).unwrap();
+        assert!(event.tick().unwrap().opened);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        storage.hold_syncs();
+        let joining = {
+            let app = app.clone();
+            runtime.spawn(async move { join_queue(&app, "show", IpAddr::V4(Ipv4Addr::LOCALHOST)).await })
+        };
+        // The join is logged (it waits for the sync we hold); now a tick admits it.
+        while event.room.stats().waiting == 0 {
+            runtime.block_on(tokio::task::yield_now());
+        }
+        clock.advance_ms(1_000);
+        assert_eq!(event.tick().unwrap().admitted, 1);
+        storage.release_syncs();
+        let response = runtime.block_on(joining).unwrap().unwrap_or_else(ApiError::into_response);
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body = runtime.block_on(response.into_body().collect()).unwrap().to_bytes();
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["status"]["state"], "admitted", "{body}");
+        assert!(body["status"]["access_token"].is_string(), "admitted without a token: {body}");
+        assert!(body["status"]["access_expires_at"].is_string(), "{body}");
     }
 }

@@ -218,6 +218,11 @@ pub struct QueueStatusView {
 }
 
 pub fn queue_status_view(status: &QueueStatus, access: Option<(String, UnixTimeMs)>) -> QueueStatusView {
+    debug_assert_eq!(
+        status.state == BuyerState::Admitted,
+        access.is_some(),
+        "admitted goes with its token, and only it"
+    );
     let (access_token, access_expires_at) = match access {
         Some((token, expires)) => (Some(token), Some(expires.to_rfc3339())),
         None => (None, None),
