@@ -42,6 +42,15 @@ impl Hold {
     pub fn is_live(&self, now: UnixTimeMs) -> bool {
         self.status == HoldStatus::Active && now < self.expires_at
     }
+
+    /// The status as of `now`: a hold past its expiry is expired whether or
+    /// not its expiry record has been written yet (commands judge it so too).
+    pub fn status_at(&self, now: UnixTimeMs) -> HoldStatus {
+        match self.status {
+            HoldStatus::Active if now >= self.expires_at => HoldStatus::Expired { at: self.expires_at },
+            status => status,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

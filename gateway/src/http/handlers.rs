@@ -437,7 +437,7 @@ async fn place_hold(app: &App, id: &str, request: Request<Incoming>) -> ApiResul
     let body: HoldBody = read_json(request, app.max_body_bytes).await?;
     let placed = event.inventory.hold(buyer, &body.into_request()?)?;
     durable(app, placed.receipt).await?;
-    Ok(json_response(StatusCode::CREATED, &views::hold_view(&event, &placed.hold, Some(placed.fit))))
+    Ok(json_response(StatusCode::CREATED, &views::hold_view(&event, &placed.hold, Some(placed.fit), now(app))))
 }
 
 fn owned_hold(
@@ -459,7 +459,7 @@ fn owned_hold(
 
 fn get_hold(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
     let (event, hold, _) = owned_hold(app, reference, request)?;
-    Ok(json_response(StatusCode::OK, &views::hold_view(&event, &hold, None)))
+    Ok(json_response(StatusCode::OK, &views::hold_view(&event, &hold, None, now(app))))
 }
 
 async fn release_hold(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
@@ -616,5 +616,28 @@ mod tests {
         assert_eq!(body["status"]["state"], "admitted", "{body}");
         assert!(body["status"]["access_token"].is_string(), "admitted without a token: {body}");
         assert!(body["status"]["access_expires_at"].is_string(), "{body}");
+    }
+
+    /// Past its expiry, a hold whose expiry has not been swept yet shows as
+    /// expired, as a purchase of it is refused (it used to show active).
+    #[test]
+    fn a_hold_past_its_expiry_shows_expired_before_any_sweep() {
+        let storage = MemoryStorage::new();
+        let clock = Arc::new(ManualClock::new(NOW));
+        let app = app(&storage, clock.clone());
+        let (event, _) = app.engine.create_event(&on_sale_spec()).unwrap();
+        let request = HoldRequest::BestInSection { section: "GA".into(), quantity: 2 };
+        let placed = event.inventory.hold(BuyerId(0), &request).unwrap();
+        let hold = placed.hold.id;
+        let shown = |app: &App| {
+            let hold = event.inventory.hold_info(hold).unwrap();
+            let view = serde_json::to_value(views::hold_view(&event, &hold, None, now(app))).unwrap();
+            view["status"].as_str().unwrap().to_owned()
+        };
+        assert_eq!(shown(&app), "active");
+        clock.set(UnixTimeMs(placed.hold.expires_at.0 + 200));
+        assert_eq!(shown(&app), "expired", "0.2 s past expires_at");
+        let refused = event.purchase(hold, Requester::Buyer(BuyerId(0)), "key", "pay").unwrap_err();
+        assert_eq!(ApiError::from(refused).into_response().status(), StatusCode::GONE);
     }
 }

@@ -140,8 +140,8 @@ pub struct HoldView<'a> {
     fit: Option<Fit>,
 }
 
-pub fn hold_view<'a>(event: &'a Event, hold: &Hold, fit: Option<Fit>) -> HoldView<'a> {
-    let status = match hold.status {
+pub fn hold_view<'a>(event: &'a Event, hold: &Hold, fit: Option<Fit>, now: UnixTimeMs) -> HoldView<'a> {
+    let status = match hold.status_at(now) {
         HoldStatus::Active => "active",
         HoldStatus::Released { .. } => "released",
         HoldStatus::Expired { .. } => "expired",
