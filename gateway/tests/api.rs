@@ -84,6 +84,26 @@ impl Server {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// One request (`METHOD /path`) on its own connection, read to the end.
+    fn raw(&self, request_line: &str, token: Option<&str>) -> RawResponse {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(self.base.trim_start_matches("http://")).unwrap();
+        let authorization = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+        let request = format!("{request_line} HTTP/1.1\r\nHost: test\r\n{authorization}Connection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut bytes = Vec::new();
+        stream.read_to_end(&mut bytes).unwrap();
+        let split = bytes.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");
+        let head = String::from_utf8_lossy(&bytes[..split]).into_owned();
+        let mut lines = head.lines();
+        let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap();
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+            .collect();
+        RawResponse { status, headers, body: bytes[split + 4..].to_vec() }
+    }
+
     fn kill(mut self) {
         self.child.kill().unwrap(); // SIGKILL
         self.child.wait().unwrap();
@@ -94,6 +114,18 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+struct RawResponse {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl RawResponse {
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
     }
 }
 
@@ -586,4 +618,54 @@ fn join_poll_and_hold(server: &Server, event: &str) -> u16 {
     let access = answer["access_token"].as_str().unwrap();
     let hold = r#"{"section":"GA","quantity":2}"#;
     server.call("POST", &format!("/v1/events/{event}/holds"), Some(access), Some(hold)).0
+}
+
+/// `HEAD` on every `GET` route answers as `GET` does: same status, same
+/// headers (the body's length included), and no body.
+#[test]
+fn head_answers_every_get_route_as_get_without_a_body() {
+    let (_dir, data) = data_dir();
+    let server = Server::start(&data);
+    create(&server, &spec("show"));
+    let (queue, access) = admitted_buyer(&server, "show");
+    let (_, held) =
+        server.call("POST", "/v1/events/show/holds", Some(&access), Some(r#"{"section":"GA","quantity":1}"#));
+    let hold = held["hold_id"].as_str().unwrap().to_owned();
+    let (_, bought) =
+        server.call("POST", "/v1/events/show/holds", Some(&access), Some(r#"{"section":"A","quantity":1}"#));
+    let purchase = format!("/v1/holds/{}/purchase", bought["hold_id"].as_str().unwrap());
+    let key = [("Idempotency-Key", "head-test")];
+    let (_, order) = server.call_with("POST", &purchase, Some(&access), Some(r#"{"payment_ref":"p"}"#), &key);
+    let order = order["order_id"].as_str().unwrap().to_owned();
+    let routes: Vec<(String, Option<&str>)> = vec![
+        ("/".into(), None),
+        ("/e/show".into(), None),
+        ("/admin".into(), None),
+        ("/healthz".into(), None),
+        ("/readyz".into(), None),
+        ("/v1/events".into(), None),
+        ("/v1/events/show".into(), None),
+        ("/v1/events/nope".into(), None),
+        ("/v1/tickets/public-key".into(), None),
+        ("/v1/events/show/stats".into(), Some(ADMIN)),
+        ("/v1/events/show/orders".into(), Some(ADMIN)),
+        ("/v1/events/show/queue/status".into(), Some(queue.as_str())),
+        ("/v1/events/show/seats".into(), Some(access.as_str())),
+        (format!("/v1/holds/{hold}"), Some(access.as_str())),
+        (format!("/v1/orders/{order}"), Some(access.as_str())),
+    ];
+    for (path, token) in &routes {
+        let get = server.raw(&format!("GET {path}"), *token);
+        let head = server.raw(&format!("HEAD {path}"), *token);
+        assert_eq!(head.status, get.status, "HEAD {path}");
+        assert!(head.body.is_empty(), "HEAD {path} sent a body");
+        assert_eq!(head.header("content-type"), get.header("content-type"), "HEAD {path}");
+        if !path.ends_with("/queue/status") {
+            // (A poll's jittered advice varies from one answer to the next.)
+            assert_eq!(head.header("content-length"), Some(get.body.len().to_string()), "HEAD {path}");
+        }
+    }
+    let refused = server.raw("HEAD /v1/events/show/holds", None);
+    assert_eq!(refused.status, 405, "a route without GET has no HEAD either");
+    assert_eq!(server.raw("PUT /v1/events/show", None).header("allow").as_deref(), Some("GET, HEAD"));
 }

@@ -16,7 +16,7 @@ use guichet_engine::time::UnixTimeMs;
 use guichet_engine::tokens::{TokenError, TokenKind};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -36,7 +36,31 @@ const MAX_ORDERS_PAGE: usize = 1_000;
 type HttpResponse = Response<Full<Bytes>>;
 
 /// Answers one request; records its route, status and latency since `started`.
+/// `HEAD` is answered as `GET`, with the same status and headers and no body
+/// (uptime monitors and `curl -I` use it).
 pub async fn handle(
+    app: &App,
+    router: &Router,
+    mut request: Request<Incoming>,
+    client: IpAddr,
+    started: Instant,
+) -> HttpResponse {
+    if request.method() != Method::HEAD {
+        return answer(app, router, request, client, started).await;
+    }
+    *request.method_mut() = Method::GET;
+    without_body(answer(app, router, request, client, started).await)
+}
+
+/// The headers of a response, its body's length in `Content-Length`, and no body.
+fn without_body(response: HttpResponse) -> HttpResponse {
+    let (mut parts, body) = response.into_parts();
+    let length = hyper::body::Body::size_hint(&body).exact().unwrap_or(0);
+    parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
+    Response::from_parts(parts, Full::new(Bytes::new()))
+}
+
+async fn answer(
     app: &App,
     router: &Router,
     request: Request<Incoming>,
@@ -64,7 +88,10 @@ pub async fn handle(
 }
 
 fn method_not_allowed(methods: &[Method]) -> HttpResponse {
-    let allowed: Vec<&str> = methods.iter().map(Method::as_str).collect();
+    let mut allowed: Vec<&str> = methods.iter().map(Method::as_str).collect();
+    if methods.contains(&Method::GET) {
+        allowed.push(Method::HEAD.as_str());
+    }
     let mut response =
         ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
             .into_response();
