@@ -58,7 +58,7 @@ pub const MAX_SIGNING_KEYS: usize = 16;
 pub const MAX_EVENTS: usize = 10_000;
 
 /// Buyers who may join one event's waiting room (a waiting buyer costs about
-/// 32 bytes).
+/// 37 bytes: the room bench measures it, see docs/performance.md).
 pub const MAX_WAITING_PER_EVENT: usize = 4_000_000;
 /// Queue slots one admission tick may walk past (skipping buyers who left or
 /// went silent), so a tick stays short whatever the line holds.

@@ -126,6 +126,16 @@ fn best_available_avoids_a_single_orphan_when_another_row_allows_it() {
 }
 
 #[test]
+fn a_split_group_in_one_row_is_not_called_split_across_rows() {
+    let (inventory, _) = small_inventory();
+    // Section B is one row of three seats: with the middle one taken, a pair is split within the row.
+    inventory.hold(BOB, &seats(&[("B", "1", 2)])).unwrap();
+    let split = inventory.hold(ALICE, &best_in("B", 2)).unwrap();
+    assert_eq!(split.fit, Fit::SplitInRow);
+    assert!(numbers(&inventory, &split.hold).iter().all(|t| t.1.as_deref() == Some("1")));
+}
+
+#[test]
 fn best_available_relaxes_to_an_orphan_then_to_a_split() {
     let (inventory, _) = small_inventory();
     // Section B is one row of three seats: a pair must strand one.

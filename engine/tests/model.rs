@@ -1345,8 +1345,10 @@ fn check_best(model: &Model, placed: &HoldPlaced, expected: &BestExpected, n: us
             }
         }
         BestExpected::Split { rows } => {
-            if placed.fit != Fit::SplitAcrossRows || ga != 0 {
-                return Err("seats split across rows expected".into());
+            let one_row = seats.iter().all(|(row, _)| Some(row) == seats.first().map(|(first, _)| first));
+            let expected = if one_row { Fit::SplitInRow } else { Fit::SplitAcrossRows };
+            if placed.fit != expected || ga != 0 {
+                return Err(format!("seats split, {expected:?} expected"));
             }
             if !seats.iter().all(|(r, _)| rows.contains(r)) {
                 return Err(format!("seats outside rows {rows:?}"));

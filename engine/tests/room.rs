@@ -376,3 +376,30 @@ fn an_admitted_status_always_comes_with_its_access_even_across_an_expiry_tick() 
     assert_eq!(h.status(buyer).state, BuyerState::Expired, "the access ended at the tick");
     assert!(!h.room.may_shop(buyer));
 }
+
+#[test]
+fn a_buyer_joining_after_the_on_sale_is_in_line_even_before_the_next_tick() {
+    let h = harness(60, 10, 3_600);
+    let early = h.join(3);
+    h.clock.set(UnixTimeMs(ON_SALE.0 + 50)); // no tick since the on-sale
+    let late = h.join(1)[0];
+    let status = h.status(late);
+    assert_eq!((status.state, status.position), (BuyerState::Waiting, Some(4)), "behind the lobby, not in it");
+    assert!(early.iter().all(|b| h.status(*b).state == BuyerState::Waiting), "the lottery was drawn");
+    assert!(h.room.stats().opened);
+    assert!(!h.room.tick(PLENTY).unwrap().opened, "drawn once");
+}
+
+#[test]
+fn a_settings_patch_that_changes_nothing_logs_nothing() {
+    let h = harness(600, 10, 3_600);
+    let logged = || h.sink.0.lock().unwrap().len();
+    let before = logged();
+    let (settings, receipt) = h.room.update_settings(SettingsPatch::default()).unwrap();
+    assert_eq!((settings, receipt, logged()), (h.room.stats().settings, Receipt::NONE, before), "an empty patch");
+    let same = SettingsPatch { admit_per_minute: Some(600), paused: Some(false), ..SettingsPatch::default() };
+    assert_eq!(h.room.update_settings(same).unwrap().1, Receipt::NONE, "the same values");
+    assert_eq!(logged(), before);
+    h.room.update_settings(SettingsPatch { max_active: Some(20), ..SettingsPatch::default() }).unwrap();
+    assert_eq!(logged(), before + 1, "a real change is logged");
+}

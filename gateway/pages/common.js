@@ -122,7 +122,7 @@ const STRINGS = {
     'faq.limit.q': 'How many tickets can I buy?',
     'faq.limit.a': 'Up to {n} tickets per buyer for this event, counting seats you hold and seats you have bought.',
     'faq.keep.q': 'Do I lose my place if I refresh?',
-    'faq.keep.a': 'No. Your place is kept in this browser. If you close the tab, come back to this page on the same device. A buyer who is away for several minutes is taken out of the line so that others move up.',
+    'faq.keep.a': 'No. Your place is kept in this browser. If you close the tab, come back to this page on the same device. Keep this page open: a place whose page has not checked in for a minute (tab closed, phone asleep) is taken out of the line so that others move up.',
     // admin
     'admin.title': 'Promoter dashboard',
     'admin.login': 'Sign in',
@@ -313,7 +313,7 @@ const STRINGS = {
     'faq.limit.q': 'Combien de billets puis-je acheter ?',
     'faq.limit.a': 'Au plus {n} billets par acheteur pour cet événement, en comptant les places réservées et les places achetées.',
     'faq.keep.q': 'Est-ce que je perds ma place si j’actualise ?',
-    'faq.keep.a': 'Non. Votre place est gardée dans ce navigateur. Si vous fermez l’onglet, revenez sur cette page avec le même appareil. Une personne absente plusieurs minutes est retirée de la file pour que les autres avancent.',
+    'faq.keep.a': 'Non. Votre place est gardée dans ce navigateur. Si vous fermez l’onglet, revenez sur cette page avec le même appareil. Gardez cette page ouverte : une place dont la page ne s’est pas manifestée depuis une minute (onglet fermé, téléphone en veille) est retirée de la file pour que les autres avancent.',
     'admin.title': 'Tableau de bord du producteur',
     'admin.login': 'Connexion',
     'admin.token': 'Jeton d’administration',

@@ -108,6 +108,9 @@ pub enum Fit {
     AdjacentWithOrphan,
     /// No row had enough adjacent seats: the group is split across rows.
     SplitAcrossRows,
+    /// No row had enough adjacent seats, but one row had enough apart: the
+    /// group is in one row, in separate runs.
+    SplitInRow,
     GeneralAdmission,
 }
 

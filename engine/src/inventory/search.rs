@@ -138,7 +138,8 @@ impl Inventory {
         for candidate in candidates {
             if let Candidate::Rows(rows) = candidate {
                 if let Some(places) = self.try_split(locked, rows, n, now)? {
-                    return Ok((places, Fit::SplitAcrossRows));
+                    let fit = split_fit(&places);
+                    return Ok((places, fit));
                 }
             }
         }
@@ -376,4 +377,18 @@ fn check_quantity(field: &str, requested: u32, max: u32) -> Result<(), Inventory
 fn home_slice(buyer: BuyerId, slices: u32) -> u32 {
     let mixed = buyer.0.wrapping_mul(0xA24B_AED4_963E_E407);
     ((mixed >> 40) % u64::from(slices)) as u32
+}
+
+/// A split group in one row is not split across rows.
+fn split_fit(places: &Places) -> Fit {
+    let mut rows = places.iter().map(|place| match place {
+        Place::Seat { shard, .. } => Some(*shard),
+        _ => None,
+    });
+    let first = rows.next().flatten();
+    if first.is_some() && rows.all(|row| row == first) {
+        Fit::SplitInRow
+    } else {
+        Fit::SplitAcrossRows
+    }
 }

@@ -365,13 +365,19 @@ impl WaitingRoom {
         if state.entries.len() >= MAX_WAITING_PER_EVENT {
             return Err(RoomError::Full);
         }
+        if !state.opened && now >= self.config.on_sale_at {
+            // The on-sale has come but no tick has drawn the lottery yet: draw it
+            // now, so a buyer arriving after the on-sale is never put in the lobby.
+            self.commit(&mut state, RoomRecord::Opened { at: now })?;
+        }
         let buyer = BuyerId(state.entries.len() as u64);
         let receipt = self.commit(&mut state, RoomRecord::Joined { buyer, at: now })?;
         Ok((buyer, receipt))
     }
 
     /// Where a buyer stands. Polling is the heartbeat; polling again before
-    /// half the advised interval has passed is refused and changes nothing.
+    /// `poll_tolerance_percent` of the advised interval has passed is refused
+    /// and changes nothing.
     pub fn status(&self, buyer: BuyerId, supply: Supply) -> Result<QueueStatus, RoomError> {
         let state = self.state.read();
         // Read under the lock: a tick that ran before it read the clock no
@@ -460,6 +466,10 @@ impl WaitingRoom {
             max_active: patch.max_active.unwrap_or(state.settings.max_active),
             paused: patch.paused.unwrap_or(state.settings.paused),
         };
+        if settings == state.settings {
+            // Nothing changes, so nothing is logged (an empty patch included).
+            return Ok((settings, Receipt::NONE));
+        }
         let receipt = self.commit(&mut state, RoomRecord::SettingsChanged { settings, at: now })?;
         Ok((settings, receipt))
     }

@@ -185,6 +185,16 @@ fn event_of_ref(app: &App, text: &str, prefix: char, what: &'static str) -> ApiR
     Ok((event, id))
 }
 
+/// What to wait for before answering a change that logged nothing (left
+/// already, settings already so): the state it answers with may come from a
+/// request whose record is not yet durable, so everything logged so far.
+fn logged_or_everything_so_far(app: &App, receipt: Receipt) -> Receipt {
+    match receipt {
+        Receipt::NONE => Receipt(app.engine.wal().last_assigned_sequence()),
+        receipt => receipt,
+    }
+}
+
 async fn durable(app: &App, receipt: Receipt) -> ApiResult<()> {
     Ok(app.engine.durable(receipt).await?)
 }
@@ -337,7 +347,7 @@ async fn patch_room(app: &App, id: &str, request: Request<Incoming>) -> ApiResul
     let patch =
         SettingsPatch { admit_per_minute: body.admit_per_minute, max_active: body.max_active, paused: body.paused };
     let (settings, receipt) = event.room.update_settings(patch)?;
-    durable(app, receipt).await?;
+    durable(app, logged_or_everything_so_far(app, receipt)).await?;
     Ok(json_response(StatusCode::OK, &views::room_json(&settings)))
 }
 
@@ -418,13 +428,8 @@ async fn queue_answer(app: &App, event: &Event, buyer: BuyerId, status: QueueSta
 async fn leave_queue(app: &App, id: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
     let event = event(app, id)?;
     let buyer = queue_buyer(app, request, &event)?;
-    let receipt = match event.room.leave(buyer)? {
-        // Left already, perhaps by a request whose record is not yet durable:
-        // answer once everything logged so far is.
-        Receipt::NONE => Receipt(app.engine.wal().last_assigned_sequence()),
-        receipt => receipt,
-    };
-    durable(app, receipt).await?;
+    let receipt = event.room.leave(buyer)?;
+    durable(app, logged_or_everything_so_far(app, receipt)).await?;
     Ok(no_content())
 }
 
