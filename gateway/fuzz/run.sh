@@ -7,7 +7,9 @@
 # event, hold and order ids from the real ones, so the run reaches the
 # holds, orders and the queue, not only 401s and 404s.
 # Exits non-zero on any failed check. Bounded: FUZZ_MAX_EXAMPLES cases per
-# operation and phase (default 60), a few minutes on 2 cores.
+# operation and phase (default 60), a few minutes on 2 cores; FUZZ_SEED
+# varies the cases; FUZZ_ARGS passes more options to `schemathesis run`
+# (`--report har --report-dir DIR` keeps every request and answer).
 set -euo pipefail
 cd "$(dirname "$0")"
 FUZZ_DIR=$(pwd)
@@ -89,8 +91,19 @@ FUZZ_STATE="$WORK/state.json" SCHEMATHESIS_HOOKS=hooks PYTHONPATH="$FUZZ_DIR" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,negative_data_rejection,positive_data_acceptance \
     --phases examples,coverage,fuzzing \
     --max-examples "$MAX_EXAMPLES" --workers 2 --seed "${FUZZ_SEED:-20261207}" \
-    --request-timeout 15 --suppress-health-check all --continue-on-failure \
+    --request-timeout 15 --suppress-health-check all --continue-on-failure ${FUZZ_ARGS:-} \
     || status=$?
+# What the run reached, by route and status, as the server counted it: a
+# run that met only 401s and 404s would show here.
+"$VENV/bin/python" - "$URL" <<'PY' || true
+import re, sys, urllib.request
+text = urllib.request.urlopen(sys.argv[1] + "/metrics", timeout=10).read().decode()
+print("fuzz: answers by route and status:")
+for line in text.splitlines():
+    if line.startswith("guichet_http_requests_total{"):
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
+        print(f"  {labels.get('route', '?'):<24} {labels.get('status', '?')} {line.rsplit(' ', 1)[-1]:>6}")
+PY
 if ! kill -0 "$SERVER_PID" 2>/dev/null; then
     code=0
     wait "$SERVER_PID" || code=$?
