@@ -62,6 +62,10 @@ class Tokens:
 # - placeHold, 422: the names must be the event's (`unknown_section`...),
 #   `quantity` at most the event's `per_buyer_limit`, no seat named twice,
 #   named seats in reserved sections, and the buyer's limit over all holds.
+# - purchaseHold, 422 `idempotency_key_reused`: the fuzzer reuses values it
+#   saw (the setup's keys, its own), and a key already used by this buyer
+#   for another hold or `payment_ref` is refused; `too_many_orders`: the
+#   buyer's 1,000 orders. Both depend on what came before, not on the schema.
 BY_DESIGN_REFUSALS = {
     ("createEvent", 400): {"invalid_event"},
     ("placeHold", 422): {
@@ -74,6 +78,7 @@ BY_DESIGN_REFUSALS = {
         "duplicate_seat",
         "over_buyer_limit",
     },
+    ("purchaseHold", 422): {"idempotency_key_reused", "too_many_orders"},
 }
 
 

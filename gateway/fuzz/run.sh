@@ -80,12 +80,15 @@ done
 [ -n "$URL" ] || { echo "fuzz: the server did not say where it listens" >&2; exit 1; }
 echo "fuzz: server at $URL"
 
-"$VENV/bin/python" setup.py "$URL" "$ADMIN_TOKEN" "$WORK/state.json" "$WORK/schemathesis.toml"
+"$VENV/bin/python" "$FUZZ_DIR/setup.py" "$URL" "$ADMIN_TOKEN" "$WORK/state.json" "$WORK/schemathesis.toml"
 
 status=0
 # Every check but `use_after_free`: a released hold still answers GET (with
 # status `released`) by design, as the contract says.
-FUZZ_STATE="$WORK/state.json" SCHEMATHESIS_HOOKS=hooks PYTHONPATH="$FUZZ_DIR" \
+# Run from the temporary directory: schemathesis keeps a cache of failures
+# (.schemathesis/) in the working directory, and it belongs to no checkout.
+cd "$WORK"
+FUZZ_STATE="$WORK/state.json" SCHEMATHESIS_HOOKS=hooks PYTHONPATH="$FUZZ_DIR" PYTHONDONTWRITEBYTECODE=1 \
     timeout 900 "$VENV/bin/schemathesis" --no-color --config-file "$WORK/schemathesis.toml" run \
     "$ROOT/docs/openapi.yaml" --url "$URL" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,negative_data_rejection,positive_data_acceptance \
