@@ -12,6 +12,7 @@
 //! - [`event`]: one event's inventory and room, and the log records they write;
 //! - [`store`]: the durable engine: events over one log, snapshots, recovery;
 //! - [`maintenance`]: the sweeper and periodic snapshots;
+//! - [`json_fields`]: integral numbers and absent-not-null fields in request bodies;
 //! - [`clock`], [`entropy`], [`time`], [`ids`], [`limits`]: the vocabulary.
 //! - [`demo`]: the Amphithéâtre Cogeco demo event.
 
@@ -22,6 +23,7 @@ pub mod entropy;
 pub mod event;
 pub mod ids;
 pub mod inventory;
+pub mod json_fields;
 pub mod layout;
 pub mod limits;
 pub mod maintenance;

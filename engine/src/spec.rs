@@ -22,12 +22,14 @@ pub struct EventSpec {
     pub on_sale_at: String,
     /// Until this instant buyers may cancel their own orders; absent: only the
     /// promoter can cancel.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::json_fields::present")]
     pub refund_until: Option<String>,
     pub currency: String,
     pub tiers: Vec<TierSpec>,
     pub sections: Vec<SectionSpec>,
+    #[serde(deserialize_with = "crate::json_fields::integer")]
     pub per_buyer_limit: u32,
+    #[serde(deserialize_with = "crate::json_fields::integer")]
     pub hold_ttl_s: u32,
     pub room: RoomSpec,
 }
@@ -37,6 +39,7 @@ pub struct EventSpec {
 pub struct TierSpec {
     pub id: String,
     pub name: String,
+    #[serde(deserialize_with = "crate::json_fields::integer")]
     pub price_cents: u64,
 }
 
@@ -47,9 +50,13 @@ pub struct SectionSpec {
     pub id: String,
     pub name: String,
     pub tier: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::json_fields::present")]
     pub rows: Option<Vec<RowSpec>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::json_fields::present_integer"
+    )]
     pub capacity: Option<u32>,
 }
 
@@ -58,20 +65,28 @@ pub struct SectionSpec {
 #[serde(deny_unknown_fields)]
 pub struct RowSpec {
     pub id: String,
+    #[serde(deserialize_with = "crate::json_fields::integer")]
     pub seats: u32,
     /// Number of the first seat; seats are `first ..= first + seats - 1`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::json_fields::present_integer"
+    )]
     pub first: Option<u32>,
     /// Overrides the section's tier for this row.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::json_fields::present")]
     pub tier: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoomSpec {
+    #[serde(deserialize_with = "crate::json_fields::integer")]
     pub admit_per_minute: u32,
+    #[serde(deserialize_with = "crate::json_fields::integer")]
     pub max_active: u32,
+    #[serde(deserialize_with = "crate::json_fields::integer")]
     pub access_ttl_s: u32,
 }
 

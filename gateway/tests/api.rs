@@ -669,3 +669,68 @@ fn head_answers_every_get_route_as_get_without_a_body() {
     assert_eq!(refused.status, 405, "a route without GET has no HEAD either");
     assert_eq!(server.raw("PUT /v1/events/show", None).header("allow").as_deref(), Some("GET, HEAD"));
 }
+
+#[test]
+fn integral_numbers_are_integers_and_an_optional_field_is_never_null() {
+    let (_dir, data) = data_dir();
+    let server = Server::start(&data);
+    let mut integral = spec("show");
+    integral["per_buyer_limit"] = json!(4.0);
+    integral["tiers"][0]["price_cents"] = json!(14950.0);
+    integral["sections"][0]["rows"][0]["seats"] = json!(1e1);
+    create(&server, &integral);
+    let (_, event) = server.call("GET", "/v1/events/show", None, None);
+    assert_eq!((&event["per_buyer_limit"], &event["tiers"][0]["price_cents"]), (&json!(4), &json!(14950)));
+    let (_, access) = admitted_buyer(&server, "show");
+    let refused = |(status, body): (u16, Value), field: &str| {
+        assert_eq!(
+            (status, body["error"]["code"].as_str(), body["error"]["field"].as_str()),
+            (400, Some("invalid_body"), Some(field)),
+            "{body}"
+        );
+    };
+    let holds = "/v1/events/show/holds";
+    let (status, body) = server.call("POST", holds, Some(&access), Some(r#"{"section":"GA","quantity":2.0}"#));
+    assert_eq!((status, body["tickets"].as_array().map(Vec::len)), (201, Some(2)), "{body}");
+    let named = r#"{"seats":[{"section":"A","row":"1","number":3.0}]}"#;
+    assert_eq!(server.call("POST", holds, Some(&access), Some(named)).0, 201);
+    refused(server.call("POST", holds, Some(&access), Some(r#"{"section":"GA","quantity":1.5}"#)), "quantity");
+    refused(
+        server.call("POST", holds, Some(&access), Some(r#"{"seats":[{"section":"A","row":"1","number":4.5}]}"#)),
+        "seats[0].number",
+    );
+    refused(server.call("POST", holds, Some(&access), Some(r#"{"section":"GA","quantity":1,"seats":null}"#)), "seats");
+    let room = "/v1/events/show/room";
+    let (status, patched) = server.call("PATCH", room, Some(ADMIN), Some(r#"{"max_active":9226.0}"#));
+    assert_eq!((status, &patched["max_active"]), (200, &json!(9226)), "{patched}");
+    refused(server.call("PATCH", room, Some(ADMIN), Some(r#"{"max_active":9226.5}"#)), "max_active");
+    refused(server.call("PATCH", room, Some(ADMIN), Some(r#"{"paused":null}"#)), "paused");
+    let mut null_refund = spec("null");
+    null_refund["refund_until"] = Value::Null;
+    refused(server.call("POST", "/v1/events", Some(ADMIN), Some(&null_refund.to_string())), "refund_until");
+    // The event's room shows the settings in force, `paused` included.
+    let (_, event) = server.call("GET", "/v1/events/show", None, None);
+    assert_eq!(
+        event["room"],
+        json!({"admit_per_minute": 60000, "max_active": 9226, "access_ttl_s": 900, "paused": false})
+    );
+}
+
+#[test]
+fn query_bounds_mean_what_the_spec_says() {
+    let (_dir, data) = data_dir();
+    let server = Server::start(&data);
+    create(&server, &spec("show"));
+    let count = |query: &str| {
+        let (status, body) = server.call("GET", &format!("/v1/events?{query}"), None, None);
+        assert_eq!(status, 200, "{query}: {body}");
+        body["events"].as_array().map(Vec::len)
+    };
+    assert_eq!(count("from=0003-01-16T13:22:52Z"), Some(1), "before 1970 keeps every event");
+    assert_eq!(count("to=1969-12-31T23:59:59Z"), Some(0), "before 1970 keeps none");
+    // An orders cursor is hex digits only, as the spec's pattern says.
+    let (status, body) = server.call("GET", "/v1/events/show/orders?after=%2B1.2", Some(ADMIN), None);
+    assert_eq!((status, body["error"]["field"].as_str()), (400, Some("after")), "{body}");
+    let (status, body) = server.call("GET", "/v1/events/show/orders?after=1.2", Some(ADMIN), None);
+    assert_eq!(status, 200, "{body}");
+}

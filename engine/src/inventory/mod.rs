@@ -82,6 +82,7 @@ impl Requester {
 pub struct SeatRequest {
     pub section: String,
     pub row: String,
+    #[serde(deserialize_with = "crate::json_fields::integer")]
     pub number: u32,
 }
 

@@ -9,10 +9,11 @@ use bytes::Bytes;
 use guichet_engine::event::{Event, EventNumber};
 use guichet_engine::ids::{BuyerId, HoldId, OrderId};
 use guichet_engine::inventory::{HoldRequest, OrderCursor, Receipt, Requester, SeatRequest};
+use guichet_engine::json_fields;
 use guichet_engine::limits::{MAX_ADMIT_PER_MINUTE, MAX_MAX_ACTIVE, MIN_ADMIT_PER_MINUTE, MIN_MAX_ACTIVE};
 use guichet_engine::room::{QueueStatus, SettingsPatch};
 use guichet_engine::spec::EventSpec;
-use guichet_engine::time::UnixTimeMs;
+use guichet_engine::time::{TimeParseError, UnixTimeMs};
 use guichet_engine::tokens::{TokenError, TokenKind};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -276,16 +277,24 @@ fn queue_buyer(app: &App, request: &Request<Incoming>, event: &Event) -> ApiResu
 fn list_events(app: &App, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
     let mut search = None;
     let (mut from, mut to) = (None, None);
+    // An instant before 1970 is a valid bound, before every event: `from`
+    // then keeps them all, `to` none.
+    let mut to_before_epoch = false;
     for (key, value) in query_pairs(request.uri().query()) {
-        let instant = |field: &str| {
-            UnixTimeMs::parse_rfc3339(&value).map_err(|e| {
-                ApiError::bad_request("invalid_query", format!("{field}: {e}")).with("field", field.to_owned())
-            })
+        let instant = |field: &str| match UnixTimeMs::parse_rfc3339(&value) {
+            Ok(instant) => Ok(Some(instant)),
+            Err(TimeParseError::BeforeEpoch) => Ok(None),
+            Err(e) => {
+                Err(ApiError::bad_request("invalid_query", format!("{field}: {e}")).with("field", field.to_owned()))
+            }
         };
         match key.as_str() {
             "q" => search = Some(folded(&value)),
-            "from" => from = Some(instant("from")?),
-            "to" => to = Some(instant("to")?),
+            "from" => from = instant("from")?,
+            "to" => {
+                to = instant("to")?;
+                to_before_epoch = to.is_none();
+            }
             other => {
                 return Err(ApiError::bad_request("invalid_query", format!("unknown query parameter {other:?}"))
                     .with("field", other.to_owned()))
@@ -302,6 +311,7 @@ fn list_events(app: &App, request: &Request<Incoming>) -> ApiResult<HttpResponse
             let matches =
                 search.as_ref().is_none_or(|q| folded(&spec.name).contains(q) || folded(&spec.venue).contains(q));
             matches
+                && !to_before_epoch
                 && from.is_none_or(|from| event.valid.starts_at >= from)
                 && to.is_none_or(|to| event.valid.starts_at <= to)
         })
@@ -310,10 +320,15 @@ fn list_events(app: &App, request: &Request<Incoming>) -> ApiResult<HttpResponse
     Ok(json_response(StatusCode::OK, &json!({ "events": events })))
 }
 
-/// A page cursor: `<log position>.<order id>`, in hex.
+/// A page cursor: `<log position>.<order id>`, each 1 to 16 hex digits and
+/// nothing else (`from_str_radix` alone would take a leading `+`), as the
+/// spec's pattern says.
 fn parse_cursor(text: &str) -> Option<OrderCursor> {
     let (receipt, order) = text.split_once('.')?;
-    let hex = |part: &str| (!part.is_empty() && part.len() <= 16).then(|| u64::from_str_radix(part, 16).ok()).flatten();
+    let hex = |part: &str| {
+        let digits = (1..=16).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_hexdigit());
+        digits.then(|| u64::from_str_radix(part, 16).ok()).flatten()
+    };
     Some(OrderCursor { receipt: Receipt(hex(receipt)?), order: OrderId(hex(order)?) })
 }
 
@@ -333,8 +348,11 @@ async fn create_event(app: &App, request: Request<Incoming>) -> ApiResult<HttpRe
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RoomPatchBody {
+    #[serde(default, deserialize_with = "json_fields::present_integer")]
     admit_per_minute: Option<u32>,
+    #[serde(default, deserialize_with = "json_fields::present_integer")]
     max_active: Option<u32>,
+    #[serde(default, deserialize_with = "json_fields::present")]
     paused: Option<bool>,
 }
 
@@ -438,9 +456,13 @@ async fn leave_queue(app: &App, id: &str, request: &Request<Incoming>) -> ApiRes
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct HoldBody {
+    #[serde(default, deserialize_with = "json_fields::present")]
     seats: Option<Vec<SeatRequest>>,
+    #[serde(default, deserialize_with = "json_fields::present")]
     section: Option<String>,
+    #[serde(default, deserialize_with = "json_fields::present")]
     tier: Option<String>,
+    #[serde(default, deserialize_with = "json_fields::present_integer")]
     quantity: Option<u32>,
 }
 

@@ -1,0 +1,559 @@
+//! Every status docs/openapi.yaml documents for a route is one that a test
+//! reaches: the calls below go to the `guichet` binary over real HTTP, each
+//! answer is recorded against its route, and the test fails on a documented
+//! status that no call met (the spec promises something nobody has seen) or
+//! on a status met that the spec does not document for the route.
+//!
+//! The log is made to fail for real: the server is started with SIGXFSZ
+//! ignored, then its file-size limit is lowered to one byte (`prlimit`), so
+//! its next write to the log fails with EFBIG.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const SPEC: &str = include_str!("../../docs/openapi.yaml");
+const ADMIN: &str = "statuses-admin-token-0123456789";
+
+/// Documented statuses no black-box test can cause, each with why. Kept
+/// short: the test fails if one of them is not documented any more.
+const OUT_OF_REACH: &[(&str, &str, u16, &str)] = &[
+    ("get", "/v1/events/{event_id}/seats", 503, "`overloaded` needs 200,000 access tokens in one minute"),
+    ("get", "/v1/holds/{hold_id}", 503, "`overloaded` needs 200,000 access tokens in one minute"),
+    ("get", "/v1/orders/{order_id}", 503, "`overloaded` needs 200,000 access tokens in one minute"),
+];
+
+type Operation = (String, String); // (method, path template)
+
+/// Every documented (method, path) with its statuses. Paths are keys at
+/// indentation 2 under `paths:`, methods at 4, `responses:` at 6 and the
+/// statuses at 8 beneath it.
+fn documented() -> BTreeMap<Operation, BTreeSet<u16>> {
+    let mut found: BTreeMap<Operation, BTreeSet<u16>> = BTreeMap::new();
+    let (mut in_paths, mut in_responses) = (false, false);
+    let (mut path, mut method) = (String::new(), String::new());
+    for line in SPEC.lines() {
+        let content = line.trim_start_matches(' ');
+        if content.is_empty() || content.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - content.len();
+        let key = content.split(':').next().unwrap_or_default().trim().trim_matches('\'').to_owned();
+        match indent {
+            0 => in_paths = key == "paths",
+            2 if in_paths => path = key,
+            4 if in_paths => method = key,
+            6 if in_paths => in_responses = key == "responses",
+            8 if in_paths && in_responses => {
+                let status = key.parse().unwrap_or_else(|_| panic!("a status under responses: {line:?}"));
+                found.entry((method.clone(), path.clone())).or_default().insert(status);
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// The documented path template a concrete path falls under (the one with
+/// the most literal segments, so `/v1/tickets/public-key` is not a hold).
+fn template_of(path: &str, templates: &BTreeSet<String>) -> Option<String> {
+    let path = path.split('?').next().unwrap_or_default();
+    let segments: Vec<&str> = path.split('/').collect();
+    templates
+        .iter()
+        .filter_map(|template| {
+            let parts: Vec<&str> = template.split('/').collect();
+            let matches = parts.len() == segments.len()
+                && parts.iter().zip(&segments).all(|(part, segment)| part.starts_with('{') || part == segment);
+            matches.then(|| (parts.iter().filter(|p| !p.starts_with('{')).count(), template.clone()))
+        })
+        .max()
+        .map(|(_, template)| template)
+}
+
+/// One request: method, path, token, body (sent as JSON unless a type is
+/// given), extra headers.
+#[derive(Default)]
+struct Call<'a> {
+    method: &'a str,
+    path: String,
+    token: Option<&'a str>,
+    body: Option<&'a str>,
+    content_type: Option<&'a str>,
+    headers: Vec<(&'a str, &'a str)>,
+}
+
+fn call<'a>(method: &'a str, path: &str) -> Call<'a> {
+    Call { method, path: path.to_owned(), ..Call::default() }
+}
+
+impl<'a> Call<'a> {
+    fn token(mut self, token: &'a str) -> Self {
+        self.token = Some(token);
+        self
+    }
+    fn json(mut self, body: &'a str) -> Self {
+        self.body = Some(body);
+        self.content_type = Some("application/json");
+        self
+    }
+    fn typed(mut self, body: &'a str, content_type: &'a str) -> Self {
+        self.body = Some(body);
+        self.content_type = Some(content_type);
+        self
+    }
+    fn header(mut self, name: &'a str, value: &'a str) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Server {
+    /// Started through `sh` with SIGXFSZ ignored (an ignored signal stays
+    /// ignored across exec), so a write past the file-size limit fails
+    /// with EFBIG instead of killing the process.
+    fn start(dir: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new("sh")
+            .args(["-c", "trap '' XFSZ; exec \"$0\" \"$@\"", env!("CARGO_BIN_EXE_guichet")])
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .args(extra)
+            .env("GUICHET_ADMIN_TOKEN", ADMIN)
+            .env("GUICHET_LOG", "error")
+            .stdout(Stdio::piped())
+            // Not inherited: were the test's stderr a file, the lowered
+            // file-size limit would fail the server's own writes to it.
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the server starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("a line");
+        let base = line.trim().strip_prefix("listening on ").expect("the server says where it listens").to_owned();
+        let agent = ureq::Agent::config_builder().http_status_as_error(false).max_idle_connections(0).build().into();
+        Server { child, base, agent }
+    }
+
+    fn send(&self, call: &Call) -> (u16, Value) {
+        let mut request = ureq::http::Request::builder().method(call.method).uri(format!("{}{}", self.base, call.path));
+        if let Some(token) = call.token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        if let Some(content_type) = call.content_type {
+            request = request.header("Content-Type", content_type);
+        }
+        for (name, value) in &call.headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(call.body.unwrap_or_default().to_owned()).expect("a request");
+        let mut response = self.agent.run(request).expect("the server answers");
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        let etag = response.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let mut body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if let (Some(etag), Value::Null) = (etag, &body) {
+            body = json!({ "etag": etag });
+        }
+        (status, body)
+    }
+
+    /// Sends a request head announcing a body over `--max-body-bytes`.
+    fn too_large(&self, method: &str, path: &str, token: &str) -> u16 {
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {token}\r\nIdempotency-Key: k\r\n\
+             Content-Type: application/json\r\nContent-Length: 2000000\r\n\r\n"
+        );
+        let mut stream = std::net::TcpStream::connect(self.base.trim_start_matches("http://")).expect("connects");
+        stream.write_all(head.as_bytes()).expect("writes");
+        let mut response = vec![0; 1024];
+        let read = stream.read(&mut response).expect("reads");
+        let text = String::from_utf8_lossy(&response[..read]).into_owned();
+        text.split(' ').nth(1).and_then(|status| status.parse().ok()).expect("a status line")
+    }
+
+    /// From now on every write to the log fails.
+    fn break_the_log(&self) {
+        let limited = Command::new("prlimit")
+            .args(["--pid", &self.child.id().to_string(), "--fsize=1"])
+            .status()
+            .expect("prlimit (util-linux) runs");
+        assert!(limited.success(), "prlimit lowers the server's file-size limit");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The answers met, by operation.
+struct Recorder {
+    templates: BTreeSet<String>,
+    met: RefCell<BTreeMap<Operation, BTreeSet<u16>>>,
+}
+
+impl Recorder {
+    fn record(&self, method: &str, path: &str, status: u16) {
+        let template = template_of(path, &self.templates).unwrap_or_else(|| panic!("{path} is not in the spec"));
+        self.met.borrow_mut().entry((method.to_lowercase(), template)).or_default().insert(status);
+    }
+
+    /// Sends, records, and checks the status it was meant to reach.
+    fn expect(&self, server: &Server, call: Call, expected: u16) -> Value {
+        let (status, body) = server.send(&call);
+        self.record(call.method, &call.path, status);
+        assert_eq!(status, expected, "{} {}: {body}", call.method, call.path);
+        body
+    }
+
+    fn expect_too_large(&self, server: &Server, method: &str, path: &str, token: &str) {
+        let status = server.too_large(method, path, token);
+        self.record(method, path, status);
+        assert_eq!(status, 413, "{method} {path} with a body over the limit");
+    }
+}
+
+fn spec(id: &str) -> Value {
+    json!({
+        "id": id, "name": "Statuses", "venue": "Salle",
+        "starts_at": "2099-08-30T23:30:00Z", "on_sale_at": "2026-01-01T00:00:00Z", "currency": "CAD",
+        "tiers": [{"id": "t", "name": "T", "price_cents": 1000}],
+        "sections": [
+            {"id": "A", "name": "A", "tier": "t", "rows": [{"id": "1", "seats": 10}]},
+            {"id": "GA", "name": "GA", "tier": "t", "capacity": 100}
+        ],
+        "per_buyer_limit": 4, "hold_ttl_s": 600,
+        "room": {"admit_per_minute": 60000, "max_active": 1000, "access_ttl_s": 900}
+    })
+}
+
+/// Joins and polls until admitted: (queue token, access token).
+fn admitted(record: &Recorder, server: &Server, event: &str) -> (String, String) {
+    let queue = format!("/v1/events/{event}/queue");
+    let joined = record.expect(server, call("POST", &queue), 201);
+    let token = joined["queue_token"].as_str().expect("a queue token").to_owned();
+    let status_path = format!("{queue}/status");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = server.send(&call("GET", &status_path).token(&token));
+        record.record("GET", &status_path, status);
+        if let Some(access) = body["access_token"].as_str() {
+            return (token, access.to_owned());
+        }
+        assert!(Instant::now() < deadline, "admitted in time: {status} {body}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn hold(record: &Recorder, server: &Server, event: &str, access: &str) -> String {
+    let body = record.expect(
+        server,
+        call("POST", &format!("/v1/events/{event}/holds")).token(access).json(r#"{"section":"GA","quantity":1}"#),
+        201,
+    );
+    body["hold_id"].as_str().expect("a hold id").to_owned()
+}
+
+fn buy(record: &Recorder, server: &Server, hold: &str, token: &str, key: &str) -> String {
+    let path = format!("/v1/holds/{hold}/purchase");
+    let body = record.expect(
+        server,
+        call("POST", &path).token(token).json(r#"{"payment_ref":"p"}"#).header("Idempotency-Key", key),
+        201,
+    );
+    body["order_id"].as_str().expect("an order id").to_owned()
+}
+
+#[test]
+fn every_documented_status_of_every_route_is_reached() {
+    let documented = documented();
+    assert!(documented.len() > 20, "the reader finds the operations: {documented:?}");
+    let record = Recorder {
+        templates: documented.keys().map(|(_, path)| path.clone()).collect(),
+        met: RefCell::new(BTreeMap::new()),
+    };
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    promoter_routes(&record, &dir.path().join("promoter"));
+    waiting_room_routes(&record, &dir.path().join("room"));
+    seat_routes(&record, &dir.path().join("seats"));
+    operator_routes_and_pages(&record, &dir.path().join("pages"));
+    limits(&record, &dir.path().join("limits"));
+    a_failed_log(&record, &dir.path().join("failed"));
+
+    let met = record.met.into_inner();
+    let out_of_reach: BTreeSet<(String, String, u16)> =
+        OUT_OF_REACH.iter().map(|(method, path, status, _)| ((*method).into(), (*path).into(), *status)).collect();
+    let mut unreached = Vec::new();
+    for ((method, path), statuses) in &documented {
+        for status in statuses {
+            let seen = met.get(&(method.clone(), path.clone())).is_some_and(|s| s.contains(status));
+            if !seen && !out_of_reach.contains(&(method.clone(), path.clone(), *status)) {
+                unreached.push(format!("{} {path} {status}", method.to_uppercase()));
+            }
+        }
+    }
+    let mut undocumented = Vec::new();
+    for ((method, path), statuses) in &met {
+        for status in statuses {
+            if !documented.get(&(method.clone(), path.clone())).is_some_and(|s| s.contains(status)) {
+                undocumented.push(format!("{} {path} {status}", method.to_uppercase()));
+            }
+        }
+    }
+    for (method, path, status) in &out_of_reach {
+        assert!(
+            documented.get(&(method.clone(), path.clone())).is_some_and(|s| s.contains(status)),
+            "{method} {path} {status} is listed as out of reach but not documented"
+        );
+    }
+    assert!(unreached.is_empty(), "documented statuses no test reaches: {unreached:?}");
+    assert!(undocumented.is_empty(), "statuses reached that the spec does not document: {undocumented:?}");
+}
+
+fn promoter_routes(record: &Recorder, data: &Path) {
+    let server = Server::start(data, &[]);
+    let show = spec("show").to_string();
+    record.expect(&server, call("GET", "/v1/events?from=2026-01-01T00:00:00Z"), 200);
+    record.expect(&server, call("GET", "/v1/events?from=yesterday"), 400);
+    record.expect(&server, call("POST", "/v1/events").json(&show), 401);
+    record.expect(&server, call("POST", "/v1/events").token(ADMIN).json(&show), 201);
+    record.expect(&server, call("POST", "/v1/events").token(ADMIN).json(&show), 409);
+    record.expect(&server, call("POST", "/v1/events").token(ADMIN).json(r#"{"id":"x"}"#), 400);
+    record.expect(&server, call("POST", "/v1/events").token(ADMIN).typed(&show, "text/plain"), 415);
+    record.expect_too_large(&server, "POST", "/v1/events", ADMIN);
+    record.expect(&server, call("GET", "/v1/events/show"), 200);
+    record.expect(&server, call("GET", "/v1/events/nope"), 404);
+
+    let (_, access) = admitted(record, &server, "show");
+    record.expect(&server, call("POST", "/v1/events").token(&access).json(&show), 403);
+    let room = "/v1/events/show/room";
+    record.expect(&server, call("PATCH", room).token(ADMIN).json(r#"{"max_active":500}"#), 200);
+    record.expect(&server, call("PATCH", room).token(ADMIN).json(r#"{"max_active":0}"#), 400);
+    record.expect(&server, call("PATCH", room).json("{}"), 401);
+    record.expect(&server, call("PATCH", room).token(&access).json("{}"), 403);
+    record.expect(&server, call("PATCH", "/v1/events/nope/room").token(ADMIN).json("{}"), 404);
+    record.expect(&server, call("PATCH", room).token(ADMIN).typed("{}", "text/plain"), 415);
+    record.expect_too_large(&server, "PATCH", room, ADMIN);
+    for path in ["/v1/events/show/stats", "/v1/events/show/orders"] {
+        record.expect(&server, call("GET", path).token(ADMIN), 200);
+        record.expect(&server, call("GET", path), 401);
+        record.expect(&server, call("GET", path).token(&access), 403);
+        record.expect(&server, call("GET", &path.replace("show", "nope")).token(ADMIN), 404);
+    }
+    record.expect(&server, call("GET", "/v1/events/show/orders?limit=0").token(ADMIN), 400);
+}
+
+fn waiting_room_routes(record: &Recorder, data: &Path) {
+    let server = Server::start(data, &[]);
+    record.expect(&server, call("POST", "/v1/events").token(ADMIN).json(&spec("show").to_string()), 201);
+    record.expect(&server, call("POST", "/v1/events").token(ADMIN).json(&spec("other").to_string()), 201);
+    let mut started = spec("started");
+    started["on_sale_at"] = json!("2020-01-01T00:00:00Z");
+    started["starts_at"] = json!("2021-01-01T00:00:00Z");
+    record.expect(&server, call("POST", "/v1/events").token(ADMIN).json(&started.to_string()), 201);
+    record.expect(&server, call("POST", "/v1/events/started/queue"), 409);
+    record.expect(&server, call("POST", "/v1/events/nope/queue"), 404);
+
+    let (queue, _) = admitted(record, &server, "show");
+    let (other_queue, _) = admitted(record, &server, "other");
+    let status = "/v1/events/show/queue/status";
+    // Polled at once again: sooner than the advised interval.
+    record.expect(&server, call("GET", status).token(&queue), 429);
+    record.expect(&server, call("GET", status), 401);
+    record.expect(&server, call("GET", status).token(&other_queue), 403);
+    record.expect(&server, call("GET", "/v1/events/nope/queue/status").token(&queue), 404);
+    let leave = "/v1/events/show/queue";
+    record.expect(&server, call("DELETE", leave), 401);
+    record.expect(&server, call("DELETE", leave).token(&other_queue), 403);
+    record.expect(&server, call("DELETE", "/v1/events/nope/queue").token(&queue), 404);
+    record.expect(&server, call("DELETE", leave).token(&queue), 204);
+}
+
+fn seat_routes(record: &Recorder, data: &Path) {
+    let server = Server::start(data, &[]);
+    let mut refundable = spec("show");
+    refundable["refund_until"] = json!("2099-01-01T00:00:00Z");
+    record.expect(&server, call("POST", "/v1/events").token(ADMIN).json(&refundable.to_string()), 201);
+    record.expect(&server, call("POST", "/v1/events").token(ADMIN).json(&spec("final").to_string()), 201);
+    let (queue, access) = admitted(record, &server, "show");
+    let (_, rival) = admitted(record, &server, "show");
+    let (_, final_access) = admitted(record, &server, "final");
+
+    let seats = "/v1/events/show/seats";
+    record.expect(&server, call("GET", seats).token(&access), 200);
+    record.expect(&server, call("GET", seats).token(&queue), 401);
+    record.expect(&server, call("GET", seats).token(ADMIN), 403);
+    record.expect(&server, call("GET", "/v1/events/nope/seats").token(&access), 404);
+
+    let holds = "/v1/events/show/holds";
+    let one = r#"{"seats":[{"section":"A","row":"1","number":1}]}"#;
+    record.expect(&server, call("POST", holds).token(&access).json(one), 201);
+    record.expect(&server, call("POST", holds).token(&rival).json(one), 409);
+    record.expect(&server, call("POST", holds).token(&access).json(r#"{"section":"A","quantity":1.5}"#), 400);
+    record.expect(&server, call("POST", holds).token(&access).json(r#"{"section":"Z","quantity":1}"#), 422);
+    record.expect(&server, call("POST", holds).json(one), 401);
+    record.expect(&server, call("POST", holds).token(ADMIN).json(one), 403);
+    record.expect(&server, call("POST", "/v1/events/nope/holds").token(&access).json(one), 404);
+    record.expect(&server, call("POST", holds).token(&access).typed(one, "text/plain"), 415);
+    record.expect_too_large(&server, "POST", holds, &access);
+
+    let held = hold(record, &server, "show", &access);
+    let path = format!("/v1/holds/{held}");
+    record.expect(&server, call("GET", &path).token(&access), 200);
+    record.expect(&server, call("GET", &path), 401);
+    record.expect(&server, call("GET", &path).token(&rival), 403);
+    record.expect(&server, call("GET", "/v1/holds/h0-ffff").token(ADMIN), 404);
+    record.expect(&server, call("DELETE", &path), 401);
+    record.expect(&server, call("DELETE", &path).token(&rival), 403);
+    record.expect(&server, call("DELETE", "/v1/holds/h0-ffff").token(ADMIN), 404);
+    record.expect(&server, call("DELETE", &path).token(&access), 204);
+
+    let purchase = |hold: &str| format!("/v1/holds/{hold}/purchase");
+    let body = r#"{"payment_ref":"p"}"#;
+    let bought = hold(record, &server, "show", &access);
+    let order = buy(record, &server, &bought, &access, "k1");
+    let replay = call("POST", &purchase(&bought)).token(&access).json(body).header("Idempotency-Key", "k1");
+    record.expect(&server, replay, 200);
+    let reused = call("POST", &purchase(&bought)).token(&access).json(r#"{"payment_ref":"q"}"#);
+    record.expect(&server, reused.header("Idempotency-Key", "k1"), 422);
+    record.expect(
+        &server,
+        call("POST", &purchase(&held)).token(&access).json(body).header("Idempotency-Key", "k2"),
+        409,
+    );
+    record.expect(&server, call("DELETE", &format!("/v1/holds/{bought}")).token(&access), 409);
+    let fresh = hold(record, &server, "show", &access);
+    record.expect(&server, call("POST", &purchase(&fresh)).token(&access).json(body), 400);
+    record.expect(&server, call("POST", &purchase(&fresh)).json(body).header("Idempotency-Key", "k3"), 401);
+    record.expect(
+        &server,
+        call("POST", &purchase(&fresh)).token(&rival).json(body).header("Idempotency-Key", "k3"),
+        403,
+    );
+    let unknown = call("POST", &purchase("h0-ffff")).token(ADMIN).json(body).header("Idempotency-Key", "k3");
+    record.expect(&server, unknown, 404);
+    let text = call("POST", &purchase(&fresh)).token(&access).typed(body, "text/plain").header("Idempotency-Key", "k3");
+    record.expect(&server, text, 415);
+    record.expect_too_large(&server, "POST", &purchase(&fresh), &access);
+
+    let order_path = format!("/v1/orders/{order}");
+    record.expect(&server, call("GET", &order_path).token(&access), 200);
+    record.expect(&server, call("GET", &order_path), 401);
+    record.expect(&server, call("GET", &order_path).token(&rival), 403);
+    record.expect(&server, call("GET", "/v1/orders/o0-ffff").token(ADMIN), 404);
+    let cancel = format!("{order_path}/cancel");
+    record.expect(&server, call("POST", &cancel), 401);
+    record.expect(&server, call("POST", &cancel).token(&rival), 403);
+    record.expect(&server, call("POST", "/v1/orders/o0-ffff/cancel").token(ADMIN), 404);
+    record.expect(&server, call("POST", &cancel).token(&access), 200);
+    // Without `refund_until` a buyer may not cancel.
+    let final_hold = hold(record, &server, "final", &final_access);
+    let final_order = buy(record, &server, &final_hold, &final_access, "f1");
+    record.expect(&server, call("POST", &format!("/v1/orders/{final_order}/cancel")).token(&final_access), 403);
+
+    // A hold past its time cannot be bought.
+    let mut quick = spec("quick");
+    quick["hold_ttl_s"] = json!(1);
+    record.expect(&server, call("POST", "/v1/events").token(ADMIN).json(&quick.to_string()), 201);
+    let (_, quick_access) = admitted(record, &server, "quick");
+    let expiring = hold(record, &server, "quick", &quick_access);
+    std::thread::sleep(Duration::from_millis(1_200));
+    let late = call("POST", &purchase(&expiring)).token(&quick_access).json(body).header("Idempotency-Key", "q1");
+    record.expect(&server, late, 410);
+}
+
+fn operator_routes_and_pages(record: &Recorder, data: &Path) {
+    let server = Server::start(data, &[]);
+    record.expect(&server, call("POST", "/v1/events").token(ADMIN).json(&spec("show").to_string()), 201);
+    for path in ["/v1/tickets/public-key", "/metrics", "/healthz", "/readyz", "/", "/admin", "/e/show"] {
+        record.expect(&server, call("GET", path), 200);
+    }
+    record.expect(&server, call("GET", "/e/nope"), 404);
+    let asset = record.expect(&server, call("GET", "/assets/style.css"), 200);
+    let etag = asset["etag"].as_str().expect("an ETag").to_owned();
+    record.expect(&server, call("GET", "/assets/style.css").header("If-None-Match", &etag), 304);
+    record.expect(&server, call("GET", "/assets/nope.css"), 404);
+    record.expect(&server, call("GET", "/qr/AAAA.BBBB"), 200);
+    record.expect(&server, call("GET", "/qr/not%20a%20code"), 404);
+}
+
+/// Waits for a fresh minute if this one is nearly over: the budgets are
+/// counted in fixed one-minute windows, and the calls that spend one must
+/// fall in the same window as those it refuses.
+fn early_in_a_minute() {
+    let now_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs();
+    if now_s % 60 > 45 {
+        std::thread::sleep(Duration::from_secs(61 - now_s % 60));
+    }
+}
+
+/// The budgets: one join a minute per client, four seat calls per buyer.
+fn limits(record: &Recorder, data: &Path) {
+    let args = ["--joins-per-minute-per-client", "1", "--seat-calls-per-minute-per-buyer", "4"];
+    let server = Server::start(data, &args);
+    early_in_a_minute();
+    record.expect(&server, call("POST", "/v1/events").token(ADMIN).json(&spec("show").to_string()), 201);
+    let (_, access) = admitted(record, &server, "show");
+    record.expect(&server, call("POST", "/v1/events/show/queue"), 429);
+    // Four seat calls a minute: a hold and an order, then one refusal per route.
+    let held = hold(record, &server, "show", &access);
+    let bought = hold(record, &server, "show", &access);
+    let order = buy(record, &server, &bought, &access, "k1");
+    let body = r#"{"payment_ref":"p"}"#;
+    record.expect(&server, call("GET", "/v1/events/show/seats").token(&access), 200);
+    for refused in [
+        call("GET", "/v1/events/show/seats").token(&access),
+        call("POST", "/v1/events/show/holds").token(&access).json(r#"{"section":"GA","quantity":1}"#),
+        call("GET", &format!("/v1/holds/{held}")).token(&access),
+        call("DELETE", &format!("/v1/holds/{held}")).token(&access),
+        call("POST", &format!("/v1/holds/{held}/purchase")).token(&access).json(body).header("Idempotency-Key", "k2"),
+        call("GET", &format!("/v1/orders/{order}")).token(&access),
+        call("POST", &format!("/v1/orders/{order}/cancel")).token(&access),
+    ] {
+        record.expect(&server, refused, 429);
+    }
+}
+
+/// Every change after the log failed: 503, and the server is not ready.
+fn a_failed_log(record: &Recorder, data: &Path) {
+    // Every poll accepted, so the admitted buyer's poll waits for the log.
+    let server = Server::start(data, &["--poll-tolerance-percent", "0"]);
+    let mut refundable = spec("show");
+    refundable["refund_until"] = json!("2099-01-01T00:00:00Z");
+    record.expect(&server, call("POST", "/v1/events").token(ADMIN).json(&refundable.to_string()), 201);
+    let (queue, access) = admitted(record, &server, "show");
+    let (leaver, _) = admitted(record, &server, "show");
+    let held = hold(record, &server, "show", &access);
+    let bought = hold(record, &server, "show", &access);
+    let order = buy(record, &server, &bought, &access, "k1");
+    let to_buy = hold(record, &server, "show", &access);
+
+    server.break_the_log();
+    let body = r#"{"payment_ref":"p"}"#;
+    for change in [
+        call("POST", "/v1/events").token(ADMIN).json(&spec("late").to_string()),
+        call("PATCH", "/v1/events/show/room").token(ADMIN).json(r#"{"paused":true}"#),
+        call("POST", "/v1/events/show/queue"),
+        call("DELETE", "/v1/events/show/queue").token(&leaver),
+        call("GET", "/v1/events/show/queue/status").token(&queue),
+        call("POST", "/v1/events/show/holds").token(&access).json(r#"{"section":"GA","quantity":1}"#),
+        call("DELETE", &format!("/v1/holds/{held}")).token(&access),
+        call("POST", &format!("/v1/holds/{to_buy}/purchase")).token(&access).json(body).header("Idempotency-Key", "k2"),
+        call("POST", &format!("/v1/orders/{order}/cancel")).token(ADMIN),
+        call("GET", "/readyz"),
+    ] {
+        record.expect(&server, change, 503);
+    }
+}
