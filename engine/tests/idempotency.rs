@@ -232,3 +232,45 @@ fn a_version_1_snapshot_still_loads() {
     assert!(event.room.peek(joined, event.supply()).is_ok());
     assert_eq!(event.room.join_keys_held().0, 0);
 }
+
+#[derive(Debug)]
+struct NoLog;
+
+impl guichet_engine::room::RoomSink for NoLog {
+    fn submit(
+        &self,
+        _record: &guichet_engine::room::RoomRecord,
+    ) -> Result<Receipt, guichet_engine::inventory::SinkError> {
+        Ok(Receipt::NONE)
+    }
+}
+
+/// The cost of a join with a key, on top of the waiting buyer's own, while
+/// the key is kept: a 16-byte digest and the buyer's number in a hash table,
+/// the digest again in the queue that forgets keys oldest first.
+#[test]
+fn a_join_key_costs_at_most_80_bytes_while_it_is_kept() {
+    use guichet_engine::room::{RoomConfig, RoomSettings, WaitingRoom};
+    const JOINS: u64 = 100_000;
+    let clock = Arc::new(ManualClock::new(T0));
+    let config = RoomConfig {
+        on_sale_at: T0,
+        closes_at: UnixTimeMs(T0.0 + 86_400_000),
+        access_ttl_s: 600,
+        heartbeat_grace_s: 60,
+        poll_tolerance_percent: 90,
+        seed: [7; 32],
+    };
+    let settings = RoomSettings { admit_per_minute: 60, max_active: 10, paused: false };
+    let room = WaitingRoom::new(config, settings, T0, clock.clone(), Arc::new(NoLog));
+    for index in 0..JOINS {
+        room.join_with_key(join_key(&format!("{index:032x}"))).unwrap();
+    }
+    let (kept, bytes) = room.join_keys_held();
+    assert_eq!(kept, JOINS as usize);
+    let per_key = bytes as f64 / JOINS as f64;
+    println!("{per_key:.1} bytes per join key ({JOINS} keys)");
+    assert!((40.0..=80.0).contains(&per_key), "{per_key:.1} bytes per join key");
+    clock.advance_ms(u64::from(JOIN_KEY_KEPT_S) * 1000 + 1000);
+    assert_eq!(room.forget_old_join_keys(), JOINS as usize, "all forgotten after ten minutes");
+}

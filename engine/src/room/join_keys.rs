@@ -136,9 +136,14 @@ impl JoinKeys {
 
     /// Bytes held (capacities), for the cost of a waiting buyer.
     pub(super) fn memory_bytes(&self) -> usize {
-        // hashbrown: one control byte per bucket besides the entry.
-        let entry = std::mem::size_of::<(JoinKey, u32)>() + 1;
-        self.by_key.capacity() * entry + self.by_age.capacity() * std::mem::size_of::<JoinKey>()
+        // hashbrown: a power-of-two number of buckets at most 7/8 full, each
+        // an entry and a control byte.
+        let buckets = match self.by_key.capacity() {
+            0 => 0,
+            capacity => (capacity * 8).div_ceil(7).next_power_of_two(),
+        };
+        let bucket_bytes = std::mem::size_of::<(JoinKey, u32)>() + 1;
+        buckets * bucket_bytes + self.by_age.capacity() * std::mem::size_of::<JoinKey>()
     }
 
     pub(super) fn snapshot(&self) -> JoinKeysSnapshot {
