@@ -44,6 +44,20 @@ pub const ENDED_HOLDS_KEPT_PER_BUYER: usize = 4;
 
 /// `Idempotency-Key`: 1 to 128 printable ASCII characters.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
+/// Holds one buyer may place with an `Idempotency-Key` in one event. A keyed
+/// hold is remembered (not forgotten after `ENDED_HOLDS_KEPT_PER_BUYER`), so
+/// that a replay finds it whatever happened since.
+pub const MAX_HOLD_KEYS_PER_BUYER: usize = 64;
+/// A join's `Idempotency-Key` is scoped to the event, so it must carry 128
+/// bits: at least 22 base64url characters (6 bits each) ...
+pub const MIN_JOIN_KEY_CHARS: usize = 22;
+/// ... or, for a key in hex digits only (4 bits each), at least 32.
+pub const MIN_JOIN_KEY_HEX_DIGITS: usize = 32;
+/// A join's key is kept at least this long (then forgotten, oldest first).
+pub const JOIN_KEY_KEPT_S: u32 = 600;
+/// Join keys one event keeps at once: every keyed join is a buyer, so the
+/// waiting room's own bound is reached first.
+pub const MAX_JOIN_KEYS_PER_EVENT: usize = MAX_WAITING_PER_EVENT;
 /// The payment provider's reference, stored as given.
 pub const MAX_PAYMENT_REF_LEN: usize = 256;
 

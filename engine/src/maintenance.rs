@@ -12,7 +12,8 @@ use crate::store::Engine;
 pub struct MaintenanceOptions {
     /// How often every waiting room ticks (opens its lobby, admits).
     pub tick_interval: Duration,
-    /// How often expired holds are ended, and silent buyers dropped from the lines.
+    /// How often expired holds are ended, silent buyers dropped from the
+    /// lines, and join keys past their time forgotten.
     pub sweep_interval: Duration,
     /// A snapshot is taken once the log has grown by this many records since the last one.
     pub snapshot_every_records: u64,
@@ -102,6 +103,7 @@ fn run(engine: &Engine, options: MaintenanceOptions, stop: &(Mutex<bool>, Condva
             if let Err(error) = event.room.drop_silent() {
                 tracing::error!(event = event.id(), "silent-buyer sweep: {error}");
             }
+            event.room.forget_old_join_keys();
         }
         let grown = engine.wal().last_assigned_sequence() >= engine.snapshot_covered() + options.snapshot_every_records;
         if grown && Instant::now() >= next_snapshot_try {

@@ -21,17 +21,27 @@ use crate::entropy::{Entropy, OsEntropy};
 pub use crate::event::{Event, EventNumber, WalRecord};
 use crate::event::{LogHandle, WalRecordRef};
 use crate::ids::BuyerId;
-use crate::inventory::{ApplyError, InventoryError, InventoryRecord, InventorySnapshot, Receipt, SinkError};
+use crate::inventory::{
+    ApplyError, HoldKeysSnapshot, InventoryError, InventoryRecord, InventorySnapshot, Receipt, SinkError,
+};
 use crate::limits::{DEFAULT_HEARTBEAT_GRACE_S, DEFAULT_POLL_TOLERANCE_PERCENT, MAX_EVENTS};
-use crate::room::{BuyerState, QueueStatus, RoomSnapshot};
+use crate::room::{BuyerState, JoinKeysSnapshot, QueueStatus, RoomSnapshot};
 use crate::spec::{EventSpec, SpecErrors, ValidEvent};
 use crate::tickets::{TicketClaims, TicketSigner};
 use crate::time::UnixTimeMs;
 use crate::tokens::{KeyRing, TokenClaims, TokenError, TokenKind};
 use crate::wal::reader::{self, ScanError, TornTail};
-use crate::wal::snapshot::{read_snapshot, snapshots, write_snapshot};
+use crate::wal::snapshot::{read_snapshot_versioned, snapshots, write_snapshot};
 use crate::wal::storage::{DiskStorage, Storage};
 use crate::wal::{Wal, WalError, WalOptions};
+
+/// The idempotency keys of holds and joins, per event in the order of
+/// `EngineSnapshot::events`: format version 2 appends this section to
+/// version 1's payload, so version 1 snapshots still decode (with no keys).
+#[derive(Default, Serialize, Deserialize)]
+struct KeySection {
+    events: Vec<(HoldKeysSnapshot, JoinKeysSnapshot)>,
+}
 
 #[derive(Serialize, Deserialize)]
 struct EngineSnapshot {
@@ -268,9 +278,18 @@ impl Engine {
         let Some((_, name)) = snapshots(&*self.storage)?.into_iter().next() else { return Ok((0, replay)) };
         let file = self.storage.describe(&name);
         let broken = |why: String| RecoveryError::Snapshot { file: file.clone(), why };
-        let (sequence, payload) = read_snapshot(&*self.storage, &name).map_err(|e| broken(e.to_string()))?;
-        let snapshot: EngineSnapshot = codec::decode(&payload).map_err(|e| broken(e.to_string()))?;
-        for saved in snapshot.events {
+        let (sequence, version, payload) =
+            read_snapshot_versioned(&*self.storage, &name).map_err(|e| broken(e.to_string()))?;
+        let (snapshot, keys) = decode_snapshot(version, &payload).map_err(|e| broken(e.to_string()))?;
+        if !keys.events.is_empty() && keys.events.len() != snapshot.events.len() {
+            return Err(broken("the key section does not match the events".into()));
+        }
+        let mut keys = keys.events.into_iter();
+        for mut saved in snapshot.events {
+            if let Some((hold_keys, join_keys)) = keys.next() {
+                saved.inventory.hold_keys = hold_keys;
+                saved.room.join_keys = join_keys;
+            }
             let event = self
                 .add_event(saved.number, &saved.spec_json, saved.created_at, saved.lottery_seed)
                 .map_err(|e| broken(e.0))?;
@@ -511,7 +530,14 @@ impl Engine {
         let covered = newest_cut.unwrap_or(events_covered).max(events_covered);
         // A snapshot never holds a change the log could still lose.
         wal.wait_durable(Receipt(covered))?;
-        let payload = codec::encode(&EngineSnapshot { events_covered, events: saved })?;
+        let keys = KeySection {
+            events: saved
+                .iter_mut()
+                .map(|e| (std::mem::take(&mut e.inventory.hold_keys), std::mem::take(&mut e.room.join_keys)))
+                .collect(),
+        };
+        // Two values one after the other: version 1's payload, then the key section.
+        let payload = codec::encode(&(EngineSnapshot { events_covered, events: saved }, keys))?;
         let file = write_snapshot(&*self.storage, covered, &payload)?;
         self.snapshot_covered.store(covered, Ordering::Relaxed);
         let segments_removed = self.prune(events_covered, covered)?;
@@ -563,6 +589,14 @@ impl Engine {
             wal.close();
         }
     }
+}
+
+/// A snapshot's payload: version 1 has no key section.
+fn decode_snapshot(version: u16, payload: &[u8]) -> Result<(EngineSnapshot, KeySection), codec::CodecError> {
+    if version == 1 {
+        return Ok((codec::decode(payload)?, KeySection::default()));
+    }
+    codec::decode(payload)
 }
 
 /// Reads a key file, or makes and keeps a new key on first start.

@@ -100,6 +100,7 @@ fn kind(record: &WalRecord) -> &'static str {
             OrderCancelled { .. } => "order_cancelled",
             PlacesBlocked { .. } => "places_blocked",
             PlacesUnblocked { .. } => "places_unblocked",
+            HoldPlacedWithKey { .. } => "hold_placed_with_key",
         },
         WalRecord::Room { record, .. } => {
             use guichet_engine::room::RoomRecord::*;
@@ -110,6 +111,7 @@ fn kind(record: &WalRecord) -> &'static str {
                 Dropped { .. } => "room_dropped",
                 Left { .. } => "room_left",
                 SettingsChanged { .. } => "room_settings",
+                JoinedWithKey { .. } => "room_joined_with_key",
             }
         }
     }

@@ -734,3 +734,70 @@ fn query_bounds_mean_what_the_spec_says() {
     let (status, body) = server.call("GET", "/v1/events/show/orders?after=1.2", Some(ADMIN), None);
     assert_eq!(status, 200, "{body}");
 }
+
+/// 16 random bytes in base64url: the shortest join key accepted.
+const JOIN_KEY: &str = "Vq3x8NfK2mPz7RbT1cWy9A";
+
+/// Buyers who ever took a place: waiting now, or admitted.
+fn places_taken(server: &Server, event: &str) -> u64 {
+    let (_, stats) = server.call("GET", &format!("/v1/events/{event}/stats"), Some(ADMIN), None);
+    let queue = &stats["queue"];
+    ["lobby", "waiting", "admitted_total"].iter().map(|field| queue[field].as_u64().unwrap()).sum()
+}
+
+#[test]
+fn a_retried_join_or_hold_with_its_key_gets_the_same_answer() {
+    let (_dir, data) = data_dir();
+    let server = Server::start(&data);
+    create(&server, &spec("keys"));
+    let short = [("Idempotency-Key", "only-twenty-one-chars")];
+    let (status, refused) = server.call_with("POST", "/v1/events/keys/queue", None, None, &short);
+    assert_eq!((status, &refused["error"]["code"]), (400, &json!("bad_idempotency_key")), "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("22 to 128"), "names the rule: {refused}");
+    let key = [("Idempotency-Key", JOIN_KEY)];
+    let (status, first) = server.call_with("POST", "/v1/events/keys/queue", None, None, &key);
+    assert_eq!(status, 201, "{first}");
+    let (status, again) = server.call_with("POST", "/v1/events/keys/queue", None, None, &key);
+    assert_eq!(status, 200, "a replay: {again}");
+    assert_eq!(places_taken(&server, "keys"), 1, "one place in line, no ghost");
+    let (status, polled) =
+        server.call("GET", "/v1/events/keys/queue/status", Some(again["queue_token"].as_str().unwrap()), None);
+    assert_eq!(status, 200, "the replay's token is the same buyer's: {polled}");
+
+    let (_, access) = admitted_buyer(&server, "keys");
+    let hold_key = [("Idempotency-Key", "hold-1")];
+    let body = r#"{"section":"A","quantity":2}"#;
+    let (status, held) = server.call_with("POST", "/v1/events/keys/holds", Some(&access), Some(body), &hold_key);
+    assert_eq!(status, 201, "{held}");
+    let (status, replay) = server.call_with("POST", "/v1/events/keys/holds", Some(&access), Some(body), &hold_key);
+    assert_eq!((status, &replay["hold_id"]), (200, &held["hold_id"]), "{replay}");
+    let other = r#"{"section":"GA","quantity":1}"#;
+    let (status, reused) = server.call_with("POST", "/v1/events/keys/holds", Some(&access), Some(other), &hold_key);
+    assert_eq!((status, &reused["error"]["code"]), (422, &json!("idempotency_key_reused")), "{reused}");
+    let (_, detail) = server.call("GET", "/v1/events/keys", None, None);
+    assert_eq!(detail["availability"]["total"]["held"], 2, "one hold, not two");
+}
+
+#[test]
+fn after_kill_9_a_retried_join_or_hold_finds_what_its_first_try_made() {
+    let (_dir, data) = data_dir();
+    let server = Server::start(&data);
+    create(&server, &spec("crash"));
+    let key = [("Idempotency-Key", JOIN_KEY)];
+    let (status, joined) = server.call_with("POST", "/v1/events/crash/queue", None, None, &key);
+    assert_eq!(status, 201, "{joined}");
+    let (_, access) = admitted_buyer(&server, "crash");
+    let hold_key = [("Idempotency-Key", "hold-before-the-crash")];
+    let body = r#"{"section":"GA","quantity":3}"#;
+    let (status, held) = server.call_with("POST", "/v1/events/crash/holds", Some(&access), Some(body), &hold_key);
+    assert_eq!(status, 201, "{held}");
+    server.kill();
+    let server = Server::start(&data);
+    let (status, again) = server.call_with("POST", "/v1/events/crash/queue", None, None, &key);
+    assert_eq!(status, 200, "the join's retry after the crash: {again}");
+    assert_eq!(places_taken(&server, "crash"), 2, "the keyed joiner and the shopper, no ghost");
+    let (status, replay) = server.call_with("POST", "/v1/events/crash/holds", Some(&access), Some(body), &hold_key);
+    assert_eq!((status, &replay["hold_id"]), (200, &held["hold_id"]), "{replay}");
+    let (_, detail) = server.call("GET", "/v1/events/crash", None, None);
+    assert_eq!(detail["availability"]["total"]["held"], 3);
+}

@@ -365,6 +365,10 @@ fn waiting_room_routes(record: &Recorder, data: &Path) {
     record.expect(&server, call("POST", "/v1/events").token(ADMIN).json(&started.to_string()), 201);
     record.expect(&server, call("POST", "/v1/events/started/queue"), 409);
     record.expect(&server, call("POST", "/v1/events/nope/queue"), 404);
+    let join_key = "Vq3x8NfK2mPz7RbT1cWy9A"; // 16 random bytes, base64url
+    record.expect(&server, call("POST", "/v1/events/show/queue").header("Idempotency-Key", join_key), 201);
+    record.expect(&server, call("POST", "/v1/events/show/queue").header("Idempotency-Key", join_key), 200);
+    record.expect(&server, call("POST", "/v1/events/show/queue").header("Idempotency-Key", "short"), 400);
 
     let (queue, _) = admitted(record, &server, "show");
     let (other_queue, _) = admitted(record, &server, "other");
@@ -399,7 +403,8 @@ fn seat_routes(record: &Recorder, data: &Path) {
 
     let holds = "/v1/events/show/holds";
     let one = r#"{"seats":[{"section":"A","row":"1","number":1}]}"#;
-    record.expect(&server, call("POST", holds).token(&access).json(one), 201);
+    record.expect(&server, call("POST", holds).token(&access).json(one).header("Idempotency-Key", "h1"), 201);
+    record.expect(&server, call("POST", holds).token(&access).json(one).header("Idempotency-Key", "h1"), 200);
     record.expect(&server, call("POST", holds).token(&rival).json(one), 409);
     record.expect(&server, call("POST", holds).token(&access).json(r#"{"section":"A","quantity":1.5}"#), 400);
     record.expect(&server, call("POST", holds).token(&access).json(r#"{"section":"Z","quantity":1}"#), 422);

@@ -1,7 +1,9 @@
 //! One virtual buyer, as a person on a phone would behave: arrives at the
 //! planned instant, joins the queue, polls when the server says, takes seats
 //! once admitted, thinks, pays (or walks away). Through a server restart it
-//! retries with the same tokens and the same idempotency key.
+//! retries with the same tokens and the same idempotency keys: a join, a hold
+//! and a purchase each carry one, reused on every retry of that request, so a
+//! retry whose first answer was lost leaves no ghost place or second hold.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -17,6 +19,11 @@ use crate::plan::{BuyerPlan, Choice, Draws};
 const HOLD_ATTEMPTS: u32 = 4;
 /// Longest pause between retries when the server does not answer.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// Join keys come from their own stream of the buyer's seeded draws (the
+/// buyer's other draws stay as they were): the seed with this mixed in.
+const JOIN_KEY_STREAM: u64 = 0x6a6f_696e_2d6b_6579; // "join-key"
+/// A key still in flight (a retry racing its first try): ask again after this.
+const IN_FLIGHT_RETRY: Duration = Duration::from_millis(200);
 
 /// The venue as buyers see it: where they can ask for seats.
 pub struct Venue {
@@ -187,8 +194,10 @@ impl Visit {
 
     async fn join(&mut self) -> Step<Option<String>> {
         let path = format!("/v1/events/{}/queue", self.context.event_id);
-        let reply = self.send(Call::new(Endpoint::Join, Method::POST, &path)).await?;
-        if reply.status != 201 {
+        let key = join_key(&self.record.plan);
+        let reply = self.send(Call::new(Endpoint::Join, Method::POST, &path).idempotency_key(&key)).await?;
+        // 200: a retry found the place its first try made (the answer was lost).
+        if reply.status != 201 && reply.status != 200 {
             return Ok(None);
         }
         let body = reply.json();
@@ -266,7 +275,7 @@ impl Visit {
 
     async fn take_seats(&mut self, access_token: &str) -> Step<Option<Value>> {
         let mut choice = self.record.plan.choice;
-        for _ in 0..HOLD_ATTEMPTS {
+        for attempt in 0..HOLD_ATTEMPTS {
             let request = match choice {
                 Choice::Explicit => match self.pick_seats(access_token).await? {
                     Some(request) => request,
@@ -284,11 +293,11 @@ impl Visit {
                     }
                 },
             };
-            let path = format!("/v1/events/{}/holds", self.context.event_id);
-            let reply =
-                self.send(Call::new(Endpoint::Hold, Method::POST, &path).token(access_token).json(&request)).await?;
+            // Each attempt asks for other seats: a request of its own, with a key of its own.
+            let key = format!("{}-{}-hold-{attempt}", self.context.run_tag, self.record.plan.index);
+            let reply = self.hold(access_token, &request, &key).await?;
             match reply.status {
-                201 => return Ok(Some(reply.json())),
+                200 | 201 => return Ok(Some(reply.json())),
                 409 => {
                     if reply.error_code() == "seats_unavailable" {
                         self.record.conflicts += 1;
@@ -304,6 +313,20 @@ impl Visit {
             }
         }
         Ok(None)
+    }
+
+    /// Sends one hold request, again with the same key while its first try is in flight.
+    async fn hold(&self, access_token: &str, request: &Value, key: &str) -> Step<Reply> {
+        let path = format!("/v1/events/{}/holds", self.context.event_id);
+        loop {
+            let call = Call::new(Endpoint::Hold, Method::POST, &path).token(access_token).json(request);
+            let reply = self.send(call.idempotency_key(key)).await?;
+            if reply.status == 409 && reply.error_code() == "idempotency_key_in_flight" {
+                self.sleep(IN_FLIGHT_RETRY).await?;
+                continue;
+            }
+            return Ok(reply);
+        }
     }
 
     /// A run of adjacent available seats on the seat map, chosen at random.
@@ -378,7 +401,7 @@ impl Visit {
                     return Ok(End::Bought);
                 }
                 // The same key still in flight (a retry racing the first try): ask again.
-                409 if reply.error_code().contains("in_flight") => self.sleep(Duration::from_millis(200)).await?,
+                409 if reply.error_code().contains("in_flight") => self.sleep(IN_FLIGHT_RETRY).await?,
                 410 => return Ok(End::HoldExpired),
                 401 => return Ok(End::AccessExpired),
                 _ => return Ok(End::Refused),
@@ -430,6 +453,14 @@ fn acknowledged(order: &Value) -> Acknowledged {
         ticket_ids: tickets.iter().filter_map(|t| t["ticket_id"].as_str().map(str::to_owned)).collect(),
         seats: tickets.iter().map(Seat::from_ticket).collect(),
     }
+}
+
+/// A buyer's join key: 16 bytes (the 128 bits a join key must carry) from
+/// the run's seeded draws, in base64url, so a repeated run sends the same keys.
+fn join_key(plan: &BuyerPlan) -> String {
+    use base64::Engine as _;
+    let bytes: [u8; 16] = Draws::new(plan.seed ^ JOIN_KEY_STREAM, u64::from(plan.index)).bytes();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// The buyer's number in join order, as the queue token carries it (the

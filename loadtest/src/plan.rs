@@ -31,6 +31,13 @@ impl Draws {
         low + (self.unit() * (high - low + 1) as f64) as u64
     }
 
+    /// `N` random bytes (the randomness of an idempotency key).
+    pub fn bytes<const N: usize>(&mut self) -> [u8; N] {
+        let mut out = [0; N];
+        self.0.fill_bytes(&mut out);
+        out
+    }
+
     pub fn percent(&mut self, percent: u32) -> bool {
         self.unit() * 100.0 < f64::from(percent)
     }

@@ -3,13 +3,14 @@
 //! changes nothing if the record does not fit, so a bad record read from disk
 //! is reported, never half-applied.
 
-use super::buyers::{ended_status, Hold, HoldStatus, Order, OrderStatus};
+use super::buyers::{ended_status, Hold, HoldKey, HoldStatus, Order, OrderStatus};
 use super::record::{places_in_lock_order, InventoryRecord, Place, Places, Receipt};
 use super::shard::{SeatState, ShardState};
 use super::{Inventory, Locked};
-use crate::ids::{HoldId, OrderId, ShardIndex, TicketCount};
+use crate::ids::{BuyerId, HoldId, OrderId, ShardIndex, TicketCount};
 use crate::layout::ShardKind;
 use crate::sync::Ordering;
+use crate::time::UnixTimeMs;
 
 /// A record that does not fit the state it is applied to.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -37,7 +38,10 @@ impl Inventory {
             HoldPlaced { hold, buyer, .. } if hold.shard() != Some(buyer.shard()) => {
                 return refuse(format!("hold {hold} does not belong to buyer {}'s shard", buyer.0));
             }
-            HoldPlaced { buyer, .. } => Some(buyer.shard()),
+            HoldPlacedWithKey { hold, buyer, .. } if hold.shard() != Some(buyer.shard()) => {
+                return refuse(format!("hold {hold} does not belong to buyer {}'s shard", buyer.0));
+            }
+            HoldPlaced { buyer, .. } | HoldPlacedWithKey { buyer, .. } => Some(buyer.shard()),
             HoldEnded { hold, .. } | HoldPurchased { hold, .. } => {
                 Some(hold.shard().ok_or_else(|| ApplyError(format!("hold id {hold} names no shard")))?)
             }
@@ -52,7 +56,10 @@ impl Inventory {
                 self.lock_shard(&mut locked, *shard);
                 return Ok(locked);
             }
-            HoldPlaced { places, .. } | PlacesBlocked { places, .. } | PlacesUnblocked { places, .. } => places.clone(),
+            HoldPlaced { places, .. }
+            | HoldPlacedWithKey { places, .. }
+            | PlacesBlocked { places, .. }
+            | PlacesUnblocked { places, .. } => places.clone(),
             HoldEnded { hold, .. } | HoldPurchased { hold, .. } => {
                 let found = locked.buyers().holds.get(hold).map(|h| h.places.clone());
                 found.ok_or_else(|| ApplyError(format!("unknown hold {hold}")))?
@@ -78,29 +85,16 @@ impl Inventory {
         match record {
             ExpiredReclaimed { shard, at } => locked.shard(*shard).reclaim_expired(*at),
             HoldPlaced { hold, buyer, at, expires_at, places } => {
-                self.check_places(places)?;
-                check_all_free(locked, places)?;
-                if locked.buyers().holds.contains_key(hold) {
-                    return refuse(format!("hold {hold} already exists"));
+                self.apply_new_hold(locked, *hold, *buyer, (*at, *expires_at), places)?;
+            }
+            HoldPlacedWithKey { hold, buyer, at, expires_at, places, idempotency_key, request } => {
+                let state = locked.buyers().buyers.get(buyer);
+                if state.is_some_and(|b| b.hold_key(idempotency_key).is_some()) {
+                    return refuse(format!("buyer {} already used the hold key {idempotency_key:?}", buyer.0));
                 }
-                for place in places {
-                    match *place {
-                        Place::Seat { shard, offset } => locked.shard(shard).hold_seat(offset, *hold, *expires_at),
-                        Place::Ga { shard, places } => locked.shard(shard).hold_places(places, *hold, *expires_at),
-                    }
-                }
-                let (tickets, total_cents) = self.price(places);
-                locked.buyers().insert_hold(Hold {
-                    id: *hold,
-                    buyer: *buyer,
-                    created_at: *at,
-                    expires_at: *expires_at,
-                    places: places.clone(),
-                    tickets,
-                    total_cents,
-                    status: HoldStatus::Active,
-                    ended_receipt: Receipt::NONE,
-                });
+                self.apply_new_hold(locked, *hold, *buyer, (*at, *expires_at), places)?;
+                let used = HoldKey { key: idempotency_key.clone(), hold: *hold, request: *request, receipt };
+                locked.buyers().buyers.entry(*buyer).or_default().hold_keys.push(used);
             }
             HoldEnded { hold, at, reason } => {
                 active_hold(locked, *hold)?;
@@ -164,6 +158,41 @@ impl Inventory {
             }
         }
         self.publish_counts(locked);
+        Ok(())
+    }
+
+    /// A new active hold of `places` for `buyer`, from `at` to its expiry.
+    fn apply_new_hold(
+        &self,
+        locked: &mut Locked<'_>,
+        hold: HoldId,
+        buyer: BuyerId,
+        (at, expires_at): (UnixTimeMs, UnixTimeMs),
+        places: &Places,
+    ) -> Result<(), ApplyError> {
+        self.check_places(places)?;
+        check_all_free(locked, places)?;
+        if locked.buyers().holds.contains_key(&hold) {
+            return refuse(format!("hold {hold} already exists"));
+        }
+        for place in places {
+            match *place {
+                Place::Seat { shard, offset } => locked.shard(shard).hold_seat(offset, hold, expires_at),
+                Place::Ga { shard, places } => locked.shard(shard).hold_places(places, hold, expires_at),
+            }
+        }
+        let (tickets, total_cents) = self.price(places);
+        locked.buyers().insert_hold(Hold {
+            id: hold,
+            buyer,
+            created_at: at,
+            expires_at,
+            places: places.clone(),
+            tickets,
+            total_cents,
+            status: HoldStatus::Active,
+            ended_receipt: Receipt::NONE,
+        });
         Ok(())
     }
 

@@ -98,9 +98,31 @@ pub(crate) struct BuyerState {
     pub(crate) orders: Vec<OrderId>,
     /// `(scope, key)` → order: a replayed purchase returns the same order.
     pub(crate) idempotency: AHashMap<(BuyerId, Box<str>), OrderId>,
+    /// The buyer's hold keys, oldest first; bounded by `MAX_HOLD_KEYS_PER_BUYER`
+    /// (a few per buyer: a list is smaller than a map and as quick).
+    pub(crate) hold_keys: Vec<HoldKey>,
 }
 
+/// What a hold's `Idempotency-Key` was used for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct HoldKey {
+    pub(crate) key: Box<str>,
+    pub(crate) hold: HoldId,
+    /// Tells a replay (same request) from a reuse of the key (another one).
+    pub(crate) request: RequestDigest,
+    /// The log position of the hold: a replay before it is durable is told
+    /// the first request is still in flight. `NONE` once restored from a snapshot.
+    pub(crate) receipt: Receipt,
+}
+
+/// The first 16 bytes of the SHA-256 of a hold request's canonical encoding.
+pub type RequestDigest = [u8; 16];
+
 impl BuyerState {
+    pub(crate) fn hold_key(&self, key: &str) -> Option<&HoldKey> {
+        self.hold_keys.iter().find(|used| &*used.key == key)
+    }
+
     /// Tickets this buyer holds (in unexpired holds) or has bought.
     pub(crate) fn tickets_counted(&self, now: UnixTimeMs) -> u32 {
         let held: u32 = self.active_holds.iter().filter(|h| now < h.expires_at).map(|h| h.tickets).sum();
@@ -151,7 +173,9 @@ impl BuyerShard {
         buyer.active_holds.retain(|h| h.hold != hold_id);
         // A purchased hold is kept as long as its order (bounded by
         // `MAX_ORDERS_PER_BUYER`): a retried purchase must find it to replay the order.
-        if !matches!(status, HoldStatus::Purchased { .. }) {
+        // A keyed hold is kept too (bounded by `MAX_HOLD_KEYS_PER_BUYER`): a retried hold must find it.
+        let keyed = buyer.hold_keys.iter().any(|used| used.hold == hold_id);
+        if !matches!(status, HoldStatus::Purchased { .. }) && !keyed {
             buyer.ended_holds.push_back(hold_id);
             if buyer.ended_holds.len() > ENDED_HOLDS_KEPT_PER_BUYER {
                 if let Some(forgotten) = buyer.ended_holds.pop_front() {

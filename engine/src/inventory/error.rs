@@ -55,8 +55,10 @@ pub enum InventoryError {
     BadIdempotencyKey,
     #[error("payment_ref must be 1 to 256 characters")]
     BadPaymentRef,
-    #[error("this Idempotency-Key was already used for a different purchase")]
+    #[error("this Idempotency-Key was already used for a different request")]
     IdempotencyKeyReused,
+    #[error("this buyer placed as many holds with an Idempotency-Key as one buyer may ({max})")]
+    TooManyHoldKeys { max: usize },
     #[error("the refund period is over; only the promoter can cancel this order")]
     RefundPeriodOver,
     #[error("{} of the named seats are not blocked", seats.len())]
@@ -91,6 +93,7 @@ impl InventoryError {
             BadIdempotencyKey => "bad_idempotency_key",
             BadPaymentRef => "bad_payment_ref",
             IdempotencyKeyReused => "idempotency_key_reused",
+            TooManyHoldKeys { .. } => "too_many_hold_keys",
             RefundPeriodOver => "refund_period_over",
             NotBlocked { .. } => "not_blocked",
             Log(SinkError::Full) => "log_full",

@@ -34,7 +34,7 @@ pub use check::InvariantViolation;
 pub use error::{InventoryError, SeatLabel};
 pub use record::{DiscardSink, HoldEndReason, InventoryRecord, Place, Places, Receipt, RecordSink, SinkError};
 pub use shard::{Counts, SeatState};
-pub use snapshot::InventorySnapshot;
+pub use snapshot::{HoldKeysSnapshot, InventorySnapshot};
 
 use buyers::BuyerShard;
 use shard::{PublishedCounts, ShardState};
@@ -43,7 +43,8 @@ use crate::clock::Clock;
 use crate::ids::{BuyerId, HoldId, OrderId, SectionIndex, ShardIndex, TierIndex};
 use crate::layout::{SectionKind, ShardKind, VenueLayout};
 use crate::limits::{
-    BUYER_SHARDS, MAX_BUYERS_PER_EVENT, MAX_IDEMPOTENCY_KEY_LEN, MAX_ORDERS_PER_BUYER, MAX_PAYMENT_REF_LEN,
+    BUYER_SHARDS, MAX_BUYERS_PER_EVENT, MAX_HOLD_KEYS_PER_BUYER, MAX_IDEMPOTENCY_KEY_LEN, MAX_ORDERS_PER_BUYER,
+    MAX_PAYMENT_REF_LEN,
 };
 use crate::spec::ValidEvent;
 use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering};
@@ -86,8 +87,9 @@ pub struct SeatRequest {
     pub number: u32,
 }
 
-/// What a buyer asks to hold (the three forms of `POST /holds`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What a buyer asks to hold (the three forms of `POST /holds`). Its
+/// encoding is what a hold key's request digest is taken of: add variants at the end.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum HoldRequest {
     /// These seats, all or nothing.
     Seats(Vec<SeatRequest>),
@@ -120,6 +122,16 @@ pub struct HoldPlaced {
     pub hold: Hold,
     pub fit: Fit,
     pub receipt: Receipt,
+}
+
+/// What a hold with an `Idempotency-Key` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyedHold {
+    /// A new hold, durable once its receipt is.
+    Placed(HoldPlaced),
+    /// An earlier request with the same key made this hold (shown as it is
+    /// now); `receipt` is where it was logged (`NONE` if long durable).
+    Replayed { hold: Hold, receipt: Receipt },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -297,10 +309,40 @@ impl Inventory {
 
     /// Holds seats or places for `buyer`, all or nothing, within the per-buyer limit.
     pub fn hold(&self, buyer: BuyerId, request: &HoldRequest) -> Result<HoldPlaced, InventoryError> {
+        match self.place_hold(buyer, request, None)? {
+            KeyedHold::Placed(placed) => Ok(placed),
+            KeyedHold::Replayed { .. } => unreachable!("a hold without a key is never a replay"),
+        }
+    }
+
+    /// A hold with the buyer's `Idempotency-Key`: the same key with the same
+    /// request returns the same hold (as it is now, even released or
+    /// expired); with another request it is refused.
+    pub fn hold_with_key(
+        &self,
+        buyer: BuyerId,
+        request: &HoldRequest,
+        idempotency_key: &str,
+    ) -> Result<KeyedHold, InventoryError> {
+        check_idempotency_key(idempotency_key)?;
+        self.place_hold(buyer, request, Some((idempotency_key, request_digest(request))))
+    }
+
+    fn place_hold(
+        &self,
+        buyer: BuyerId,
+        request: &HoldRequest,
+        key: Option<(&str, buyers::RequestDigest)>,
+    ) -> Result<KeyedHold, InventoryError> {
         let now = self.clock.now();
         let target = self.resolve_hold_request(request)?;
         let mut locked = Locked::new(Some(self.buyer_shards[buyer.shard()].lock()));
         self.expire_buyer_holds(&mut locked, buyer, now)?;
+        if let Some((idempotency_key, digest)) = key {
+            if let Some(replay) = replayed_hold(locked.buyers(), buyer, idempotency_key, digest) {
+                return replay;
+            }
+        }
         self.check_buyer_may_hold(locked.buyers(), buyer, target.quantity(), now)?;
         let (places, fit) = match target {
             Target::Seats(places) => (self.lock_chosen_seats(&mut locked, places, now)?, Fit::Chosen),
@@ -308,10 +350,21 @@ impl Inventory {
         };
         let hold_id = HoldId::new(locked.buyers().next_hold_sequence, buyer.shard());
         let expires_at = now.plus_s(self.settings.hold_ttl_s);
-        let record = InventoryRecord::HoldPlaced { hold: hold_id, buyer, at: now, expires_at, places };
+        let record = match key {
+            None => InventoryRecord::HoldPlaced { hold: hold_id, buyer, at: now, expires_at, places },
+            Some((idempotency_key, request)) => InventoryRecord::HoldPlacedWithKey {
+                hold: hold_id,
+                buyer,
+                at: now,
+                expires_at,
+                places,
+                idempotency_key: idempotency_key.into(),
+                request,
+            },
+        };
         let receipt = self.commit(&mut locked, record)?;
         let hold = locked.buyers().holds[&hold_id].clone();
-        Ok(HoldPlaced { hold, fit, receipt })
+        Ok(KeyedHold::Placed(HoldPlaced { hold, fit, receipt }))
     }
 
     /// Turns a live hold into an order. The same `idempotency_key` (in the
@@ -706,6 +759,37 @@ impl Target<'_> {
             Target::Best(_, quantity) => *quantity,
         }
     }
+}
+
+/// An earlier hold with the same key: the same hold, or a refusal if the key
+/// was used for another request; also refuses a new key past the buyer's bound.
+fn replayed_hold(
+    buyers: &BuyerShard,
+    buyer: BuyerId,
+    idempotency_key: &str,
+    digest: buyers::RequestDigest,
+) -> Option<Result<KeyedHold, InventoryError>> {
+    let state = buyers.buyers.get(&buyer)?;
+    let Some(used) = state.hold_key(idempotency_key) else {
+        let full = state.hold_keys.len() >= MAX_HOLD_KEYS_PER_BUYER;
+        return full.then_some(Err(InventoryError::TooManyHoldKeys { max: MAX_HOLD_KEYS_PER_BUYER }));
+    };
+    if used.request != digest {
+        return Some(Err(InventoryError::IdempotencyKeyReused));
+    }
+    // Keyed holds are never forgotten; were one missing, the key still may not make a second hold.
+    let Some(hold) = buyers.holds.get(&used.hold) else { return Some(Err(InventoryError::IdempotencyKeyReused)) };
+    Some(Ok(KeyedHold::Replayed { hold: hold.clone(), receipt: used.receipt }))
+}
+
+/// The digest a hold key keeps of its request: the first 16 bytes of the
+/// SHA-256 of the request's canonical (bincode) encoding.
+fn request_digest(request: &HoldRequest) -> buyers::RequestDigest {
+    use sha2::{Digest, Sha256};
+    let encoded = crate::codec::encode(request).expect("a hold request encodes");
+    let mut digest = [0; 16];
+    digest.copy_from_slice(&Sha256::digest(&encoded)[..16]);
+    digest
 }
 
 fn check_idempotency_key(key: &str) -> Result<(), InventoryError> {

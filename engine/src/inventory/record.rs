@@ -113,6 +113,17 @@ pub enum InventoryRecord {
         places: Places,
         at: UnixTimeMs,
     },
+    /// `HoldPlaced` with the buyer's `Idempotency-Key` and the digest of the
+    /// request, so a retry of the same request finds this hold.
+    HoldPlacedWithKey {
+        hold: HoldId,
+        buyer: BuyerId,
+        at: UnixTimeMs,
+        expires_at: UnixTimeMs,
+        places: Places,
+        idempotency_key: Box<str>,
+        request: [u8; 16],
+    },
 }
 
 /// A record's position in the log; waiting on it means waiting until the

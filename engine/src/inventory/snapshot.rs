@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::buyers::{ActiveHold, BuyerShard, BuyerState, Hold, Order};
+use super::buyers::{ActiveHold, BuyerShard, BuyerState, Hold, HoldKey, Order, RequestDigest};
 use super::shard::{SeatCell, ShardHold, ShardState};
 use super::{AdminKey, ApplyError, Counts, Inventory};
 use crate::codec;
@@ -23,7 +23,16 @@ pub struct InventorySnapshot {
     /// Per buyer shard: the next hold and order sequences.
     id_sequences: Vec<(u64, u64)>,
     admin_keys: Vec<(Box<str>, AdminKey)>,
+    /// Not in the encoding of this struct (which snapshot format version 1
+    /// fixed): the engine's snapshot carries it in a section of its own.
+    #[serde(skip)]
+    pub(crate) hold_keys: HoldKeysSnapshot,
 }
+
+/// Every buyer's hold keys: `(buyer, key, hold, request digest)`, by buyer,
+/// each buyer's oldest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldKeysSnapshot(Vec<(BuyerId, Box<str>, HoldId, RequestDigest)>);
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct ShardSnapshot {
@@ -57,9 +66,14 @@ impl Inventory {
             orders: Vec::new(),
             id_sequences: buyer_shards.iter().map(|s| (s.next_hold_sequence, s.next_order_sequence)).collect(),
             admin_keys: Vec::new(),
+            hold_keys: HoldKeysSnapshot::default(),
         };
         for shard in &buyer_shards {
             snapshot.buyers.extend(shard.buyers.iter().map(|(id, state)| buyer_snapshot(*id, state)));
+            for (buyer, state) in &shard.buyers {
+                let keys = state.hold_keys.iter().map(|used| (*buyer, used.key.clone(), used.hold, used.request));
+                snapshot.hold_keys.0.extend(keys);
+            }
             snapshot.holds.extend(shard.holds.values().cloned());
             snapshot.orders.extend(shard.orders.values().cloned());
         }
@@ -70,6 +84,7 @@ impl Inventory {
         snapshot.buyers.sort_unstable_by_key(|b| b.buyer);
         snapshot.holds.sort_unstable_by_key(|h| h.id);
         snapshot.orders.sort_unstable_by_key(|o| o.id);
+        snapshot.hold_keys.0.sort_by_key(|(buyer, ..)| *buyer); // stable: each buyer's keys stay in order
         (snapshot, covered)
     }
 
@@ -114,6 +129,11 @@ impl Inventory {
             return Err(ApplyError("the snapshot has another number of buyer shards".into()));
         }
         self.admin_keys.lock().extend(snapshot.admin_keys);
+        for (buyer, key, hold, request) in snapshot.hold_keys.0 {
+            let mut shard = self.buyer_shards[buyer.shard()].lock();
+            let used = HoldKey { key, hold, request, receipt: super::Receipt::NONE };
+            shard.buyers.entry(buyer).or_default().hold_keys.push(used);
+        }
         for (shard, (next_hold, next_order)) in self.buyer_shards.iter().zip(snapshot.id_sequences) {
             let mut shard = shard.lock();
             shard.next_hold_sequence = shard.next_hold_sequence.max(next_hold);
@@ -132,7 +152,7 @@ impl Inventory {
     /// states, equal digests.
     pub fn digest(&self) -> String {
         let (snapshot, ()) = self.snapshot(|| ());
-        let bytes = codec::encode(&snapshot).expect("an inventory snapshot encodes");
+        let bytes = codec::encode(&(&snapshot, &snapshot.hold_keys)).expect("an inventory snapshot encodes");
         Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
     }
 }
@@ -169,5 +189,6 @@ fn buyer_state(saved: BuyerSnapshot) -> BuyerState {
         ended_holds: saved.ended_holds.into_iter().collect(),
         orders: saved.orders,
         idempotency: saved.idempotency.into_iter().map(|(scope, key, order)| ((scope, key), order)).collect(),
+        hold_keys: Vec::new(),
     }
 }

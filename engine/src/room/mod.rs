@@ -20,6 +20,7 @@
 //! counts as just seen.
 
 mod fenwick;
+mod join_keys;
 mod lottery;
 
 use std::collections::VecDeque;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use join_keys::{BadJoinKey, JoinKey, JoinKeysSnapshot};
 pub use lottery::{hex, lottery_order, seed_digest};
 
 use crate::clock::Clock;
@@ -108,6 +110,12 @@ pub enum RoomRecord {
     SettingsChanged {
         settings: RoomSettings,
         at: UnixTimeMs,
+    },
+    /// A join with an `Idempotency-Key` (its digest): a retry finds `buyer`.
+    JoinedWithKey {
+        buyer: BuyerId,
+        at: UnixTimeMs,
+        key: JoinKey,
     },
 }
 
@@ -194,6 +202,10 @@ pub enum RoomError {
     Full,
     #[error("the event has started; the waiting room is closed")]
     Closed,
+    #[error("{}", .0.rule())]
+    BadJoinKey(BadJoinKey),
+    #[error("the waiting room keeps as many join keys as it can; retry")]
+    JoinKeysFull,
     #[error(transparent)]
     Log(#[from] SinkError),
 }
@@ -205,6 +217,8 @@ impl RoomError {
             RoomError::TooEarly { .. } => "poll_too_fast",
             RoomError::Full => "room_full",
             RoomError::Closed => "room_closed",
+            RoomError::BadJoinKey(_) => "bad_idempotency_key",
+            RoomError::JoinKeysFull => "join_keys_full",
             RoomError::Log(SinkError::Full) => "log_full",
             RoomError::Log(_) => "log_failed",
         }
@@ -278,6 +292,7 @@ struct RoomState {
     admissions_by_second: [u32; RATE_WINDOW_S],
     ring_second: u64,
     opened_second: Option<u64>,
+    join_keys: join_keys::JoinKeys,
 }
 
 /// A room's whole state as plain data (heartbeats excepted: a restored room
@@ -299,6 +314,19 @@ pub struct RoomSnapshot {
     admissions_by_second: Vec<u32>,
     ring_second: u64,
     opened_second: Option<u64>,
+    /// Not in the encoding of this struct (which snapshot format version 1
+    /// fixed): the engine's snapshot carries it in a section of its own.
+    #[serde(skip)]
+    pub(crate) join_keys: JoinKeysSnapshot,
+}
+
+/// What a join with a key did: made a place, or found the one its key made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JoinOutcome {
+    pub buyer: BuyerId,
+    pub receipt: Receipt,
+    /// False when an earlier join with the same key made the place.
+    pub created: bool,
 }
 
 pub struct WaitingRoom {
@@ -345,6 +373,7 @@ impl WaitingRoom {
             admissions_by_second: [0; RATE_WINDOW_S],
             ring_second: 0,
             opened_second: None,
+            join_keys: join_keys::JoinKeys::default(),
         };
         Self { config, epoch, clock, sink, state: RwLock::new(state) }
     }
@@ -373,6 +402,49 @@ impl WaitingRoom {
         let buyer = BuyerId(state.entries.len() as u64);
         let receipt = self.commit(&mut state, RoomRecord::Joined { buyer, at: now })?;
         Ok((buyer, receipt))
+    }
+
+    /// A join with an `Idempotency-Key`: the same key (kept at least
+    /// `JOIN_KEY_KEPT_S`) finds the same buyer, whatever happened since, and
+    /// logs nothing. A replay's `receipt` is `NONE`: the caller waits for
+    /// everything logged so far, which includes the first join.
+    pub fn join_with_key(&self, key: JoinKey) -> Result<JoinOutcome, RoomError> {
+        let now = self.clock.now();
+        let mut state = self.state.write();
+        self.forget_join_keys(&mut state, now);
+        if let Some(buyer) = state.join_keys.buyer(&key) {
+            return Ok(JoinOutcome { buyer, receipt: Receipt::NONE, created: false });
+        }
+        if now >= self.config.closes_at {
+            return Err(RoomError::Closed);
+        }
+        if state.entries.len() >= MAX_WAITING_PER_EVENT {
+            return Err(RoomError::Full);
+        }
+        if state.join_keys.is_full() {
+            return Err(RoomError::JoinKeysFull);
+        }
+        let buyer = BuyerId(state.entries.len() as u64);
+        let receipt = self.commit(&mut state, RoomRecord::JoinedWithKey { buyer, at: now, key })?;
+        Ok(JoinOutcome { buyer, receipt, created: true })
+    }
+
+    /// Forgets join keys past `JOIN_KEY_KEPT_S` (run by the periodic sweep;
+    /// joins do it too). Returns how many.
+    pub fn forget_old_join_keys(&self) -> usize {
+        let now = self.clock.now();
+        self.forget_join_keys(&mut self.state.write(), now)
+    }
+
+    /// Join keys kept now, and the bytes they take.
+    pub fn join_keys_held(&self) -> (usize, usize) {
+        let state = self.state.read();
+        (state.join_keys.len(), state.join_keys.memory_bytes())
+    }
+
+    fn forget_join_keys(&self, state: &mut RoomState, now: UnixTimeMs) -> usize {
+        let RoomState { join_keys, entries, .. } = state;
+        join_keys.forget_old(now, |buyer| entries.get(buyer).map(|entry| self.at_s(entry.joined_s)))
     }
 
     /// Where a buyer stands. Polling is the heartbeat; polling again before
@@ -568,6 +640,7 @@ impl WaitingRoom {
             admissions_by_second: state.admissions_by_second.to_vec(),
             ring_second: state.ring_second,
             opened_second: state.opened_second,
+            join_keys: state.join_keys.snapshot(),
         };
         (snapshot, covered)
     }
@@ -615,7 +688,8 @@ impl WaitingRoom {
         state.admissions_by_second.copy_from_slice(&snapshot.admissions_by_second);
         state.ring_second = snapshot.ring_second;
         state.opened_second = snapshot.opened_second;
-        Ok(())
+        let buyers = state.entries.len();
+        state.join_keys.restore(snapshot.join_keys, buyers).map_err(|why| ApplyError(why.into()))
     }
 
     // ---- records ----
@@ -635,19 +709,15 @@ impl WaitingRoom {
 
     fn apply_locked(&self, state: &mut RoomState, record: &RoomRecord) -> Result<(), ApplyError> {
         match record {
-            RoomRecord::Joined { buyer, at } => {
-                if buyer.0 != state.entries.len() as u64 {
-                    return Err(ApplyError(format!("buyer {} joins out of order", buyer.0)));
+            RoomRecord::Joined { buyer, at } => self.add_buyer(state, *buyer, *at)?,
+            RoomRecord::JoinedWithKey { buyer, at, key } => {
+                // Forgetting by the record's own time: replay forgets what live traffic did.
+                self.forget_join_keys(state, *at);
+                if state.join_keys.buyer(key).is_some() {
+                    return Err(ApplyError(format!("buyer {} joins with a key already in use", buyer.0)));
                 }
-                let phase = if state.opened { Phase::Waiting } else { Phase::Lobby };
-                let joined_s = self.s_since_epoch(*at);
-                state.entries.push(Entry { phase, access_ends_s: 0, joined_s });
-                state.heartbeats.push(Heartbeat::new(*at));
-                if state.opened {
-                    state.live.push(1);
-                } else {
-                    state.lobby += 1;
-                }
+                self.add_buyer(state, *buyer, *at)?;
+                state.join_keys.insert(*key, *buyer);
             }
             RoomRecord::Opened { at } => {
                 if state.opened {
@@ -705,6 +775,23 @@ impl WaitingRoom {
                 advance_head(state);
             }
             RoomRecord::SettingsChanged { settings, .. } => state.settings = *settings,
+        }
+        Ok(())
+    }
+
+    /// A new buyer at the end of the lobby or of the line.
+    fn add_buyer(&self, state: &mut RoomState, buyer: BuyerId, at: UnixTimeMs) -> Result<(), ApplyError> {
+        if buyer.0 != state.entries.len() as u64 {
+            return Err(ApplyError(format!("buyer {} joins out of order", buyer.0)));
+        }
+        let phase = if state.opened { Phase::Waiting } else { Phase::Lobby };
+        let joined_s = self.s_since_epoch(at);
+        state.entries.push(Entry { phase, access_ends_s: 0, joined_s });
+        state.heartbeats.push(Heartbeat::new(at));
+        if state.opened {
+            state.live.push(1);
+        } else {
+            state.lobby += 1;
         }
         Ok(())
     }

@@ -4,7 +4,7 @@
 //! ```text
 //! offset  size  field
 //!      0     4  magic     "GCHS"
-//!      4     2  version   FORMAT_VERSION
+//!      4     2  version   FORMAT_VERSION (1 is still read)
 //!      6     2  reserved  0
 //!      8     8  sequence  the log sequence the snapshot covers
 //!     16     8  length    payload bytes
@@ -12,13 +12,17 @@
 //!     28     …  payload   bincode (see `codec`)
 //! ```
 //! Written whole to a temporary file, synced, renamed, directory synced.
+//! Version 2 appends a section to version 1's payload (see `store`); the
+//! version tells the reader whether it is there.
 
 use std::io;
 
 use super::storage::Storage;
 
 const MAGIC: [u8; 4] = *b"GCHS";
-const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
+/// The oldest version this build still reads.
+const OLDEST_READABLE_VERSION: u16 = 1;
 const HEADER_BYTES: usize = 28;
 
 /// The file name of the snapshot covering the log up to `sequence`.
@@ -62,13 +66,19 @@ pub enum SnapshotError {
 
 /// Reads and checks a snapshot file; returns its sequence and payload.
 pub fn read_snapshot(storage: &dyn Storage, name: &str) -> Result<(u64, Vec<u8>), SnapshotError> {
+    read_snapshot_versioned(storage, name).map(|(sequence, _, payload)| (sequence, payload))
+}
+
+/// Reads and checks a snapshot file; returns its sequence, format version and payload.
+pub fn read_snapshot_versioned(storage: &dyn Storage, name: &str) -> Result<(u64, u16, Vec<u8>), SnapshotError> {
     let file = storage.describe(name);
     let damaged = |why| SnapshotError::Damaged { file: file.clone(), why };
     let mut bytes = storage.read(name).map_err(|source| SnapshotError::Io { file: file.clone(), source })?;
     if bytes.len() < HEADER_BYTES || bytes[..4] != MAGIC {
         return Err(damaged("not a snapshot (bad magic or too short)"));
     }
-    if u16::from_le_bytes([bytes[4], bytes[5]]) != FORMAT_VERSION || bytes[6..8] != [0, 0] {
+    let version = u16::from_le_bytes([bytes[4], bytes[5]]);
+    if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) || bytes[6..8] != [0, 0] {
         return Err(damaged("unsupported snapshot format version"));
     }
     let sequence = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
@@ -80,5 +90,5 @@ pub fn read_snapshot(storage: &dyn Storage, name: &str) -> Result<(u64, Vec<u8>)
     if crc32c::crc32c_append(crc32c::crc32c(&bytes[..24]), &bytes[HEADER_BYTES..]) != stored {
         return Err(damaged("checksum mismatch"));
     }
-    Ok((sequence, bytes.split_off(HEADER_BYTES)))
+    Ok((sequence, version, bytes.split_off(HEADER_BYTES)))
 }

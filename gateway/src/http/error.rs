@@ -103,6 +103,7 @@ impl From<InventoryError> for ApiError {
             | DuplicateSeat { .. }
             | OverBuyerLimit { .. }
             | TooManyOrders
+            | TooManyHoldKeys { .. }
             | IdempotencyKeyReused => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error.code(), message),
             SeatsUnavailable { seats } | NotBlocked { seats } => {
                 ApiError::new(StatusCode::CONFLICT, error.code(), message)
@@ -137,6 +138,8 @@ impl From<RoomError> for ApiError {
             }
             RoomError::Full => ApiError::unavailable(error.code(), message).retry_after(60),
             RoomError::Closed => ApiError::new(StatusCode::CONFLICT, error.code(), message),
+            RoomError::BadJoinKey(_) => ApiError::bad_request(error.code(), message),
+            RoomError::JoinKeysFull => ApiError::unavailable(error.code(), message).retry_after(60),
             RoomError::Log(sink) => log_error(sink),
         }
     }

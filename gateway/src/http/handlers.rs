@@ -8,16 +8,16 @@ use std::time::Instant;
 use bytes::Bytes;
 use guichet_engine::event::{Event, EventNumber};
 use guichet_engine::ids::{BuyerId, HoldId, OrderId};
-use guichet_engine::inventory::{HoldRequest, OrderCursor, Receipt, Requester, SeatRequest};
+use guichet_engine::inventory::{HoldRequest, KeyedHold, OrderCursor, Receipt, Requester, SeatRequest};
 use guichet_engine::json_fields;
 use guichet_engine::limits::{MAX_ADMIT_PER_MINUTE, MAX_MAX_ACTIVE, MIN_ADMIT_PER_MINUTE, MIN_MAX_ACTIVE};
-use guichet_engine::room::{QueueStatus, SettingsPatch};
+use guichet_engine::room::{JoinKey, QueueStatus, RoomError, SettingsPatch};
 use guichet_engine::spec::EventSpec;
 use guichet_engine::time::{TimeParseError, UnixTimeMs};
 use guichet_engine::tokens::{TokenError, TokenKind};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{HeaderMap, HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -117,7 +117,8 @@ async fn dispatch(app: &App, matched: Matched, request: Request<Incoming>, clien
         }
         (Route::EventOrders, _) => list_orders(app, &param, &request),
         (Route::Queue, Method::POST) => {
-            join_queue(app, &param, app.trusted_proxies.client_address(client, request.headers())).await
+            let key = join_key(request.headers())?;
+            join_queue(app, &param, app.trusted_proxies.client_address(client, request.headers()), key).await
         }
         (Route::Queue, _) => leave_queue(app, &param, &request).await,
         (Route::QueueStatus, _) => queue_status(app, &param, &request).await,
@@ -413,15 +414,16 @@ fn list_orders(app: &App, id: &str, request: &Request<Incoming>) -> ApiResult<Ht
 
 // ---- buyers: the waiting room ----
 
-async fn join_queue(app: &App, id: &str, client: IpAddr) -> ApiResult<HttpResponse> {
+async fn join_queue(app: &App, id: &str, client: IpAddr, key: Option<JoinKey>) -> ApiResult<HttpResponse> {
     let event = event(app, id)?;
     within_budget(&app.join_limiter, client_key(client), now(app), "join_rate_limited")?;
-    let (buyer, receipt) = event.room.join()?;
+    let (buyer, receipt, created) = join_room(app, &event, key)?;
     durable(app, receipt).await?;
     // A tick may have admitted the buyer while the join was being made durable.
     let status = queue_answer(app, &event, buyer, event.room.peek(buyer, event.supply())?).await?;
     let token = app.engine.queue_token(&event, buyer);
-    Ok(json_response(StatusCode::CREATED, &json!({ "queue_token": token, "status": status })))
+    let code = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok(json_response(code, &json!({ "queue_token": token, "status": status })))
 }
 
 async fn queue_status(app: &App, id: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
@@ -488,10 +490,23 @@ impl HoldBody {
 async fn place_hold(app: &App, id: &str, request: Request<Incoming>) -> ApiResult<HttpResponse> {
     let event = event(app, id)?;
     let buyer = access_buyer(app, &request, &event)?;
+    let key = idempotency_key(request.headers())?;
     let body: HoldBody = read_json(request, app.max_body_bytes).await?;
-    let placed = event.inventory.hold(buyer, &body.into_request()?)?;
-    durable(app, placed.receipt).await?;
-    Ok(json_response(StatusCode::CREATED, &views::hold_view(&event, &placed.hold, Some(placed.fit), now(app))))
+    let hold_request = body.into_request()?;
+    let outcome = match key {
+        None => KeyedHold::Placed(event.inventory.hold(buyer, &hold_request)?),
+        Some(key) => event.inventory.hold_with_key(buyer, &hold_request, &key)?,
+    };
+    match outcome {
+        KeyedHold::Placed(placed) => {
+            durable(app, placed.receipt).await?;
+            Ok(json_response(StatusCode::CREATED, &views::hold_view(&event, &placed.hold, Some(placed.fit), now(app))))
+        }
+        KeyedHold::Replayed { hold, receipt } => {
+            refuse_in_flight(app, receipt)?;
+            Ok(json_response(StatusCode::OK, &views::hold_view(&event, &hold, None, now(app))))
+        }
+    }
 }
 
 fn owned_hold(
@@ -532,22 +547,12 @@ struct PurchaseBody {
 async fn purchase(app: &App, reference: &str, request: Request<Incoming>) -> ApiResult<HttpResponse> {
     let (event, id) = event_of_ref(app, reference, 'h', "hold")?;
     let requester = requester(app, &request, &event)?;
-    let key = request
-        .headers()
-        .get("idempotency-key")
-        .ok_or_else(|| ApiError::bad_request("idempotency_key_required", "the Idempotency-Key header is required"))?
-        .to_str()
-        .map_err(|_| ApiError::bad_request("bad_idempotency_key", "Idempotency-Key must be printable ASCII"))?
-        .to_owned();
+    let key = idempotency_key(request.headers())?
+        .ok_or_else(|| ApiError::bad_request("idempotency_key_required", "the Idempotency-Key header is required"))?;
     let body: PurchaseBody = read_json(request, app.max_body_bytes).await?;
     let purchase = event.purchase(HoldId(id), requester, &key, &body.payment_ref)?;
-    if !purchase.created && app.engine.wal().durable_sequence() < purchase.order.receipt.0 {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "idempotency_key_in_flight",
-            "the first request with this key is still in progress",
-        )
-        .retry_after(1));
+    if !purchase.created {
+        refuse_in_flight(app, purchase.order.receipt)?;
     }
     durable(app, purchase.receipt).await?;
     let status = if purchase.created { StatusCode::CREATED } else { StatusCode::OK };
@@ -581,6 +586,45 @@ async fn cancel_order(app: &App, reference: &str, request: &Request<Incoming>) -
     let (cancelled, receipt) = event.inventory.cancel_order(order.id, requester)?;
     durable(app, receipt).await?;
     Ok(json_response(StatusCode::OK, &views::order_json(&app.engine, &event, &cancelled)))
+}
+
+// ---- idempotency keys ----
+
+/// The `Idempotency-Key` header, if any (its rules are checked where it is used).
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::bad_request("bad_idempotency_key", "Idempotency-Key must be printable ASCII"))?;
+    Ok(Some(text.to_owned()))
+}
+
+/// A join's key: scoped to the event, so it must carry 128 bits (else 400).
+fn join_key(headers: &HeaderMap) -> ApiResult<Option<JoinKey>> {
+    let Some(text) = idempotency_key(headers)? else { return Ok(None) };
+    Ok(Some(JoinKey::parse(&text).map_err(RoomError::from)?))
+}
+
+/// Joins, or finds the buyer an earlier join with the same key made. A
+/// replay answers once everything logged so far (the first join with it) is durable.
+fn join_room(app: &App, event: &Event, key: Option<JoinKey>) -> ApiResult<(BuyerId, Receipt, bool)> {
+    let Some(key) = key else {
+        let (buyer, receipt) = event.room.join()?;
+        return Ok((buyer, receipt, true));
+    };
+    let joined = event.room.join_with_key(key)?;
+    let receipt = if joined.created { joined.receipt } else { Receipt(app.engine.wal().last_assigned_sequence()) };
+    Ok((joined.buyer, receipt, joined.created))
+}
+
+/// 409 while the request that first used a key is not yet durable: its
+/// answer is not final (a crash now would undo it), so the client retries.
+fn refuse_in_flight(app: &App, first: Receipt) -> ApiResult<()> {
+    if app.engine.wal().durable_sequence() < first.0 {
+        let message = "the first request with this key is still in progress";
+        return Err(ApiError::new(StatusCode::CONFLICT, "idempotency_key_in_flight", message).retry_after(1));
+    }
+    Ok(())
 }
 
 // ---- operators ----
@@ -654,7 +698,7 @@ mod tests {
         storage.hold_syncs();
         let joining = {
             let app = app.clone();
-            runtime.spawn(async move { join_queue(&app, "show", IpAddr::V4(Ipv4Addr::LOCALHOST)).await })
+            runtime.spawn(async move { join_queue(&app, "show", IpAddr::V4(Ipv4Addr::LOCALHOST), None).await })
         };
         // The join is logged (it waits for the sync we hold); now a tick admits it.
         while event.room.stats().waiting == 0 {
