@@ -201,6 +201,9 @@ impl<S: AsFd> WatchedStream<S> {
     /// A read limit passed while the runtime saw nothing to read: reads the
     /// socket directly, so bytes that came during a stall still count.
     fn read_past_deadline(&mut self, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
         let socket = SockRef::from(&self.inner);
         let read = (&*socket as &Socket).read(buf.initialize_unfilled());
         match read {
@@ -396,6 +399,36 @@ mod tests {
                 other => panic!("the connection was not idle: {other:?}"),
             }
             assert!(matches!(server.watchdog.state.lock().phase, Phase::Head { .. }));
+        });
+    }
+
+    #[test]
+    fn a_write_limit_that_fired_before_the_runtime_saw_room_to_write_does_not_close() {
+        runtime().block_on(async {
+            let (mut client, mut server) = watched_pair(LIMITS).await;
+            server.watchdog.request_answered();
+            // Fill the socket until a write blocks: the client does not read.
+            let chunk = [7u8; 64 * 1024];
+            let blocked = std::future::poll_fn(|cx| {
+                Poll::Ready(loop {
+                    match Pin::new(&mut server).poll_write(cx, &chunk) {
+                        Poll::Ready(written) => assert!(written.unwrap() > 0),
+                        Poll::Pending => break true,
+                    }
+                })
+            });
+            assert!(blocked.await);
+            tokio::time::sleep(3 * TICK).await; // the write limit passes, the timer fires
+                                                // The client reads everything, and the server writes again before
+                                                // the runtime has seen the room (as after a stall).
+            client.set_nonblocking(true).unwrap();
+            let mut sink = vec![0u8; 1 << 20];
+            while std::io::Read::read(&mut client, &mut sink).is_ok_and(|read| read > 0) {}
+            let written = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut server).poll_write(cx, &chunk))).await;
+            match written {
+                Poll::Ready(Ok(written)) => assert!(written > 0),
+                other => panic!("the client was reading: {other:?}"),
+            }
         });
     }
 
