@@ -56,9 +56,15 @@ pub struct ServeArgs {
     /// Longest time a request may take before it is answered 503 [default: 10000].
     #[arg(long, env = "GUICHET_REQUEST_TIMEOUT_MS")]
     pub request_timeout_ms: Option<u64>,
-    /// Longest time to receive a request's headers [default: 5000].
+    /// Longest time from a request's first byte to the end of its headers
+    /// [default: 5000].
     #[arg(long, env = "GUICHET_HEADER_TIMEOUT_MS")]
     pub header_timeout_ms: Option<u64>,
+    /// Longest wait for the next request on a kept-alive connection, from
+    /// the previous answer written (or the connection accepted); then the
+    /// server closes it [default: 60000].
+    #[arg(long, env = "GUICHET_KEEP_ALIVE_TIMEOUT_MS")]
+    pub keep_alive_timeout_ms: Option<u64>,
     /// Queue joins one client address may make per minute [default: 100000,
     /// enough for a load test from one machine].
     #[arg(long, env = "GUICHET_JOINS_PER_MINUTE_PER_CLIENT")]
@@ -94,6 +100,7 @@ struct FileConfig {
     max_connections: Option<usize>,
     request_timeout_ms: Option<u64>,
     header_timeout_ms: Option<u64>,
+    keep_alive_timeout_ms: Option<u64>,
     joins_per_minute_per_client: Option<u32>,
     seat_calls_per_minute_per_buyer: Option<u32>,
     poll_tolerance_percent: Option<u8>,
@@ -113,6 +120,7 @@ pub struct ServeConfig {
     pub max_connections: usize,
     pub request_timeout: Duration,
     pub header_timeout: Duration,
+    pub keep_alive_timeout: Duration,
     pub joins_per_minute_per_client: u32,
     pub seat_calls_per_minute_per_buyer: u32,
     pub poll_tolerance_percent: u8,
@@ -155,6 +163,9 @@ impl ServeArgs {
                 self.request_timeout_ms.or(file.request_timeout_ms).unwrap_or(10_000),
             ),
             header_timeout: Duration::from_millis(self.header_timeout_ms.or(file.header_timeout_ms).unwrap_or(5_000)),
+            keep_alive_timeout: Duration::from_millis(
+                self.keep_alive_timeout_ms.or(file.keep_alive_timeout_ms).unwrap_or(60_000),
+            ),
             joins_per_minute_per_client: self
                 .joins_per_minute_per_client
                 .or(file.joins_per_minute_per_client)

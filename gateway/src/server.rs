@@ -1,6 +1,8 @@
 //! The HTTP server: accepts connections (a bounded number at once), serves
-//! HTTP/1.1 with header and request time limits, and on SIGINT or SIGTERM
-//! stops accepting, finishes the requests in flight, snapshots, and exits.
+//! HTTP/1.1 keep-alive with the time limits of `watchdog` (idle, request
+//! head, request, write), and on SIGINT or SIGTERM stops accepting, finishes
+//! the requests in flight (their answers say `Connection: close`),
+//! snapshots, and exits.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -23,7 +25,7 @@ use crate::http::limiter::WindowLimiter;
 use crate::http::router::Router;
 use crate::http::{handle, App};
 use crate::metrics::Metrics;
-use crate::watchdog::{with_deadline, ConnectionTimer, Watchdog, WatchedStream};
+use crate::watchdog::{with_deadline, ConnectionLimits, Watchdog, WatchedStream};
 
 /// How long in-flight requests get to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -99,8 +101,12 @@ async fn accept_until_signal(listener: TcpListener, app: Arc<App>, config: &Serv
         // One timer per connection for all its limits (see watchdog.rs). A
         // client that stops reading its responses must not hold a
         // connection forever: a write blocked for the request timeout fails.
-        let watchdog = Watchdog::new();
-        let stream = WatchedStream::new(stream, watchdog.clone(), config.request_timeout);
+        let watchdog = Watchdog::new(ConnectionLimits {
+            keep_alive_idle: config.keep_alive_timeout,
+            head: config.header_timeout,
+            write: config.request_timeout,
+        });
+        let stream = WatchedStream::new(stream, watchdog.clone());
         let connection_state = Arc::new(ConnectionState {
             app: app.clone(),
             router: router.clone(),
@@ -108,8 +114,10 @@ async fn accept_until_signal(listener: TcpListener, app: Arc<App>, config: &Serv
             client: peer.ip(),
             request_timeout: config.request_timeout,
         });
-        let service = service_fn(move |request| {
+        let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
             let state = connection_state.clone();
+            state.watchdog.request_started();
+            let has_body = !hyper::body::Body::is_end_stream(request.body());
             async move {
                 let started = Instant::now();
                 let answer = with_deadline(
@@ -117,15 +125,28 @@ async fn accept_until_signal(listener: TcpListener, app: Arc<App>, config: &Serv
                     &state.watchdog,
                     started + state.request_timeout,
                 )
-                .await;
-                Ok::<_, Infallible>(answer.unwrap_or_else(|| {
+                .await
+                .unwrap_or_else(|| {
                     ApiError::unavailable("request_timeout", "the request took too long").into_response()
-                }))
+                });
+                if has_body && answer.status().as_u16() >= 400 {
+                    // A refusal may leave the body unread. One turn lets hyper
+                    // (which reads before it writes on each turn) see that
+                    // before it writes the answer's head: it discards a body
+                    // already here, or else closes the connection, and then
+                    // the answer says `Connection: close`.
+                    tokio::task::yield_now().await;
+                }
+                state.watchdog.request_answered();
+                Ok::<_, Infallible>(answer)
             }
         });
+        // hyper's own header-read timeout is off: it would start when an
+        // answer is queued and run through the client's pause, closing
+        // connections in use without a word. The watchdog keeps the head
+        // and idle limits apart.
         let connection = http1::Builder::new()
-            .timer(ConnectionTimer(watchdog))
-            .header_read_timeout(config.header_timeout)
+            .header_read_timeout(None)
             .max_buf_size(64 * 1024)
             .serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
