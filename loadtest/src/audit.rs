@@ -74,6 +74,8 @@ pub struct Evidence<'a> {
     /// `lottery.seed_sha256` as published before the on-sale.
     pub seed_sha256_before: Option<String>,
     pub unexpected_5xx: u64,
+    /// Queue answers that said admitted without the access token.
+    pub admitted_without_token: u64,
     /// Requests that got no answer while the server was not being restarted.
     pub no_answer_outside_restart: u64,
     pub min_rank_correlation: f64,
@@ -94,6 +96,11 @@ pub fn audit(evidence: &Evidence<'_>) -> Audit {
             name: "no unexpected 5xx",
             passed: evidence.unexpected_5xx == 0,
             detail: format!("{} answers with a 5xx other than 503 with Retry-After", evidence.unexpected_5xx),
+        },
+        Check {
+            name: "every admitted answer carries its access token",
+            passed: evidence.admitted_without_token == 0,
+            detail: format!("{} queue answers said admitted without a token", evidence.admitted_without_token),
         },
         Check {
             name: "every request answered (but while the server restarts)",
@@ -496,6 +503,7 @@ mod tests {
             stats: &stats,
             seed_sha256_before: None,
             unexpected_5xx: 0,
+            admitted_without_token: 0,
             no_answer_outside_restart: 0,
             min_rank_correlation: 0.5,
             judge_fairness: false,

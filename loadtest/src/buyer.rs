@@ -41,6 +41,8 @@ pub struct Tally {
     pub bought: AtomicU64,
     pub tickets: AtomicU64,
     pub finished: AtomicU64,
+    /// Queue answers (a join's or a poll's) that said admitted without the access token.
+    pub admitted_without_token: AtomicU64,
 }
 
 /// What every buyer shares.
@@ -201,6 +203,7 @@ impl Visit {
             return Ok(None);
         }
         let body = reply.json();
+        self.check_admitted_has_token(&body["status"]);
         let Some(token) = body["queue_token"].as_str() else { return Ok(None) };
         self.record.joined_at = Some(self.context.start.elapsed());
         self.record.buyer_number = buyer_number(token);
@@ -208,6 +211,13 @@ impl Visit {
         self.record.eta_at_join_s = body["status"]["eta_s"].as_u64();
         self.context.tally.queued.fetch_add(1, Ordering::Relaxed);
         Ok(Some(token.to_owned()))
+    }
+
+    /// Counts a queue status that says admitted without its token (the audit fails on any).
+    fn check_admitted_has_token(&self, status: &Value) {
+        if status["state"] == "admitted" && !status["access_token"].is_string() {
+            self.context.tally.admitted_without_token.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Polls until admitted (the access token) or the visit ends.
@@ -236,6 +246,7 @@ impl Visit {
             }
             let status = reply.json();
             poll_after = Duration::from_millis(status["poll_after_ms"].as_u64().unwrap_or(1_000));
+            self.check_admitted_has_token(&status);
             match status["state"].as_str().unwrap_or("") {
                 "admitted" => match status["access_token"].as_str() {
                     Some(token) => return Ok(Ok(token.to_owned())),

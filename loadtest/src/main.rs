@@ -250,6 +250,7 @@ async fn run_scenario(args: &RunArgs, scenario: &Scenario) -> Result<bool, Strin
         stats: &stats,
         seed_sha256_before,
         unexpected_5xx,
+        admitted_without_token: context.tally.admitted_without_token.load(std::sync::atomic::Ordering::Relaxed),
         no_answer_outside_restart,
         min_rank_correlation: scenario.audit.min_rank_correlation,
         judge_fairness: !args.no_queue,
