@@ -122,11 +122,17 @@ async function join() {
   if (page.busy) return;
   page.busy = true;
   $('join').disabled = true;
+  // Kept until the join is answered: retrying after a lost answer finds the
+  // same place instead of taking a second one (16 random bytes: 128 bits).
+  const joinKey = kept().joinKey || randomHex(16);
+  keep({ joinKey });
   try {
-    const answer = await api('POST', '/v1/events/' + encodeURIComponent(page.id) + '/queue');
-    if (answer.status === 201) {
+    const answer = await api('POST', '/v1/events/' + encodeURIComponent(page.id) + '/queue', {
+      headers: { 'Idempotency-Key': joinKey },
+    });
+    if (answer.status === 201 || answer.status === 200) {
       problem('');
-      keep({ queueToken: answer.body.queue_token, nextPollAt: Date.now() + answer.body.status.poll_after_ms, firstPosition: undefined });
+      keep({ joinKey: undefined, queueToken: answer.body.queue_token, nextPollAt: Date.now() + answer.body.status.poll_after_ms, firstPosition: undefined });
       await reloadEvent();
       show('v-queue');
       renderStatus(answer.body.status);
@@ -393,12 +399,22 @@ function renderHoldButton() {
 async function placeHold(body) {
   if (page.busy) return;
   page.busy = true;
+  // The same request again (a retry after a lost answer) reuses its key and
+  // finds the hold it made; another request gets a new key.
+  const wanted = JSON.stringify(body);
+  let attempt = kept().holdAttempt;
+  if (!attempt || attempt.body !== wanted) attempt = { body: wanted, key: 'h-' + randomHex(16) };
+  keep({ holdAttempt: attempt });
   try {
-    const answer = await api('POST', '/v1/events/' + encodeURIComponent(page.id) + '/holds', { token: kept().accessToken, body });
-    if (answer.status === 201) {
+    const answer = await api('POST', '/v1/events/' + encodeURIComponent(page.id) + '/holds', {
+      token: kept().accessToken,
+      headers: { 'Idempotency-Key': attempt.key },
+      body,
+    });
+    if (answer.status === 201 || answer.status === 200) {
       page.selected.clear();
       problem('');
-      keep({ hold: answer.body, purchase: undefined });
+      keep({ hold: answer.body, purchase: undefined, holdAttempt: undefined });
       showCheckout();
       return;
     }
