@@ -352,7 +352,11 @@ fn an_expired_hold_is_gone_and_an_expired_access_token_refused() {
 fn sixty_four_buyers_race_for_one_seat_and_exactly_one_wins() {
     let (_dir, data) = data_dir();
     let server = Server::start(&data);
-    create(&server, &spec("race"));
+    // Room enough for all 64 to be admitted at once (admission promises no
+    // more buyers than the places can serve), all after the same seat.
+    let mut race = spec("race");
+    race["sections"][1]["capacity"] = json!(1_000);
+    create(&server, &race);
     let tokens: Vec<String> = admitted_buyers(&server, "race", 64).into_iter().map(|(_, access)| access).collect();
     let seat = r#"{"seats":[{"section":"A","row":"2","number":5}]}"#;
     let statuses: Vec<u16> = std::thread::scope(|scope| {

@@ -432,7 +432,7 @@ async fn place_hold(app: &App, id: &str, request: Request<Incoming>) -> ApiResul
     let event = event(app, id)?;
     let buyer = access_buyer(app, &request, &event)?;
     let body: HoldBody = read_json(request, app.max_body_bytes).await?;
-    let placed = event.inventory.hold(buyer, &body.into_request()?)?;
+    let placed = event.hold(buyer, &body.into_request()?)?;
     durable(app, placed.receipt).await?;
     Ok(json_response(StatusCode::CREATED, &views::hold_view(&event, &placed.hold, Some(placed.fit))))
 }
