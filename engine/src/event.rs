@@ -10,7 +10,8 @@ use crate::clock::Clock;
 use crate::codec;
 use crate::ids::{BuyerId, HoldId};
 use crate::inventory::{
-    Inventory, InventoryError, InventoryRecord, Purchase, Receipt, RecordSink, Requester, SinkError,
+    HoldRequest, Inventory, InventoryError, InventoryRecord, KeyedHold, Purchase, Receipt, RecordSink, Requester,
+    SinkError,
 };
 use crate::room::{
     QueueStatus, RoomConfig, RoomError, RoomRecord, RoomSettings, RoomSink, Supply, TickReport, WaitingRoom,
@@ -77,8 +78,9 @@ impl RoomSink for EventSink {
     }
 }
 
-/// What is left to sell, refreshed at every tick, so a status poll reads
-/// three numbers instead of summing every shard.
+/// What is left to sell, refreshed at every tick (just before the room
+/// decides admissions from it), so a status poll reads three numbers instead
+/// of summing every shard.
 #[derive(Debug, Default)]
 struct SupplyCache {
     remaining: AtomicU64,
@@ -145,6 +147,24 @@ impl Event {
 
     pub(crate) fn lottery_seed(&self) -> [u8; 32] {
         self.lottery_seed
+    }
+
+    /// Holds places for an admitted buyer; the room then stops counting the
+    /// buyer among those still looking (see `WaitingRoom::note_hold`).
+    pub fn hold(
+        &self,
+        buyer: BuyerId,
+        request: &HoldRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<KeyedHold, InventoryError> {
+        let outcome = match idempotency_key {
+            None => KeyedHold::Placed(self.inventory.hold(buyer, request)?),
+            Some(key) => self.inventory.hold_with_key(buyer, request, key)?,
+        };
+        if matches!(outcome, KeyedHold::Placed(_)) {
+            self.room.note_hold(buyer);
+        }
+        Ok(outcome)
     }
 
     /// Buys a hold; a first purchase also frees the buyer's active place.

@@ -325,10 +325,17 @@ impl Engine {
                 // A purchase also frees the buyer's active place in the room. Done
                 // whatever the room's cut: a snapshot may fall between the
                 // purchase and this, and doing it twice changes nothing.
-                if let InventoryRecord::HoldPurchased { hold, .. } = record {
-                    if let Some(held) = target.inventory.hold_info(hold) {
-                        target.room.note_purchase(held.buyer);
+                match record {
+                    InventoryRecord::HoldPurchased { hold, .. } => {
+                        if let Some(held) = target.inventory.hold_info(hold) {
+                            target.room.note_purchase(held.buyer);
+                        }
                     }
+                    // A hold takes its buyer out of those still looking, for admission.
+                    InventoryRecord::HoldPlaced { buyer, .. } | InventoryRecord::HoldPlacedWithKey { buyer, .. } => {
+                        target.room.note_hold(buyer)
+                    }
+                    _ => {}
                 }
                 Ok(())
             }

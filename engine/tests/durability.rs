@@ -7,7 +7,7 @@ use std::sync::Arc;
 use common::*;
 use guichet_engine::clock::ManualClock;
 use guichet_engine::ids::BuyerId;
-use guichet_engine::inventory::{HoldRequest, Receipt, Requester};
+use guichet_engine::inventory::{HoldRequest, KeyedHold, Receipt, Requester};
 use guichet_engine::store::{Engine, EngineOptions, RecoveryError};
 use guichet_engine::wal::reader::{segments, ScanError};
 use guichet_engine::wal::storage::{MemoryStorage, Storage};
@@ -312,7 +312,10 @@ fn a_restart_keeps_every_place_in_line_and_every_admission() {
     let storage = MemoryStorage::new();
     let clock = Arc::new(ManualClock::new(UnixTimeMs(on_sale.0 - 600_000)));
     let engine = open(&storage, &clock).unwrap();
-    let (event, _) = engine.create_event(&spec_from(small_spec_json())).unwrap();
+    // A lawn large enough that admission is held back by the rate, not by the places left.
+    let mut spec = small_spec_json();
+    spec["sections"][2]["capacity"] = 1_000.into();
+    let (event, _) = engine.create_event(&spec_from(spec)).unwrap();
     let patch = SettingsPatch { admit_per_minute: Some(1_200), max_active: Some(10_000), paused: None };
     event.room.update_settings(patch).unwrap();
     let mut buyers = Vec::new();
@@ -335,7 +338,9 @@ fn a_restart_keeps_every_place_in_line_and_every_admission() {
     event.room.leave(buyers[7_000]).unwrap();
     let admitted_buyer =
         *buyers.iter().find(|b| event.room.peek(**b, event.supply()).unwrap().state == BuyerState::Admitted).unwrap();
-    let placed = event.inventory.hold(admitted_buyer, &best_in("GA", 1)).unwrap();
+    let KeyedHold::Placed(placed) = event.hold(admitted_buyer, &best_in("GA", 1), None).unwrap() else {
+        panic!("no key, so a new hold")
+    };
     let bought = event.purchase(placed.hold.id, Requester::Buyer(admitted_buyer), "k", "p").unwrap();
     engine.wait_durable(bought.receipt.max(last)).unwrap();
     let picture = |engine: &Engine, buyers: &[BuyerId]| {

@@ -403,3 +403,124 @@ fn a_settings_patch_that_changes_nothing_logs_nothing() {
     h.room.update_settings(SettingsPatch { max_active: Some(20), ..SettingsPatch::default() }).unwrap();
     assert_eq!(logged(), before + 1, "a real change is logged");
 }
+
+/// `available` places left, none held, at `tickets_per_order`.
+fn places(available: u64, tickets_per_order: f64) -> Supply {
+    Supply { remaining: available, available, tickets_per_order }
+}
+
+#[test]
+fn admission_promises_no_more_buyers_than_the_places_left_can_serve() {
+    let h = harness(60_000, 1_000, 3_600);
+    h.go_on_sale();
+    let buyers = h.join(10);
+    let two_left = places(2, 2.0);
+    assert_eq!(h.run_ms(5_000, two_left), 1, "two places at two tickets an order: one buyer, however fast the rate");
+    assert_eq!(h.status(buyers[0]).state, BuyerState::Admitted);
+    // The buyer holds both: nothing left to promise until they come back.
+    h.room.note_hold(buyers[0]);
+    let all_held = Supply { remaining: 2, available: 0, tickets_per_order: 2.0 };
+    assert_eq!(h.run_ms(5_000, all_held), 0);
+    // The hold expires (the buyer, still admitted, no longer looks): one more.
+    assert_eq!(h.run_ms(5_000, two_left), 1, "admission resumes as the hold expires");
+    assert_eq!(h.status(buyers[1]).state, BuyerState::Admitted);
+    // The second buyer leaves without holding: the places are free again for the next.
+    h.room.leave(buyers[1]).unwrap();
+    assert_eq!(h.run_ms(5_000, two_left), 1);
+    assert_eq!(h.status(buyers[2]).state, BuyerState::Admitted);
+    assert_eq!(h.status(buyers[3]).state, BuyerState::Waiting);
+}
+
+#[test]
+fn admission_tracks_buyers_in_flight_with_the_documented_margin() {
+    let h = harness(60_000, 1_000, 3_600);
+    h.go_on_sale();
+    let buyers = h.join(200);
+    // Buyers that `available` places serve at 2 tickets an order, with the margin.
+    let served = |available: u64| (available as f64 / (2.0 * ADMISSION_MARGIN)).ceil() as usize;
+    assert!((1.0..=1.5).contains(&ADMISSION_MARGIN), "a margin, not a different rule");
+    let first = h.run_ms(5_000, places(100, 2.0));
+    assert_eq!(first, served(100));
+    // Twenty of them hold 2 each: 60 places left for those still looking.
+    for buyer in &buyers[..20] {
+        h.room.note_hold(*buyer);
+    }
+    let second = h.run_ms(5_000, Supply { remaining: 100, available: 60, tickets_per_order: 2.0 });
+    assert_eq!(second, served(60) - (first - 20));
+    // A cancelled order (or a released hold) brings 50 more places back.
+    let third = h.run_ms(5_000, Supply { remaining: 150, available: 110, tickets_per_order: 2.0 });
+    assert_eq!(third, served(110) - served(60));
+    // Holding twice, or holding when not admitted, changes nothing.
+    h.room.note_hold(buyers[0]);
+    h.room.note_hold(buyers[199]);
+    assert_eq!(h.run_ms(5_000, Supply { remaining: 150, available: 110, tickets_per_order: 2.0 }), 0);
+}
+
+#[test]
+fn a_stalled_line_says_why() {
+    let h = harness(60_000, 2, 3_600);
+    h.go_on_sale();
+    let buyers = h.join(10);
+    let plenty = |buyer: BuyerId| h.room.peek(buyer, PLENTY).unwrap();
+    assert_eq!(plenty(buyers[0]).reason, None, "the line moves: no reason given");
+    h.run_ms(1_000, PLENTY);
+    let capped = plenty(buyers[5]);
+    assert_eq!(capped.reason, Some(StallReason::MaxActiveReached));
+    assert!(capped.eta_s.is_some());
+    let held = Supply { remaining: 40, available: 0, tickets_per_order: 2.0 };
+    let waiting_for_seats = h.room.peek(buyers[5], held).unwrap();
+    assert_eq!(waiting_for_seats.reason, Some(StallReason::WaitingForReleasedSeats), "seats first: the deeper cause");
+    assert!(waiting_for_seats.eta_s.is_some());
+    h.room.update_settings(SettingsPatch { paused: Some(true), ..SettingsPatch::default() }).unwrap();
+    let paused = plenty(buyers[5]);
+    assert_eq!((paused.reason, paused.eta_s), (Some(StallReason::Paused), None), "no ETA only while paused");
+    assert_eq!(StallReason::WaitingForReleasedSeats.code(), "waiting_for_released_seats");
+    assert_eq!(StallReason::MaxActiveReached.code(), "max_active_reached");
+    assert_eq!(StallReason::Paused.code(), "paused");
+}
+
+#[test]
+fn while_stalled_the_eta_grows_at_every_poll() {
+    let h = harness(600, 1_000, 3_600);
+    h.go_on_sale();
+    let buyers = h.join(100);
+    let all_held = Supply { remaining: 40, available: 0, tickets_per_order: 2.0 };
+    // Nothing to sell for 70 s, then places for a moment: a burst of admissions, and the stall again.
+    h.run_ms(70_000, all_held);
+    let admitted = h.run_ms(1_000, places(1_000, 2.0));
+    assert_eq!(admitted, 10);
+    let front = buyers.iter().copied().find(|b| h.status(*b).state == BuyerState::Waiting).unwrap();
+    let mut last_eta = 0;
+    for poll in 0..20 {
+        h.clock.advance_ms(5_000);
+        h.room.tick(all_held).unwrap();
+        let status = h.room.status(front, all_held).unwrap();
+        assert_eq!(status.position, Some(1));
+        assert_eq!(status.reason, Some(StallReason::WaitingForReleasedSeats));
+        let eta = status.eta_s.expect("an ETA while stalled (not paused)");
+        assert!(eta > last_eta, "poll {poll}: the ETA must grow while nothing moves ({eta} after {last_eta})");
+        assert!(status.poll_after_ms <= 2_000, "the front keeps polling often to see its turn");
+        last_eta = eta;
+    }
+    assert!(last_eta >= 100, "stalled 100 s: the ETA says so ({last_eta} s)");
+    // Places come back: the front is admitted, and the ETA of the next falls back to the pace.
+    h.run_ms(1_000, places(1_000, 2.0));
+    assert_eq!(h.status(front).state, BuyerState::Admitted);
+}
+
+#[test]
+fn the_first_seconds_after_the_opening_measure_the_pace_that_really_passed() {
+    let h = harness(3_000, 100_000, 3_600);
+    h.join(5_000);
+    h.clock.set(UnixTimeMs(ON_SALE.0 + 700)); // the lottery runs late in its second
+    assert!(h.room.tick(PLENTY).unwrap().opened);
+    assert_eq!(h.run_ms(300, PLENTY), 15, "50 a second");
+    let order = h.room.lobby_order();
+    let status = h.status(order[1_014]);
+    assert_eq!(status.position, Some(1_000));
+    // 1,000 at 3,000 a minute: 20 s. Counting the young second as whole would say 66 s.
+    assert!(status.eta_s.is_some_and(|eta| (19..=21).contains(&eta)), "{:?}", status.eta_s);
+    h.run_ms(90_000, PLENTY);
+    let measured = h.room.stats().measured_admit_per_minute;
+    assert!((2_990..=3_010).contains(&measured), "a second under way counts for what has passed: {measured}");
+}

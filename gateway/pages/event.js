@@ -10,6 +10,8 @@
 'use strict';
 
 const VIEWS = ['v-loading', 'v-missing', 'v-intro', 'v-queue', 'v-seats', 'v-checkout', 'v-done'];
+/** Stall reasons the page explains in words (newer ones are shown as a plain wait). */
+const REASONS = ['waiting_for_released_seats', 'max_active_reached'];
 
 const page = {
   id: decodeURIComponent(location.pathname.replace(/^\/e\//, '').replace(/\/$/, '')),
@@ -204,7 +206,7 @@ function renderStatus(status) {
   if (status.state !== 'admitted') keep({ lastStatus: status });
   const s = status.state === 'waiting_unknown' ? 'waiting' : status.state;
   if (status.state === 'waiting_unknown') status = { state: 'waiting', position: null, eta_s: 0 };
-  const paused = s === 'waiting' && (status.eta_s === null || status.eta_s === undefined);
+  const paused = s === 'waiting' && (status.reason === 'paused' || status.eta_s === null || status.eta_s === undefined);
   const text = paused ? t('queue.state.paused') : t('queue.state.' + s);
   const box = $('queue-state');
   box.textContent = text;
@@ -214,6 +216,10 @@ function renderStatus(status) {
   $('queue-figures').hidden = !waiting;
   $('queue-progress-box').hidden = !waiting;
   $('queue-warning').hidden = !(waiting && status.sold_out_likely);
+  // Why the line is not moving (paused says so in the state line above).
+  const stalled = waiting && !paused && REASONS.includes(status.reason);
+  $('queue-reason').hidden = !stalled;
+  $('queue-reason').textContent = stalled ? t('queue.reason.' + status.reason) : '';
   const over = s === 'closed' || s === 'left' || s === 'expired';
   $('leave').hidden = over || s === 'admitted';
   $('rejoin').hidden = !(s === 'left' || s === 'expired') || eventState() === 'closed';

@@ -393,7 +393,11 @@ fn an_expired_hold_is_gone_and_an_expired_access_token_refused() {
 fn sixty_four_buyers_race_for_one_seat_and_exactly_one_wins() {
     let (_dir, data) = data_dir();
     let server = Server::start(&data);
-    create(&server, &spec("race"));
+    // Room enough for all 64 to be admitted at once (admission promises no
+    // more buyers than the places can serve), all after the same seat.
+    let mut race = spec("race");
+    race["sections"][1]["capacity"] = json!(1_000);
+    create(&server, &race);
     let tokens: Vec<String> = admitted_buyers(&server, "race", 64).into_iter().map(|(_, access)| access).collect();
     let seat = r#"{"seats":[{"section":"A","row":"2","number":5}]}"#;
     let statuses: Vec<u16> = std::thread::scope(|scope| {
@@ -579,7 +583,7 @@ fn paging_orders_misses_none_created_between_pages() {
 }
 
 /// Buyers join and poll in parallel while the room admits them at every tick,
-/// then race for a small GA pool: every answer that says `admitted` (the
+/// then race for a GA pool: every answer that says `admitted` (the
 /// join's own, when a tick admitted the buyer while the join was being made
 /// durable, or a poll's) carries the access token. 4 rounds of 32 buyers; 40
 /// with `RUN_SLOW_TESTS=1`.
@@ -590,18 +594,16 @@ fn buyers_joining_and_polling_in_parallel_are_never_told_admitted_without_a_toke
     let rounds = if std::env::var_os("RUN_SLOW_TESTS").is_some() { 40 } else { 4 };
     for round in 0..rounds {
         let id = format!("parallel-{round}");
-        let mut event = spec(&id);
-        event["sections"][1]["capacity"] = json!(16);
-        create(&server, &event);
+        create(&server, &spec(&id));
         let holds: Vec<u16> = std::thread::scope(|scope| {
             let buyers: Vec<_> = (0..32).map(|_| scope.spawn(|| join_poll_and_hold(&server, &id))).collect();
             buyers.into_iter().map(|b| b.join().unwrap()).collect()
         });
-        assert_eq!(holds.iter().filter(|s| **s == 201).count(), 8, "16 places, 2 each: {holds:?}");
+        assert_eq!(holds.iter().filter(|s| **s == 201).count(), 25, "100 places, 4 each: {holds:?}");
     }
 }
 
-/// One buyer: joins, polls as told until admitted, asks for 2 GA places; the hold's status code.
+/// One buyer: joins, polls as told until admitted, asks for 4 GA places; the hold's status code.
 fn join_poll_and_hold(server: &Server, event: &str) -> u16 {
     let (status, joined) = server.call("POST", &format!("/v1/events/{event}/queue"), None, None);
     assert_eq!(status, 201, "{joined}");
@@ -620,7 +622,7 @@ fn join_poll_and_hold(server: &Server, event: &str) -> u16 {
         }
     }
     let access = answer["access_token"].as_str().unwrap();
-    let hold = r#"{"section":"GA","quantity":2}"#;
+    let hold = r#"{"section":"GA","quantity":4}"#;
     server.call("POST", &format!("/v1/events/{event}/holds"), Some(access), Some(hold)).0
 }
 

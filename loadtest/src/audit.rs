@@ -5,12 +5,13 @@
 //! and honesty (the ETA shown at join against the real wait).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
 
 use guichet_engine::spec::EventSpec;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::buyer::{BuyerRecord, Seat};
+use crate::buyer::{BuyerRecord, End, Seat};
 
 /// Fewer buyers than this in a group: its rank correlation is not judged.
 const MIN_BUYERS_FOR_CORRELATION: usize = 10;
@@ -51,6 +52,28 @@ pub struct Honesty {
     pub p90_abs_error_s: Option<f64>,
     /// Real wait over the ETA shown, median.
     pub median_ratio: Option<f64>,
+    /// The same against the first ETA each admitted buyer was shown (at the
+    /// join, or for the lobby at the first poll after the draw), from then.
+    pub first_shown_buyers: usize,
+    pub first_shown_p90_abs_error_s: Option<f64>,
+    pub first_shown_median_ratio: Option<f64>,
+}
+
+/// What buyers came away with, and whether those who got nothing were told in time.
+#[derive(Debug, Default, Serialize)]
+pub struct Outcomes {
+    /// Buyers let in to shop.
+    pub admitted: usize,
+    /// Admitted buyers who found no places to hold.
+    pub no_seats_found: usize,
+    pub no_seats_found_share_of_admitted: Option<f64>,
+    /// Buyers who end without tickets, not counting those who walked away
+    /// of their own accord (left the queue, abandoned at checkout).
+    pub ended_with_nothing: usize,
+    /// Of those, the ones shown `sold_out_likely` or `sold_out` before the
+    /// venue sold out (or, for those who joined after it, at once).
+    pub warned_before_sell_out: usize,
+    pub warned_share: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -61,6 +84,7 @@ pub struct Audit {
     pub tickets_sold: u64,
     pub fairness: Fairness,
     pub honesty: Honesty,
+    pub outcomes: Outcomes,
 }
 
 /// What the audit reads.
@@ -81,6 +105,8 @@ pub struct Evidence<'a> {
     pub min_rank_correlation: f64,
     /// With the room effectively open, admission order says nothing.
     pub judge_fairness: bool,
+    /// When the event first had nothing available or held, from the start of the run.
+    pub sold_out_at: Option<Duration>,
 }
 
 pub fn audit(evidence: &Evidence<'_>) -> Audit {
@@ -121,6 +147,7 @@ pub fn audit(evidence: &Evidence<'_>) -> Audit {
         tickets_sold,
         fairness,
         honesty: honesty(evidence.records),
+        outcomes: outcomes(evidence.records, evidence.sold_out_at),
     }
 }
 
@@ -350,25 +377,61 @@ fn fairness_checks(fairness: &Fairness, min: f64) -> Vec<Check> {
 }
 
 fn honesty(records: &[BuyerRecord]) -> Honesty {
+    let at_join = records.iter().filter_map(|r| Some((r.joined_at?, r.eta_at_join_s?, r.admitted_at?)));
+    let (buyers, p90_abs_error_s, median_error_s, median_ratio) = eta_errors(at_join);
+    let first_shown = records.iter().filter_map(|r| Some((r.first_eta?.0, r.first_eta?.1, r.admitted_at?)));
+    let (first_shown_buyers, first_shown_p90_abs_error_s, _, first_shown_median_ratio) = eta_errors(first_shown);
+    Honesty {
+        buyers,
+        median_error_s,
+        p90_abs_error_s,
+        median_ratio,
+        first_shown_buyers,
+        first_shown_p90_abs_error_s,
+        first_shown_median_ratio,
+    }
+}
+
+/// From (shown at, ETA shown, admitted at): how many, the 90th percentile of
+/// the absolute error, the median error (real wait minus ETA) and the median ratio.
+fn eta_errors(
+    shown: impl Iterator<Item = (Duration, u64, Duration)>,
+) -> (usize, Option<f64>, Option<f64>, Option<f64>) {
     let mut errors = Vec::new();
     let mut ratios = Vec::new();
-    for record in records {
-        let (Some(eta), Some(joined), Some(admitted)) = (record.eta_at_join_s, record.joined_at, record.admitted_at)
-        else {
-            continue;
-        };
-        let waited = admitted.saturating_sub(joined).as_secs_f64();
+    for (shown_at, eta, admitted) in shown {
+        let waited = admitted.saturating_sub(shown_at).as_secs_f64();
         errors.push(waited - eta as f64);
         if eta > 0 {
             ratios.push(waited / eta as f64);
         }
     }
     let mut absolute: Vec<f64> = errors.iter().map(|e| e.abs()).collect();
-    Honesty {
-        buyers: errors.len(),
-        median_error_s: quantile(&mut errors, 0.5),
-        p90_abs_error_s: quantile(&mut absolute, 0.9),
-        median_ratio: quantile(&mut ratios, 0.5),
+    (errors.len(), quantile(&mut absolute, 0.9), quantile(&mut errors, 0.5), quantile(&mut ratios, 0.5))
+}
+
+fn outcomes(records: &[BuyerRecord], sold_out_at: Option<Duration>) -> Outcomes {
+    let admitted = records.iter().filter(|r| r.admitted_at.is_some()).count();
+    let no_seats_found = records.iter().filter(|r| r.end == End::NoSeatsFound).count();
+    let nothing: Vec<&BuyerRecord> = records
+        .iter()
+        .filter(|r| r.joined_at.is_some())
+        .filter(|r| !matches!(r.end, End::Bought | End::LeftQueue | End::AbandonedAtCheckout))
+        .collect();
+    let in_time = |r: &&&BuyerRecord| match (r.warned_at, sold_out_at) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(warned), Some(sold_out)) => warned <= sold_out.max(r.joined_at.unwrap_or_default()),
+    };
+    let warned_before_sell_out = nothing.iter().filter(in_time).count();
+    let share = |part: usize, whole: usize| (whole > 0).then(|| part as f64 / whole as f64);
+    Outcomes {
+        admitted,
+        no_seats_found,
+        no_seats_found_share_of_admitted: share(no_seats_found, admitted),
+        ended_with_nothing: nothing.len(),
+        warned_before_sell_out,
+        warned_share: share(warned_before_sell_out, nothing.len()),
     }
 }
 
@@ -444,10 +507,9 @@ fn summarise(problems: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::buyer::{Acknowledged, End};
+    use crate::buyer::Acknowledged;
     use crate::plan::{BuyerPlan, Choice, Phase};
     use serde_json::json;
-    use std::time::Duration;
 
     type Tickets<'a> = &'a [(&'a str, &'a str, u64)];
 
@@ -469,7 +531,10 @@ mod tests {
             buyer_number: Some(u64::from(index)),
             in_lobby: false,
             eta_at_join_s: Some(1),
+            first_eta: Some((Duration::ZERO, 1)),
+            warned_at: None,
             admitted_at: Some(Duration::from_secs(u64::from(index))),
+            gave_up_at: None,
             conflicts: 0,
             too_few_left: 0,
             purchase_attempted: attempted.map(str::to_owned),
@@ -507,6 +572,7 @@ mod tests {
             no_answer_outside_restart: 0,
             min_rank_correlation: 0.5,
             judge_fairness: false,
+            sold_out_at: None,
         })
     }
 
@@ -544,6 +610,28 @@ mod tests {
             order("o3", "ghost", &[("t3", "1", 3)]),
         ];
         assert_eq!(failed(&run(&records, &orders, 3)), ["no order that no buyer attempted"]);
+    }
+
+    #[test]
+    fn outcomes_count_who_was_told_before_the_sell_out() {
+        let at = |s: u64| Some(Duration::from_secs(s));
+        let mut records: Vec<BuyerRecord> = (0..5).map(|i| record(i, None, None)).collect();
+        records[0].end = End::Bought;
+        records[1].end = End::NoSeatsFound; // admitted, never warned
+        records[2].end = End::SoldOut;
+        records[2].warned_at = at(50); // warned before the sell-out at 100 s
+        records[3].end = End::SoldOut;
+        records[3].warned_at = at(150); // only once it was over
+        records[4].end = End::SoldOut;
+        records[4].admitted_at = None;
+        (records[4].joined_at, records[4].warned_at) = (at(200), at(200)); // joined after it: told at once
+        let outcomes = outcomes(&records, at(100));
+        assert_eq!((outcomes.admitted, outcomes.no_seats_found), (4, 1));
+        assert_eq!((outcomes.ended_with_nothing, outcomes.warned_before_sell_out), (4, 2));
+        assert_eq!(outcomes.warned_share, Some(0.5));
+        // Those who walked away of their own accord are not counted.
+        records[1].end = End::AbandonedAtCheckout;
+        assert_eq!(super::outcomes(&records, at(100)).ended_with_nothing, 3);
     }
 
     #[test]

@@ -128,7 +128,15 @@ pub struct BuyerRecord {
     /// The server put the buyer in the lobby (before the on-sale).
     pub in_lobby: bool,
     pub eta_at_join_s: Option<u64>,
+    /// The first ETA the buyer was shown (at the join, or at the first poll
+    /// out of the lobby), and when.
+    pub first_eta: Option<(Duration, u64)>,
+    /// When the server first said the places would likely not reach the
+    /// buyer (`sold_out_likely`) or were gone (`sold_out`).
+    pub warned_at: Option<Duration>,
     pub admitted_at: Option<Duration>,
+    /// When the buyer gave up finding places (ended with "no seats found").
+    pub gave_up_at: Option<Duration>,
     /// Holds refused because the seats picked on the map were taken meanwhile.
     pub conflicts: u32,
     /// Holds refused because the section or tier had too few places left.
@@ -151,7 +159,10 @@ pub async fn visit(context: Arc<Context>, plan: BuyerPlan) -> BuyerRecord {
             buyer_number: None,
             in_lobby: false,
             eta_at_join_s: None,
+            first_eta: None,
+            warned_at: None,
             admitted_at: None,
+            gave_up_at: None,
             conflicts: 0,
             too_few_left: 0,
             purchase_attempted: None,
@@ -209,6 +220,7 @@ impl Visit {
         self.record.buyer_number = buyer_number(token);
         self.record.in_lobby = body["status"]["state"] == "lobby";
         self.record.eta_at_join_s = body["status"]["eta_s"].as_u64();
+        self.note_status(&body["status"]);
         self.context.tally.queued.fetch_add(1, Ordering::Relaxed);
         Ok(Some(token.to_owned()))
     }
@@ -245,6 +257,7 @@ impl Visit {
                 return Ok(Err(End::Refused));
             }
             let status = reply.json();
+            self.note_status(&status);
             poll_after = Duration::from_millis(status["poll_after_ms"].as_u64().unwrap_or(1_000));
             self.check_admitted_has_token(&status);
             match status["state"].as_str().unwrap_or("") {
@@ -267,10 +280,25 @@ impl Visit {
         }
     }
 
+    /// Remembers the first ETA shown and the first warning that the places may not last.
+    fn note_status(&mut self, status: &Value) {
+        let now = self.context.start.elapsed();
+        if let (None, Some(eta)) = (self.record.first_eta, status["eta_s"].as_u64()) {
+            self.record.first_eta = Some((now, eta));
+        }
+        let warned = status["sold_out_likely"] == true || status["state"] == "sold_out";
+        if warned && self.record.warned_at.is_none() {
+            self.record.warned_at = Some(now);
+        }
+    }
+
     /// Admitted: seats, checkout, payment.
     async fn shop(&mut self, access_token: &str) -> Step<End> {
         self.sleep(self.record.plan.think_before_hold).await?;
-        let Some(hold) = self.take_seats(access_token).await? else { return Ok(End::NoSeatsFound) };
+        let Some(hold) = self.take_seats(access_token).await? else {
+            self.record.gave_up_at = Some(self.context.start.elapsed());
+            return Ok(End::NoSeatsFound);
+        };
         let Some(hold_id) = hold["hold_id"].as_str().map(str::to_owned) else { return Ok(End::Refused) };
         self.sleep(self.record.plan.think_before_purchase).await?;
         if self.record.plan.abandon_at_checkout {

@@ -243,6 +243,8 @@ async fn run_scenario(args: &RunArgs, scenario: &Scenario) -> Result<bool, Strin
             trim_trailing_zeros(&recorder.errors_per_s),
         )
     };
+    let sold_out_at_s = timeline.iter().find(|s| s.available == 0 && s.held == 0 && s.sold > 0).map(|s| s.at_s);
+    let sold_99_percent_at_s = timeline.iter().find(|s| s.sold * 100 >= capacity * 99).map(|s| s.at_s);
     let audit = audit::audit(&audit::Evidence {
         spec: &venue_spec,
         records: &records,
@@ -254,6 +256,7 @@ async fn run_scenario(args: &RunArgs, scenario: &Scenario) -> Result<bool, Strin
         no_answer_outside_restart,
         min_rank_correlation: scenario.audit.min_rank_correlation,
         judge_fairness: !args.no_queue,
+        sold_out_at: sold_out_at_s.map(Duration::from_secs_f64),
     });
     let report = report::Report {
         scenario: scenario.name.clone(),
@@ -265,7 +268,9 @@ async fn run_scenario(args: &RunArgs, scenario: &Scenario) -> Result<bool, Strin
         buyers: scenario.total_buyers(),
         capacity,
         tickets_sold: audit.tickets_sold,
-        sold_out_at_s: timeline.iter().find(|s| s.available == 0 && s.held == 0 && s.sold > 0).map(|s| s.at_s),
+        sold_out_at_s,
+        sold_99_percent_at_s,
+        no_seats_while_available: report::no_seats_while_available(&records, &timeline),
         on_sale_at_s: plan::on_sale_offset(scenario).as_secs_f64(),
         ends: report::ends(&records),
         hold_conflicts: records.iter().map(|r| u64::from(r.conflicts)).sum(),

@@ -49,6 +49,12 @@ pub struct Report {
     pub tickets_sold: u64,
     /// When the event first had nothing available or held.
     pub sold_out_at_s: Option<f64>,
+    /// When 99 % of the places were first seen sold.
+    pub sold_99_percent_at_s: Option<f64>,
+    /// Buyers who found no seats although the venue had at least the
+    /// tickets they wanted available when they gave up (elsewhere than they
+    /// looked), as the nearest sample of the timeline says.
+    pub no_seats_while_available: u64,
     pub on_sale_at_s: f64,
     pub ends: BTreeMap<&'static str, u64>,
     /// Holds refused because someone else took the picked seats first (409 seats_unavailable).
@@ -106,6 +112,25 @@ pub fn latency_windows(recorder: &Recorder) -> Vec<LatencyWindow> {
     windows
 }
 
+/// Buyers who gave up finding places while the venue, by the nearest
+/// sample, had at least as many available as they wanted.
+pub fn no_seats_while_available(records: &[BuyerRecord], timeline: &[Sample]) -> u64 {
+    let available_at = |at_s: f64| {
+        let next = timeline.partition_point(|s| s.at_s < at_s);
+        [next.checked_sub(1), Some(next)]
+            .into_iter()
+            .flatten()
+            .filter_map(|i| timeline.get(i))
+            .min_by(|a, b| (a.at_s - at_s).abs().total_cmp(&(b.at_s - at_s).abs()))
+            .map_or(0, |s| s.available)
+    };
+    records
+        .iter()
+        .filter_map(|r| Some((r.gave_up_at?, r.plan.tickets)))
+        .filter(|(at, tickets)| available_at(at.as_secs_f64()) >= u64::from(*tickets))
+        .count() as u64
+}
+
 pub fn ends(records: &[BuyerRecord]) -> BTreeMap<&'static str, u64> {
     let mut ends = BTreeMap::new();
     for record in records {
@@ -138,6 +163,26 @@ pub fn summary(report: &Report) -> String {
     );
     let ends: Vec<String> = report.ends.iter().map(|(end, n)| format!("{end} {n}")).collect();
     let _ = writeln!(out, "  buyers: {}", ends.join(" · "));
+    let outcomes = &report.audit.outcomes;
+    let percent = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{:.1} %", 100.0 * v));
+    let _ = writeln!(
+        out,
+        "  {} admitted, {} of them found no seats ({}) · 99 % sold {} · of {} buyers who end with nothing (not by their own choice), {} were told sold_out_likely or sold_out before the sell-out ({})",
+        outcomes.admitted,
+        outcomes.no_seats_found,
+        percent(outcomes.no_seats_found_share_of_admitted),
+        report
+            .sold_99_percent_at_s
+            .map_or("never".into(), |s| format!("{:.0} s after the on-sale", s - report.on_sale_at_s)),
+        outcomes.ended_with_nothing,
+        outcomes.warned_before_sell_out,
+        percent(outcomes.warned_share),
+    );
+    let _ = writeln!(
+        out,
+        "  of those who found no seats, {} gave up while at least the tickets they wanted were available elsewhere in the venue",
+        report.no_seats_while_available
+    );
     if let Some(at) = report.chaos_kill_at_s {
         let restarts: Vec<String> = report.restarts_s.iter().map(|s| format!("{s:.2} s")).collect();
         let _ = writeln!(out, "  chaos: server killed (SIGKILL) at {at} s, back in {}", restarts.join(", "));
@@ -183,6 +228,13 @@ pub fn summary(report: &Report) -> String {
         honesty.median_ratio.map_or("n/a".into(), |v| format!("{v:.2}")),
         honesty.buyers
     );
+    let _ = writeln!(
+        out,
+        "  honesty from the first ETA shown (lobby included): 90% within {} · median ratio {} ({} buyers)",
+        honesty.first_shown_p90_abs_error_s.map_or("n/a".into(), |v| format!("{v:.1} s")),
+        honesty.first_shown_median_ratio.map_or("n/a".into(), |v| format!("{v:.2}")),
+        honesty.first_shown_buyers
+    );
     let _ = writeln!(out, "\n  audit: {}", if report.audit.passed { "PASSED" } else { "FAILED" });
     for check in &report.audit.checks {
         let _ = writeln!(out, "    [{}] {}: {}", if check.passed { "ok" } else { "FAIL" }, check.name, check.detail);
@@ -202,12 +254,12 @@ pub fn write(report: &Report, records: &[BuyerRecord], dir: &Path) -> std::io::R
 fn buyers_csv(records: &[BuyerRecord]) -> String {
     let millis = |d: Option<std::time::Duration>| d.map_or(String::new(), |d| d.as_millis().to_string());
     let mut out = String::from(
-        "buyer,phase,arrival_ms,tickets,choice,server_buyer_number,in_lobby,joined_ms,eta_at_join_s,admitted_ms,hold_conflicts,holds_too_few_left,end,order_id\n",
+        "buyer,phase,arrival_ms,tickets,choice,server_buyer_number,in_lobby,joined_ms,eta_at_join_s,first_eta_ms,first_eta_s,warned_ms,admitted_ms,hold_conflicts,holds_too_few_left,end,order_id\n",
     );
     for r in records {
         let _ = writeln!(
             out,
-            "{},{:?},{},{},{:?},{},{},{},{},{},{},{},{},{}",
+            "{},{:?},{},{},{:?},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.plan.index,
             r.plan.phase,
             r.plan.arrival.as_millis(),
@@ -217,6 +269,9 @@ fn buyers_csv(records: &[BuyerRecord]) -> String {
             r.in_lobby,
             millis(r.joined_at),
             r.eta_at_join_s.map_or(String::new(), |n| n.to_string()),
+            millis(r.first_eta.map(|f| f.0)),
+            r.first_eta.map_or(String::new(), |f| f.1.to_string()),
+            millis(r.warned_at),
             millis(r.admitted_at),
             r.conflicts,
             r.too_few_left,

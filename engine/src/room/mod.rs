@@ -6,8 +6,11 @@
 //! published beforehand (see `lottery`), ahead of everyone who arrives later,
 //! first come, first served. A tick (at least every 100 ms) admits buyers from
 //! the front at `admit_per_minute`, never more than `max_active` at once, and
-//! not while nothing is left to sell. Buyers who stop polling (the heartbeat)
-//! lose their place and are skipped, never waited for.
+//! never more than the places not yet held or sold can serve (see
+//! [`ADMISSION_MARGIN`]): as holds expire or orders are cancelled, admission
+//! resumes. Buyers who stop polling (the heartbeat) lose their place and are
+//! skipped, never waited for. While admission is stalled the status says why,
+//! and its ETA grows with the stall.
 //!
 //! Buyers are numbered in join order; that number is the buyer id the queue
 //! and access tokens carry. Queue slots are the order of service: slots
@@ -23,7 +26,7 @@ mod fenwick;
 mod join_keys;
 mod lottery;
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -50,6 +53,16 @@ const MIN_POLL_MS: u64 = 1_000;
 const MAX_POLL_MS: u64 = 20_000;
 /// Seconds of admissions the measured rate averages over.
 const RATE_WINDOW_S: usize = 60;
+/// A rate measured over less time than this says nothing yet.
+const MIN_RATE_SPAN_MS: u64 = 200;
+/// Admission counts each admitted buyer still shopping without a hold as
+/// wanting this many times the measured tickets per order: a buyer is
+/// admitted only while `in_flight * tickets_per_order * margin < available`.
+/// Above 1 because orders vary in size (1 to 6 tickets for an average near
+/// 2.65) and seats left scattered fit fewer buyers than their number says;
+/// the few places this holds back are offered as soon as the buyers in
+/// flight hold (or leave), seconds later.
+pub const ADMISSION_MARGIN: f64 = 1.25;
 
 /// How the room behaves; fixed for the event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,7 +155,7 @@ pub enum BuyerState {
 pub struct Supply {
     /// Places available or held (held ones may come back).
     pub remaining: u64,
-    /// Places available now: admission stops at zero.
+    /// Places available now (neither held nor sold): what admission may promise.
     pub available: u64,
     /// Tickets per order observed so far (or a prior before any order).
     pub tickets_per_order: f64,
@@ -160,6 +173,32 @@ pub struct QueueStatus {
     pub access_expires_at: Option<UnixTimeMs>,
     /// The places left are unlikely to reach this buyer.
     pub sold_out_likely: bool,
+    /// Why nobody is being admitted just now, while that is so.
+    pub reason: Option<StallReason>,
+}
+
+/// Why admission is stalled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StallReason {
+    /// The promoter paused the sale: no ETA.
+    Paused,
+    /// Every place is held, sold, or promised to buyers already shopping:
+    /// admission resumes as holds expire or are released, or orders are cancelled.
+    WaitingForReleasedSeats,
+    /// `max_active` buyers are shopping: the next is admitted when one buys,
+    /// leaves, or runs out of time.
+    MaxActiveReached,
+}
+
+impl StallReason {
+    pub fn code(self) -> &'static str {
+        match self {
+            StallReason::Paused => "paused",
+            StallReason::WaitingForReleasedSeats => "waiting_for_released_seats",
+            StallReason::MaxActiveReached => "max_active_reached",
+        }
+    }
 }
 
 /// The room in figures, for the promoter's dashboard.
@@ -283,6 +322,12 @@ struct RoomState {
     /// Admitted buyers still counted as active, in admission (= expiry) order.
     active_queue: VecDeque<(u32, u32)>,
     active: u64,
+    /// Active buyers who have placed a hold: their places are counted as
+    /// held, so they no longer weigh on admission. A subset of the active
+    /// buyers (at most `max_active` of them). Not in snapshots: after a
+    /// restore everyone active counts as still shopping, which only makes
+    /// admission more careful until they buy, leave or time out.
+    holding: HashSet<u32>,
     admitted_total: u64,
     abandoned: u64,
     lobby: u64,
@@ -293,6 +338,10 @@ struct RoomState {
     ring_second: u64,
     opened_second: Option<u64>,
     join_keys: join_keys::JoinKeys,
+    /// The opening instant, to the millisecond, so the first seconds' rate
+    /// is measured over the time that really passed. Not in snapshots (a
+    /// restored room takes the start of `opened_second`).
+    opened_at: Option<UnixTimeMs>,
 }
 
 /// A room's whole state as plain data (heartbeats excepted: a restored room
@@ -365,6 +414,7 @@ impl WaitingRoom {
             sweep_cursor: 0,
             active_queue: VecDeque::new(),
             active: 0,
+            holding: HashSet::new(),
             admitted_total: 0,
             abandoned: 0,
             lobby: 0,
@@ -374,6 +424,7 @@ impl WaitingRoom {
             ring_second: 0,
             opened_second: None,
             join_keys: join_keys::JoinKeys::default(),
+            opened_at: None,
         };
         Self { config, epoch, clock, sink, state: RwLock::new(state) }
     }
@@ -502,8 +553,9 @@ impl WaitingRoom {
         self.expire_access(&mut state, now);
         let elapsed_ms = state.last_tick.ms_until(now);
         state.last_tick = state.last_tick.max(now);
-        if !state.opened || state.settings.paused || supply.available == 0 {
-            // Paused or nothing to sell: no admissions bank up for later.
+        let by_supply = admissible_for_supply(&state, supply);
+        if !state.opened || state.settings.paused || by_supply == 0 {
+            // Paused, or nothing left to promise: no admissions bank up for later.
             state.bucket_units = 0;
             return Ok(report);
         }
@@ -512,7 +564,7 @@ impl WaitingRoom {
         state.bucket_units = (state.bucket_units + elapsed_ms * rate).min(bucket_limit);
         let by_rate = state.bucket_units / UNITS_PER_ADMISSION;
         let by_cap = u64::from(state.settings.max_active).saturating_sub(state.active);
-        let wanted = by_rate.min(by_cap);
+        let wanted = by_rate.min(by_cap).min(by_supply);
         let (admitted, dropped) = self.pick_from_front(&state, wanted as usize, now);
         if !dropped.is_empty() {
             report.dropped = dropped.len();
@@ -554,6 +606,18 @@ impl WaitingRoom {
         if entry.phase == Phase::Admitted {
             entry.phase = Phase::Purchased;
             state.active = state.active.saturating_sub(1);
+            state.holding.remove(&(buyer.0 as u32));
+        }
+    }
+
+    /// The buyer placed a hold: those places now count as held, so the buyer
+    /// no longer weighs on admission as one still looking. Implied by the
+    /// hold's own record; replay calls it too. Doing it twice changes nothing.
+    pub fn note_hold(&self, buyer: BuyerId) {
+        let mut state = self.state.write();
+        let admitted = state.entries.get(buyer.0 as usize).is_some_and(|e| e.phase == Phase::Admitted);
+        if admitted {
+            state.holding.insert(buyer.0 as u32);
         }
     }
 
@@ -593,7 +657,7 @@ impl WaitingRoom {
             admitted_total: state.admitted_total,
             abandoned: state.abandoned,
             settings: state.settings,
-            measured_admit_per_minute: measured_per_minute(&state, self.second_of(now)),
+            measured_admit_per_minute: self.measured_per_minute(&state, now),
             opened: state.opened,
             seed_sha256: hex(&seed_digest(&self.config.seed)),
             seed: state.opened.then(|| hex(&self.config.seed)),
@@ -688,6 +752,7 @@ impl WaitingRoom {
         state.admissions_by_second.copy_from_slice(&snapshot.admissions_by_second);
         state.ring_second = snapshot.ring_second;
         state.opened_second = snapshot.opened_second;
+        state.opened_at = snapshot.opened_second.map(|second| self.start_of_second(second));
         let buyers = state.entries.len();
         state.join_keys.restore(snapshot.join_keys, buyers).map_err(|why| ApplyError(why.into()))
     }
@@ -725,6 +790,7 @@ impl WaitingRoom {
                 }
                 self.open_lobby(state);
                 state.opened_second = Some(self.second_of(*at));
+                state.opened_at = Some(*at);
                 // Admission starts from the opening instant: nothing accrued before it counts.
                 state.last_tick = *at;
                 state.bucket_units = 0;
@@ -763,6 +829,7 @@ impl WaitingRoom {
                     Some(Phase::Admitted) => {
                         state.entries[buyer.0 as usize].phase = Phase::Left;
                         state.active = state.active.saturating_sub(1);
+                        state.holding.remove(&(buyer.0 as u32));
                     }
                     Some(Phase::Purchased | Phase::AccessOver) => state.entries[buyer.0 as usize].phase = Phase::Left,
                     Some(Phase::Left | Phase::Dropped) => {
@@ -892,6 +959,7 @@ impl WaitingRoom {
             if entry.phase == Phase::Admitted {
                 entry.phase = Phase::AccessOver;
                 state.active = state.active.saturating_sub(1);
+                state.holding.remove(&buyer);
             }
         }
     }
@@ -908,6 +976,7 @@ impl WaitingRoom {
             poll_after_ms: MIN_POLL_MS,
             access_expires_at: None,
             sold_out_likely: false,
+            reason: None,
         };
         match entry.phase {
             Phase::Admitted | Phase::Purchased | Phase::AccessOver => {
@@ -951,21 +1020,63 @@ impl WaitingRoom {
     ) {
         let slot = slot_of(state, index as u32);
         let ahead = state.live.prefix_sum(slot as usize);
-        let per_minute = match measured_per_minute(state, self.second_of(now)) {
+        let reason = stall_reason(state, supply);
+        let now_second = self.second_of(now);
+        // While stalled: the pace the line last moved at, plus the stall so
+        // far, assumed to last as long again (the best guess for a wait of
+        // unknown length), so the ETA grows with it instead of freezing.
+        let (moving_until, stalled_s) = match reason {
+            Some(_) => {
+                let last = last_admission_second(state).unwrap_or(now_second).min(now_second);
+                (self.start_of_second(last + 1).min(now), now_second - last)
+            }
+            None => (now, 0),
+        };
+        let per_minute = match self.measured_per_minute(state, moving_until) {
             0 => u64::from(state.settings.admit_per_minute),
             measured => measured,
         };
-        let eta_s = (ahead + 1) * 60 / per_minute.max(1);
+        let moving_s = (ahead + 1) * 60 / per_minute.max(1);
         status.position = Some(ahead + 1);
         status.ahead = Some(ahead);
-        status.eta_s = (!state.settings.paused).then_some(eta_s);
-        // About ten polls over the wait, further back less often, with jitter.
-        let base_ms = (eta_s * 100).clamp(MIN_POLL_MS, MAX_POLL_MS);
+        status.reason = reason;
+        status.eta_s = (reason != Some(StallReason::Paused)).then_some(moving_s + stalled_s);
+        // About ten polls over the wait, further back less often, with jitter;
+        // the stall's share does not slow the front down: it must see its turn.
+        let base_ms = (moving_s * 100).clamp(MIN_POLL_MS, MAX_POLL_MS);
         status.poll_after_ms = jitter(base_ms, index as u64, now);
-        status.sold_out_likely = (ahead as f64) * supply.tickets_per_order.max(1.0) >= supply.remaining as f64;
+        // Everyone ahead, and everyone shopping, is served before this buyer.
+        let tickets_per_order = supply.tickets_per_order.max(1.0);
+        status.sold_out_likely = ((ahead + state.active) as f64) * tickets_per_order >= supply.remaining as f64;
+    }
+
+    /// Admissions per minute over the minute up to `until` (over the time
+    /// since the opening during the first minute), timed to the millisecond:
+    /// the second under way counts for the part of it that has passed, so
+    /// the opening seconds do not read as a slow line.
+    fn measured_per_minute(&self, state: &RoomState, until: UnixTimeMs) -> u64 {
+        let window = RATE_WINDOW_S as u64;
+        let (Some(opened_second), Some(opened_at)) = (state.opened_second, state.opened_at) else { return 0 };
+        let until_second = self.second_of(until);
+        let from = until_second.saturating_sub(window - 1).max(opened_second);
+        if from > state.ring_second {
+            return 0;
+        }
+        let total: u64 = (from..=state.ring_second.min(until_second))
+            .map(|second| u64::from(state.admissions_by_second[(second % window) as usize]))
+            .sum();
+        let span_ms = self.start_of_second(from).max(opened_at).ms_until(until);
+        if span_ms < MIN_RATE_SPAN_MS {
+            return 0;
+        }
+        total * 60_000 / span_ms
     }
 
     // ---- time helpers: compact per-buyer times are offsets from the epoch ----
+
+    fn start_of_second(&self, second: u64) -> UnixTimeMs {
+        self.epoch.plus_ms(second.saturating_mul(1000))
+    }
 
     fn s_since_epoch(&self, at: UnixTimeMs) -> u32 {
         u32::try_from(self.epoch.ms_until(at).div_ceil(1000)).unwrap_or(u32::MAX)
@@ -1018,6 +1129,43 @@ fn check_waiting(state: &RoomState, buyers: &[BuyerId]) -> Result<(), ApplyError
     Ok(())
 }
 
+/// Admitted buyers still shopping without a hold.
+fn in_flight(state: &RoomState) -> u64 {
+    state.active.saturating_sub(state.holding.len() as u64)
+}
+
+/// How many more buyers the places available can serve: admission goes on
+/// while `in_flight * tickets_per_order * ADMISSION_MARGIN < available`, so
+/// with any place available and nobody in flight, one buyer is admitted.
+fn admissible_for_supply(state: &RoomState, supply: Supply) -> u64 {
+    let per_buyer = supply.tickets_per_order.max(1.0) * ADMISSION_MARGIN;
+    let buyers_served = (supply.available as f64 / per_buyer).ceil() as u64;
+    buyers_served.saturating_sub(in_flight(state))
+}
+
+/// Why the next tick would admit nobody, if so (the line is not empty).
+fn stall_reason(state: &RoomState, supply: Supply) -> Option<StallReason> {
+    if state.settings.paused {
+        Some(StallReason::Paused)
+    } else if admissible_for_supply(state, supply) == 0 {
+        Some(StallReason::WaitingForReleasedSeats)
+    } else if state.active >= u64::from(state.settings.max_active) {
+        Some(StallReason::MaxActiveReached)
+    } else {
+        None
+    }
+}
+
+/// The second of the last admission (of the opening before any), from the
+/// rate ring: derived from logged records, so replay gives the same.
+fn last_admission_second(state: &RoomState) -> Option<u64> {
+    if state.admitted_total > 0 {
+        Some(state.ring_second)
+    } else {
+        state.opened_second
+    }
+}
+
 fn note_admissions(state: &mut RoomState, second: u64, count: u32) {
     advance_ring(state, second);
     state.admissions_by_second[(second % RATE_WINDOW_S as u64) as usize] += count;
@@ -1032,22 +1180,6 @@ fn advance_ring(state: &mut RoomState, second: u64) {
         state.admissions_by_second[((state.ring_second + step) % RATE_WINDOW_S as u64) as usize] = 0;
     }
     state.ring_second = second;
-}
-
-/// Admissions per minute over the last minute (over the time since the
-/// opening, scaled, during the first minute).
-fn measured_per_minute(state: &RoomState, now_second: u64) -> u64 {
-    let window = RATE_WINDOW_S as u64;
-    let Some(opened_second) = state.opened_second else { return 0 };
-    let from = now_second.saturating_sub(window - 1).max(opened_second);
-    if from > state.ring_second {
-        return 0;
-    }
-    let total: u64 = (from..=state.ring_second.min(now_second))
-        .map(|second| u64::from(state.admissions_by_second[(second % window) as usize]))
-        .sum();
-    let seconds = (now_second + 1).saturating_sub(from).clamp(1, window);
-    total * 60 / seconds
 }
 
 /// ±20 % around `base_ms`, varying by buyer and by second, so polls spread out.

@@ -493,11 +493,7 @@ async fn place_hold(app: &App, id: &str, request: Request<Incoming>) -> ApiResul
     let key = idempotency_key(request.headers())?;
     let body: HoldBody = read_json(request, app.max_body_bytes).await?;
     let hold_request = body.into_request()?;
-    let outcome = match key {
-        None => KeyedHold::Placed(event.inventory.hold(buyer, &hold_request)?),
-        Some(key) => event.inventory.hold_with_key(buyer, &hold_request, &key)?,
-    };
-    match outcome {
+    match event.hold(buyer, &hold_request, key.as_deref())? {
         KeyedHold::Placed(placed) => {
             durable(app, placed.receipt).await?;
             Ok(json_response(StatusCode::CREATED, &views::hold_view(&event, &placed.hold, Some(placed.fit), now(app))))

@@ -5,7 +5,7 @@
 use guichet_engine::event::Event;
 use guichet_engine::ids::{HoldId, OrderId};
 use guichet_engine::inventory::{Counts, Fit, Hold, HoldStatus, Order, OrderStatus, Place, SectionSeats};
-use guichet_engine::room::{BuyerState, QueueStatus, RoomSettings};
+use guichet_engine::room::{BuyerState, QueueStatus, RoomSettings, StallReason};
 use guichet_engine::store::Engine;
 use guichet_engine::time::UnixTimeMs;
 use serde::Serialize;
@@ -211,6 +211,9 @@ pub struct QueueStatusView {
     eta_s: Option<u64>,
     poll_after_ms: u64,
     sold_out_likely: bool,
+    /// Why admission is stalled, while it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<StallReason>,
     #[serde(skip_serializing_if = "Option::is_none")]
     access_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -234,6 +237,7 @@ pub fn queue_status_view(status: &QueueStatus, access: Option<(String, UnixTimeM
         eta_s: status.eta_s,
         poll_after_ms: status.poll_after_ms,
         sold_out_likely: status.sold_out_likely,
+        reason: status.reason,
         access_token,
         access_expires_at,
     }
