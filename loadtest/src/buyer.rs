@@ -314,23 +314,33 @@ impl Visit {
 
     async fn take_seats(&mut self, access_token: &str) -> Step<Option<Value>> {
         let mut choice = self.record.plan.choice;
+        // Told too few are left where they asked, buyers look at the seat map
+        // and ask where there is room for their party, as a person would.
+        let mut look_at_map = false;
         for attempt in 0..HOLD_ATTEMPTS {
-            let request = match choice {
-                Choice::Explicit => match self.pick_seats(access_token).await? {
+            let request = if look_at_map {
+                match self.section_with_room(access_token).await? {
                     Some(request) => request,
-                    None => {
-                        choice = Choice::BestAvailable;
-                        continue;
-                    }
-                },
-                Choice::BestAvailable => self.best_available_request(),
-                Choice::GeneralAdmission => match self.ga_request() {
-                    Some(request) => request,
-                    None => {
-                        choice = Choice::BestAvailable;
-                        continue;
-                    }
-                },
+                    None => return Ok(None),
+                }
+            } else {
+                match choice {
+                    Choice::Explicit => match self.pick_seats(access_token).await? {
+                        Some(request) => request,
+                        None => {
+                            choice = Choice::BestAvailable;
+                            continue;
+                        }
+                    },
+                    Choice::BestAvailable => self.best_available_request(),
+                    Choice::GeneralAdmission => match self.ga_request() {
+                        Some(request) => request,
+                        None => {
+                            choice = Choice::BestAvailable;
+                            continue;
+                        }
+                    },
+                }
             };
             // Each attempt asks for other seats: a request of its own, with a key of its own.
             let key = format!("{}-{}-hold-{attempt}", self.context.run_tag, self.record.plan.index);
@@ -342,6 +352,7 @@ impl Visit {
                         self.record.conflicts += 1;
                     } else {
                         self.record.too_few_left += 1;
+                        look_at_map = true;
                     }
                     // Someone else took them: look again; a GA buyer turns to seats.
                     if choice == Choice::GeneralAdmission {
@@ -397,6 +408,39 @@ impl Visit {
         let (section, row, numbers) = &runs[self.draws.between(0, runs.len() as u64 - 1) as usize];
         let seats: Vec<Value> = numbers.iter().map(|n| json!({"section": section, "row": row, "number": n})).collect();
         Ok(Some(json!({ "seats": seats })))
+    }
+
+    /// Best available in a section the seat map shows with room for the
+    /// whole party, chosen at random; `None` when no section has room.
+    async fn section_with_room(&mut self, access_token: &str) -> Step<Option<Value>> {
+        let path = format!("/v1/events/{}/seats", self.context.event_id);
+        let reply = self.send(Call::new(Endpoint::Seats, Method::GET, &path).token(access_token)).await?;
+        if reply.status != 200 {
+            return Ok(None);
+        }
+        let map = reply.json();
+        let quantity = u64::from(self.record.plan.tickets);
+        let places_left = |section: &Value| match section["available"].as_u64() {
+            Some(places) => places, // general admission
+            None => section["rows"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|row| row["available"].as_array().map_or(0, |seats| seats.len() as u64))
+                .sum(),
+        };
+        let with_room: Vec<&str> = map["sections"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|section| places_left(section) >= quantity)
+            .filter_map(|section| section["section"].as_str())
+            .collect();
+        if with_room.is_empty() {
+            return Ok(None);
+        }
+        let section = with_room[self.draws.between(0, with_room.len() as u64 - 1) as usize];
+        Ok(Some(json!({ "section": section, "quantity": quantity })))
     }
 
     fn best_available_request(&mut self) -> Value {
