@@ -29,41 +29,10 @@ echo "e2e: $("$CHROMIUM" --version 2>/dev/null | head -1), node $(node --version
 
 npm ci --no-audit --no-fund --loglevel=error
 
-(cd "$ROOT" && cargo build -p guichet-gateway --bin guichet)
-BIN="$ROOT/target/debug/guichet"
-
-DATA=$(mktemp -d)
-ADMIN_TOKEN="e2e-admin-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
-SERVER_PID=""
-cleanup() {
-    if [ -n "$SERVER_PID" ]; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    rm -rf "$DATA"
-}
-trap cleanup EXIT
-
-# Run from a copy with a name of its own: on a machine shared with other
-# work (load tests, benchmarks), whatever stops stray `guichet` processes
-# must not stop this one mid-test.
-cp "$BIN" "$DATA/pages-e2e-server"
-GUICHET_ADMIN_TOKEN="$ADMIN_TOKEN" GUICHET_LOG=warn \
-    "$DATA/pages-e2e-server" serve --listen 127.0.0.1:0 --data-dir "$DATA/data" >"$DATA/stdout" 2>"$DATA/stderr" &
-SERVER_PID=$!
-URL=""
-for _ in $(seq 1 100); do
-    URL=$(sed -n 's/^listening on //p' "$DATA/stdout" | head -1)
-    [ -n "$URL" ] && break
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-        echo "e2e: the server did not start:" >&2
-        cat "$DATA/stderr" >&2
-        exit 1
-    fi
-    sleep 0.1
-done
-[ -n "$URL" ] || { echo "e2e: the server did not say where it listens" >&2; exit 1; }
-echo "e2e: server at $URL"
+# shellcheck source=../scripts/temp-server.sh
+. "$ROOT/gateway/scripts/temp-server.sh"
+temp_server_start e2e pages-e2e-server
+DATA=$SERVER_DIR
 
 rm -rf "$SHOTS"
 mkdir -p "$SHOTS"
@@ -71,17 +40,8 @@ status=0
 GUICHET_URL="$URL" GUICHET_ADMIN_TOKEN="$ADMIN_TOKEN" SCREENSHOTS="$SHOTS" CHROMIUM="$CHROMIUM" \
     timeout 300 node --test --test-concurrency=1 --test-timeout=120000 --test-reporter=spec \
     "$E2E_DIR/pages.test.mjs" 2>&1 | tee "$DATA/report" || status=$?
-if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-    code=0
-    wait "$SERVER_PID" || code=$?
-    SERVER_PID=""
-    echo "e2e: the server stopped during the tests (exit status $code; over 128 is a signal)" >&2
-    status=1
-fi
-if [ -s "$DATA/stderr" ]; then
-    echo "e2e: server log:"
-    cat "$DATA/stderr"
-fi
+temp_server_check e2e "during the tests" || status=1
+temp_server_log e2e
 echo "e2e: screenshots in $SHOTS"
 passed=$(sed -n 's/^ℹ pass \([0-9]*\)$/\1/p' "$DATA/report" | tail -1)
 failed=$(sed -n 's/^ℹ fail \([0-9]*\)$/\1/p' "$DATA/report" | tail -1)

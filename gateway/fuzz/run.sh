@@ -36,49 +36,18 @@ if ! cmp -s requirements.txt "$VENV/requirements.txt" 2>/dev/null; then
 fi
 echo "fuzz: $("$VENV/bin/schemathesis" --version)"
 
-(cd "$ROOT" && cargo build -p guichet-gateway --bin guichet)
-BIN="$ROOT/target/debug/guichet"
-
-WORK=$(mktemp -d)
-ADMIN_TOKEN="fuzz-admin-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
-SERVER_PID=""
-cleanup() {
-    if [ -n "$SERVER_PID" ]; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-# A copy with a name of its own, so that whatever stops stray `guichet`
-# processes on a shared machine does not stop this one mid-run.
-cp "$BIN" "$WORK/fuzz-server"
-# Two budgets are raised for the run, each exercised by the API tests instead:
+# shellcheck source=../scripts/temp-server.sh
+. "$ROOT/gateway/scripts/temp-server.sh"
+# A copy named fuzz-server, with two budgets raised for the run, each
+# exercised by the API tests instead:
 # - the seat-call budget per access token (600 a minute): the fuzzer calls
 #   the seat routes thousands of times with one shopper's token, and would
 #   otherwise fuzz 429s;
 # - the poll interval (a poll sooner than 90% of `poll_after_ms` is 429):
 #   tolerance 0 accepts every poll, so the queue status is fuzzed, not only
 #   its 429.
-GUICHET_ADMIN_TOKEN="$ADMIN_TOKEN" GUICHET_LOG=warn \
-    "$WORK/fuzz-server" serve --listen 127.0.0.1:0 --data-dir "$WORK/data" \
-    --seat-calls-per-minute-per-buyer 100000000 --poll-tolerance-percent 0 \
-    >"$WORK/stdout" 2>"$WORK/stderr" &
-SERVER_PID=$!
-URL=""
-for _ in $(seq 1 100); do
-    URL=$(sed -n 's/^listening on //p' "$WORK/stdout" | head -1)
-    [ -n "$URL" ] && break
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-        echo "fuzz: the server did not start:" >&2
-        cat "$WORK/stderr" >&2
-        exit 1
-    fi
-    sleep 0.1
-done
-[ -n "$URL" ] || { echo "fuzz: the server did not say where it listens" >&2; exit 1; }
-echo "fuzz: server at $URL"
+temp_server_start fuzz fuzz-server --seat-calls-per-minute-per-buyer 100000000 --poll-tolerance-percent 0
+WORK=$SERVER_DIR
 
 "$VENV/bin/python" "$FUZZ_DIR/setup.py" "$URL" "$ADMIN_TOKEN" "$WORK/state.json" "$WORK/schemathesis.toml"
 
@@ -107,15 +76,6 @@ for line in text.splitlines():
         labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
         print(f"  {labels.get('route', '?'):<24} {labels.get('status', '?')} {line.rsplit(' ', 1)[-1]:>6}")
 PY
-if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-    code=0
-    wait "$SERVER_PID" || code=$?
-    SERVER_PID=""
-    echo "fuzz: the server stopped during the run (exit status $code; over 128 is a signal)" >&2
-    status=1
-fi
-if [ -s "$WORK/stderr" ]; then
-    echo "fuzz: server log:"
-    tail -50 "$WORK/stderr"
-fi
+temp_server_check fuzz "during the run" || status=1
+temp_server_log fuzz 50
 exit "$status"

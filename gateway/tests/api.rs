@@ -1,17 +1,16 @@
 //! The v1 API over real HTTP, against the `guichet` binary started on an
 //! ephemeral port with a temporary data directory.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::{data_dir, Guichet, Reply, ADMIN};
 use serde_json::{json, Value};
 
-const ADMIN: &str = "test-admin-token-0123456789";
-
 struct Server {
-    child: Child,
+    guichet: Guichet,
     base: String,
     agent: ureq::Agent,
 }
@@ -22,23 +21,12 @@ impl Server {
     }
 
     fn start_with(dir: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_guichet"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir)
-            .args(extra)
-            .env("GUICHET_ADMIN_TOKEN", ADMIN)
-            .env("GUICHET_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the server starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let base = line.trim().strip_prefix("listening on ").expect("the server says where it listens").to_owned();
+        let guichet = Guichet::start(dir, extra);
+        let base = guichet.base().to_owned();
         // A fresh connection per call: the server closes a connection whose
         // request body it refused unread, and reusing it would race that close.
         let agent = ureq::Agent::config_builder().http_status_as_error(false).max_idle_connections(0).build().into();
-        Server { child, base, agent }
+        Server { guichet, base, agent }
     }
 
     fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
@@ -85,54 +73,23 @@ impl Server {
     }
 
     /// One request (`METHOD /path`) on its own connection, read to the end.
-    fn raw(&self, request_line: &str, token: Option<&str>) -> RawResponse {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(self.base.trim_start_matches("http://")).unwrap();
+    fn raw(&self, request_line: &str, token: Option<&str>) -> Reply {
         let authorization = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-        let request = format!("{request_line} HTTP/1.1\r\nHost: test\r\n{authorization}Connection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut bytes = Vec::new();
-        stream.read_to_end(&mut bytes).unwrap();
-        let split = bytes.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");
-        let head = String::from_utf8_lossy(&bytes[..split]).into_owned();
-        let mut lines = head.lines();
-        let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap();
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
-            .collect();
-        RawResponse { status, headers, body: bytes[split + 4..].to_vec() }
+        common::exchange(
+            &self.guichet,
+            &format!("{request_line} HTTP/1.1\r\nHost: test\r\n{authorization}Connection: close\r\n\r\n"),
+        )
     }
 
-    fn kill(mut self) {
-        self.child.kill().unwrap(); // SIGKILL
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct RawResponse {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl RawResponse {
-    fn header(&self, name: &str) -> Option<String> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+    fn kill(self) {
+        self.guichet.kill();
     }
 }
 
 /// Sends raw bytes and returns the response's status line.
 fn raw_status(server: &Server, bytes: &str) -> String {
     use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(server.base.trim_start_matches("http://")).unwrap();
+    let mut stream = std::net::TcpStream::connect(server.guichet.address()).unwrap();
     stream.write_all(bytes.as_bytes()).unwrap();
     let mut response = vec![0; 1024];
     let read = stream.read(&mut response).unwrap();
@@ -196,12 +153,6 @@ fn assert_admitted_with_token(status: &Value) {
     let admitted = status["state"] == "admitted";
     assert_eq!(status["access_token"].is_string(), admitted, "{status}");
     assert_eq!(status["access_expires_at"].is_string(), admitted, "{status}");
-}
-
-fn data_dir() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    (dir, data)
 }
 
 #[test]

@@ -7,50 +7,29 @@
 //! The clients are plain `std` sockets speaking HTTP/1.1 by hand, so every
 //! close is seen as it happens (a pooling client would hide it by retrying).
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use common::{data_dir, Guichet, ADMIN};
 use serde_json::{json, Value};
 
-const ADMIN: &str = "test-admin-token-0123456789";
-
 struct Server {
-    child: Child,
-    address: String,
+    guichet: Guichet,
 }
 
 impl Server {
     fn start(dir: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_guichet"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir)
-            .args(extra)
-            .env("GUICHET_ADMIN_TOKEN", ADMIN)
-            .env("GUICHET_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the server starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let address = line.trim().strip_prefix("listening on http://").expect("the server says where it listens");
-        Server { child, address: address.to_owned() }
+        Server { guichet: Guichet::start(dir, extra) }
     }
 
     fn connect(&self) -> Connection {
-        Connection::open(&self.address)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        Connection::open(self.guichet.address())
     }
 }
 
@@ -276,8 +255,8 @@ fn buyer(server: &Server, token: &str, seed: u64, until: Instant, tally: &Mutex<
 fn busy_keep_alive_connections_are_never_dropped_under_cpu_pressure() {
     let slow = std::env::var_os("RUN_SLOW_TESTS").is_some_and(|v| v == "1");
     let soak = Duration::from_secs(if slow { 300 } else { 60 });
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"), &["--header-timeout-ms", "1000"]);
+    let (_dir, data) = data_dir();
+    let server = Server::start(&data, &["--header-timeout-ms", "1000"]);
     let mut setup = server.connect();
     let created = setup.send("POST", "/v1/events", ADMIN, Some(&event_spec().to_string())).unwrap();
     assert_eq!(created.status, 201, "{}", created.body);
@@ -323,8 +302,8 @@ fn assert_closed_cleanly(connection: &mut Connection) {
 
 #[test]
 fn an_idle_connection_lives_until_its_keep_alive_timeout_then_closes_cleanly() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"), &["--keep-alive-timeout-ms", "2000"]);
+    let (_dir, data) = data_dir();
+    let server = Server::start(&data, &["--keep-alive-timeout-ms", "2000"]);
     let mut connection = server.connect();
     for pause_ms in [0, 800, 1200] {
         std::thread::sleep(Duration::from_millis(pause_ms));
@@ -340,8 +319,8 @@ fn an_idle_connection_lives_until_its_keep_alive_timeout_then_closes_cleanly() {
 
 #[test]
 fn when_the_server_closes_a_busy_connection_its_last_answer_says_so() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"), &["--max-body-bytes", "1000"]);
+    let (_dir, data) = data_dir();
+    let server = Server::start(&data, &["--max-body-bytes", "1000"]);
     let post = |token: &str, length: usize, body: &str| {
         format!(
             "POST /v1/events HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {token}\r\n\

@@ -3,33 +3,18 @@
 //! headers, 304s, the unknown event's 404 page, and ticket QR codes.
 //! (What the pages do in a browser is tested by gateway/e2e.)
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
+mod common;
 
+use common::{Guichet, ADMIN};
 use serde_json::{json, Value};
 
-const ADMIN: &str = "test-admin-token-0123456789";
-
 struct Server {
-    child: Child,
-    address: String,
+    guichet: Guichet,
 }
 
 impl Server {
     fn start(dir: &std::path::Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_guichet"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir)
-            .env("GUICHET_ADMIN_TOKEN", ADMIN)
-            .env("GUICHET_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the server starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout is piped")).read_line(&mut line).expect("a first line");
-        let address = line.trim().strip_prefix("listening on http://").expect("the server says where").to_owned();
-        Server { child, address }
+        Server { guichet: Guichet::start(dir, &[]) }
     }
 
     /// One request on its own connection: (status, headers in lower case, body).
@@ -40,31 +25,13 @@ impl Server {
         headers: &[(&str, &str)],
         body: &str,
     ) -> (u16, Vec<(String, String)>, Vec<u8>) {
-        let mut stream = std::net::TcpStream::connect(&self.address).expect("connects");
         let mut request = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
         for (name, value) in headers {
             request.push_str(&format!("{name}: {value}\r\n"));
         }
         request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-        stream.write_all(request.as_bytes()).expect("writes");
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).expect("reads");
-        let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("a head") + 4;
-        let head = String::from_utf8_lossy(&response[..split]).into_owned();
-        let mut lines = head.lines();
-        let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).expect("a status");
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(name, value)| (name.trim().to_lowercase(), value.trim().to_owned()))
-            .collect();
-        (status, headers, response[split..].to_vec())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let reply = common::exchange(&self.guichet, &request);
+        (reply.status, reply.headers, reply.body)
     }
 }
 

@@ -8,17 +8,19 @@
 //! ignored, then its file-size limit is lowered to one byte (`prlimit`), so
 //! its next write to the log fails with EFBIG.
 
+mod common;
+
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::{Guichet, Options, ADMIN};
 use serde_json::{json, Value};
 
 const SPEC: &str = include_str!("../../docs/openapi.yaml");
-const ADMIN: &str = "statuses-admin-token-0123456789";
 
 /// Documented statuses no black-box test can cause, each with why. Kept
 /// short: the test fails if one of them is not documented any more.
@@ -114,38 +116,30 @@ impl<'a> Call<'a> {
 }
 
 struct Server {
-    child: Child,
-    base: String,
+    guichet: Guichet,
     agent: ureq::Agent,
 }
 
 impl Server {
-    /// Started through `sh` with SIGXFSZ ignored (an ignored signal stays
-    /// ignored across exec), so a write past the file-size limit fails
-    /// with EFBIG instead of killing the process.
+    /// Started with SIGXFSZ ignored, so that `break_the_log` can make the
+    /// log's writes fail.
     fn start(dir: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new("sh")
-            .args(["-c", "trap '' XFSZ; exec \"$0\" \"$@\"", env!("CARGO_BIN_EXE_guichet")])
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir)
-            .args(extra)
-            .env("GUICHET_ADMIN_TOKEN", ADMIN)
-            .env("GUICHET_LOG", "error")
-            .stdout(Stdio::piped())
+        let options = Options {
+            args: extra,
+            log: "error",
             // Not inherited: were the test's stderr a file, the lowered
             // file-size limit would fail the server's own writes to it.
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the server starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("a line");
-        let base = line.trim().strip_prefix("listening on ").expect("the server says where it listens").to_owned();
+            stderr_dropped: true,
+            sigxfsz_ignored: true,
+        };
+        let guichet = Guichet::start_with(dir, &options);
         let agent = ureq::Agent::config_builder().http_status_as_error(false).max_idle_connections(0).build().into();
-        Server { child, base, agent }
+        Server { guichet, agent }
     }
 
     fn send(&self, call: &Call) -> (u16, Value) {
-        let mut request = ureq::http::Request::builder().method(call.method).uri(format!("{}{}", self.base, call.path));
+        let mut request =
+            ureq::http::Request::builder().method(call.method).uri(format!("{}{}", self.guichet.base(), call.path));
         if let Some(token) = call.token {
             request = request.header("Authorization", format!("Bearer {token}"));
         }
@@ -173,7 +167,7 @@ impl Server {
             "{method} {path} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {token}\r\nIdempotency-Key: k\r\n\
              Content-Type: application/json\r\nContent-Length: 2000000\r\n\r\n"
         );
-        let mut stream = std::net::TcpStream::connect(self.base.trim_start_matches("http://")).expect("connects");
+        let mut stream = std::net::TcpStream::connect(self.guichet.address()).expect("connects");
         stream.write_all(head.as_bytes()).expect("writes");
         let mut response = vec![0; 1024];
         let read = stream.read(&mut response).expect("reads");
@@ -184,17 +178,10 @@ impl Server {
     /// From now on every write to the log fails.
     fn break_the_log(&self) {
         let limited = Command::new("prlimit")
-            .args(["--pid", &self.child.id().to_string(), "--fsize=1"])
+            .args(["--pid", &self.guichet.pid().to_string(), "--fsize=1"])
             .status()
             .expect("prlimit (util-linux) runs");
         assert!(limited.success(), "prlimit lowers the server's file-size limit");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
