@@ -379,14 +379,16 @@ impl Visit {
         }
     }
 
-    /// A run of adjacent available seats on the seat map, chosen at random.
-    async fn pick_seats(&mut self, access_token: &str) -> Step<Option<Value>> {
+    /// The seat map, as the buyer sees it; `None` if it is refused.
+    async fn seat_map(&mut self, access_token: &str) -> Step<Option<Value>> {
         let path = format!("/v1/events/{}/seats", self.context.event_id);
         let reply = self.send(Call::new(Endpoint::Seats, Method::GET, &path).token(access_token)).await?;
-        if reply.status != 200 {
-            return Ok(None);
-        }
-        let map = reply.json();
+        Ok((reply.status == 200).then(|| reply.json()))
+    }
+
+    /// A run of adjacent available seats on the seat map, chosen at random.
+    async fn pick_seats(&mut self, access_token: &str) -> Step<Option<Value>> {
+        let Some(map) = self.seat_map(access_token).await? else { return Ok(None) };
         let wanted = self.record.plan.tickets as usize;
         let mut runs: Vec<(String, String, Vec<u64>)> = Vec::new();
         for section in map["sections"].as_array().into_iter().flatten() {
@@ -413,12 +415,7 @@ impl Visit {
     /// Best available in a section the seat map shows with room for the
     /// whole party, chosen at random; `None` when no section has room.
     async fn section_with_room(&mut self, access_token: &str) -> Step<Option<Value>> {
-        let path = format!("/v1/events/{}/seats", self.context.event_id);
-        let reply = self.send(Call::new(Endpoint::Seats, Method::GET, &path).token(access_token)).await?;
-        if reply.status != 200 {
-            return Ok(None);
-        }
-        let map = reply.json();
+        let Some(map) = self.seat_map(access_token).await? else { return Ok(None) };
         let quantity = u64::from(self.record.plan.tickets);
         let places_left = |section: &Value| match section["available"].as_u64() {
             Some(places) => places, // general admission
