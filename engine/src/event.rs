@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::codec;
+use crate::commit::{Receipt, SinkError};
 use crate::ids::{BuyerId, HoldId};
 use crate::inventory::{
-    HoldRequest, Inventory, InventoryError, InventoryRecord, KeyedHold, Purchase, Receipt, RecordSink, Requester,
-    SinkError,
+    HoldRequest, Inventory, InventoryError, InventoryRecord, KeyedHold, Purchase, RecordSink, Requester,
 };
 use crate::room::{
     QueueStatus, RoomConfig, RoomError, RoomRecord, RoomSettings, RoomSink, Supply, TickReport, WaitingRoom,

@@ -2,6 +2,7 @@
 //! waiting room, and the write-ahead log they share.
 //!
 //! Map:
+//! - [`commit`]: the contract between a change and the log (receipts, refusals);
 //! - [`spec`]: the event as a promoter writes it, and its validation;
 //! - [`layout`]: the venue compiled to indices (shards are the lock unit);
 //! - [`inventory`]: holds, purchases, cancellations; records and `apply`;
@@ -18,6 +19,7 @@
 
 pub mod clock;
 pub mod codec;
+pub mod commit;
 pub mod demo;
 pub mod entropy;
 pub mod event;

@@ -17,13 +17,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::codec;
+use crate::commit::{ApplyError, Receipt, SinkError};
 use crate::entropy::{Entropy, OsEntropy};
 pub use crate::event::{Event, EventNumber, WalRecord};
 use crate::event::{LogHandle, WalRecordRef};
 use crate::ids::BuyerId;
-use crate::inventory::{
-    ApplyError, HoldKeysSnapshot, InventoryError, InventoryRecord, InventorySnapshot, Receipt, SinkError,
-};
+use crate::inventory::{HoldKeysSnapshot, InventoryError, InventoryRecord, InventorySnapshot};
 use crate::limits::{DEFAULT_HEARTBEAT_GRACE_S, DEFAULT_POLL_TOLERANCE_PERCENT, MAX_EVENTS};
 use crate::room::{BuyerState, JoinKeysSnapshot, QueueStatus, RoomSnapshot};
 use crate::spec::{EventSpec, SpecErrors, ValidEvent};

@@ -4,18 +4,14 @@
 //! is reported, never half-applied.
 
 use super::buyers::{ended_status, Hold, HoldKey, HoldStatus, Order, OrderStatus};
-use super::record::{places_in_lock_order, InventoryRecord, Place, Places, Receipt};
+use super::record::{places_in_lock_order, InventoryRecord, Place, Places};
 use super::shard::{SeatState, ShardState};
 use super::{Inventory, Locked};
+use crate::commit::{ApplyError, Receipt};
 use crate::ids::{BuyerId, HoldId, OrderId, ShardIndex, TicketCount};
 use crate::layout::ShardKind;
 use crate::sync::Ordering;
 use crate::time::UnixTimeMs;
-
-/// A record that does not fit the state it is applied to.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ApplyError(pub String);
 
 fn refuse<T>(why: impl Into<String>) -> Result<T, ApplyError> {
     Err(ApplyError(why.into()))

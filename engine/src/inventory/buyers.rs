@@ -8,7 +8,8 @@ use ahash::AHashMap;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
-use super::record::{HoldEndReason, Places, Receipt};
+use super::record::{HoldEndReason, Places};
+use crate::commit::Receipt;
 use crate::ids::{BuyerId, HoldId, OrderId, TicketCount};
 use crate::limits::ENDED_HOLDS_KEPT_PER_BUYER;
 use crate::time::UnixTimeMs;

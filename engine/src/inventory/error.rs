@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::record::SinkError;
+use crate::commit::SinkError;
 
 /// A seat named the way buyers name it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

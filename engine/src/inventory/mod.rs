@@ -28,11 +28,12 @@ use ahash::AHashMap;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
-pub use apply::ApplyError;
+/// The commit contract, where the allocator's callers have always found it.
+pub use crate::commit::{ApplyError, Receipt, SinkError};
 pub use buyers::{Hold, HoldStatus, Order, OrderStatus};
 pub use check::InvariantViolation;
 pub use error::{InventoryError, SeatLabel};
-pub use record::{DiscardSink, HoldEndReason, InventoryRecord, Place, Places, Receipt, RecordSink, SinkError};
+pub use record::{DiscardSink, HoldEndReason, InventoryRecord, Place, Places, RecordSink};
 pub use shard::{Counts, SeatState};
 pub use snapshot::{HoldKeysSnapshot, InventorySnapshot};
 

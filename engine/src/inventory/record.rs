@@ -10,6 +10,7 @@ use std::cmp::Ordering as CmpOrdering;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
+use crate::commit::{Receipt, SinkError};
 use crate::ids::{BuyerId, HoldId, OrderId, ShardIndex};
 use crate::time::UnixTimeMs;
 
@@ -126,15 +127,6 @@ pub enum InventoryRecord {
     },
 }
 
-/// A record's position in the log; waiting on it means waiting until the
-/// record (and every one before it) is durable. `Receipt::NONE` needs no wait.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Receipt(pub u64);
-
-impl Receipt {
-    pub const NONE: Self = Self(0);
-}
-
 /// Where committed records go: the write-ahead log, or nowhere in tests.
 ///
 /// `submit` is called with the shard locks held, so the order of submissions
@@ -142,19 +134,6 @@ impl Receipt {
 /// record over and returns; durability is awaited on the receipt afterwards.
 pub trait RecordSink: Send + Sync + std::fmt::Debug {
     fn submit(&self, record: &InventoryRecord) -> Result<Receipt, SinkError>;
-}
-
-/// Why a record could not be taken; the change is then not made.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum SinkError {
-    #[error("the write-ahead log's queue is full")]
-    Full,
-    #[error("the write-ahead log failed and accepts nothing more: {0}")]
-    Poisoned(String),
-    #[error("the record cannot be encoded: {0}")]
-    Encode(String),
-    #[error("the record is {bytes} bytes, over the log's limit of {max}")]
-    TooLarge { bytes: usize, max: usize },
 }
 
 /// Takes every record and keeps none: an in-memory inventory with no durability.

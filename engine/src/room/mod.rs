@@ -35,8 +35,8 @@ pub use join_keys::{BadJoinKey, JoinKey, JoinKeysSnapshot};
 pub use lottery::{hex, lottery_order, seed_digest};
 
 use crate::clock::Clock;
+use crate::commit::{ApplyError, Receipt, SinkError};
 use crate::ids::BuyerId;
-use crate::inventory::{ApplyError, Receipt, SinkError};
 use crate::limits::{MAX_SLOTS_SCANNED_PER_TICK, MAX_WAITING_PER_EVENT};
 use crate::sync::{AtomicU64, Ordering, RwLock, RwLockWriteGuard};
 use crate::time::UnixTimeMs;

@@ -17,7 +17,7 @@ use std::time::Instant;
 use super::frame::{append_frame, MAX_PAYLOAD_BYTES};
 use super::storage::{Storage, StorageFile};
 use super::{segment_name, Durability, WalError, WalOptions};
-use crate::inventory::{Receipt, SinkError};
+use crate::commit::{Receipt, SinkError};
 use crate::sync::channel::{bounded, Receiver, Sender, TrySendError};
 use crate::sync::{spawn, AtomicBool, AtomicU64, Condvar, Mutex, Ordering};
 
