@@ -4,18 +4,34 @@
 //! - `frame`: one record's bytes on disk (header, CRC-32C, payload);
 //! - `storage`: the disk as a trait (a directory, or memory with faults);
 //! - `writer`: group commit on one thread, fail-stop on any I/O error;
+//! - `segment`: segment files, their names, and where appending resumes;
 //! - `reader`: recovery's scan, torn-tail cutting, corruption detection;
 //! - `snapshot`: whole-state snapshot files, written atomically.
 //!
 //! Segment files are named by the sequence of their first record
 //! (`00000000000000000001.wal`), preallocated, and hold whole batches only.
+//!
+//! What the log assumes of the disk:
+//! - a crash may tear the last write: any prefix of the last batch may have
+//!   reached the disk, so only the last batch of the last segment can be
+//!   damaged by a crash (each batch is synced before the next is written);
+//! - preallocated space reads back as zeros until written;
+//! - after `fdatasync` returns, what it covered survives a crash;
+//! - a failed `fdatasync` may have lost data silently, so it is never retried:
+//!   the log stops acknowledging for good (fail-stop);
+//! - a rename of a synced file, followed by a sync of the directory, is atomic
+//!   (snapshots and key files rely on it);
+//! - bits can rot: every frame carries a CRC-32C, and damage followed by valid
+//!   records of a later batch refuses recovery rather than guessing.
 
 pub mod frame;
 pub mod reader;
+mod segment;
 pub mod snapshot;
 pub mod storage;
 mod writer;
 
+pub use segment::segment_name;
 pub use writer::{Durable, Wal, WalStats};
 
 /// How hard the log works to keep what it acknowledges.
@@ -63,9 +79,4 @@ impl From<std::io::Error> for WalError {
     fn from(error: std::io::Error) -> Self {
         WalError::Io(error.to_string())
     }
-}
-
-/// The file name of the segment whose first record is `first_sequence`.
-pub fn segment_name(first_sequence: u64) -> String {
-    format!("{first_sequence:020}.wal")
 }

@@ -10,29 +10,9 @@
 use std::io;
 
 use super::frame::{read_frame, FrameError, HEADER_BYTES, MAGIC};
+use super::segment::AppendPoint;
+pub use super::segment::{segments, SegmentFile};
 use super::storage::Storage;
-use super::writer::AppendPoint;
-
-/// A segment file and the sequence of its first record.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SegmentFile {
-    pub first_sequence: u64,
-    pub name: String,
-}
-
-/// Segment files, by first sequence.
-pub fn segments(storage: &dyn Storage) -> io::Result<Vec<SegmentFile>> {
-    let mut found: Vec<SegmentFile> = storage
-        .list()?
-        .into_iter()
-        .filter_map(|name| {
-            let first_sequence = name.strip_suffix(".wal")?.parse().ok()?;
-            Some(SegmentFile { first_sequence, name })
-        })
-        .collect();
-    found.sort_by_key(|s| s.first_sequence);
-    Ok(found)
-}
 
 /// The sequence just before the oldest record still in the log (older
 /// segments are removed once a snapshot covers them): where a full scan starts.

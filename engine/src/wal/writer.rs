@@ -15,8 +15,9 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use super::frame::{append_frame, MAX_PAYLOAD_BYTES};
+use super::segment::{segment_name, segments, AppendPoint};
 use super::storage::{Storage, StorageFile};
-use super::{segment_name, Durability, WalError, WalOptions};
+use super::{Durability, WalError, WalOptions};
 use crate::commit::{Receipt, SinkError};
 use crate::sync::channel::{bounded, Receiver, Sender, TrySendError};
 use crate::sync::{spawn, AtomicBool, AtomicU64, Condvar, Mutex, Ordering};
@@ -25,13 +26,6 @@ use crate::sync::{spawn, AtomicBool, AtomicU64, Condvar, Mutex, Ordering};
 struct Pending {
     sequence: u64,
     payload: Vec<u8>,
-}
-
-/// Where the writer appends: a segment and the offset of its end of data.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct AppendPoint {
-    pub(crate) segment: String,
-    pub(crate) offset: u64,
 }
 
 /// Counters the writer keeps, for metrics and benchmarks.
@@ -123,7 +117,7 @@ impl std::fmt::Debug for Wal {
 impl Wal {
     /// Starts a new, empty log in `storage` (which must hold no segment yet).
     pub fn create(storage: Arc<dyn Storage>, options: WalOptions) -> Result<Wal, WalError> {
-        if !super::reader::segments(&*storage)?.is_empty() {
+        if !segments(&*storage)?.is_empty() {
             return Err(WalError::Io("the storage already holds a log; recover it instead".into()));
         }
         Self::start(storage, options, 0, None)
