@@ -480,6 +480,27 @@ impl Engine {
         self.keys.sign(&TokenClaims { kind, key_id, event: event.number.0, buyer, issued_at, expires_at })
     }
 
+    /// What to await before answering with state that earlier changes made
+    /// (their records perhaps not yet durable): everything logged so far.
+    /// A change that logged nothing (`Receipt::NONE`) answers only then too.
+    pub fn after_everything_logged(&self, receipt: Receipt) -> Receipt {
+        match receipt {
+            Receipt::NONE => Receipt(self.wal().last_assigned_sequence()),
+            receipt => receipt,
+        }
+    }
+
+    /// Whether `receipt`'s record (and every one before it) is durable.
+    pub fn is_durable(&self, receipt: Receipt) -> bool {
+        self.wal().durable_sequence() >= receipt.0
+    }
+
+    /// Everything durable so far: reads that must show only acknowledged
+    /// changes (a page of orders) stop there.
+    pub fn durable_so_far(&self) -> Receipt {
+        Receipt(self.wal().durable_sequence())
+    }
+
     /// Blocks until `receipt` is durable.
     pub fn wait_durable(&self, receipt: Receipt) -> Result<(), WalError> {
         self.wal().wait_durable(receipt)

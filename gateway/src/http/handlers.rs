@@ -187,16 +187,6 @@ fn event_of_ref(app: &App, text: &str, prefix: char, what: &'static str) -> ApiR
     Ok((event, id))
 }
 
-/// What to wait for before answering a change that logged nothing (left
-/// already, settings already so): the state it answers with may come from a
-/// request whose record is not yet durable, so everything logged so far.
-fn logged_or_everything_so_far(app: &App, receipt: Receipt) -> Receipt {
-    match receipt {
-        Receipt::NONE => Receipt(app.engine.wal().last_assigned_sequence()),
-        receipt => receipt,
-    }
-}
-
 async fn durable(app: &App, receipt: Receipt) -> ApiResult<()> {
     Ok(app.engine.durable(receipt).await?)
 }
@@ -366,7 +356,7 @@ async fn patch_room(app: &App, id: &str, request: Request<Incoming>) -> ApiResul
     let patch =
         SettingsPatch { admit_per_minute: body.admit_per_minute, max_active: body.max_active, paused: body.paused };
     let (settings, receipt) = event.room.update_settings(patch)?;
-    durable(app, logged_or_everything_so_far(app, receipt)).await?;
+    durable(app, app.engine.after_everything_logged(receipt)).await?;
     Ok(json_response(StatusCode::OK, &views::room_json(&settings)))
 }
 
@@ -401,7 +391,7 @@ fn list_orders(app: &App, id: &str, request: &Request<Incoming>) -> ApiResult<Ht
         }
     }
     // Only what is durable: every order up to there is applied, so no page skips one.
-    let durable = Receipt(app.engine.wal().durable_sequence());
+    let durable = app.engine.durable_so_far();
     let page = event.inventory.orders_page(after, limit + 1, durable);
     let next = (page.len() > limit).then(|| {
         let last = OrderCursor::of(&page[limit - 1]);
@@ -440,7 +430,7 @@ async fn queue_answer(app: &App, event: &Event, buyer: BuyerId, status: QueueSta
     let access = app.engine.access_token(event, buyer, &status);
     if access.is_some() {
         // The admission was logged before the reading; everything logged so far covers it.
-        durable(app, Receipt(app.engine.wal().last_assigned_sequence())).await?;
+        durable(app, app.engine.after_everything_logged(Receipt::NONE)).await?;
     }
     Ok(views::queue_status_view(&status, access))
 }
@@ -449,7 +439,7 @@ async fn leave_queue(app: &App, id: &str, request: &Request<Incoming>) -> ApiRes
     let event = event(app, id)?;
     let buyer = queue_buyer(app, request, &event)?;
     let receipt = event.room.leave(buyer)?;
-    durable(app, logged_or_everything_so_far(app, receipt)).await?;
+    durable(app, app.engine.after_everything_logged(receipt)).await?;
     Ok(no_content())
 }
 
@@ -609,14 +599,14 @@ fn join_room(app: &App, event: &Event, key: Option<JoinKey>) -> ApiResult<(Buyer
         return Ok((buyer, receipt, true));
     };
     let joined = event.room.join_with_key(key)?;
-    let receipt = if joined.created { joined.receipt } else { Receipt(app.engine.wal().last_assigned_sequence()) };
+    let receipt = if joined.created { joined.receipt } else { app.engine.after_everything_logged(Receipt::NONE) };
     Ok((joined.buyer, receipt, joined.created))
 }
 
 /// 409 while the request that first used a key is not yet durable: its
 /// answer is not final (a crash now would undo it), so the client retries.
 fn refuse_in_flight(app: &App, first: Receipt) -> ApiResult<()> {
-    if app.engine.wal().durable_sequence() < first.0 {
+    if !app.engine.is_durable(first) {
         let message = "the first request with this key is still in progress";
         return Err(ApiError::new(StatusCode::CONFLICT, "idempotency_key_in_flight", message).retry_after(1));
     }
