@@ -108,6 +108,18 @@ impl fmt::Display for FieldError {
 #[error("invalid event: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
 pub struct SpecErrors(pub Vec<FieldError>);
 
+/// Why `value` is outside `min..=max`, in the words of every range check
+/// (the spec's, and a room settings change's).
+pub fn out_of_range(value: u32, min: u32, max: u32) -> Option<String> {
+    if value < min {
+        Some(format!("must be at least {min}"))
+    } else if value > max {
+        Some(format!("must be at most {max}"))
+    } else {
+        None
+    }
+}
+
 /// A spec that passed validation, with its times parsed and its layout compiled.
 #[derive(Clone, Debug)]
 pub struct ValidEvent {
@@ -273,10 +285,8 @@ impl Checker {
     }
 
     fn in_range(&mut self, field: &str, value: u32, min: u32, max: u32) {
-        if value < min {
-            self.fail(field, &format!("must be at least {min}"));
-        } else if value > max {
-            self.fail(field, &format!("must be at most {max}"));
+        if let Some(why) = out_of_range(value, min, max) {
+            self.fail(field, &why);
         }
     }
 

@@ -524,3 +524,21 @@ fn the_first_seconds_after_the_opening_measure_the_pace_that_really_passed() {
     let measured = h.room.stats().measured_admit_per_minute;
     assert!((2_990..=3_010).contains(&measured), "a second under way counts for what has passed: {measured}");
 }
+
+#[test]
+fn a_settings_change_out_of_the_spec_ranges_is_refused_naming_the_setting_and_logs_nothing() {
+    let h = harness(600, 10, 3_600);
+    let logged = || h.sink.0.lock().unwrap().len();
+    let before = logged();
+    let zero = SettingsPatch { max_active: Some(0), ..SettingsPatch::default() };
+    match h.room.update_settings(zero) {
+        Err(RoomError::InvalidSetting(invalid)) => {
+            assert_eq!((invalid.field.as_str(), invalid.message.as_str()), ("max_active", "must be at least 1"))
+        }
+        other => panic!("{other:?}"),
+    }
+    let fast = SettingsPatch { admit_per_minute: Some(1_000_001), ..SettingsPatch::default() };
+    assert!(matches!(h.room.update_settings(fast), Err(RoomError::InvalidSetting(f)) if f.field == "admit_per_minute"));
+    assert_eq!(logged(), before);
+    assert_eq!(h.room.stats().settings.max_active, 10);
+}

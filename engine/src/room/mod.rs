@@ -37,7 +37,11 @@ pub use lottery::{hex, lottery_order, seed_digest};
 use crate::clock::Clock;
 use crate::commit::{ApplyError, Receipt, SinkError};
 use crate::ids::BuyerId;
-use crate::limits::{MAX_SLOTS_SCANNED_PER_TICK, MAX_WAITING_PER_EVENT};
+use crate::limits::{
+    MAX_ADMIT_PER_MINUTE, MAX_MAX_ACTIVE, MAX_SLOTS_SCANNED_PER_TICK, MAX_WAITING_PER_EVENT, MIN_ADMIT_PER_MINUTE,
+    MIN_MAX_ACTIVE,
+};
+use crate::spec::{out_of_range, FieldError};
 use crate::sync::{AtomicU64, Ordering, RwLock, RwLockWriteGuard};
 use crate::time::UnixTimeMs;
 use fenwick::Fenwick;
@@ -94,6 +98,23 @@ pub struct SettingsPatch {
     pub admit_per_minute: Option<u32>,
     pub max_active: Option<u32>,
     pub paused: Option<bool>,
+}
+
+impl SettingsPatch {
+    /// The ranges of the event spec's `room`, checked with its words: the
+    /// first setting out of range, named.
+    fn check(&self) -> Result<(), FieldError> {
+        let settings = [
+            ("admit_per_minute", self.admit_per_minute, MIN_ADMIT_PER_MINUTE, MAX_ADMIT_PER_MINUTE),
+            ("max_active", self.max_active, MIN_MAX_ACTIVE, MAX_MAX_ACTIVE),
+        ];
+        for (field, value, min, max) in settings {
+            if let Some(message) = value.and_then(|value| out_of_range(value, min, max)) {
+                return Err(FieldError { field: field.into(), message });
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -245,6 +266,8 @@ pub enum RoomError {
     BadJoinKey(BadJoinKey),
     #[error("the waiting room keeps as many join keys as it can; retry")]
     JoinKeysFull,
+    #[error("{0}")]
+    InvalidSetting(FieldError),
     #[error(transparent)]
     Log(#[from] SinkError),
 }
@@ -258,6 +281,7 @@ impl RoomError {
             RoomError::Closed => "room_closed",
             RoomError::BadJoinKey(_) => "bad_idempotency_key",
             RoomError::JoinKeysFull => "join_keys_full",
+            RoomError::InvalidSetting(_) => "invalid_body",
             RoomError::Log(SinkError::Full) => "log_full",
             RoomError::Log(_) => "log_failed",
         }
@@ -583,6 +607,7 @@ impl WaitingRoom {
     }
 
     pub fn update_settings(&self, patch: SettingsPatch) -> Result<(RoomSettings, Receipt), RoomError> {
+        patch.check().map_err(RoomError::InvalidSetting)?;
         let mut state = self.state.write();
         let now = self.clock.now();
         let settings = RoomSettings {

@@ -140,6 +140,9 @@ impl From<RoomError> for ApiError {
             RoomError::Closed => ApiError::new(StatusCode::CONFLICT, error.code(), message),
             RoomError::BadJoinKey(_) => ApiError::bad_request(error.code(), message),
             RoomError::JoinKeysFull => ApiError::unavailable(error.code(), message).retry_after(60),
+            RoomError::InvalidSetting(invalid) => {
+                ApiError::bad_request(error.code(), message).with("field", invalid.field.clone())
+            }
             RoomError::Log(sink) => log_error(sink),
         }
     }
