@@ -27,6 +27,17 @@ pub enum SinkError {
     TooLarge { bytes: usize, max: usize },
 }
 
+impl SinkError {
+    /// The API's code for it: the one catalogue of codes is the engine's.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SinkError::Full => "log_full",
+            SinkError::TooLarge { .. } => "record_too_large",
+            SinkError::Poisoned(_) | SinkError::Encode(_) => "log_failed",
+        }
+    }
+}
+
 /// A record that does not fit the state it is applied to.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]

@@ -148,6 +148,18 @@ pub enum CreateEventError {
     Log(#[from] SinkError),
 }
 
+impl CreateEventError {
+    /// The API's code for it: the one catalogue of codes is the engine's.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CreateEventError::Invalid(_) => "invalid_event",
+            CreateEventError::Exists(_) => "event_exists",
+            CreateEventError::TooManyEvents => "too_many_events",
+            CreateEventError::Log(sink) => sink.code(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
     #[error(transparent)]

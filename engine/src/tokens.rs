@@ -133,8 +133,20 @@ pub enum TokenError {
 }
 
 impl TokenError {
-    /// A stable snake_case code, for the API's error bodies and for metrics.
+    /// The API's code: a token that is not one of ours, whatever the reason,
+    /// is `invalid_token` (the reason stays in the message, see `reason`).
     pub fn code(self) -> &'static str {
+        match self {
+            Self::Malformed | Self::UnknownVersion | Self::UnknownKey | Self::BadSignature => "invalid_token",
+            Self::WrongKind => "wrong_token_kind",
+            Self::OtherEvent => "token_other_event",
+            Self::Expired => "token_expired",
+            Self::Revoked => "token_revoked",
+        }
+    }
+
+    /// Why exactly, a stable snake_case word for messages and logs.
+    pub fn reason(self) -> &'static str {
         match self {
             Self::Malformed => "token_malformed",
             Self::UnknownVersion => "token_unknown_version",
@@ -703,14 +715,16 @@ mod tests {
             TokenError::OtherEvent,
             TokenError::Expired,
         ];
-        let mut codes: Vec<_> = errors.iter().map(|error| error.code()).collect();
-        assert!(codes
+        let mut reasons: Vec<_> = errors.iter().map(|error| error.reason()).collect();
+        assert!(reasons
             .iter()
-            .all(|code| code.starts_with("token_") && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')));
-        codes.sort_unstable();
-        codes.dedup();
-        assert_eq!(codes.len(), errors.len());
-        assert_eq!(TokenError::BadSignature.code(), "token_bad_signature");
+            .all(|reason| reason.starts_with("token_") && reason.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')));
+        reasons.sort_unstable();
+        reasons.dedup();
+        assert_eq!(reasons.len(), errors.len());
+        assert_eq!(TokenError::BadSignature.reason(), "token_bad_signature");
+        assert_eq!(TokenError::BadSignature.code(), "invalid_token", "the client learns only that it is not valid");
+        assert_eq!(TokenError::WrongKind.code(), "wrong_token_kind");
     }
 
     #[test]

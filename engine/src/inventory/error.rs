@@ -96,9 +96,7 @@ impl InventoryError {
             TooManyHoldKeys { .. } => "too_many_hold_keys",
             RefundPeriodOver => "refund_period_over",
             NotBlocked { .. } => "not_blocked",
-            Log(SinkError::Full) => "log_full",
-            Log(SinkError::Poisoned(_) | SinkError::Encode(_)) => "log_failed",
-            Log(SinkError::TooLarge { .. }) => "record_too_large",
+            Log(sink) => sink.code(),
         }
     }
 

@@ -275,15 +275,15 @@ pub enum RoomError {
 impl RoomError {
     pub fn code(&self) -> &'static str {
         match self {
-            RoomError::UnknownBuyer => "unknown_buyer",
+            // The token is well signed but names nobody here: to the client, an invalid token.
+            RoomError::UnknownBuyer => "invalid_token",
             RoomError::TooEarly { .. } => "poll_too_fast",
             RoomError::Full => "room_full",
             RoomError::Closed => "room_closed",
             RoomError::BadJoinKey(_) => "bad_idempotency_key",
             RoomError::JoinKeysFull => "join_keys_full",
             RoomError::InvalidSetting(_) => "invalid_body",
-            RoomError::Log(SinkError::Full) => "log_full",
-            RoomError::Log(_) => "log_failed",
+            RoomError::Log(sink) => sink.code(),
         }
     }
 }

@@ -77,12 +77,10 @@ impl ApiError {
 
 fn log_error(error: &SinkError) -> ApiError {
     match error {
-        SinkError::Full => ApiError::unavailable("log_full", "the server is saving changes as fast as it can; retry"),
-        SinkError::TooLarge { .. } => {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "record_too_large", error.to_string())
-        }
+        SinkError::Full => ApiError::unavailable(error.code(), "the server is saving changes as fast as it can; retry"),
+        SinkError::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, error.code(), error.to_string()),
         SinkError::Poisoned(_) | SinkError::Encode(_) => {
-            ApiError::unavailable("log_failed", "the server cannot save changes right now").retry_after(30)
+            ApiError::unavailable(error.code(), "the server cannot save changes right now").retry_after(30)
         }
     }
 }
@@ -131,7 +129,7 @@ impl From<RoomError> for ApiError {
     fn from(error: RoomError) -> Self {
         let message = error.to_string();
         match &error {
-            RoomError::UnknownBuyer => ApiError::unauthorized("invalid_token", message),
+            RoomError::UnknownBuyer => ApiError::unauthorized(error.code(), message),
             RoomError::TooEarly { retry_after_ms } => {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, error.code(), message)
                     .retry_after(retry_after_ms.div_ceil(1000))
@@ -150,34 +148,32 @@ impl From<RoomError> for ApiError {
 
 impl From<TokenError> for ApiError {
     fn from(error: TokenError) -> Self {
+        let code = error.code();
         match error {
-            TokenError::OtherEvent => ApiError::forbidden("token_other_event", "this token is for another event"),
-            TokenError::Expired => ApiError::unauthorized("token_expired", "this token has expired"),
-            TokenError::Revoked => {
-                ApiError::unauthorized("token_revoked", "this buyer left the queue; the access is gone")
-            }
-            TokenError::WrongKind => {
-                ApiError::unauthorized("wrong_token_kind", "this route takes another kind of token")
-            }
-            other => ApiError::unauthorized("invalid_token", format!("the token is not valid ({})", other.code())),
+            TokenError::OtherEvent => ApiError::forbidden(code, "this token is for another event"),
+            TokenError::Expired => ApiError::unauthorized(code, "this token has expired"),
+            TokenError::Revoked => ApiError::unauthorized(code, "this buyer left the queue; the access is gone"),
+            TokenError::WrongKind => ApiError::unauthorized(code, "this route takes another kind of token"),
+            other => ApiError::unauthorized(code, format!("the token is not valid ({})", other.reason())),
         }
     }
 }
 
 impl From<CreateEventError> for ApiError {
     fn from(error: CreateEventError) -> Self {
+        let code = error.code();
         match error {
             CreateEventError::Invalid(errors) => {
                 let first = errors.0.first().map(|e| e.field.clone()).unwrap_or_default();
                 let all: Vec<Value> =
                     errors.0.iter().map(|e| json!({ "field": e.field, "message": e.message })).collect();
-                ApiError::bad_request("invalid_event", errors.to_string()).with("field", first).with("errors", all)
+                ApiError::bad_request(code, errors.to_string()).with("field", first).with("errors", all)
             }
             CreateEventError::Exists(id) => {
-                ApiError::new(StatusCode::CONFLICT, "event_exists", format!("an event with id {id:?} already exists"))
+                ApiError::new(StatusCode::CONFLICT, code, format!("an event with id {id:?} already exists"))
             }
             CreateEventError::TooManyEvents => {
-                ApiError::unavailable("too_many_events", "this server holds as many events as it can")
+                ApiError::unavailable(code, "this server holds as many events as it can")
             }
             CreateEventError::Log(sink) => log_error(&sink),
         }
