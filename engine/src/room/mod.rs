@@ -298,6 +298,12 @@ struct Entry {
     joined_s: u32,
 }
 
+/// The per-buyer figures the docs state (ARCHITECTURE.md, limits.rs) rest on
+/// these sizes: a change that grows them fails to compile, not the docs.
+const _: () = assert!(std::mem::size_of::<Entry>() == 12, "an Entry is 12 bytes");
+#[cfg(not(loom))]
+const _: () = assert!(std::mem::size_of::<Heartbeat>() == 16, "a Heartbeat is two 8-byte times");
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 enum Phase {
     Lobby,
