@@ -542,3 +542,14 @@ fn a_settings_change_out_of_the_spec_ranges_is_refused_naming_the_setting_and_lo
     assert_eq!(logged(), before);
     assert_eq!(h.room.stats().settings.max_active, 10);
 }
+
+#[test]
+fn a_keyed_join_after_the_on_sale_is_in_line_like_any_other() {
+    let h = harness(60, 10, 3_600);
+    h.join(2);
+    h.clock.set(UnixTimeMs(ON_SALE.0 + 50)); // no tick since the on-sale
+    let key = JoinKey::parse("Vq3x8NfK2mPz7RbT1cWy9A").unwrap();
+    let joined = h.room.join_with_key(key).unwrap();
+    let status = h.status(joined.buyer);
+    assert_eq!((status.state, status.position), (BuyerState::Waiting, Some(3)), "behind the lobby, not in it");
+}

@@ -469,6 +469,35 @@ impl WaitingRoom {
     pub fn join(&self) -> Result<(BuyerId, Receipt), RoomError> {
         let mut state = self.state.write();
         let now = self.clock.now();
+        let joined = self.admit_new_buyer(&mut state, now, None)?;
+        Ok((joined.buyer, joined.receipt))
+    }
+
+    /// A join with an `Idempotency-Key`: the same key (kept at least
+    /// `JOIN_KEY_KEPT_S`) finds the same buyer, whatever happened since, and
+    /// logs nothing. A replay's `receipt` is `NONE`: the caller waits for
+    /// everything logged so far, which includes the first join.
+    pub fn join_with_key(&self, key: JoinKey) -> Result<JoinOutcome, RoomError> {
+        let mut state = self.state.write();
+        let now = self.clock.now();
+        self.forget_join_keys(&mut state, now);
+        if let Some(buyer) = state.join_keys.buyer(&key) {
+            return Ok(JoinOutcome { buyer, receipt: Receipt::NONE, created: false });
+        }
+        if state.join_keys.is_full() {
+            return Err(RoomError::JoinKeysFull);
+        }
+        self.admit_new_buyer(&mut state, now, Some(key))
+    }
+
+    /// The one path of a new place in line, keyed or not: refused once the
+    /// show starts or the room is full; after the on-sale, never in the lobby.
+    fn admit_new_buyer(
+        &self,
+        state: &mut RwLockWriteGuard<'_, RoomState>,
+        now: UnixTimeMs,
+        key: Option<JoinKey>,
+    ) -> Result<JoinOutcome, RoomError> {
         if now >= self.config.closes_at {
             return Err(RoomError::Closed);
         }
@@ -478,43 +507,23 @@ impl WaitingRoom {
         if !state.opened && now >= self.config.on_sale_at {
             // The on-sale has come but no tick has drawn the lottery yet: draw it
             // now, so a buyer arriving after the on-sale is never put in the lobby.
-            self.commit(&mut state, RoomRecord::Opened { at: now })?;
+            self.commit(state, RoomRecord::Opened { at: now })?;
         }
         let buyer = BuyerId(state.entries.len() as u64);
-        let receipt = self.commit(&mut state, RoomRecord::Joined { buyer, at: now })?;
-        Ok((buyer, receipt))
-    }
-
-    /// A join with an `Idempotency-Key`: the same key (kept at least
-    /// `JOIN_KEY_KEPT_S`) finds the same buyer, whatever happened since, and
-    /// logs nothing. A replay's `receipt` is `NONE`: the caller waits for
-    /// everything logged so far, which includes the first join.
-    pub fn join_with_key(&self, key: JoinKey) -> Result<JoinOutcome, RoomError> {
-        let now = self.clock.now();
-        let mut state = self.state.write();
-        self.forget_join_keys(&mut state, now);
-        if let Some(buyer) = state.join_keys.buyer(&key) {
-            return Ok(JoinOutcome { buyer, receipt: Receipt::NONE, created: false });
-        }
-        if now >= self.config.closes_at {
-            return Err(RoomError::Closed);
-        }
-        if state.entries.len() >= MAX_WAITING_PER_EVENT {
-            return Err(RoomError::Full);
-        }
-        if state.join_keys.is_full() {
-            return Err(RoomError::JoinKeysFull);
-        }
-        let buyer = BuyerId(state.entries.len() as u64);
-        let receipt = self.commit(&mut state, RoomRecord::JoinedWithKey { buyer, at: now, key })?;
+        let record = match key {
+            None => RoomRecord::Joined { buyer, at: now },
+            Some(key) => RoomRecord::JoinedWithKey { buyer, at: now, key },
+        };
+        let receipt = self.commit(state, record)?;
         Ok(JoinOutcome { buyer, receipt, created: true })
     }
 
     /// Forgets join keys past `JOIN_KEY_KEPT_S` (run by the periodic sweep;
     /// joins do it too). Returns how many.
     pub fn forget_old_join_keys(&self) -> usize {
+        let mut state = self.state.write();
         let now = self.clock.now();
-        self.forget_join_keys(&mut self.state.write(), now)
+        self.forget_join_keys(&mut state, now)
     }
 
     /// Join keys kept now, and the bytes they take.

@@ -586,8 +586,7 @@ fn join_room(app: &App, event: &Event, key: Option<JoinKey>) -> ApiResult<(Buyer
         return Ok((buyer, receipt, true));
     };
     let joined = event.room.join_with_key(key)?;
-    let receipt = if joined.created { joined.receipt } else { app.engine.after_everything_logged(Receipt::NONE) };
-    Ok((joined.buyer, receipt, joined.created))
+    Ok((joined.buyer, app.engine.after_everything_logged(joined.receipt), joined.created))
 }
 
 /// 409 while the request that first used a key is not yet durable: its
