@@ -9,7 +9,7 @@ use guichet_engine::demo::demo_event;
 use guichet_engine::ids::BuyerId;
 use guichet_engine::inventory::{DiscardSink, HoldRequest, Inventory, InventoryError, Requester, SeatRequest};
 use guichet_engine::layout::{SectionKind, ShardKind};
-use guichet_engine::spec::ValidEvent;
+use guichet_engine::valid::ValidEvent;
 
 /// Tiers of the demo event, best first: the order the fill benchmark sells them in.
 pub const DEMO_TIERS: [&str; 3] = ["loge", "parterre", "pelouse"];

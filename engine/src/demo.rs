@@ -2,7 +2,8 @@
 //! Trois-Rivières (3,500 reserved seats, about 200 of them in loges, and a
 //! 5,500-place lawn). The spec is the file `docs/examples/celine-dion-trois-rivieres.json`.
 
-use crate::spec::{EventSpec, ValidEvent};
+use crate::spec::EventSpec;
+use crate::valid::ValidEvent;
 
 /// The demo spec as JSON, exactly as `POST /v1/events` takes it.
 pub const DEMO_EVENT_JSON: &str = include_str!("../../docs/examples/celine-dion-trois-rivieres.json");

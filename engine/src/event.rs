@@ -16,9 +16,9 @@ use crate::inventory::{
 use crate::room::{
     QueueStatus, RoomConfig, RoomError, RoomRecord, RoomSettings, RoomSink, Supply, TickReport, WaitingRoom,
 };
-use crate::spec::ValidEvent;
 use crate::sync::{AtomicU64, Ordering};
 use crate::time::UnixTimeMs;
+use crate::valid::ValidEvent;
 use crate::wal::Wal;
 
 /// An event's position in creation order; what log records name it by.

@@ -5,6 +5,7 @@
 //! - [`commit`]: the contract between a change and the log (receipts, refusals);
 //! - [`spec`]: the event as a promoter writes it, and its validation;
 //! - [`layout`]: the venue compiled to indices (shards are the lock unit);
+//! - [`valid`]: an event the engine can run: spec checked, venue compiled;
 //! - [`inventory`]: holds, purchases, cancellations; records and `apply`;
 //! - [`room`]: the waiting room: lobby, lottery, admission, heartbeats;
 //! - [`tokens`]: the waiting room's signed queue and access tokens, and their key ring;
@@ -36,4 +37,5 @@ mod sync;
 pub mod tickets;
 pub mod time;
 pub mod tokens;
+pub mod valid;
 pub mod wal;

@@ -8,7 +8,6 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::is_valid_public_id;
-use crate::layout::VenueLayout;
 use crate::limits::*;
 use crate::time::UnixTimeMs;
 
@@ -120,19 +119,18 @@ pub fn out_of_range(value: u32, min: u32, max: u32) -> Option<String> {
     }
 }
 
-/// A spec that passed validation, with its times parsed and its layout compiled.
-#[derive(Clone, Debug)]
-pub struct ValidEvent {
-    pub spec: EventSpec,
+/// The instants of a spec that passed its checks, parsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpecTimes {
     pub starts_at: UnixTimeMs,
     pub on_sale_at: UnixTimeMs,
     pub refund_until: Option<UnixTimeMs>,
-    pub layout: VenueLayout,
 }
 
 impl EventSpec {
-    /// Checks every field; on success compiles the venue layout.
-    pub fn validate(&self) -> Result<ValidEvent, SpecErrors> {
+    /// Checks every field and reports every problem. `EventSpec::validate`
+    /// (in [`crate::valid`]) adds the compiled venue on success.
+    pub fn check(&self) -> Result<SpecTimes, SpecErrors> {
         let mut check = Checker::default();
         self.check_header(&mut check);
         let times = self.check_times(&mut check);
@@ -140,13 +138,9 @@ impl EventSpec {
         self.check_sections(&mut check, &tier_ids);
         self.check_settings(&mut check);
         match (check.errors.is_empty(), times) {
-            (true, Some((starts_at, on_sale_at, refund_until))) => Ok(ValidEvent {
-                layout: VenueLayout::compile(self),
-                spec: self.clone(),
-                starts_at,
-                on_sale_at,
-                refund_until,
-            }),
+            (true, Some((starts_at, on_sale_at, refund_until))) => {
+                Ok(SpecTimes { starts_at, on_sale_at, refund_until })
+            }
             _ => Err(SpecErrors(check.errors)),
         }
     }

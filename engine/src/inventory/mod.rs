@@ -47,9 +47,9 @@ use crate::limits::{
     BUYER_SHARDS, MAX_BUYERS_PER_EVENT, MAX_HOLD_KEYS_PER_BUYER, MAX_IDEMPOTENCY_KEY_LEN, MAX_ORDERS_PER_BUYER,
     MAX_PAYMENT_REF_LEN,
 };
-use crate::spec::ValidEvent;
 use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering};
 use crate::time::UnixTimeMs;
+use crate::valid::ValidEvent;
 use crossbeam::utils::CachePadded;
 
 /// The event settings the allocator enforces.
