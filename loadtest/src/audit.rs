@@ -13,6 +13,10 @@ use serde_json::Value;
 
 use crate::buyer::{BuyerRecord, End, Seat};
 
+mod lottery;
+
+use lottery::{hex, lottery_order, parse_seed, seed_digest};
+
 /// Fewer buyers than this in a group: its rank correlation is not judged.
 const MIN_BUYERS_FOR_CORRELATION: usize = 10;
 
@@ -317,7 +321,7 @@ fn fairness(evidence: &Evidence<'_>) -> Fairness {
 /// (not what each join answered: a join that waited for the disk across the
 /// draw already answers `waiting`).
 fn lobby_pairs(records: &[BuyerRecord], seed: &[u8; 32], lobby_size: u32) -> Vec<(f64, f64)> {
-    let order = guichet_engine::room::lottery_order(seed, lobby_size);
+    let order = lottery_order(seed, lobby_size);
     let mut rank_of = vec![0u32; order.len()];
     for (rank, &buyer) in order.iter().enumerate() {
         rank_of[buyer as usize] = rank as u32;
@@ -333,8 +337,7 @@ fn lobby_pairs(records: &[BuyerRecord], seed: &[u8; 32], lobby_size: u32) -> Vec
 
 fn fairness_checks(fairness: &Fairness, min: f64) -> Vec<Check> {
     let seed_matches = match (&fairness.seed_sha256_published, &fairness.seed) {
-        (Some(published), Some(seed)) => parse_seed(seed)
-            .map(|seed| guichet_engine::room::hex(&guichet_engine::room::seed_digest(&seed)) == *published),
+        (Some(published), Some(seed)) => parse_seed(seed).map(|seed| hex(&seed_digest(&seed)) == *published),
         _ => None,
     };
     let correlation_check = |name: &'static str, value: Option<f64>, buyers: usize| Check {
@@ -433,17 +436,6 @@ fn outcomes(records: &[BuyerRecord], sold_out_at: Option<Duration>) -> Outcomes 
         warned_before_sell_out,
         warned_share: share(warned_before_sell_out, nothing.len()),
     }
-}
-
-fn parse_seed(text: &str) -> Option<[u8; 32]> {
-    if text.len() != 64 {
-        return None;
-    }
-    let mut seed = [0u8; 32];
-    for (byte, pair) in seed.iter_mut().zip(text.as_bytes().chunks(2)) {
-        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
-    }
-    Some(seed)
 }
 
 /// Nearest-rank quantile; sorts in place.
@@ -646,7 +638,7 @@ mod tests {
     #[test]
     fn the_lobby_is_checked_against_the_recomputed_lottery() {
         let seed = [7u8; 32];
-        let order = guichet_engine::room::lottery_order(&seed, 30);
+        let order = lottery_order(&seed, 30);
         let mut records: Vec<BuyerRecord> = (0..30u32).map(|i| record(i, None, None)).collect();
         for record in &mut records {
             record.in_lobby = true;
@@ -673,8 +665,8 @@ mod tests {
         // A digest was published but no seed came back.
         assert_eq!(failed(&fairness), ["the lottery seed matches its published digest"]);
         let seed = [5u8; 32];
-        fairness.seed = Some(guichet_engine::room::hex(&seed));
-        fairness.seed_sha256_published = Some(guichet_engine::room::hex(&guichet_engine::room::seed_digest(&seed)));
+        fairness.seed = Some(hex(&seed));
+        fairness.seed_sha256_published = Some(hex(&seed_digest(&seed)));
         assert!(failed(&fairness).is_empty());
         fairness.joins_unnumbered = 3;
         assert_eq!(failed(&fairness), ["every join's number is readable"]);
