@@ -22,7 +22,7 @@ use crate::entropy::{Entropy, OsEntropy};
 pub use crate::event::{Event, EventNumber, WalRecord};
 use crate::event::{LogHandle, WalRecordRef};
 use crate::ids::BuyerId;
-use crate::inventory::{HoldKeysSnapshot, InventoryError, InventoryRecord, InventorySnapshot};
+use crate::inventory::{HoldKeysSnapshot, InventoryError, InventorySnapshot};
 use crate::limits::{DEFAULT_HEARTBEAT_GRACE_S, DEFAULT_POLL_TOLERANCE_PERCENT, MAX_EVENTS};
 use crate::room::{BuyerState, JoinKeysSnapshot, QueueStatus, RoomSnapshot};
 use crate::spec::{EventSpec, SpecErrors};
@@ -331,25 +331,9 @@ impl Engine {
             }
             WalRecord::Inventory { event, record } => {
                 let (target, covered) = target(replay, event)?;
-                if sequence > covered.inventory {
-                    target.inventory.apply(&record, Receipt(sequence)).map_err(|e| e.0)?;
-                }
-                // A purchase also frees the buyer's active place in the room. Done
-                // whatever the room's cut: a snapshot may fall between the
-                // purchase and this, and doing it twice changes nothing.
-                match record {
-                    InventoryRecord::HoldPurchased { hold, .. } => {
-                        if let Some(held) = target.inventory.hold_info(hold) {
-                            target.room.note_purchase(held.buyer);
-                        }
-                    }
-                    // A hold takes its buyer out of those still looking, for admission.
-                    InventoryRecord::HoldPlaced { buyer, .. } | InventoryRecord::HoldPlacedWithKey { buyer, .. } => {
-                        target.room.note_hold(buyer)
-                    }
-                    _ => {}
-                }
-                Ok(())
+                target
+                    .replay_inventory_record(&record, Receipt(sequence), sequence <= covered.inventory)
+                    .map_err(|e| e.0)
             }
             WalRecord::Room { event, record } => {
                 let (target, covered) = target(replay, event)?;

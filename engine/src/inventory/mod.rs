@@ -123,6 +123,8 @@ pub struct HoldPlaced {
     pub hold: Hold,
     pub fit: Fit,
     pub receipt: Receipt,
+    /// The record that placed it: what the event's room follows, as on replay.
+    pub(crate) record: InventoryRecord,
 }
 
 /// What a hold with an `Idempotency-Key` did.
@@ -141,6 +143,9 @@ pub struct Purchase {
     /// False when an earlier request with the same Idempotency-Key made it.
     pub created: bool,
     pub receipt: Receipt,
+    /// The record that made the order (none for a replayed request): what
+    /// the event's room follows, as on replay.
+    pub(crate) record: Option<InventoryRecord>,
 }
 
 /// A ticket's place in words, borrowed from the layout.
@@ -363,9 +368,9 @@ impl Inventory {
                 request,
             },
         };
-        let receipt = self.commit(&mut locked, record)?;
+        let receipt = self.commit(&mut locked, &record)?;
         let hold = locked.buyers().holds[&hold_id].clone();
-        Ok(KeyedHold::Placed(HoldPlaced { hold, fit, receipt }))
+        Ok(KeyedHold::Placed(HoldPlaced { hold, fit, receipt, record }))
     }
 
     /// Turns a live hold into an order. The same `idempotency_key` (in the
@@ -418,9 +423,9 @@ impl Inventory {
             idempotency_key: idempotency_key.into(),
             payment_ref: payment_ref.into(),
         };
-        let receipt = self.commit(&mut locked, record)?;
+        let receipt = self.commit(&mut locked, &record)?;
         let order = locked.buyers().orders[&order_id].clone();
-        Ok(Purchase { order, created: true, receipt })
+        Ok(Purchase { order, created: true, receipt, record: Some(record) })
     }
 
     /// Lets a hold go; its seats are back on sale at once. Releasing a hold
@@ -464,7 +469,7 @@ impl Inventory {
         }
         let places = order.places.clone();
         self.lock_places(&mut locked, &places);
-        let receipt = self.commit(&mut locked, InventoryRecord::OrderCancelled { order: order_id, at: now })?;
+        let receipt = self.commit(&mut locked, &InventoryRecord::OrderCancelled { order: order_id, at: now })?;
         Ok((locked.buyers().orders[&order_id].clone(), receipt))
     }
 
@@ -615,9 +620,9 @@ impl Inventory {
     // ---- helpers shared by the operations ----
 
     /// Hands a record to the sink, then applies it under the locks already held.
-    fn commit(&self, locked: &mut Locked<'_>, record: InventoryRecord) -> Result<Receipt, InventoryError> {
-        let receipt = self.sink.submit(&record)?;
-        if let Err(error) = self.apply_locked(locked, &record, receipt) {
+    fn commit(&self, locked: &mut Locked<'_>, record: &InventoryRecord) -> Result<Receipt, InventoryError> {
+        let receipt = self.sink.submit(record)?;
+        if let Err(error) = self.apply_locked(locked, record, receipt) {
             panic!("apply refused a change the operation had checked ({error}); record: {record:?}");
         }
         Ok(receipt)
@@ -654,7 +659,7 @@ impl Inventory {
         now: UnixTimeMs,
     ) -> Result<Receipt, InventoryError> {
         self.lock_places(locked, places);
-        let receipt = self.commit(locked, InventoryRecord::HoldEnded { hold, at: now, reason });
+        let receipt = self.commit(locked, &InventoryRecord::HoldEnded { hold, at: now, reason });
         locked.shards.clear();
         receipt
     }
@@ -723,7 +728,7 @@ impl Inventory {
         if order.hold != hold_id || &*order.payment_ref != payment_ref {
             return Some(Err(InventoryError::IdempotencyKeyReused));
         }
-        Some(Ok(Purchase { order: order.clone(), created: false, receipt: order.receipt }))
+        Some(Ok(Purchase { order: order.clone(), created: false, receipt: order.receipt, record: None }))
     }
 
     fn free_seat_numbers(&self, row: ShardIndex, now: UnixTimeMs) -> Vec<u32> {

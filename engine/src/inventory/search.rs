@@ -84,7 +84,7 @@ impl Inventory {
         now: UnixTimeMs,
     ) -> Result<(), InventoryError> {
         if locked.shard(shard).has_expired_holds(now) {
-            self.commit(locked, InventoryRecord::ExpiredReclaimed { shard, at: now })?;
+            self.commit(locked, &InventoryRecord::ExpiredReclaimed { shard, at: now })?;
         }
         Ok(())
     }
@@ -307,7 +307,7 @@ impl Inventory {
         } else {
             InventoryRecord::PlacesUnblocked { places, at: now }
         };
-        self.commit(&mut locked, record)
+        self.commit(&mut locked, &record)
     }
 
     pub(super) fn set_places_blocked(
@@ -353,7 +353,7 @@ impl Inventory {
         } else {
             InventoryRecord::PlacesUnblocked { places, at: now }
         };
-        self.commit(&mut locked, record)
+        self.commit(&mut locked, &record)
     }
 
     fn label(&self, place: &Place) -> SeatLabel {
