@@ -30,7 +30,7 @@ use crate::tickets::{TicketClaims, TicketSigner};
 use crate::time::UnixTimeMs;
 use crate::tokens::{KeyRing, TokenClaims, TokenError, TokenKind};
 use crate::valid::ValidEvent;
-use crate::wal::reader::{self, ScanError, TornTail};
+use crate::wal::reader::{self, DiskRecords, RecordSource, ScanError, TornTail};
 use crate::wal::snapshot::{read_snapshot_versioned, snapshots, write_snapshot};
 use crate::wal::storage::{DiskStorage, Storage};
 use crate::wal::{Wal, WalError, WalOptions};
@@ -70,10 +70,37 @@ struct Coverage {
     room: u64,
 }
 
-/// Events during recovery, each with what its snapshot covers.
+/// Events during recovery, each with what its snapshot covers, and where
+/// in the log replay stands.
 #[derive(Default)]
 struct Replay {
     events: Vec<(Arc<Event>, Coverage)>,
+    position: LogPosition,
+}
+
+/// Replay's place in the log: the last record applied (at first, the
+/// position the snapshot's events are complete at), and how many were.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct LogPosition {
+    last: u64,
+    records: u64,
+}
+
+impl LogPosition {
+    /// Moves to the record a source says comes next: refused when it is at or
+    /// before the position (the snapshot or replay holds it already), or
+    /// skips records, so no source can leave a gap or apply a record twice.
+    fn advance_to(&mut self, sequence: u64) -> Result<(), String> {
+        if sequence <= self.last {
+            return Err(format!("record {sequence} is at or before log position {}, already applied", self.last));
+        }
+        if sequence != self.last + 1 {
+            return Err(format!("record {sequence} follows record {}: the records between are missing", self.last));
+        }
+        self.last = sequence;
+        self.records += 1;
+        Ok(())
+    }
 }
 
 /// The data directory's file of signing keys (secret: written with mode 0600).
@@ -221,26 +248,14 @@ impl Engine {
         clock: Arc<dyn Clock>,
     ) -> Result<(Engine, RecoveryReport), RecoveryError> {
         let started = Instant::now();
-        let keys = load_or_create(&*storage, SIGNING_KEYS_FILE, || KeyRing::generate(&*options.entropy))?;
-        let tickets = load_or_create(&*storage, TICKET_KEY_FILE, || TicketSigner::generate(&*options.entropy))?;
         let wal_options = options.wal;
-        let engine = Engine {
-            storage,
-            log: Arc::new(LogHandle::default()),
-            clock,
-            options,
-            keys,
-            tickets,
-            events: DashMap::new(),
-            ordered: Mutex::new(Vec::new()),
-            snapshot_running: Mutex::new(()),
-            snapshot_covered: AtomicU64::new(0),
-        };
+        let engine = Engine::unstarted(storage, options, clock)?;
         let mut report = RecoveryReport::default();
-        let (events_covered, mut replay) = engine.load_snapshot(&mut report)?;
-        let outcome = reader::scan(&*engine.storage, events_covered, |sequence, payload| {
-            engine.replay(sequence, payload, &mut replay)
-        })?;
+        let mut replay = engine.load_snapshot(&mut report)?;
+        let mut disk = DiskRecords::new(&*engine.storage);
+        engine.replay_from(&mut disk, &mut replay)?;
+        let outcome = disk.outcome();
+        debug_assert_eq!(outcome.last_sequence, replay.position.last);
         if let Some(torn) = &outcome.torn_tail {
             tracing::warn!(
                 segment = %engine.storage.describe(&torn.segment),
@@ -266,8 +281,8 @@ impl Engine {
             event.room.mark_all_seen();
             report.holds_expired += event.inventory.expire_holds().map_err(RecoveryError::Expiry)?;
         }
-        report.records_replayed = outcome.records_visited;
-        report.last_sequence = outcome.last_sequence;
+        report.records_replayed = replay.position.records;
+        report.last_sequence = replay.position.last;
         report.torn_tail = outcome.torn_tail;
         report.events = engine.events.len();
         report.elapsed = started.elapsed();
@@ -283,11 +298,33 @@ impl Engine {
         Ok((engine, report))
     }
 
-    /// Loads the newest snapshot; returns the sequence up to which events are
-    /// covered, and the events with their coverage.
-    fn load_snapshot(&self, report: &mut RecoveryReport) -> Result<(u64, Replay), RecoveryError> {
+    /// An engine with its keys and no events, its log not yet started.
+    fn unstarted(
+        storage: Arc<dyn Storage>,
+        options: EngineOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Engine, RecoveryError> {
+        let keys = load_or_create(&*storage, SIGNING_KEYS_FILE, || KeyRing::generate(&*options.entropy))?;
+        let tickets = load_or_create(&*storage, TICKET_KEY_FILE, || TicketSigner::generate(&*options.entropy))?;
+        Ok(Engine {
+            storage,
+            log: Arc::new(LogHandle::default()),
+            clock,
+            options,
+            keys,
+            tickets,
+            events: DashMap::new(),
+            ordered: Mutex::new(Vec::new()),
+            snapshot_running: Mutex::new(()),
+            snapshot_covered: AtomicU64::new(0),
+        })
+    }
+
+    /// Loads the newest snapshot: its events with what each covers, and the
+    /// log position replay starts after (every event created up to it is in).
+    fn load_snapshot(&self, report: &mut RecoveryReport) -> Result<Replay, RecoveryError> {
         let mut replay = Replay::default();
-        let Some((_, name)) = snapshots(&*self.storage)?.into_iter().next() else { return Ok((0, replay)) };
+        let Some((_, name)) = snapshots(&*self.storage)?.into_iter().next() else { return Ok(replay) };
         let file = self.storage.describe(&name);
         let broken = |why: String| RecoveryError::Snapshot { file: file.clone(), why };
         let (sequence, version, payload) =
@@ -311,7 +348,20 @@ impl Engine {
         }
         report.snapshot = Some((name, sequence));
         self.snapshot_covered.store(sequence, Ordering::Relaxed);
-        Ok((snapshot.events_covered, replay))
+        replay.position = LogPosition { last: snapshot.events_covered, records: 0 };
+        Ok(replay)
+    }
+
+    /// Applies every record `source` holds after replay's position, each at
+    /// the log position the source states, through the same `apply` as live
+    /// traffic.
+    fn replay_from(&self, source: &mut dyn RecordSource, replay: &mut Replay) -> Result<(), RecoveryError> {
+        let after = replay.position.last;
+        source.read_after(after, &mut |sequence, payload| {
+            replay.position.advance_to(sequence)?;
+            self.replay(sequence, payload, replay)
+        })?;
+        Ok(())
     }
 
     /// Applies one record from the log, unless the snapshot already holds it.
@@ -639,5 +689,120 @@ fn load_or_create<T: Serialize + serde::de::DeserializeOwned>(
             Ok(key)
         }
         Err(error) => Err(broken(error.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::demo::demo_event;
+    use crate::inventory::{HoldRequest, KeyedHold, Requester};
+    use crate::wal::reader::RecordVisitor;
+    use crate::wal::storage::MemoryStorage;
+
+    /// Records held in memory, as another holder of the log (a replicated
+    /// stream) would hand them over.
+    struct RecordList(Vec<(u64, Vec<u8>)>);
+
+    impl RecordSource for RecordList {
+        fn read_after(&mut self, after_sequence: u64, visit: &mut RecordVisitor<'_>) -> Result<(), ScanError> {
+            for (sequence, payload) in self.0.iter().filter(|(sequence, _)| *sequence > after_sequence) {
+                visit(*sequence, payload).map_err(|reason| ScanError::Record {
+                    file: "a list of records".into(),
+                    offset: 0,
+                    sequence: *sequence,
+                    reason,
+                })?;
+            }
+            Ok(())
+        }
+    }
+
+    fn small_segments() -> EngineOptions {
+        let wal = WalOptions { segment_bytes: 1 << 20, ..WalOptions::default() };
+        EngineOptions { wal, ..EngineOptions::default() }
+    }
+
+    const ON_SALE: UnixTimeMs = UnixTimeMs(1_796_482_800_000); // 2026-12-05T15:00:00Z, the demo's
+
+    /// A log with the demo event, buyers admitted, holds, and purchases.
+    fn busy_log(clock: &Arc<ManualClock>) -> MemoryStorage {
+        let storage = MemoryStorage::new();
+        let (engine, _) = Engine::open(Arc::new(storage.clone()), small_segments(), clock.clone()).unwrap();
+        let (event, _) = engine.create_event(&demo_event().spec).unwrap();
+        let buyers: Vec<BuyerId> = (0..30).map(|_| event.room.join().unwrap().0).collect();
+        clock.set(ON_SALE);
+        for _ in 0..30 {
+            event.tick().unwrap();
+            clock.advance_ms(100);
+        }
+        let request = HoldRequest::BestInSection { section: "L1".into(), quantity: 2 };
+        for (index, buyer) in buyers.iter().enumerate().filter(|(_, b)| event.room.may_shop(**b)).take(6) {
+            let Ok(KeyedHold::Placed(placed)) = event.hold(*buyer, &request, None) else { panic!("a hold") };
+            if index % 2 == 0 {
+                event.purchase(placed.hold.id, Requester::Buyer(*buyer), "k", "p").unwrap();
+            }
+        }
+        engine.wait_durable(engine.after_everything_logged(Receipt::NONE)).unwrap();
+        engine.close();
+        storage
+    }
+
+    fn logged_records(storage: &MemoryStorage) -> Vec<(u64, Vec<u8>)> {
+        let mut records = Vec::new();
+        let mut disk = DiskRecords::new(storage);
+        disk.read_after(0, &mut |sequence, payload| {
+            records.push((sequence, payload.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+        records
+    }
+
+    /// An engine replayed from `source` alone (no snapshot), its log not started.
+    fn replayed(source: &mut dyn RecordSource, clock: &Arc<ManualClock>) -> Result<Engine, RecoveryError> {
+        let storage = Arc::new(MemoryStorage::new());
+        let engine = Engine::unstarted(storage, small_segments(), clock.clone())?;
+        let mut replay = engine.load_snapshot(&mut RecoveryReport::default())?;
+        engine.replay_from(source, &mut replay)?;
+        Ok(engine)
+    }
+
+    /// What replay rebuilds: each event's inventory and its room, buyer by buyer.
+    fn state(engine: &Engine) -> Vec<(String, crate::room::RoomStats, Vec<Option<QueueStatus>>)> {
+        let events = engine.events();
+        let picture = |event: &Arc<Event>| {
+            let buyers = (0..event.room.stats().admitted_total + 40).map(BuyerId);
+            let statuses = buyers.map(|b| event.room.peek(b, event.supply()).ok()).collect();
+            (event.inventory.digest(), event.room.stats(), statuses)
+        };
+        events.iter().map(picture).collect()
+    }
+
+    #[test]
+    fn records_from_any_source_replay_into_the_state_the_disk_replays_into() {
+        let clock = Arc::new(ManualClock::new(UnixTimeMs(ON_SALE.0 - 10_000)));
+        let storage = busy_log(&clock);
+        let (from_disk, report) = Engine::open(Arc::new(storage.crash(0)), small_segments(), clock.clone()).unwrap();
+        let records = logged_records(&storage);
+        assert_eq!(report.records_replayed, records.len() as u64);
+        let from_list = replayed(&mut RecordList(records), &clock).unwrap();
+        assert_eq!(state(&from_list), state(&from_disk));
+        assert!(from_disk.event(&demo_event().spec.id).unwrap().inventory.confirmed_orders() > 0);
+    }
+
+    #[test]
+    fn a_source_that_skips_or_repeats_a_record_is_refused() {
+        let clock = Arc::new(ManualClock::new(UnixTimeMs(ON_SALE.0 - 10_000)));
+        let records = logged_records(&busy_log(&clock));
+        let mut skipping = records.clone();
+        skipping.remove(5);
+        let refused = replayed(&mut RecordList(skipping), &clock).unwrap_err().to_string();
+        assert!(refused.contains("record 7 follows record 5"), "{refused}");
+        let mut repeating = records;
+        repeating.insert(5, repeating[4].clone());
+        let refused = replayed(&mut RecordList(repeating), &clock).unwrap_err().to_string();
+        assert!(refused.contains("record 5 is at or before log position 5"), "{refused}");
     }
 }
