@@ -5,8 +5,9 @@
 use smallvec::SmallVec;
 
 use super::best::{best_runs, free_runs_longest_first};
+use super::holds::Target;
 use super::record::{places_in_lock_order, InventoryRecord, Place, Places};
-use super::{Candidate, Fit, HoldRequest, Inventory, InventoryError, Locked, SeatLabel, SeatRequest, Target};
+use super::{Candidate, Fit, HoldRequest, Inventory, InventoryError, Locked, SeatLabel, SeatRequest};
 use crate::ids::{BuyerId, SectionIndex, ShardIndex};
 use crate::layout::SectionKind;
 use crate::limits::MAX_RESERVED_SEATS_PER_EVENT;
