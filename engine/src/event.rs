@@ -1,6 +1,8 @@
 //! One event on sale: its spec, its inventory and its waiting room, tied to
 //! the log they share, and the operations that need both (a purchase frees
-//! the buyer's place among the active shoppers).
+//! the buyer's place among the active shoppers). What the room does after an
+//! inventory record is written once, in `follow_inventory_record`, which
+//! live traffic and replay both call.
 
 use std::sync::{Arc, OnceLock};
 
@@ -8,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::codec;
-use crate::commit::{Receipt, SinkError};
+use crate::commit::{ApplyError, Receipt, SinkError};
 use crate::ids::{BuyerId, HoldId};
 use crate::inventory::{
     HoldRequest, Inventory, InventoryError, InventoryRecord, KeyedHold, Purchase, RecordSink, Requester,
@@ -161,8 +163,8 @@ impl Event {
             None => KeyedHold::Placed(self.inventory.hold(buyer, request)?),
             Some(key) => self.inventory.hold_with_key(buyer, request, key)?,
         };
-        if matches!(outcome, KeyedHold::Placed(_)) {
-            self.room.note_hold(buyer);
+        if let KeyedHold::Placed(placed) = &outcome {
+            self.follow_inventory_record(&placed.record);
         }
         Ok(outcome)
     }
@@ -176,10 +178,44 @@ impl Event {
         payment_ref: &str,
     ) -> Result<Purchase, InventoryError> {
         let purchase = self.inventory.purchase(hold, requester, idempotency_key, payment_ref)?;
-        if purchase.created {
-            self.room.note_purchase(purchase.order.buyer);
+        if let Some(record) = &purchase.record {
+            self.follow_inventory_record(record);
         }
         Ok(purchase)
+    }
+
+    /// Replays an inventory record logged at `receipt`: applied unless the
+    /// inventory's snapshot already holds it, then followed by the room
+    /// whatever the room's cut (a snapshot may fall between the two).
+    pub(crate) fn replay_inventory_record(
+        &self,
+        record: &InventoryRecord,
+        receipt: Receipt,
+        in_snapshot: bool,
+    ) -> Result<(), ApplyError> {
+        if !in_snapshot {
+            self.inventory.apply(record, receipt)?;
+        }
+        self.follow_inventory_record(record);
+        Ok(())
+    }
+
+    /// The room rules that follow from an inventory record, live and on
+    /// replay alike: a hold takes its buyer out of those still looking (for
+    /// admission), a purchase frees the buyer's active place. Called once
+    /// the record is applied; following a record twice changes nothing.
+    fn follow_inventory_record(&self, record: &InventoryRecord) {
+        match *record {
+            InventoryRecord::HoldPlaced { buyer, .. } | InventoryRecord::HoldPlacedWithKey { buyer, .. } => {
+                self.room.note_hold(buyer)
+            }
+            InventoryRecord::HoldPurchased { hold, .. } => {
+                if let Some(held) = self.inventory.hold_info(hold) {
+                    self.room.note_purchase(held.buyer);
+                }
+            }
+            _ => {}
+        }
     }
 
     /// A buyer's place in line (a poll: the heartbeat).

@@ -12,7 +12,8 @@
 //! - [`tickets`]: e-ticket codes, Ed25519-signed, checked offline by scanners;
 //! - [`wal`], [`codec`]: the write-ahead log and the bytes of its records;
 //! - [`event`]: one event's inventory and room, and the log records they write;
-//! - [`store`]: the durable engine: events over one log, snapshots, recovery;
+//! - [`store`]: the durable engine's registry: events over one log, keys, snapshots taken;
+//! - [`recovery`]: an engine back from its data directory: snapshot, replay, torn tail, restart;
 //! - [`maintenance`]: the sweeper and periodic snapshots;
 //! - [`json_fields`]: integral numbers and absent-not-null fields in request bodies;
 //! - [`clock`], [`entropy`], [`time`], [`ids`], [`limits`]: the vocabulary.
@@ -30,6 +31,7 @@ pub mod json_fields;
 pub mod layout;
 pub mod limits;
 pub mod maintenance;
+pub mod recovery;
 pub mod room;
 pub mod spec;
 pub mod store;

@@ -1,11 +1,10 @@
-//! The durable engine: events (inventory and waiting room each) over one
-//! write-ahead log, the token signing keys, snapshots, and recovery.
+//! The durable engine's registry: events (inventory and waiting room each)
+//! by id and by number over one write-ahead log, the token and ticket
+//! signing keys, what to await for durability, and the snapshots taken.
 //!
 //! Every change reaches the log as a [`WalRecord`] (an event's creation, or an
-//! inventory or room record tagged with its event's number). Recovery loads the newest
-//! valid snapshot, replays the records after it through the same `apply` as
-//! live traffic, cuts a torn tail, restarts the writer, and expires the holds
-//! that ran out while the process was down.
+//! inventory or room record tagged with its event's number). How an engine
+//! comes back from its data directory is `recovery`'s part.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,7 +21,7 @@ use crate::entropy::{Entropy, OsEntropy};
 pub use crate::event::{Event, EventNumber, WalRecord};
 use crate::event::{LogHandle, WalRecordRef};
 use crate::ids::BuyerId;
-use crate::inventory::{HoldKeysSnapshot, InventoryError, InventoryRecord, InventorySnapshot};
+use crate::inventory::{HoldKeysSnapshot, InventoryError, InventorySnapshot};
 use crate::limits::{DEFAULT_HEARTBEAT_GRACE_S, DEFAULT_POLL_TOLERANCE_PERCENT, MAX_EVENTS};
 use crate::room::{BuyerState, JoinKeysSnapshot, QueueStatus, RoomSnapshot};
 use crate::spec::{EventSpec, SpecErrors};
@@ -30,56 +29,46 @@ use crate::tickets::{TicketClaims, TicketSigner};
 use crate::time::UnixTimeMs;
 use crate::tokens::{KeyRing, TokenClaims, TokenError, TokenKind};
 use crate::valid::ValidEvent;
-use crate::wal::reader::{self, ScanError, TornTail};
-use crate::wal::snapshot::{read_snapshot_versioned, snapshots, write_snapshot};
-use crate::wal::storage::{DiskStorage, Storage};
+use crate::wal::reader;
+use crate::wal::snapshot::{snapshots, write_snapshot};
+use crate::wal::storage::Storage;
 use crate::wal::{Wal, WalError, WalOptions};
 
 /// The idempotency keys of holds and joins, per event in the order of
 /// `EngineSnapshot::events`: format version 2 appends this section to
 /// version 1's payload, so version 1 snapshots still decode (with no keys).
 #[derive(Default, Serialize, Deserialize)]
-struct KeySection {
-    events: Vec<(HoldKeysSnapshot, JoinKeysSnapshot)>,
+pub(crate) struct KeySection {
+    pub(crate) events: Vec<(HoldKeysSnapshot, JoinKeysSnapshot)>,
 }
 
+/// A snapshot's payload (format version 1; version 2 appends a [`KeySection`]).
 #[derive(Serialize, Deserialize)]
-struct EngineSnapshot {
+pub(crate) struct EngineSnapshot {
     /// Every event created at or before this sequence is in `events`.
-    events_covered: u64,
-    events: Vec<EventSnapshot>,
+    pub(crate) events_covered: u64,
+    pub(crate) events: Vec<EventSnapshot>,
 }
 
 #[derive(Serialize, Deserialize)]
-struct EventSnapshot {
-    number: EventNumber,
-    spec_json: String,
-    created_at: UnixTimeMs,
-    lottery_seed: [u8; 32],
-    coverage: Coverage,
-    inventory: InventorySnapshot,
-    room: RoomSnapshot,
+pub(crate) struct EventSnapshot {
+    pub(crate) number: EventNumber,
+    pub(crate) spec_json: String,
+    pub(crate) created_at: UnixTimeMs,
+    pub(crate) lottery_seed: [u8; 32],
+    pub(crate) coverage: Coverage,
+    pub(crate) inventory: InventorySnapshot,
+    pub(crate) room: RoomSnapshot,
 }
 
 /// The log sequences an event's snapshot covers: every inventory (room)
 /// record at or before `inventory` (`room`) is in it. Two cuts, because the
 /// inventory and the room have their own locks.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
-struct Coverage {
-    inventory: u64,
-    room: u64,
+pub(crate) struct Coverage {
+    pub(crate) inventory: u64,
+    pub(crate) room: u64,
 }
-
-/// Events during recovery, each with what its snapshot covers.
-#[derive(Default)]
-struct Replay {
-    events: Vec<(Arc<Event>, Coverage)>,
-}
-
-/// The data directory's file of signing keys (secret: written with mode 0600).
-const SIGNING_KEYS_FILE: &str = "signing-keys.json";
-/// The e-ticket signing key (secret, likewise).
-const TICKET_KEY_FILE: &str = "ticket-key.json";
 
 #[derive(Clone, Debug)]
 pub struct EngineOptions {
@@ -101,40 +90,6 @@ impl Default for EngineOptions {
             entropy: Arc::new(OsEntropy),
         }
     }
-}
-
-/// What recovery found and did.
-#[derive(Clone, Debug, Default)]
-pub struct RecoveryReport {
-    /// The snapshot loaded, if any: its file and the sequence it covers.
-    pub snapshot: Option<(String, u64)>,
-    pub records_replayed: u64,
-    pub last_sequence: u64,
-    pub torn_tail: Option<TornTail>,
-    pub holds_expired: usize,
-    pub events: usize,
-    pub elapsed: Duration,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RecoveryError {
-    #[error(transparent)]
-    Log(#[from] ScanError),
-    #[error("snapshot {file}: {why}")]
-    Snapshot { file: String, why: String },
-    #[error("opening the data directory: {0}")]
-    Io(#[from] std::io::Error),
-    #[error(transparent)]
-    Wal(#[from] WalError),
-    #[error("expiring holds after recovery: {0}")]
-    Expiry(InventoryError),
-    #[error("signing keys {file}: {why}")]
-    Keys { file: String, why: String },
-    #[error(
-        "the log ends at record {log_end} but the snapshot covers up to {snapshot}: synced records were lost. Move \
-         the segments after the snapshot aside to start from the snapshot alone, or restore a backup"
-    )]
-    LogBehindSnapshot { log_end: u64, snapshot: u64 },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -205,26 +160,16 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Opens a data directory (creating it if needed) and recovers.
-    pub fn open_dir(
-        dir: impl AsRef<std::path::Path>,
-        options: EngineOptions,
-        clock: Arc<dyn Clock>,
-    ) -> Result<(Engine, RecoveryReport), RecoveryError> {
-        Self::open(Arc::new(DiskStorage::open(dir)?), options, clock)
-    }
-
-    /// Recovers from `storage`: newest valid snapshot, then the log after it.
-    pub fn open(
+    /// An engine with these keys and no events, its log not yet started
+    /// (recovery fills it, then starts the log).
+    pub(crate) fn with_keys(
         storage: Arc<dyn Storage>,
         options: EngineOptions,
         clock: Arc<dyn Clock>,
-    ) -> Result<(Engine, RecoveryReport), RecoveryError> {
-        let started = Instant::now();
-        let keys = load_or_create(&*storage, SIGNING_KEYS_FILE, || KeyRing::generate(&*options.entropy))?;
-        let tickets = load_or_create(&*storage, TICKET_KEY_FILE, || TicketSigner::generate(&*options.entropy))?;
-        let wal_options = options.wal;
-        let engine = Engine {
+        keys: KeyRing,
+        tickets: TicketSigner,
+    ) -> Engine {
+        Engine {
             storage,
             log: Arc::new(LogHandle::default()),
             clock,
@@ -235,134 +180,25 @@ impl Engine {
             ordered: Mutex::new(Vec::new()),
             snapshot_running: Mutex::new(()),
             snapshot_covered: AtomicU64::new(0),
-        };
-        let mut report = RecoveryReport::default();
-        let (events_covered, mut replay) = engine.load_snapshot(&mut report)?;
-        let outcome = reader::scan(&*engine.storage, events_covered, |sequence, payload| {
-            engine.replay(sequence, payload, &mut replay)
-        })?;
-        if let Some(torn) = &outcome.torn_tail {
-            tracing::warn!(
-                segment = %engine.storage.describe(&torn.segment),
-                offset = torn.offset,
-                bytes = torn.bytes,
-                "cutting a torn write off the end of the log ({}); it was never acknowledged",
-                torn.reason
-            );
-            engine.zero_torn_tail(torn)?;
         }
-        let snapshot_sequence = report.snapshot.as_ref().map_or(0, |s| s.1);
-        if outcome.last_sequence < snapshot_sequence {
-            // Only possible if synced records were lost (durability `none`, or a
-            // damaged disk): appending after them would leave a gap for good.
-            return Err(RecoveryError::LogBehindSnapshot {
-                log_end: outcome.last_sequence,
-                snapshot: snapshot_sequence,
-            });
-        }
-        let wal = Wal::start(engine.storage.clone(), wal_options, outcome.last_sequence, outcome.append)?;
-        engine.log.0.set(Arc::new(wal)).expect("the log is started once");
-        for event in engine.events() {
-            event.room.mark_all_seen();
-            report.holds_expired += event.inventory.expire_holds().map_err(RecoveryError::Expiry)?;
-        }
-        report.records_replayed = outcome.records_visited;
-        report.last_sequence = outcome.last_sequence;
-        report.torn_tail = outcome.torn_tail;
-        report.events = engine.events.len();
-        report.elapsed = started.elapsed();
-        tracing::info!(
-            snapshot = ?report.snapshot,
-            records_replayed = report.records_replayed,
-            last_sequence = report.last_sequence,
-            holds_expired = report.holds_expired,
-            events = report.events,
-            elapsed_ms = report.elapsed.as_millis() as u64,
-            "recovered"
-        );
-        Ok((engine, report))
     }
 
-    /// Loads the newest snapshot; returns the sequence up to which events are
-    /// covered, and the events with their coverage.
-    fn load_snapshot(&self, report: &mut RecoveryReport) -> Result<(u64, Replay), RecoveryError> {
-        let mut replay = Replay::default();
-        let Some((_, name)) = snapshots(&*self.storage)?.into_iter().next() else { return Ok((0, replay)) };
-        let file = self.storage.describe(&name);
-        let broken = |why: String| RecoveryError::Snapshot { file: file.clone(), why };
-        let (sequence, version, payload) =
-            read_snapshot_versioned(&*self.storage, &name).map_err(|e| broken(e.to_string()))?;
-        let (snapshot, keys) = decode_snapshot(version, &payload).map_err(|e| broken(e.to_string()))?;
-        if !keys.events.is_empty() && keys.events.len() != snapshot.events.len() {
-            return Err(broken("the key section does not match the events".into()));
-        }
-        let mut keys = keys.events.into_iter();
-        for mut saved in snapshot.events {
-            if let Some((hold_keys, join_keys)) = keys.next() {
-                saved.inventory.hold_keys = hold_keys;
-                saved.room.join_keys = join_keys;
-            }
-            let event = self
-                .add_event(saved.number, &saved.spec_json, saved.created_at, saved.lottery_seed)
-                .map_err(|e| broken(e.0))?;
-            event.inventory.restore(saved.inventory).map_err(|e| broken(e.0))?;
-            event.room.restore(saved.room).map_err(|e| broken(e.0))?;
-            replay.events.push((event, saved.coverage));
-        }
-        report.snapshot = Some((name, sequence));
-        self.snapshot_covered.store(sequence, Ordering::Relaxed);
-        Ok((snapshot.events_covered, replay))
+    pub(crate) fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
     }
 
-    /// Applies one record from the log, unless the snapshot already holds it.
-    fn replay(&self, sequence: u64, payload: &[u8], replay: &mut Replay) -> Result<(), String> {
-        let target = |replay: &Replay, event: EventNumber| {
-            let found = replay.events.get(event.0 as usize).cloned();
-            found.ok_or_else(|| format!("names event number {}, which was never created", event.0))
-        };
-        match WalRecord::decode(payload).map_err(|e| e.to_string())? {
-            WalRecord::EventCreated { event, at, lottery_seed, spec_json } => {
-                if (event.0 as usize) < replay.events.len() {
-                    return Ok(());
-                }
-                let created = self.add_event(event, &spec_json, at, lottery_seed).map_err(|e| e.0)?;
-                replay.events.push((created, Coverage::default()));
-                Ok(())
-            }
-            WalRecord::Inventory { event, record } => {
-                let (target, covered) = target(replay, event)?;
-                if sequence > covered.inventory {
-                    target.inventory.apply(&record, Receipt(sequence)).map_err(|e| e.0)?;
-                }
-                // A purchase also frees the buyer's active place in the room. Done
-                // whatever the room's cut: a snapshot may fall between the
-                // purchase and this, and doing it twice changes nothing.
-                match record {
-                    InventoryRecord::HoldPurchased { hold, .. } => {
-                        if let Some(held) = target.inventory.hold_info(hold) {
-                            target.room.note_purchase(held.buyer);
-                        }
-                    }
-                    // A hold takes its buyer out of those still looking, for admission.
-                    InventoryRecord::HoldPlaced { buyer, .. } | InventoryRecord::HoldPlacedWithKey { buyer, .. } => {
-                        target.room.note_hold(buyer)
-                    }
-                    _ => {}
-                }
-                Ok(())
-            }
-            WalRecord::Room { event, record } => {
-                let (target, covered) = target(replay, event)?;
-                if sequence > covered.room {
-                    target.room.apply(&record).map_err(|e| e.0)?;
-                }
-                Ok(())
-            }
-        }
+    /// Hands the started log to the events' sinks; once only.
+    pub(crate) fn start_log(&self, wal: Wal) {
+        self.log.0.set(Arc::new(wal)).expect("the log is started once");
+    }
+
+    /// Records the sequence the snapshot recovery loaded covers.
+    pub(crate) fn note_snapshot_loaded(&self, covered: u64) {
+        self.snapshot_covered.store(covered, Ordering::Relaxed);
     }
 
     /// Builds an event from its logged spec and registers it under `number`.
-    fn add_event(
+    pub(crate) fn add_event(
         &self,
         number: EventNumber,
         spec_json: &str,
@@ -395,13 +231,6 @@ impl Engine {
         self.events.insert(event.id().into(), event.clone());
         ordered.push(event.clone());
         event
-    }
-
-    fn zero_torn_tail(&self, torn: &TornTail) -> Result<(), RecoveryError> {
-        let mut file = self.storage.open_for_writing(&torn.segment, 0)?;
-        file.write_at(torn.offset, &vec![0; torn.bytes as usize])?;
-        file.sync_data()?;
-        Ok(())
     }
 
     /// Creates an event; durable once the receipt is.
@@ -628,32 +457,5 @@ impl Engine {
         if let Some(wal) = self.log.0.get() {
             wal.close();
         }
-    }
-}
-
-/// A snapshot's payload: version 1 has no key section.
-fn decode_snapshot(version: u16, payload: &[u8]) -> Result<(EngineSnapshot, KeySection), codec::CodecError> {
-    if version == 1 {
-        return Ok((codec::decode(payload)?, KeySection::default()));
-    }
-    codec::decode(payload)
-}
-
-/// Reads a key file, or makes and keeps a new key on first start.
-fn load_or_create<T: Serialize + serde::de::DeserializeOwned>(
-    storage: &dyn Storage,
-    file: &str,
-    generate: impl FnOnce() -> T,
-) -> Result<T, RecoveryError> {
-    let broken = |why: String| RecoveryError::Keys { file: storage.describe(file), why };
-    match storage.read(file) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| broken(e.to_string())),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            let key = generate();
-            let bytes = serde_json::to_vec(&key).map_err(|e| broken(e.to_string()))?;
-            storage.write_atomically(file, &bytes).map_err(|e| broken(e.to_string()))?;
-            Ok(key)
-        }
-        Err(error) => Err(broken(error.to_string())),
     }
 }

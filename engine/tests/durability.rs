@@ -8,7 +8,8 @@ use common::*;
 use guichet_engine::clock::ManualClock;
 use guichet_engine::ids::BuyerId;
 use guichet_engine::inventory::{HoldRequest, KeyedHold, Receipt, Requester};
-use guichet_engine::store::{Engine, EngineOptions, RecoveryError};
+use guichet_engine::recovery::RecoveryError;
+use guichet_engine::store::{Engine, EngineOptions};
 use guichet_engine::wal::reader::{segments, ScanError};
 use guichet_engine::wal::storage::{MemoryStorage, Storage};
 use guichet_engine::wal::WalOptions;
@@ -369,6 +370,67 @@ fn a_restart_keeps_every_place_in_line_and_every_admission() {
     let before = picture(&recovered, &buyers);
     let again = open(&crashed.crash(0), &clock).unwrap();
     assert_eq!(picture(&again, &buyers), before);
+}
+
+/// What the room says of each buyer, and its figures: what holds and
+/// purchases change in the room, live and on replay alike.
+fn room_picture(engine: &Engine, buyers: &[BuyerId]) -> impl PartialEq + std::fmt::Debug {
+    let event = engine.event("test-event").unwrap();
+    let places: Vec<_> = buyers
+        .iter()
+        .map(|b| {
+            let status = event.room.peek(*b, event.supply()).unwrap();
+            (status.state, status.position, status.access_expires_at, status.reason, event.room.may_shop(*b))
+        })
+        .collect();
+    (places, event.room.stats())
+}
+
+#[test]
+fn holds_and_purchases_weigh_on_the_room_alike_live_and_after_a_restart() {
+    use guichet_engine::room::{BuyerState, SettingsPatch};
+    use guichet_engine::time::UnixTimeMs;
+    let on_sale = UnixTimeMs::parse_rfc3339("2026-12-01T15:00:00Z").unwrap();
+    let storage = MemoryStorage::new();
+    let clock = Arc::new(ManualClock::new(UnixTimeMs(on_sale.0 - 10_000)));
+    let engine = open(&storage, &clock).unwrap();
+    let (event, _) = engine.create_event(&spec_from(small_spec_json())).unwrap();
+    let patch = SettingsPatch { admit_per_minute: Some(6_000), max_active: Some(100), paused: None };
+    event.room.update_settings(patch).unwrap();
+    let buyers: Vec<BuyerId> = (0..20).map(|_| event.room.join().unwrap().0).collect();
+    clock.set(on_sale);
+    for _ in 0..5 {
+        event.tick().unwrap();
+        clock.advance_ms(100);
+    }
+    // 23 places, two tickets an order assumed: the supply gate stops at 10 shoppers.
+    let admitted: Vec<BuyerId> = buyers
+        .iter()
+        .copied()
+        .filter(|b| event.room.peek(*b, event.supply()).unwrap().state == BuyerState::Admitted)
+        .collect();
+    assert_eq!(admitted.len(), 10);
+    // Holds take their buyers out of those still looking; a purchase frees a place.
+    let mut holds = Vec::new();
+    for (index, buyer) in admitted[..4].iter().enumerate() {
+        let key = format!("hold-{index}");
+        match event.hold(*buyer, &best_in("GA", 1), (index % 2 == 0).then_some(key.as_str())).unwrap() {
+            KeyedHold::Placed(placed) => holds.push(placed.hold.id),
+            KeyedHold::Replayed { .. } => panic!("a new key makes a new hold"),
+        }
+    }
+    let bought = event.purchase(holds[0], Requester::Buyer(admitted[0]), "k", "p").unwrap();
+    engine.wait_durable(engine.after_everything_logged(bought.receipt)).unwrap();
+    let live = room_picture(&engine, &buyers);
+    let recovered = open(&storage.crash(0), &clock).unwrap();
+    assert_eq!(room_picture(&recovered, &buyers), live, "the room after replay is the room before");
+    // And both admit alike from there: holds and the purchase weigh on the supply gate.
+    clock.advance_ms(100);
+    let live_tick = event.tick().unwrap().admitted;
+    let replayed_tick = recovered.event("test-event").unwrap().tick().unwrap().admitted;
+    assert!(live_tick > 0, "the holds and the purchase leave room for more shoppers");
+    assert_eq!(replayed_tick, live_tick);
+    assert_eq!(room_picture(&recovered, &buyers), room_picture(&engine, &buyers));
 }
 
 #[test]

@@ -5,8 +5,9 @@
 use smallvec::SmallVec;
 
 use super::best::{best_runs, free_runs_longest_first};
+use super::holds::Target;
 use super::record::{places_in_lock_order, InventoryRecord, Place, Places};
-use super::{Candidate, Fit, HoldRequest, Inventory, InventoryError, Locked, SeatLabel, SeatRequest, Target};
+use super::{Candidate, Fit, HoldRequest, Inventory, InventoryError, Locked, SeatLabel, SeatRequest};
 use crate::ids::{BuyerId, SectionIndex, ShardIndex};
 use crate::layout::SectionKind;
 use crate::limits::MAX_RESERVED_SEATS_PER_EVENT;
@@ -84,7 +85,7 @@ impl Inventory {
         now: UnixTimeMs,
     ) -> Result<(), InventoryError> {
         if locked.shard(shard).has_expired_holds(now) {
-            self.commit(locked, InventoryRecord::ExpiredReclaimed { shard, at: now })?;
+            self.commit(locked, &InventoryRecord::ExpiredReclaimed { shard, at: now })?;
         }
         Ok(())
     }
@@ -307,7 +308,7 @@ impl Inventory {
         } else {
             InventoryRecord::PlacesUnblocked { places, at: now }
         };
-        self.commit(&mut locked, record)
+        self.commit(&mut locked, &record)
     }
 
     pub(super) fn set_places_blocked(
@@ -353,7 +354,7 @@ impl Inventory {
         } else {
             InventoryRecord::PlacesUnblocked { places, at: now }
         };
-        self.commit(&mut locked, record)
+        self.commit(&mut locked, &record)
     }
 
     fn label(&self, place: &Place) -> SeatLabel {

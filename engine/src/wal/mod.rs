@@ -5,7 +5,8 @@
 //! - `storage`: the disk as a trait (a directory, or memory with faults);
 //! - `writer`: group commit on one thread, fail-stop on any I/O error;
 //! - `segment`: segment files, their names, and where appending resumes;
-//! - `reader`: recovery's scan, torn-tail cutting, corruption detection;
+//! - `reader`: recovery's scan, torn-tail cutting, corruption detection, and
+//!   `RecordSource`, what replay reads records through (the disk, or a stream);
 //! - `snapshot`: whole-state snapshot files, written atomically.
 //!
 //! Segment files are named by the sequence of their first record
@@ -31,6 +32,7 @@ pub mod snapshot;
 pub mod storage;
 mod writer;
 
+pub use reader::{DiskRecords, RecordSource, RecordVisitor};
 pub use segment::segment_name;
 pub use writer::{Durable, Wal, WalStats};
 

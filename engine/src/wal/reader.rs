@@ -56,6 +56,45 @@ pub enum ScanError {
     Io { file: String, source: io::Error },
 }
 
+/// What a source hands each record to, with its sequence; an `Err` (why)
+/// refuses the record and stops the reading.
+pub type RecordVisitor<'a> = dyn FnMut(u64, &[u8]) -> Result<(), String> + 'a;
+
+/// Where replay takes its records from: the segments on disk
+/// ([`DiskRecords`]), or another holder of the same log (a replicated
+/// stream). A source states each record's log sequence; replay checks the
+/// order (no gap, nothing it already holds) and applies each record at it.
+pub trait RecordSource {
+    /// Hands `visit` every record after `after_sequence`, in log order, each
+    /// with its sequence; stops at the first record `visit` refuses.
+    fn read_after(&mut self, after_sequence: u64, visit: &mut RecordVisitor<'_>) -> Result<(), ScanError>;
+}
+
+/// The log's segments on disk as a record source. The scan also finds what
+/// the writer needs to carry on (a torn tail to cut, where to append).
+pub struct DiskRecords<'a> {
+    storage: &'a dyn Storage,
+    outcome: ScanOutcome,
+}
+
+impl<'a> DiskRecords<'a> {
+    pub fn new(storage: &'a dyn Storage) -> Self {
+        Self { storage, outcome: ScanOutcome::default() }
+    }
+
+    /// What the last read found at the end of the log.
+    pub fn outcome(self) -> ScanOutcome {
+        self.outcome
+    }
+}
+
+impl RecordSource for DiskRecords<'_> {
+    fn read_after(&mut self, after_sequence: u64, visit: &mut RecordVisitor<'_>) -> Result<(), ScanError> {
+        self.outcome = scan(self.storage, after_sequence, visit)?;
+        Ok(())
+    }
+}
+
 /// Reads every record after `after_sequence` in order and hands it to `visit`.
 pub fn scan(
     storage: &dyn Storage,

@@ -1,0 +1,414 @@
+//! Recovery: how an engine comes back from its data directory. The newest
+//! valid snapshot is loaded, then the log's records after it are replayed
+//! (from a [`RecordSource`]: the segments on disk, or a replicated stream),
+//! each at the log position its source states and through the same `apply`
+//! as live traffic; a torn tail is cut, the writer restarted after the last
+//! record, and the holds that ran out while the process was down expired.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::clock::Clock;
+use crate::codec;
+use crate::commit::Receipt;
+use crate::event::{Event, EventNumber, WalRecord};
+use crate::inventory::InventoryError;
+use crate::store::{Coverage, Engine, EngineOptions, EngineSnapshot, KeySection};
+use crate::tickets::TicketSigner;
+use crate::tokens::KeyRing;
+use crate::wal::reader::{DiskRecords, RecordSource, ScanError, TornTail};
+use crate::wal::snapshot::{read_snapshot_versioned, snapshots};
+use crate::wal::storage::{DiskStorage, Storage};
+use crate::wal::{Wal, WalError};
+
+/// The data directory's file of signing keys (secret: written with mode 0600).
+const SIGNING_KEYS_FILE: &str = "signing-keys.json";
+
+/// The e-ticket signing key (secret, likewise).
+const TICKET_KEY_FILE: &str = "ticket-key.json";
+
+/// What recovery found and did.
+#[derive(Clone, Debug, Default)]
+pub struct RecoveryReport {
+    /// The snapshot loaded, if any: its file and the sequence it covers.
+    pub snapshot: Option<(String, u64)>,
+    pub records_replayed: u64,
+    pub last_sequence: u64,
+    pub torn_tail: Option<TornTail>,
+    pub holds_expired: usize,
+    pub events: usize,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    #[error(transparent)]
+    Log(#[from] ScanError),
+    #[error("snapshot {file}: {why}")]
+    Snapshot { file: String, why: String },
+    #[error("opening the data directory: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Wal(#[from] WalError),
+    #[error("expiring holds after recovery: {0}")]
+    Expiry(InventoryError),
+    #[error("signing keys {file}: {why}")]
+    Keys { file: String, why: String },
+    #[error(
+        "the log ends at record {log_end} but the snapshot covers up to {snapshot}: synced records were lost. Move \
+         the segments after the snapshot aside to start from the snapshot alone, or restore a backup"
+    )]
+    LogBehindSnapshot { log_end: u64, snapshot: u64 },
+}
+
+/// Events during recovery, each with what its snapshot covers, and where
+/// in the log replay stands.
+#[derive(Default)]
+struct Replay {
+    events: Vec<(Arc<Event>, Coverage)>,
+    position: LogPosition,
+}
+
+/// Replay's place in the log: the last record applied (at first, the
+/// position the snapshot's events are complete at), and how many were.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct LogPosition {
+    last: u64,
+    records: u64,
+}
+
+impl LogPosition {
+    /// Moves to the record a source says comes next: refused when it is at or
+    /// before the position (the snapshot or replay holds it already), or
+    /// skips records, so no source can leave a gap or apply a record twice.
+    fn advance_to(&mut self, sequence: u64) -> Result<(), String> {
+        if sequence <= self.last {
+            return Err(format!("record {sequence} is at or before log position {}, already applied", self.last));
+        }
+        if sequence != self.last + 1 {
+            return Err(format!("record {sequence} follows record {}: the records between are missing", self.last));
+        }
+        self.last = sequence;
+        self.records += 1;
+        Ok(())
+    }
+}
+
+impl Engine {
+    /// Opens a data directory (creating it if needed) and recovers.
+    pub fn open_dir(
+        dir: impl AsRef<std::path::Path>,
+        options: EngineOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(Engine, RecoveryReport), RecoveryError> {
+        Self::open(Arc::new(DiskStorage::open(dir)?), options, clock)
+    }
+
+    /// Recovers from `storage`: newest valid snapshot, then the log after it.
+    pub fn open(
+        storage: Arc<dyn Storage>,
+        options: EngineOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(Engine, RecoveryReport), RecoveryError> {
+        let started = Instant::now();
+        let wal_options = options.wal;
+        let engine = Engine::unstarted(storage, options, clock)?;
+        let mut report = RecoveryReport::default();
+        let mut replay = engine.load_snapshot(&mut report)?;
+        let mut disk = DiskRecords::new(&**engine.storage());
+        engine.replay_from(&mut disk, &mut replay)?;
+        let outcome = disk.outcome();
+        debug_assert_eq!(outcome.last_sequence, replay.position.last);
+        if let Some(torn) = &outcome.torn_tail {
+            engine.zero_torn_tail(torn)?;
+        }
+        let snapshot_sequence = report.snapshot.as_ref().map_or(0, |s| s.1);
+        if outcome.last_sequence < snapshot_sequence {
+            // Only possible if synced records were lost (durability `none`, or a
+            // damaged disk): appending after them would leave a gap for good.
+            return Err(RecoveryError::LogBehindSnapshot {
+                log_end: outcome.last_sequence,
+                snapshot: snapshot_sequence,
+            });
+        }
+        let wal = Wal::start(engine.storage().clone(), wal_options, outcome.last_sequence, outcome.append)?;
+        engine.start_log(wal);
+        report.holds_expired = engine.resume_after_downtime()?;
+        report.records_replayed = replay.position.records;
+        report.last_sequence = replay.position.last;
+        report.torn_tail = outcome.torn_tail;
+        report.events = engine.events().len();
+        report.elapsed = started.elapsed();
+        tracing::info!(
+            snapshot = ?report.snapshot,
+            records_replayed = report.records_replayed,
+            last_sequence = report.last_sequence,
+            holds_expired = report.holds_expired,
+            events = report.events,
+            elapsed_ms = report.elapsed.as_millis() as u64,
+            "recovered"
+        );
+        Ok((engine, report))
+    }
+
+    /// An engine with its keys (made on first start) and no events, its log not yet started.
+    fn unstarted(
+        storage: Arc<dyn Storage>,
+        options: EngineOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Engine, RecoveryError> {
+        let keys = load_or_create(&*storage, SIGNING_KEYS_FILE, || KeyRing::generate(&*options.entropy))?;
+        let tickets = load_or_create(&*storage, TICKET_KEY_FILE, || TicketSigner::generate(&*options.entropy))?;
+        Ok(Engine::with_keys(storage, options, clock, keys, tickets))
+    }
+
+    /// Loads the newest snapshot: its events with what each covers, and the
+    /// log position replay starts after (every event created up to it is in).
+    fn load_snapshot(&self, report: &mut RecoveryReport) -> Result<Replay, RecoveryError> {
+        let mut replay = Replay::default();
+        let Some((_, name)) = snapshots(&**self.storage())?.into_iter().next() else { return Ok(replay) };
+        let file = self.storage().describe(&name);
+        let broken = |why: String| RecoveryError::Snapshot { file: file.clone(), why };
+        let (sequence, version, payload) =
+            read_snapshot_versioned(&**self.storage(), &name).map_err(|e| broken(e.to_string()))?;
+        let (snapshot, keys) = decode_snapshot(version, &payload).map_err(|e| broken(e.to_string()))?;
+        if !keys.events.is_empty() && keys.events.len() != snapshot.events.len() {
+            return Err(broken("the key section does not match the events".into()));
+        }
+        let mut keys = keys.events.into_iter();
+        for mut saved in snapshot.events {
+            if let Some((hold_keys, join_keys)) = keys.next() {
+                saved.inventory.hold_keys = hold_keys;
+                saved.room.join_keys = join_keys;
+            }
+            let event = self
+                .add_event(saved.number, &saved.spec_json, saved.created_at, saved.lottery_seed)
+                .map_err(|e| broken(e.0))?;
+            event.inventory.restore(saved.inventory).map_err(|e| broken(e.0))?;
+            event.room.restore(saved.room).map_err(|e| broken(e.0))?;
+            replay.events.push((event, saved.coverage));
+        }
+        report.snapshot = Some((name, sequence));
+        self.note_snapshot_loaded(sequence);
+        replay.position = LogPosition { last: snapshot.events_covered, records: 0 };
+        Ok(replay)
+    }
+
+    /// Applies every record `source` holds after replay's position, each at
+    /// the log position the source states, through the same `apply` as live
+    /// traffic.
+    fn replay_from(&self, source: &mut dyn RecordSource, replay: &mut Replay) -> Result<(), RecoveryError> {
+        let after = replay.position.last;
+        source.read_after(after, &mut |sequence, payload| {
+            replay.position.advance_to(sequence)?;
+            self.replay(sequence, payload, replay)
+        })?;
+        Ok(())
+    }
+
+    /// Applies one record from the log, unless the snapshot already holds it.
+    fn replay(&self, sequence: u64, payload: &[u8], replay: &mut Replay) -> Result<(), String> {
+        let target = |replay: &Replay, event: EventNumber| {
+            let found = replay.events.get(event.0 as usize).cloned();
+            found.ok_or_else(|| format!("names event number {}, which was never created", event.0))
+        };
+        match WalRecord::decode(payload).map_err(|e| e.to_string())? {
+            WalRecord::EventCreated { event, at, lottery_seed, spec_json } => {
+                if (event.0 as usize) < replay.events.len() {
+                    return Ok(());
+                }
+                let created = self.add_event(event, &spec_json, at, lottery_seed).map_err(|e| e.0)?;
+                replay.events.push((created, Coverage::default()));
+                Ok(())
+            }
+            WalRecord::Inventory { event, record } => {
+                let (target, covered) = target(replay, event)?;
+                target
+                    .replay_inventory_record(&record, Receipt(sequence), sequence <= covered.inventory)
+                    .map_err(|e| e.0)
+            }
+            WalRecord::Room { event, record } => {
+                let (target, covered) = target(replay, event)?;
+                if sequence > covered.room {
+                    target.room.apply(&record).map_err(|e| e.0)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// What the time the process was down changes: nobody loses a place in
+    /// line for it (heartbeats are not logged), and the holds that ran out in
+    /// it are expired (now logged). Returns how many holds.
+    fn resume_after_downtime(&self) -> Result<usize, RecoveryError> {
+        let mut holds_expired = 0;
+        for event in self.events() {
+            event.room.mark_all_seen();
+            holds_expired += event.inventory.expire_holds().map_err(RecoveryError::Expiry)?;
+        }
+        Ok(holds_expired)
+    }
+
+    /// Cuts a torn write off the end of the log: zeros, as a fresh segment reads.
+    fn zero_torn_tail(&self, torn: &TornTail) -> Result<(), RecoveryError> {
+        tracing::warn!(
+            segment = %self.storage().describe(&torn.segment),
+            offset = torn.offset,
+            bytes = torn.bytes,
+            "cutting a torn write off the end of the log ({}); it was never acknowledged",
+            torn.reason
+        );
+        let mut file = self.storage().open_for_writing(&torn.segment, 0)?;
+        file.write_at(torn.offset, &vec![0; torn.bytes as usize])?;
+        file.sync_data()?;
+        Ok(())
+    }
+}
+
+/// A snapshot's payload: version 1 has no key section.
+fn decode_snapshot(version: u16, payload: &[u8]) -> Result<(EngineSnapshot, KeySection), codec::CodecError> {
+    if version == 1 {
+        return Ok((codec::decode(payload)?, KeySection::default()));
+    }
+    codec::decode(payload)
+}
+
+/// Reads a key file, or makes and keeps a new key on first start.
+fn load_or_create<T: Serialize + serde::de::DeserializeOwned>(
+    storage: &dyn Storage,
+    file: &str,
+    generate: impl FnOnce() -> T,
+) -> Result<T, RecoveryError> {
+    let broken = |why: String| RecoveryError::Keys { file: storage.describe(file), why };
+    match storage.read(file) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| broken(e.to_string())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let key = generate();
+            let bytes = serde_json::to_vec(&key).map_err(|e| broken(e.to_string()))?;
+            storage.write_atomically(file, &bytes).map_err(|e| broken(e.to_string()))?;
+            Ok(key)
+        }
+        Err(error) => Err(broken(error.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::demo::demo_event;
+    use crate::ids::BuyerId;
+    use crate::inventory::{HoldRequest, KeyedHold, Requester};
+    use crate::room::QueueStatus;
+    use crate::time::UnixTimeMs;
+    use crate::wal::reader::RecordVisitor;
+    use crate::wal::storage::MemoryStorage;
+    use crate::wal::WalOptions;
+
+    /// Records held in memory, as another holder of the log (a replicated
+    /// stream) would hand them over.
+    struct RecordList(Vec<(u64, Vec<u8>)>);
+
+    impl RecordSource for RecordList {
+        fn read_after(&mut self, after_sequence: u64, visit: &mut RecordVisitor<'_>) -> Result<(), ScanError> {
+            for (sequence, payload) in self.0.iter().filter(|(sequence, _)| *sequence > after_sequence) {
+                visit(*sequence, payload).map_err(|reason| ScanError::Record {
+                    file: "a list of records".into(),
+                    offset: 0,
+                    sequence: *sequence,
+                    reason,
+                })?;
+            }
+            Ok(())
+        }
+    }
+
+    fn small_segments() -> EngineOptions {
+        let wal = WalOptions { segment_bytes: 1 << 20, ..WalOptions::default() };
+        EngineOptions { wal, ..EngineOptions::default() }
+    }
+
+    const ON_SALE: UnixTimeMs = UnixTimeMs(1_796_482_800_000); // 2026-12-05T15:00:00Z, the demo's
+
+    /// A log with the demo event, buyers admitted, holds, and purchases.
+    fn busy_log(clock: &Arc<ManualClock>) -> MemoryStorage {
+        let storage = MemoryStorage::new();
+        let (engine, _) = Engine::open(Arc::new(storage.clone()), small_segments(), clock.clone()).unwrap();
+        let (event, _) = engine.create_event(&demo_event().spec).unwrap();
+        let buyers: Vec<BuyerId> = (0..30).map(|_| event.room.join().unwrap().0).collect();
+        clock.set(ON_SALE);
+        for _ in 0..30 {
+            event.tick().unwrap();
+            clock.advance_ms(100);
+        }
+        let request = HoldRequest::BestInSection { section: "L1".into(), quantity: 2 };
+        for (index, buyer) in buyers.iter().enumerate().filter(|(_, b)| event.room.may_shop(**b)).take(6) {
+            let Ok(KeyedHold::Placed(placed)) = event.hold(*buyer, &request, None) else { panic!("a hold") };
+            if index % 2 == 0 {
+                event.purchase(placed.hold.id, Requester::Buyer(*buyer), "k", "p").unwrap();
+            }
+        }
+        engine.wait_durable(engine.after_everything_logged(Receipt::NONE)).unwrap();
+        engine.close();
+        storage
+    }
+
+    fn logged_records(storage: &MemoryStorage) -> Vec<(u64, Vec<u8>)> {
+        let mut records = Vec::new();
+        let mut disk = DiskRecords::new(storage);
+        disk.read_after(0, &mut |sequence, payload| {
+            records.push((sequence, payload.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+        records
+    }
+
+    /// An engine replayed from `source` alone (no snapshot), its log not started.
+    fn replayed(source: &mut dyn RecordSource, clock: &Arc<ManualClock>) -> Result<Engine, RecoveryError> {
+        let storage = Arc::new(MemoryStorage::new());
+        let engine = Engine::unstarted(storage, small_segments(), clock.clone())?;
+        let mut replay = engine.load_snapshot(&mut RecoveryReport::default())?;
+        engine.replay_from(source, &mut replay)?;
+        Ok(engine)
+    }
+
+    /// What replay rebuilds: each event's inventory and its room, buyer by buyer.
+    fn state(engine: &Engine) -> Vec<(String, crate::room::RoomStats, Vec<Option<QueueStatus>>)> {
+        let events = engine.events();
+        let picture = |event: &Arc<Event>| {
+            let buyers = (0..event.room.stats().admitted_total + 40).map(BuyerId);
+            let statuses = buyers.map(|b| event.room.peek(b, event.supply()).ok()).collect();
+            (event.inventory.digest(), event.room.stats(), statuses)
+        };
+        events.iter().map(picture).collect()
+    }
+
+    #[test]
+    fn records_from_any_source_replay_into_the_state_the_disk_replays_into() {
+        let clock = Arc::new(ManualClock::new(UnixTimeMs(ON_SALE.0 - 10_000)));
+        let storage = busy_log(&clock);
+        let (from_disk, report) = Engine::open(Arc::new(storage.crash(0)), small_segments(), clock.clone()).unwrap();
+        let records = logged_records(&storage);
+        assert_eq!(report.records_replayed, records.len() as u64);
+        let from_list = replayed(&mut RecordList(records), &clock).unwrap();
+        assert_eq!(state(&from_list), state(&from_disk));
+        assert!(from_disk.event(&demo_event().spec.id).unwrap().inventory.confirmed_orders() > 0);
+    }
+
+    #[test]
+    fn a_source_that_skips_or_repeats_a_record_is_refused() {
+        let clock = Arc::new(ManualClock::new(UnixTimeMs(ON_SALE.0 - 10_000)));
+        let records = logged_records(&busy_log(&clock));
+        let mut skipping = records.clone();
+        skipping.remove(5);
+        let refused = replayed(&mut RecordList(skipping), &clock).unwrap_err().to_string();
+        assert!(refused.contains("record 7 follows record 5"), "{refused}");
+        let mut repeating = records;
+        repeating.insert(5, repeating[4].clone());
+        let refused = replayed(&mut RecordList(repeating), &clock).unwrap_err().to_string();
+        assert!(refused.contains("record 5 is at or before log position 5"), "{refused}");
+    }
+}
