@@ -1,23 +1,23 @@
 //! The HTTP API: routing, handlers, and what they share.
 
-pub mod client_address;
-pub mod error;
+pub(crate) mod client_address;
+pub(crate) mod error;
 mod handlers;
-pub mod limiter;
-mod page_routes;
-pub mod pages;
-pub mod request;
+pub(crate) mod limiter;
+pub mod page_routes;
+pub(crate) mod pages;
+pub(crate) mod request;
 pub mod router;
-pub mod views;
+pub(crate) mod views;
 
 use std::sync::Arc;
 
 use guichet_engine::store::Engine;
 
-pub use handlers::handle;
+pub(crate) use handlers::handle;
 
 /// What every handler needs: the engine and the gateway's own settings.
-pub struct App {
+pub(crate) struct App {
     pub engine: Arc<Engine>,
     pub admin_token: String,
     pub max_body_bytes: usize,
