@@ -4,7 +4,7 @@
 //! the work is in the `guichet_gateway` library.
 
 use clap::{Parser, Subcommand};
-use guichet_gateway::{config, demo, wal_tool};
+use guichet_gateway::{config, demo, server, wal_tool};
 
 /// mimalloc rather than glibc's malloc: every request allocates and frees a
 /// few small buffers (head, body, JSON), and with glibc that was about 7 % of
@@ -35,7 +35,7 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     match Cli::parse().command {
-        Command::Serve(args) => guichet_gateway::serve(&args),
+        Command::Serve(args) => server::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Wal(command) => wal_tool::run(&command),
     }
