@@ -24,7 +24,7 @@ use tokio::sync::Semaphore;
 use crate::config::{LogFormat, ServeArgs, ServeConfig};
 use crate::http::error::ApiError;
 use crate::http::limiter::WindowLimiter;
-use crate::http::router::Router;
+use crate::http::router::{metric_labels, Router};
 use crate::http::{handle, App};
 use crate::metrics::Metrics;
 use crate::watchdog::{with_deadline, ConnectionLimits, Watchdog, WatchedStream};
@@ -113,7 +113,7 @@ async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App)) -> 
         engine: engine.clone(),
         admin_token,
         max_body_bytes: config.max_body_bytes,
-        metrics: Metrics::new(),
+        metrics: Metrics::new(metric_labels()),
         join_limiter: WindowLimiter::new(config.joins_per_minute_per_client),
         trusted_proxies: config.trusted_proxies.clone(),
         seat_call_limiter: WindowLimiter::new(config.seat_calls_per_minute_per_buyer),

@@ -83,7 +83,7 @@ async fn answer(
             (Some(route), dispatch(app, matched, request, client).await.unwrap_or_else(ApiError::into_response))
         }
     };
-    app.metrics.observe_request(route, response.status(), started.elapsed());
+    app.metrics.observe_request(route.map(Route::index), response.status(), started.elapsed());
     response
 }
 
@@ -132,7 +132,7 @@ async fn dispatch(app: &App, matched: Matched, request: Request<Incoming>, clien
         (Route::HoldPurchase, _) => purchase(app, &param, request).await,
         (Route::Order, _) => get_order(app, &param, &request),
         (Route::OrderCancel, _) => cancel_order(app, &param, &request).await,
-        (Route::Metrics, _) => Ok(app.metrics.render(&app.engine)),
+        (Route::Metrics, _) => Ok(metrics_exposition(app)),
         (Route::Healthz, _) => Ok(json_response(StatusCode::OK, &json!({ "status": "ok" }))),
         (Route::TicketKey, _) => {
             let key = app.engine.ticket_public_key();
@@ -601,6 +601,13 @@ fn refuse_in_flight(app: &App, first: Receipt) -> ApiResult<()> {
 
 // ---- operators ----
 
+/// `/metrics`: Prometheus' text format, with the engine's figures read now.
+fn metrics_exposition(app: &App) -> HttpResponse {
+    let mut response = Response::new(Full::new(Bytes::from(app.metrics.exposition(&app.engine))));
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    response
+}
+
 fn readiness(app: &App) -> ApiResult<HttpResponse> {
     if app.engine.wal().is_open() {
         Ok(json_response(StatusCode::OK, &json!({ "status": "ready" })))
@@ -624,6 +631,7 @@ mod tests {
 
     use super::*;
     use crate::http::client_address::TrustedProxies;
+    use crate::http::router::metric_labels;
     use crate::metrics::Metrics;
 
     const NOW: UnixTimeMs = UnixTimeMs(1_800_000_000_000);
@@ -636,7 +644,7 @@ mod tests {
             engine: Arc::new(engine),
             admin_token: "admin".into(),
             max_body_bytes: 1 << 20,
-            metrics: Metrics::new(),
+            metrics: Metrics::new(metric_labels()),
             join_limiter: WindowLimiter::new(1_000_000),
             trusted_proxies: TrustedProxies::new(Vec::new()).expect("no proxies is valid"),
             seat_call_limiter: WindowLimiter::new(1_000_000),
