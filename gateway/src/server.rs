@@ -22,10 +22,11 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::config::{LogFormat, ServeArgs, ServeConfig};
+use crate::http::app::App;
 use crate::http::error::ApiError;
+use crate::http::handlers::handle;
 use crate::http::limiter::WindowLimiter;
 use crate::http::router::{metric_labels, Router};
-use crate::http::{handle, App};
 use crate::metrics::Metrics;
 use crate::watchdog::{with_deadline, ConnectionLimits, Watchdog, WatchedStream};
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use guichet_engine::event::{Event, EventNumber};
+use guichet_engine::event::Event;
 use guichet_engine::ids::{BuyerId, HoldId, OrderId};
 use guichet_engine::inventory::{HoldRequest, KeyedHold, OrderCursor, Receipt, Requester, SeatRequest};
 use guichet_engine::json_fields;
@@ -23,12 +23,12 @@ use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 use unicode_normalization::UnicodeNormalization;
 
+use super::app::App;
 use super::error::{ApiError, ApiResult};
 use super::limiter::{client_key, Refusal, WindowLimiter};
 use super::request::{bearer, query_pairs, read_json};
 use super::router::{Matched, Route, Router};
 use super::views::{self, QueueStatusView};
-use super::App;
 
 /// The most orders one page of `GET /orders` returns.
 const MAX_ORDERS_PAGE: usize = 1_000;
@@ -107,10 +107,10 @@ async fn dispatch(app: &App, matched: Matched, request: Request<Incoming>, clien
     match (matched.route, method) {
         (Route::Events, Method::GET) => list_events(app, &request),
         (Route::Events, _) => create_event(app, request).await,
-        (Route::Event, _) => Ok(json_response(StatusCode::OK, &views::event_detail(&*event(app, &param)?, now(app)))),
+        (Route::Event, _) => Ok(json_response(StatusCode::OK, &views::event_detail(&*app.event(&param)?, app.now()))),
         (Route::EventRoom, _) => patch_room(app, &param, request).await,
         (Route::EventStats, _) => {
-            let event = event(app, &param)?;
+            let event = app.event(&param)?;
             require_admin(app, &request)?;
             Ok(json_response(StatusCode::OK, &views::stats_json(&event)))
         }
@@ -122,7 +122,7 @@ async fn dispatch(app: &App, matched: Matched, request: Request<Incoming>, clien
         (Route::Queue, _) => leave_queue(app, &param, &request).await,
         (Route::QueueStatus, _) => queue_status(app, &param, &request).await,
         (Route::Seats, _) => {
-            let event = event(app, &param)?;
+            let event = app.event(&param)?;
             access_buyer(app, &request, &event)?;
             Ok(json_response(StatusCode::OK, &views::seats_json(&event)))
         }
@@ -165,31 +165,6 @@ fn no_content() -> HttpResponse {
     response
 }
 
-fn now(app: &App) -> UnixTimeMs {
-    app.engine.clock().now()
-}
-
-fn event(app: &App, id: &str) -> ApiResult<Arc<Event>> {
-    app.engine.event(id).ok_or_else(|| ApiError::not_found("unknown_event", format!("there is no event {id:?}")))
-}
-
-/// The event a hold or order reference names.
-fn event_of_ref(app: &App, text: &str, prefix: char, what: &'static str) -> ApiResult<(Arc<Event>, u64)> {
-    let unknown = || {
-        ApiError::not_found(
-            if prefix == 'h' { "unknown_hold" } else { "unknown_order" },
-            format!("there is no such {what}"),
-        )
-    };
-    let (number, id) = views::parse_ref(text, prefix).ok_or_else(unknown)?;
-    let event = app.engine.event_by_number(EventNumber(number)).ok_or_else(unknown)?;
-    Ok((event, id))
-}
-
-async fn durable(app: &App, receipt: Receipt) -> ApiResult<()> {
-    Ok(app.engine.durable(receipt).await?)
-}
-
 fn is_admin(app: &App, token: &str) -> bool {
     app.admin_token.len() == token.len() && bool::from(app.admin_token.as_bytes().ct_eq(token.as_bytes()))
 }
@@ -197,7 +172,7 @@ fn is_admin(app: &App, token: &str) -> bool {
 /// Whether `token` is a buyer's token that this server signed (for any event,
 /// expired or not): on an admin route that is 403, not 401.
 fn is_buyer_token(app: &App, token: &str) -> bool {
-    let checked = app.engine.keys().verify(token, TokenKind::Queue, 0, now(app));
+    let checked = app.engine.keys().verify(token, TokenKind::Queue, 0, app.now());
     matches!(checked, Ok(_) | Err(TokenError::WrongKind | TokenError::OtherEvent | TokenError::Expired))
 }
 
@@ -230,7 +205,7 @@ fn within_budget(limiter: &WindowLimiter, key: u128, now: UnixTimeMs, code: &'st
 fn access_buyer(app: &App, request: &Request<Incoming>, event: &Event) -> ApiResult<BuyerId> {
     let buyer = access_token_buyer(app, request, event)?;
     let key = (u128::from(event.number.0) << 64) | u128::from(buyer.0);
-    within_budget(&app.seat_call_limiter, key, now(app), "rate_limited")?;
+    within_budget(&app.seat_call_limiter, key, app.now(), "rate_limited")?;
     Ok(buyer)
 }
 
@@ -291,7 +266,7 @@ fn list_events(app: &App, request: &Request<Incoming>) -> ApiResult<HttpResponse
             }
         }
     }
-    let now = now(app);
+    let now = app.now();
     let events: Vec<Value> = app
         .engine
         .events()
@@ -331,8 +306,8 @@ async fn create_event(app: &App, request: Request<Incoming>) -> ApiResult<HttpRe
     require_admin(app, &request)?;
     let spec: EventSpec = read_json(request, app.max_body_bytes).await?;
     let (event, receipt) = app.engine.create_event(&spec)?;
-    durable(app, receipt).await?;
-    Ok(json_response(StatusCode::CREATED, &views::event_detail(&event, now(app))))
+    app.durable(receipt).await?;
+    Ok(json_response(StatusCode::CREATED, &views::event_detail(&event, app.now())))
 }
 
 #[derive(Deserialize)]
@@ -347,18 +322,18 @@ struct RoomPatchBody {
 }
 
 async fn patch_room(app: &App, id: &str, request: Request<Incoming>) -> ApiResult<HttpResponse> {
-    let event = event(app, id)?;
+    let event = app.event(id)?;
     require_admin(app, &request)?;
     let body: RoomPatchBody = read_json(request, app.max_body_bytes).await?;
     let patch =
         SettingsPatch { admit_per_minute: body.admit_per_minute, max_active: body.max_active, paused: body.paused };
     let (settings, receipt) = event.room.update_settings(patch)?;
-    durable(app, app.engine.after_everything_logged(receipt)).await?;
+    app.durable(app.engine.after_everything_logged(receipt)).await?;
     Ok(json_response(StatusCode::OK, &views::room_json(&settings)))
 }
 
 fn list_orders(app: &App, id: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
-    let event = event(app, id)?;
+    let event = app.event(id)?;
     require_admin(app, request)?;
     let (mut after, mut limit) = (None, 100usize);
     for (key, value) in query_pairs(request.uri().query()) {
@@ -392,10 +367,10 @@ fn list_orders(app: &App, id: &str, request: &Request<Incoming>) -> ApiResult<Ht
 // ---- buyers: the waiting room ----
 
 async fn join_queue(app: &App, id: &str, client: IpAddr, key: Option<JoinKey>) -> ApiResult<HttpResponse> {
-    let event = event(app, id)?;
-    within_budget(&app.join_limiter, client_key(client), now(app), "join_rate_limited")?;
+    let event = app.event(id)?;
+    within_budget(&app.join_limiter, client_key(client), app.now(), "join_rate_limited")?;
     let (buyer, receipt, created) = join_room(app, &event, key)?;
-    durable(app, receipt).await?;
+    app.durable(receipt).await?;
     // A tick may have admitted the buyer while the join was being made durable.
     let status = queue_answer(app, &event, buyer, event.room.peek(buyer, event.supply())?).await?;
     let token = app.engine.queue_token(&event, buyer);
@@ -404,7 +379,7 @@ async fn join_queue(app: &App, id: &str, client: IpAddr, key: Option<JoinKey>) -
 }
 
 async fn queue_status(app: &App, id: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
-    let event = event(app, id)?;
+    let event = app.event(id)?;
     let buyer = queue_buyer(app, request, &event)?;
     let status = queue_answer(app, &event, buyer, event.queue_status(buyer)?).await?;
     Ok(json_response(StatusCode::OK, &status))
@@ -417,16 +392,16 @@ async fn queue_answer(app: &App, event: &Event, buyer: BuyerId, status: QueueSta
     let access = app.engine.access_token(event, buyer, &status);
     if access.is_some() {
         // The admission was logged before the reading; everything logged so far covers it.
-        durable(app, app.engine.after_everything_logged(Receipt::NONE)).await?;
+        app.durable(app.engine.after_everything_logged(Receipt::NONE)).await?;
     }
     Ok(views::queue_status_view(&status, access))
 }
 
 async fn leave_queue(app: &App, id: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
-    let event = event(app, id)?;
+    let event = app.event(id)?;
     let buyer = queue_buyer(app, request, &event)?;
     let receipt = event.room.leave(buyer)?;
-    durable(app, app.engine.after_everything_logged(receipt)).await?;
+    app.durable(app.engine.after_everything_logged(receipt)).await?;
     Ok(no_content())
 }
 
@@ -465,19 +440,19 @@ impl HoldBody {
 }
 
 async fn place_hold(app: &App, id: &str, request: Request<Incoming>) -> ApiResult<HttpResponse> {
-    let event = event(app, id)?;
+    let event = app.event(id)?;
     let buyer = access_buyer(app, &request, &event)?;
     let key = idempotency_key(request.headers())?;
     let body: HoldBody = read_json(request, app.max_body_bytes).await?;
     let hold_request = body.into_request()?;
     match event.hold(buyer, &hold_request, key.as_deref())? {
         KeyedHold::Placed(placed) => {
-            durable(app, placed.receipt).await?;
-            Ok(json_response(StatusCode::CREATED, &views::hold_view(&event, &placed.hold, Some(placed.fit), now(app))))
+            app.durable(placed.receipt).await?;
+            Ok(json_response(StatusCode::CREATED, &views::hold_view(&event, &placed.hold, Some(placed.fit), app.now())))
         }
         KeyedHold::Replayed { hold, receipt } => {
             refuse_in_flight(app, receipt)?;
-            Ok(json_response(StatusCode::OK, &views::hold_view(&event, &hold, None, now(app))))
+            Ok(json_response(StatusCode::OK, &views::hold_view(&event, &hold, None, app.now())))
         }
     }
 }
@@ -487,7 +462,7 @@ fn owned_hold(
     reference: &str,
     request: &Request<Incoming>,
 ) -> ApiResult<(Arc<Event>, guichet_engine::inventory::Hold, Requester)> {
-    let (event, id) = event_of_ref(app, reference, 'h', "hold")?;
+    let (event, id) = app.event_of_ref(reference, 'h', "hold")?;
     let requester = requester(app, request, &event)?;
     let hold = event
         .inventory
@@ -501,13 +476,13 @@ fn owned_hold(
 
 fn get_hold(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
     let (event, hold, _) = owned_hold(app, reference, request)?;
-    Ok(json_response(StatusCode::OK, &views::hold_view(&event, &hold, None, now(app))))
+    Ok(json_response(StatusCode::OK, &views::hold_view(&event, &hold, None, app.now())))
 }
 
 async fn release_hold(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
     let (event, hold, requester) = owned_hold(app, reference, request)?;
     let receipt = event.inventory.release(hold.id, requester)?;
-    durable(app, receipt).await?;
+    app.durable(receipt).await?;
     Ok(no_content())
 }
 
@@ -518,7 +493,7 @@ struct PurchaseBody {
 }
 
 async fn purchase(app: &App, reference: &str, request: Request<Incoming>) -> ApiResult<HttpResponse> {
-    let (event, id) = event_of_ref(app, reference, 'h', "hold")?;
+    let (event, id) = app.event_of_ref(reference, 'h', "hold")?;
     let requester = requester(app, &request, &event)?;
     let key = idempotency_key(request.headers())?
         .ok_or_else(|| ApiError::bad_request("idempotency_key_required", "the Idempotency-Key header is required"))?;
@@ -527,7 +502,7 @@ async fn purchase(app: &App, reference: &str, request: Request<Incoming>) -> Api
     if !purchase.created {
         refuse_in_flight(app, purchase.order.receipt)?;
     }
-    durable(app, purchase.receipt).await?;
+    app.durable(purchase.receipt).await?;
     let status = if purchase.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok(json_response(status, &views::order_json(&app.engine, &event, &purchase.order)))
 }
@@ -537,7 +512,7 @@ fn owned_order(
     reference: &str,
     request: &Request<Incoming>,
 ) -> ApiResult<(Arc<Event>, guichet_engine::inventory::Order, Requester)> {
-    let (event, id) = event_of_ref(app, reference, 'o', "order")?;
+    let (event, id) = app.event_of_ref(reference, 'o', "order")?;
     let requester = requester(app, request, &event)?;
     let order = event
         .inventory
@@ -557,7 +532,7 @@ fn get_order(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResu
 async fn cancel_order(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
     let (event, order, requester) = owned_order(app, reference, request)?;
     let (cancelled, receipt) = event.inventory.cancel_order(order.id, requester)?;
-    durable(app, receipt).await?;
+    app.durable(receipt).await?;
     Ok(json_response(StatusCode::OK, &views::order_json(&app.engine, &event, &cancelled)))
 }
 
@@ -709,7 +684,7 @@ mod tests {
         let hold = placed.hold.id;
         let shown = |app: &App| {
             let hold = event.inventory.hold_info(hold).unwrap();
-            let view = serde_json::to_value(views::hold_view(&event, &hold, None, now(app))).unwrap();
+            let view = serde_json::to_value(views::hold_view(&event, &hold, None, app.now())).unwrap();
             view["status"].as_str().unwrap().to_owned()
         };
         assert_eq!(shown(&app), "active");

@@ -21,8 +21,8 @@ use hyper::header::{
 };
 use hyper::{Method, Request, Response, StatusCode};
 
+use super::app::App;
 use super::page_routes::PAGE_ROUTES;
-use super::App;
 
 type HttpResponse = Response<Full<Bytes>>;
 
