@@ -13,20 +13,19 @@ use guichet_engine::json_fields;
 use guichet_engine::room::{JoinKey, QueueStatus, RoomError, SettingsPatch};
 use guichet_engine::spec::EventSpec;
 use guichet_engine::time::{TimeParseError, UnixTimeMs};
-use guichet_engine::tokens::{TokenError, TokenKind};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use subtle::ConstantTimeEq;
 use unicode_normalization::UnicodeNormalization;
 
 use super::app::App;
+use super::auth::{access_buyer, queue_buyer, requester, require_admin};
 use super::error::{ApiError, ApiResult};
-use super::limiter::{client_key, Refusal, WindowLimiter};
-use super::request::{bearer, query_pairs, read_json};
+use super::limiter::{client_key, within_budget};
+use super::request::{query_pairs, read_json};
 use super::router::{Matched, Route, Router};
 use super::views::{self, QueueStatusView};
 
@@ -163,78 +162,6 @@ fn no_content() -> HttpResponse {
     let mut response = Response::new(Full::new(Bytes::new()));
     *response.status_mut() = StatusCode::NO_CONTENT;
     response
-}
-
-fn is_admin(app: &App, token: &str) -> bool {
-    app.admin_token.len() == token.len() && bool::from(app.admin_token.as_bytes().ct_eq(token.as_bytes()))
-}
-
-/// Whether `token` is a buyer's token that this server signed (for any event,
-/// expired or not): on an admin route that is 403, not 401.
-fn is_buyer_token(app: &App, token: &str) -> bool {
-    let checked = app.engine.keys().verify(token, TokenKind::Queue, 0, app.now());
-    matches!(checked, Ok(_) | Err(TokenError::WrongKind | TokenError::OtherEvent | TokenError::Expired))
-}
-
-/// Admin routes: 401 without a token or with a bad one, 403 with a buyer's.
-fn require_admin(app: &App, request: &Request<Incoming>) -> ApiResult<()> {
-    let token = bearer(request.headers())?
-        .ok_or_else(|| ApiError::unauthorized("missing_token", "this route needs the admin token"))?;
-    if is_admin(app, token) {
-        Ok(())
-    } else if is_buyer_token(app, token) {
-        Err(ApiError::forbidden("admin_only", "this route is for the promoter, not for buyers"))
-    } else {
-        Err(ApiError::unauthorized("invalid_token", "the token is not valid"))
-    }
-}
-
-/// Counts a call against a per-minute budget: 429 past it.
-fn within_budget(limiter: &WindowLimiter, key: u128, now: UnixTimeMs, code: &'static str) -> ApiResult<()> {
-    match limiter.admit(key, now.0 / 1000) {
-        Ok(()) => Ok(()),
-        Err(Refusal::OverBudget { retry_after_s }) => {
-            let message = "too many requests in this minute; retry later";
-            Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message).retry_after(retry_after_s))
-        }
-        Err(Refusal::Overloaded) => Err(ApiError::unavailable("overloaded", "too many clients at once; retry")),
-    }
-}
-
-/// Seat routes: a valid access token for this event, within its buyer's budget of seat calls.
-fn access_buyer(app: &App, request: &Request<Incoming>, event: &Event) -> ApiResult<BuyerId> {
-    let buyer = access_token_buyer(app, request, event)?;
-    let key = (u128::from(event.number.0) << 64) | u128::from(buyer.0);
-    within_budget(&app.seat_call_limiter, key, app.now(), "rate_limited")?;
-    Ok(buyer)
-}
-
-fn access_token_buyer(app: &App, request: &Request<Incoming>, event: &Event) -> ApiResult<BuyerId> {
-    let required =
-        || ApiError::unauthorized("access_token_required", "this route needs an access token from the queue");
-    let token = bearer(request.headers())?.ok_or_else(required)?;
-    if is_admin(app, token) {
-        return Err(ApiError::forbidden("buyer_only", "the admin token has no buyer identity on this route"));
-    }
-    match app.engine.verify_token(token, TokenKind::Access, event) {
-        Ok(buyer) => Ok(buyer),
-        Err(TokenError::WrongKind) => Err(required()),
-        Err(error) => Err(error.into()),
-    }
-}
-
-/// Hold and order routes: the admin, or the access token's buyer.
-fn requester(app: &App, request: &Request<Incoming>, event: &Event) -> ApiResult<Requester> {
-    match bearer(request.headers())? {
-        Some(token) if is_admin(app, token) => Ok(Requester::Admin),
-        _ => Ok(Requester::Buyer(access_buyer(app, request, event)?)),
-    }
-}
-
-fn queue_buyer(app: &App, request: &Request<Incoming>, event: &Event) -> ApiResult<BuyerId> {
-    let token = bearer(request.headers())?
-        .ok_or_else(|| ApiError::unauthorized("queue_token_required", "this route needs the queue token"))?;
-    Ok(app.engine.verify_token(token, TokenKind::Queue, event)?)
 }
 
 // ---- promoter ----
@@ -606,6 +533,7 @@ mod tests {
 
     use super::*;
     use crate::http::client_address::TrustedProxies;
+    use crate::http::limiter::WindowLimiter;
     use crate::http::router::metric_labels;
     use crate::metrics::Metrics;
 

@@ -1,6 +1,7 @@
 //! The HTTP API: routing, handlers, and what they share.
 
 pub(crate) mod app;
+pub(crate) mod auth;
 pub(crate) mod client_address;
 pub(crate) mod error;
 pub(crate) mod handlers;

@@ -1,11 +1,12 @@
 //! Reading a request: the body (bounded, declared as JSON, unknown fields
-//! refused, the field at fault named), the bearer token, the query.
+//! refused, the field at fault named) and the query. (The bearer token is
+//! `auth`'s.)
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
-use hyper::{HeaderMap, Request, StatusCode};
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{Request, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::error::{ApiError, ApiResult};
@@ -92,20 +93,6 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     })?;
     deserializer.end().map_err(|_| ApiError::bad_request("malformed_json", "trailing data after the JSON body"))?;
     Ok(value)
-}
-
-/// The bearer token, if the request carries one.
-pub fn bearer(headers: &HeaderMap) -> ApiResult<Option<&str>> {
-    let Some(value) = headers.get(AUTHORIZATION) else { return Ok(None) };
-    let text =
-        value.to_str().map_err(|_| ApiError::unauthorized("invalid_token", "the Authorization header is not text"))?;
-    // The scheme name is case-insensitive (RFC 9110).
-    match text.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
-            Ok(Some(token.trim()))
-        }
-        _ => Err(ApiError::unauthorized("invalid_token", "Authorization must be `Bearer <token>`")),
-    }
 }
 
 /// The query string's pairs, decoded.
