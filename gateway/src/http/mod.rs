@@ -9,5 +9,6 @@ pub(crate) mod limiter;
 pub mod page_routes;
 pub(crate) mod pages;
 pub(crate) mod request;
+pub(crate) mod response;
 pub mod router;
 pub(crate) mod views;

@@ -1,12 +1,12 @@
 //! Reading a request: the body (bounded, declared as JSON, unknown fields
-//! refused, the field at fault named) and the query. (The bearer token is
-//! `auth`'s.)
+//! refused, the field at fault named), the `Idempotency-Key` header and the
+//! query. (The bearer token is `auth`'s.)
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use hyper::{Request, StatusCode};
+use hyper::{HeaderMap, Request, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::error::{ApiError, ApiResult};
@@ -93,6 +93,15 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     })?;
     deserializer.end().map_err(|_| ApiError::bad_request("malformed_json", "trailing data after the JSON body"))?;
     Ok(value)
+}
+
+/// The `Idempotency-Key` header, if any (its rules are checked where it is used).
+pub fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::bad_request("bad_idempotency_key", "Idempotency-Key must be printable ASCII"))?;
+    Ok(Some(text.to_owned()))
 }
 
 /// The query string's pairs, decoded.
