@@ -1,10 +1,10 @@
 //! `guichet`: the on-sale engine's command line: the HTTP server
 //! (`guichet serve`), the demo (an in-process sell-out of the demo venue),
 //! and the log tool for operators. Only the command line is parsed here;
-//! the work is in the `guichet_gateway` library.
+//! the work is in this package's library (`src/lib.rs`).
 
 use clap::{Parser, Subcommand};
-use guichet_gateway::{config, demo, server, wal_tool};
+use guichet::{config, demo, server, wal_tool};
 
 /// mimalloc rather than glibc's malloc: every request allocates and frees a
 /// few small buffers (head, body, JSON), and with glibc that was about 7 % of

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use guichet_gateway::http::{page_routes, router};
+use guichet::http::{page_routes, router};
 
 const SPEC: &str = include_str!("../../docs/openapi.yaml");
 
