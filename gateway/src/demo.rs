@@ -56,7 +56,7 @@ fn serve_demo(args: &DemoArgs) -> ExitCode {
         data_dir: Some(args.data_dir.clone()),
         ..crate::config::ServeArgs::default()
     };
-    crate::serve_with(&serve_args, |address, app| {
+    crate::server::serve_with(&serve_args, |address, app| {
         let engine = &app.engine;
         let id = demo_event().spec.id.clone();
         if engine.event(&id).is_none() {

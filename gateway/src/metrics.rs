@@ -5,28 +5,27 @@
 //! Looking a labelled series up hashes its labels and takes the family's
 //! lock; a request counts in two series, so the handles are kept per route
 //! (and per route and usual status), looked up once and then indexed.
+//!
+//! Below the HTTP layer: routes are numbered slots whose labels are given
+//! at construction, and the exposition is text; `http` records into it and
+//! answers `/metrics`.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use bytes::Bytes;
 use guichet_engine::store::Engine;
-use http_body_util::Full;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
-use hyper::{Response, StatusCode};
+use hyper::StatusCode;
 use prometheus::{
     Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
 
-use crate::http::router::{Route, ROUTES};
-
 /// The statuses whose series handles are kept per route; others are looked
 /// up by label each time (they are rare).
 const USUAL_STATUSES: [u16; 16] = [200, 201, 204, 400, 401, 403, 404, 405, 409, 410, 413, 415, 422, 429, 500, 503];
 
-/// Handle slots: one per route, and one more for paths no route matches.
-const ROUTE_SLOTS: usize = ROUTES.len() + 1;
+/// The label of requests that no route matched.
+const UNKNOWN_ROUTE: &str = "unknown";
 
 /// One route's series handles, filled at their first use so that a series
 /// appears in the exposition only once it has counted something.
@@ -40,7 +39,10 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
-    series: [RouteSeries; ROUTE_SLOTS],
+    /// Each route's label, by its number.
+    route_labels: Box<[&'static str]>,
+    /// Handle slots: one per route, and one more for paths no route matches.
+    series: Box<[RouteSeries]>,
     queue: IntGaugeVec,
     admission: GaugeVec,
     inventory: IntGaugeVec,
@@ -59,7 +61,10 @@ fn registered<T: prometheus::core::Collector + Clone + 'static>(registry: &Regis
 }
 
 impl Metrics {
-    pub fn new() -> Self {
+    /// `route_labels`: the label of each route, in the order of the numbers
+    /// `observe_request` receives.
+    pub fn new(route_labels: impl IntoIterator<Item = &'static str>) -> Self {
+        let route_labels: Box<[&'static str]> = route_labels.into_iter().collect();
         let registry = Registry::new();
         let requests = registered(
             &registry,
@@ -103,7 +108,8 @@ impl Metrics {
         Self {
             requests,
             latency,
-            series: std::array::from_fn(|_| RouteSeries::default()),
+            series: (0..=route_labels.len()).map(|_| RouteSeries::default()).collect(),
+            route_labels,
             queue,
             admission,
             inventory,
@@ -127,10 +133,11 @@ impl Metrics {
         }
     }
 
-    /// Counts a request of `route` (`None`: no route matched).
-    pub fn observe_request(&self, route: Option<Route>, status: StatusCode, elapsed: Duration) {
-        let label = route.map_or("unknown", Route::label);
-        let series = &self.series[route.map_or(ROUTES.len(), Route::index)];
+    /// Counts a request of the route numbered `route` (`None`: no route matched).
+    pub fn observe_request(&self, route: Option<usize>, status: StatusCode, elapsed: Duration) {
+        let known = route.filter(|number| *number < self.route_labels.len());
+        let label = known.map_or(UNKNOWN_ROUTE, |number| self.route_labels[number]);
+        let series = &self.series[known.unwrap_or(self.route_labels.len())];
         match USUAL_STATUSES.iter().position(|usual| *usual == status.as_u16()) {
             Some(slot) => {
                 series.by_status[slot].get_or_init(|| self.requests.with_label_values(&[label, status.as_str()])).inc()
@@ -147,13 +154,11 @@ impl Metrics {
     }
 
     /// The text exposition, with the engine's figures read now.
-    pub fn render(&self, engine: &Engine) -> Response<Full<Bytes>> {
+    pub fn exposition(&self, engine: &Engine) -> Vec<u8> {
         self.read_engine(engine);
         let mut text = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut text);
-        let mut response = Response::new(Full::new(Bytes::from(text)));
-        response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
-        response
+        text
     }
 
     fn read_engine(&self, engine: &Engine) {
@@ -181,11 +186,5 @@ impl Metrics {
         self.log_poisoned.set(i64::from(wal.is_poisoned()));
         self.log_durable_sequence.set(wal.durable_sequence() as i64);
         self.snapshot_behind_records.set(wal.last_assigned_sequence().saturating_sub(engine.snapshot_covered()) as i64);
-    }
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
     }
 }

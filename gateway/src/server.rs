@@ -1,11 +1,13 @@
-//! The HTTP server: accepts connections (a bounded number at once), serves
-//! HTTP/1.1 keep-alive with the time limits of `watchdog` (idle, request
-//! head, request, write), and on SIGINT or SIGTERM stops accepting, finishes
-//! the requests in flight (their answers say `Connection: close`),
-//! snapshots, and exits.
+//! The HTTP server (`guichet serve`, and the demo's): starts the runtime and
+//! logging, recovers the data directory, accepts connections (a bounded
+//! number at once), serves HTTP/1.1 keep-alive with the time limits of
+//! `watchdog` (idle, request head, request, write), and on SIGINT or SIGTERM
+//! stops accepting, finishes the requests in flight (their answers say
+//! `Connection: close`), snapshots, and exits.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,19 +21,74 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::config::ServeConfig;
+use crate::config::{LogFormat, ServeArgs, ServeConfig};
+use crate::http::app::App;
 use crate::http::error::ApiError;
+use crate::http::handlers::handle;
 use crate::http::limiter::WindowLimiter;
-use crate::http::router::Router;
-use crate::http::{handle, App};
+use crate::http::router::{metric_labels, Router};
 use crate::metrics::Metrics;
 use crate::watchdog::{with_deadline, ConnectionLimits, Watchdog, WatchedStream};
 
 /// How long in-flight requests get to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// `guichet serve`: runs the server until a signal.
+pub fn run(args: &ServeArgs) -> ExitCode {
+    serve_with(args, |_, _| {})
+}
+
+/// Runs the server; `then` runs once it listens (the demo creates its event there).
+pub(crate) fn serve_with(args: &ServeArgs, then: impl FnOnce(SocketAddr, &App)) -> ExitCode {
+    let config = match args.resolve() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("guichet serve: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(config.log_format);
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = config.workers {
+        builder.worker_threads(workers);
+    }
+    let runtime = match builder.enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("guichet serve: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let generated_token = config.admin_token.is_none();
+    let served = runtime.block_on(serve(config, |address, app| {
+        // Tools read this first line to find the port.
+        println!("listening on http://{address}");
+        if generated_token {
+            println!("admin token: {}", app.admin_token);
+        }
+        then(address, app);
+    }));
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("guichet serve: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GUICHET_LOG").unwrap_or_else(|_| "info".into());
+    let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colours);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
 /// Recovers the data directory, serves until a signal, then stops cleanly.
-pub async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App)) -> Result<(), String> {
+async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App)) -> Result<(), String> {
     let options = EngineOptions {
         wal: WalOptions { durability: config.durability, ..WalOptions::default() },
         poll_tolerance_percent: config.poll_tolerance_percent,
@@ -57,7 +114,7 @@ pub async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App))
         engine: engine.clone(),
         admin_token,
         max_body_bytes: config.max_body_bytes,
-        metrics: Metrics::new(),
+        metrics: Metrics::new(metric_labels()),
         join_limiter: WindowLimiter::new(config.joins_per_minute_per_client),
         trusted_proxies: config.trusted_proxies.clone(),
         seat_call_limiter: WindowLimiter::new(config.seat_calls_per_minute_per_buyer),

@@ -8,12 +8,7 @@
 
 use std::collections::BTreeSet;
 
-#[allow(dead_code)]
-#[path = "../src/http/router.rs"]
-mod router;
-
-#[path = "../src/http/page_routes.rs"]
-mod page_routes;
+use guichet::http::{page_routes, router};
 
 const SPEC: &str = include_str!("../../docs/openapi.yaml");
 

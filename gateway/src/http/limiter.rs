@@ -1,12 +1,17 @@
 //! Budgets per minute: queue joins per client address (so one machine cannot
 //! fill a waiting room with buyers nobody is behind; IPv6 clients by /64),
 //! and seat calls per admitted buyer (per access token). A fixed one-minute
-//! window per key, in a bounded table.
+//! window per key, in a bounded table. A refusal is 429 with the seconds to
+//! wait, or 503 when too many keys are tracked at once.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use guichet_engine::time::UnixTimeMs;
+use hyper::StatusCode;
 use parking_lot::Mutex;
+
+use super::error::{ApiError, ApiResult};
 
 /// Keys whose windows are tracked at once; past it, stale windows are
 /// dropped, and if all are current the call is refused as overload.
@@ -71,6 +76,18 @@ pub fn client_key(address: IpAddr) -> u128 {
     match address.to_canonical() {
         IpAddr::V4(v4) => u128::from(u32::from(v4)),
         IpAddr::V6(v6) => (u128::from(v6) >> 64) << 64,
+    }
+}
+
+/// Counts a call against a per-minute budget: 429 past it.
+pub fn within_budget(limiter: &WindowLimiter, key: u128, now: UnixTimeMs, code: &'static str) -> ApiResult<()> {
+    match limiter.admit(key, now.0 / 1000) {
+        Ok(()) => Ok(()),
+        Err(Refusal::OverBudget { retry_after_s }) => {
+            let message = "too many requests in this minute; retry later";
+            Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message).retry_after(retry_after_s))
+        }
+        Err(Refusal::Overloaded) => Err(ApiError::unavailable("overloaded", "too many clients at once; retry")),
     }
 }
 

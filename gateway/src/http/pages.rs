@@ -21,10 +21,9 @@ use hyper::header::{
 };
 use hyper::{Method, Request, Response, StatusCode};
 
+use super::app::App;
 use super::page_routes::PAGE_ROUTES;
-use super::App;
-
-type HttpResponse = Response<Full<Bytes>>;
+use super::response::HttpResponse;
 
 /// Only this origin's scripts, styles, images and API; nothing inline.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \

@@ -1,10 +1,11 @@
 //! Reading a request: the body (bounded, declared as JSON, unknown fields
-//! refused, the field at fault named), the bearer token, the query.
+//! refused, the field at fault named), the `Idempotency-Key` header and the
+//! query. (The bearer token is `auth`'s.)
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{HeaderMap, Request, StatusCode};
 use serde::de::DeserializeOwned;
 
@@ -94,18 +95,13 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     Ok(value)
 }
 
-/// The bearer token, if the request carries one.
-pub fn bearer(headers: &HeaderMap) -> ApiResult<Option<&str>> {
-    let Some(value) = headers.get(AUTHORIZATION) else { return Ok(None) };
-    let text =
-        value.to_str().map_err(|_| ApiError::unauthorized("invalid_token", "the Authorization header is not text"))?;
-    // The scheme name is case-insensitive (RFC 9110).
-    match text.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
-            Ok(Some(token.trim()))
-        }
-        _ => Err(ApiError::unauthorized("invalid_token", "Authorization must be `Bearer <token>`")),
-    }
+/// The `Idempotency-Key` header, if any (its rules are checked where it is used).
+pub fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::bad_request("bad_idempotency_key", "Idempotency-Key must be printable ASCII"))?;
+    Ok(Some(text.to_owned()))
 }
 
 /// The query string's pairs, decoded.

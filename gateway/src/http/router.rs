@@ -50,11 +50,11 @@ impl Route {
     pub fn index(self) -> usize {
         self as usize
     }
+}
 
-    /// A short label for metrics.
-    pub fn label(self) -> &'static str {
-        ROUTES.get(self.index()).map_or("unknown", |(_, path, _)| path)
-    }
+/// Each route's label for metrics (its path), in the order of `Route::index`.
+pub fn metric_labels() -> impl Iterator<Item = &'static str> {
+    ROUTES.iter().map(|(_, path, _)| *path)
 }
 
 pub struct Router {

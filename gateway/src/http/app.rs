@@ -1,0 +1,56 @@
+//! What every handler needs: the engine, the gateway's own settings and
+//! budgets, the metrics, and the lookups every route starts with (the time,
+//! the event a path names, waiting for durability).
+
+use std::sync::Arc;
+
+use guichet_engine::event::{Event, EventNumber};
+use guichet_engine::inventory::Receipt;
+use guichet_engine::store::Engine;
+use guichet_engine::time::UnixTimeMs;
+
+use super::client_address::TrustedProxies;
+use super::error::{ApiError, ApiResult};
+use super::limiter::WindowLimiter;
+use super::views;
+use crate::metrics::Metrics;
+
+pub struct App {
+    pub engine: Arc<Engine>,
+    pub admin_token: String,
+    pub max_body_bytes: usize,
+    pub metrics: Metrics,
+    pub join_limiter: WindowLimiter,
+    /// Whose `X-Forwarded-For` names the client for the join budget.
+    pub trusted_proxies: TrustedProxies,
+    pub seat_call_limiter: WindowLimiter,
+}
+
+impl App {
+    pub fn now(&self) -> UnixTimeMs {
+        self.engine.clock().now()
+    }
+
+    /// The event with this id, or 404.
+    pub fn event(&self, id: &str) -> ApiResult<Arc<Event>> {
+        self.engine.event(id).ok_or_else(|| ApiError::not_found("unknown_event", format!("there is no event {id:?}")))
+    }
+
+    /// The event a hold or order reference names, and the id within it.
+    pub fn event_of_ref(&self, text: &str, prefix: char, what: &'static str) -> ApiResult<(Arc<Event>, u64)> {
+        let unknown = || {
+            ApiError::not_found(
+                if prefix == 'h' { "unknown_hold" } else { "unknown_order" },
+                format!("there is no such {what}"),
+            )
+        };
+        let (number, id) = views::parse_ref(text, prefix).ok_or_else(unknown)?;
+        let event = self.engine.event_by_number(EventNumber(number)).ok_or_else(unknown)?;
+        Ok((event, id))
+    }
+
+    /// Waits until the change behind `receipt` is durable (no thread blocks).
+    pub async fn durable(&self, receipt: Receipt) -> ApiResult<()> {
+        Ok(self.engine.durable(receipt).await?)
+    }
+}

@@ -1,0 +1,162 @@
+//! The events: the list and one event's detail (public), and the
+//! promoter's routes (admin token): creating an event, the room's settings,
+//! the sales figures, the page of orders.
+
+use guichet_engine::ids::OrderId;
+use guichet_engine::inventory::{OrderCursor, Receipt};
+use guichet_engine::json_fields;
+use guichet_engine::room::SettingsPatch;
+use guichet_engine::spec::EventSpec;
+use guichet_engine::time::{TimeParseError, UnixTimeMs};
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use unicode_normalization::UnicodeNormalization;
+
+use crate::http::app::App;
+use crate::http::auth::require_admin;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::request::{query_pairs, read_json};
+use crate::http::response::{json_response, HttpResponse};
+use crate::http::views;
+
+/// The most orders one page of `GET /orders` returns.
+const MAX_ORDERS_PAGE: usize = 1_000;
+
+pub fn list_events(app: &App, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
+    let mut search = None;
+    let (mut from, mut to) = (None, None);
+    // An instant before 1970 is a valid bound, before every event: `from`
+    // then keeps them all, `to` none.
+    let mut to_before_epoch = false;
+    for (key, value) in query_pairs(request.uri().query()) {
+        let instant = |field: &str| match UnixTimeMs::parse_rfc3339(&value) {
+            Ok(instant) => Ok(Some(instant)),
+            Err(TimeParseError::BeforeEpoch) => Ok(None),
+            Err(e) => {
+                Err(ApiError::bad_request("invalid_query", format!("{field}: {e}")).with("field", field.to_owned()))
+            }
+        };
+        match key.as_str() {
+            "q" => search = Some(folded(&value)),
+            "from" => from = instant("from")?,
+            "to" => {
+                to = instant("to")?;
+                to_before_epoch = to.is_none();
+            }
+            other => {
+                return Err(ApiError::bad_request("invalid_query", format!("unknown query parameter {other:?}"))
+                    .with("field", other.to_owned()))
+            }
+        }
+    }
+    let now = app.now();
+    let events: Vec<Value> = app
+        .engine
+        .events()
+        .iter()
+        .filter(|event| {
+            let spec = &event.valid.spec;
+            let matches =
+                search.as_ref().is_none_or(|q| folded(&spec.name).contains(q) || folded(&spec.venue).contains(q));
+            matches
+                && !to_before_epoch
+                && from.is_none_or(|from| event.valid.starts_at >= from)
+                && to.is_none_or(|to| event.valid.starts_at <= to)
+        })
+        .map(|event| views::event_summary(event, now))
+        .collect();
+    Ok(json_response(StatusCode::OK, &json!({ "events": events })))
+}
+
+/// A page cursor: `<log position>.<order id>`, each 1 to 16 hex digits and
+/// nothing else (`from_str_radix` alone would take a leading `+`), as the
+/// spec's pattern says.
+fn parse_cursor(text: &str) -> Option<OrderCursor> {
+    let (receipt, order) = text.split_once('.')?;
+    let hex = |part: &str| {
+        let digits = (1..=16).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_hexdigit());
+        digits.then(|| u64::from_str_radix(part, 16).ok()).flatten()
+    };
+    Some(OrderCursor { receipt: Receipt(hex(receipt)?), order: OrderId(hex(order)?) })
+}
+
+/// Lower case without accents, for search.
+fn folded(text: &str) -> String {
+    text.nfd().filter(|c| !unicode_normalization::char::is_combining_mark(*c)).flat_map(char::to_lowercase).collect()
+}
+
+pub async fn create_event(app: &App, request: Request<Incoming>) -> ApiResult<HttpResponse> {
+    require_admin(app, &request)?;
+    let spec: EventSpec = read_json(request, app.max_body_bytes).await?;
+    let (event, receipt) = app.engine.create_event(&spec)?;
+    app.durable(receipt).await?;
+    Ok(json_response(StatusCode::CREATED, &views::event_detail(&event, app.now())))
+}
+
+/// One event, for anyone.
+pub fn event_detail(app: &App, id: &str) -> ApiResult<HttpResponse> {
+    Ok(json_response(StatusCode::OK, &views::event_detail(&*app.event(id)?, app.now())))
+}
+
+/// The sales figures: the event is looked up before the token is checked (404 before 401).
+pub fn event_stats(app: &App, id: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
+    let event = app.event(id)?;
+    require_admin(app, request)?;
+    Ok(json_response(StatusCode::OK, &views::stats_json(&event)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoomPatchBody {
+    #[serde(default, deserialize_with = "json_fields::present_integer")]
+    admit_per_minute: Option<u32>,
+    #[serde(default, deserialize_with = "json_fields::present_integer")]
+    max_active: Option<u32>,
+    #[serde(default, deserialize_with = "json_fields::present")]
+    paused: Option<bool>,
+}
+
+pub async fn patch_room(app: &App, id: &str, request: Request<Incoming>) -> ApiResult<HttpResponse> {
+    let event = app.event(id)?;
+    require_admin(app, &request)?;
+    let body: RoomPatchBody = read_json(request, app.max_body_bytes).await?;
+    let patch =
+        SettingsPatch { admit_per_minute: body.admit_per_minute, max_active: body.max_active, paused: body.paused };
+    let (settings, receipt) = event.room.update_settings(patch)?;
+    app.durable(app.engine.after_everything_logged(receipt)).await?;
+    Ok(json_response(StatusCode::OK, &views::room_json(&settings)))
+}
+
+pub fn list_orders(app: &App, id: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
+    let event = app.event(id)?;
+    require_admin(app, request)?;
+    let (mut after, mut limit) = (None, 100usize);
+    for (key, value) in query_pairs(request.uri().query()) {
+        let bad = |message: String| ApiError::bad_request("invalid_query", message).with("field", key.clone());
+        match key.as_str() {
+            "after" => {
+                after = Some(parse_cursor(&value).ok_or_else(|| bad("after is not a cursor this server gave".into()))?)
+            }
+            "limit" => {
+                limit = value
+                    .parse()
+                    .ok()
+                    .filter(|l| (1..=MAX_ORDERS_PAGE).contains(l))
+                    .ok_or_else(|| bad(format!("limit must be 1 to {MAX_ORDERS_PAGE}")))?;
+            }
+            other => return Err(bad(format!("unknown query parameter {other:?}"))),
+        }
+    }
+    // Only what is durable: every order up to there is applied, so no page skips one.
+    let durable = app.engine.durable_so_far();
+    let page = event.inventory.orders_page(after, limit + 1, durable);
+    let next = (page.len() > limit).then(|| {
+        let last = OrderCursor::of(&page[limit - 1]);
+        format!("{:x}.{:x}", last.receipt.0, last.order.0)
+    });
+    let orders: Vec<Value> =
+        page.iter().take(limit).map(|order| views::order_json(&app.engine, &event, order)).collect();
+    Ok(json_response(StatusCode::OK, &json!({ "orders": orders, "next": next })))
+}

@@ -1,0 +1,158 @@
+//! Buyers shopping (access token) and the promoter acting for them (admin
+//! token): the seat map, holds (placed with an optional `Idempotency-Key`),
+//! purchases (with a required one), orders and their cancellation.
+
+use std::sync::Arc;
+
+use guichet_engine::event::Event;
+use guichet_engine::ids::{HoldId, OrderId};
+use guichet_engine::inventory::{Hold, HoldRequest, KeyedHold, Order, Receipt, Requester, SeatRequest};
+use guichet_engine::json_fields;
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde::Deserialize;
+
+use crate::http::app::App;
+use crate::http::auth::{access_buyer, requester};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::request::{idempotency_key, read_json};
+use crate::http::response::{json_response, no_content, HttpResponse};
+use crate::http::views;
+
+/// The seat map, for a buyer with access (within the seat-call budget).
+pub fn seats(app: &App, id: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
+    let event = app.event(id)?;
+    access_buyer(app, request, &event)?;
+    Ok(json_response(StatusCode::OK, &views::seats_json(&event)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HoldBody {
+    #[serde(default, deserialize_with = "json_fields::present")]
+    seats: Option<Vec<SeatRequest>>,
+    #[serde(default, deserialize_with = "json_fields::present")]
+    section: Option<String>,
+    #[serde(default, deserialize_with = "json_fields::present")]
+    tier: Option<String>,
+    #[serde(default, deserialize_with = "json_fields::present_integer")]
+    quantity: Option<u32>,
+}
+
+impl HoldBody {
+    fn into_request(self) -> ApiResult<HoldRequest> {
+        let one_of = || {
+            ApiError::bad_request("invalid_body", "give exactly one of: seats; section and quantity; tier and quantity")
+        };
+        let quantity = |q: Option<u32>| {
+            q.ok_or_else(|| ApiError::bad_request("invalid_body", "quantity is required").with("field", "quantity"))
+        };
+        match (self.seats, self.section, self.tier) {
+            (Some(seats), None, None) if self.quantity.is_none() => Ok(HoldRequest::Seats(seats)),
+            (None, Some(section), None) => {
+                Ok(HoldRequest::BestInSection { section, quantity: quantity(self.quantity)? })
+            }
+            (None, None, Some(tier)) => Ok(HoldRequest::BestInTier { tier, quantity: quantity(self.quantity)? }),
+            _ => Err(one_of()),
+        }
+    }
+}
+
+pub async fn place_hold(app: &App, id: &str, request: Request<Incoming>) -> ApiResult<HttpResponse> {
+    let event = app.event(id)?;
+    let buyer = access_buyer(app, &request, &event)?;
+    let key = idempotency_key(request.headers())?;
+    let body: HoldBody = read_json(request, app.max_body_bytes).await?;
+    let hold_request = body.into_request()?;
+    match event.hold(buyer, &hold_request, key.as_deref())? {
+        KeyedHold::Placed(placed) => {
+            app.durable(placed.receipt).await?;
+            Ok(json_response(StatusCode::CREATED, &views::hold_view(&event, &placed.hold, Some(placed.fit), app.now())))
+        }
+        KeyedHold::Replayed { hold, receipt } => {
+            refuse_in_flight(app, receipt)?;
+            Ok(json_response(StatusCode::OK, &views::hold_view(&event, &hold, None, app.now())))
+        }
+    }
+}
+
+fn owned_hold(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<(Arc<Event>, Hold, Requester)> {
+    let (event, id) = app.event_of_ref(reference, 'h', "hold")?;
+    let requester = requester(app, request, &event)?;
+    let hold = event
+        .inventory
+        .hold_info(HoldId(id))
+        .ok_or_else(|| ApiError::not_found("unknown_hold", "there is no such hold"))?;
+    if !requester.may_act_for(hold.buyer) {
+        return Err(ApiError::forbidden("not_yours", "this hold belongs to another buyer"));
+    }
+    Ok((event, hold, requester))
+}
+
+pub fn get_hold(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
+    let (event, hold, _) = owned_hold(app, reference, request)?;
+    Ok(json_response(StatusCode::OK, &views::hold_view(&event, &hold, None, app.now())))
+}
+
+pub async fn release_hold(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
+    let (event, hold, requester) = owned_hold(app, reference, request)?;
+    let receipt = event.inventory.release(hold.id, requester)?;
+    app.durable(receipt).await?;
+    Ok(no_content())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PurchaseBody {
+    payment_ref: String,
+}
+
+pub async fn purchase(app: &App, reference: &str, request: Request<Incoming>) -> ApiResult<HttpResponse> {
+    let (event, id) = app.event_of_ref(reference, 'h', "hold")?;
+    let requester = requester(app, &request, &event)?;
+    let key = idempotency_key(request.headers())?
+        .ok_or_else(|| ApiError::bad_request("idempotency_key_required", "the Idempotency-Key header is required"))?;
+    let body: PurchaseBody = read_json(request, app.max_body_bytes).await?;
+    let purchase = event.purchase(HoldId(id), requester, &key, &body.payment_ref)?;
+    if !purchase.created {
+        refuse_in_flight(app, purchase.order.receipt)?;
+    }
+    app.durable(purchase.receipt).await?;
+    let status = if purchase.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok(json_response(status, &views::order_json(&app.engine, &event, &purchase.order)))
+}
+
+fn owned_order(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<(Arc<Event>, Order, Requester)> {
+    let (event, id) = app.event_of_ref(reference, 'o', "order")?;
+    let requester = requester(app, request, &event)?;
+    let order = event
+        .inventory
+        .order(OrderId(id))
+        .ok_or_else(|| ApiError::not_found("unknown_order", "there is no such order"))?;
+    if !requester.may_act_for(order.buyer) {
+        return Err(ApiError::forbidden("not_yours", "this order belongs to another buyer"));
+    }
+    Ok((event, order, requester))
+}
+
+pub fn get_order(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
+    let (event, order, _) = owned_order(app, reference, request)?;
+    Ok(json_response(StatusCode::OK, &views::order_json(&app.engine, &event, &order)))
+}
+
+pub async fn cancel_order(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
+    let (event, order, requester) = owned_order(app, reference, request)?;
+    let (cancelled, receipt) = event.inventory.cancel_order(order.id, requester)?;
+    app.durable(receipt).await?;
+    Ok(json_response(StatusCode::OK, &views::order_json(&app.engine, &event, &cancelled)))
+}
+
+/// 409 while the request that first used a key is not yet durable: its
+/// answer is not final (a crash now would undo it), so the client retries.
+fn refuse_in_flight(app: &App, first: Receipt) -> ApiResult<()> {
+    if !app.engine.is_durable(first) {
+        let message = "the first request with this key is still in progress";
+        return Err(ApiError::new(StatusCode::CONFLICT, "idempotency_key_in_flight", message).retry_after(1));
+    }
+    Ok(())
+}

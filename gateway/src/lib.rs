@@ -1,0 +1,11 @@
+//! The gateway as a library: everything the `guichet` binary runs (the HTTP
+//! server, the demo, the log tool), so `main.rs` only parses the command
+//! line, and the tests read the route tables from here.
+
+pub mod config;
+pub mod demo;
+pub mod http;
+mod metrics;
+pub mod server;
+pub mod wal_tool;
+mod watchdog;
