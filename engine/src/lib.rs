@@ -13,7 +13,7 @@
 //! - [`wal`], [`codec`]: the write-ahead log and the bytes of its records;
 //! - [`event`]: one event's inventory and room, and the log records they write;
 //! - [`store`]: the durable engine's registry: events over one log, keys, snapshots taken;
-//! - [`recovery`]: an engine back from its data directory: snapshot, replay, torn tail, restart;
+//! - [`store::recovery`]: an engine back from its data directory: snapshot, replay, torn tail, restart;
 //! - [`maintenance`]: the sweeper and periodic snapshots;
 //! - [`json_fields`]: integral numbers and absent-not-null fields in request bodies;
 //! - [`clock`], [`entropy`], [`time`], [`ids`], [`limits`]: the vocabulary.
@@ -31,7 +31,6 @@ pub mod json_fields;
 pub mod layout;
 pub mod limits;
 pub mod maintenance;
-pub mod recovery;
 pub mod room;
 pub mod spec;
 pub mod store;

@@ -8,7 +8,7 @@ use common::*;
 use guichet_engine::clock::ManualClock;
 use guichet_engine::ids::BuyerId;
 use guichet_engine::inventory::{HoldRequest, KeyedHold, Receipt, Requester};
-use guichet_engine::recovery::RecoveryError;
+use guichet_engine::store::recovery::RecoveryError;
 use guichet_engine::store::{Engine, EngineOptions};
 use guichet_engine::wal::reader::{segments, ScanError};
 use guichet_engine::wal::storage::{MemoryStorage, Storage};

@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::{Coverage, Engine, EngineOptions, EngineSnapshot, KeySection};
 use crate::clock::Clock;
 use crate::codec;
 use crate::commit::Receipt;
 use crate::event::{Event, EventNumber, WalRecord};
 use crate::inventory::InventoryError;
-use crate::store::{Coverage, Engine, EngineOptions, EngineSnapshot, KeySection};
 use crate::tickets::TicketSigner;
 use crate::tokens::KeyRing;
 use crate::wal::reader::{DiskRecords, RecordSource, ScanError, TornTail};

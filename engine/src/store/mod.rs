@@ -4,7 +4,9 @@
 //!
 //! Every change reaches the log as a [`WalRecord`] (an event's creation, or an
 //! inventory or room record tagged with its event's number). How an engine
-//! comes back from its data directory is `recovery`'s part.
+//! comes back from its data directory is [`recovery`]'s part.
+
+pub mod recovery;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
