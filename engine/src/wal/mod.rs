@@ -77,6 +77,15 @@ pub enum WalError {
     Io(String),
 }
 
+impl WalError {
+    /// The API's code: a change waiting on a failed log may be lost.
+    pub fn code(&self) -> &'static str {
+        match self {
+            WalError::Poisoned(_) | WalError::Io(_) => "log_failed",
+        }
+    }
+}
+
 impl From<std::io::Error> for WalError {
     fn from(error: std::io::Error) -> Self {
         WalError::Io(error.to_string())

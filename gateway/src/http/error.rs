@@ -181,9 +181,9 @@ impl From<CreateEventError> for ApiError {
 }
 
 impl From<WalError> for ApiError {
-    fn from(_: WalError) -> Self {
+    fn from(error: WalError) -> Self {
         ApiError::unavailable(
-            "log_failed",
+            error.code(),
             "the change could not be saved and may be lost; retry once the server is back",
         )
         .retry_after(30)
