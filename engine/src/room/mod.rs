@@ -22,26 +22,26 @@
 //! live and on replay. Heartbeats are not logged: after a restart every buyer
 //! counts as just seen.
 
+mod error;
 mod fenwick;
 mod join_keys;
 mod lottery;
+mod settings;
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use error::RoomError;
 pub use join_keys::{BadJoinKey, JoinKey, JoinKeysSnapshot};
 pub use lottery::{hex, lottery_order, seed_digest};
+pub use settings::{RoomConfig, RoomSettings, SettingsPatch};
 
 use crate::clock::Clock;
 use crate::commit::{ApplyError, Receipt, SinkError};
 use crate::ids::BuyerId;
-use crate::limits::{
-    MAX_ADMIT_PER_MINUTE, MAX_MAX_ACTIVE, MAX_SLOTS_SCANNED_PER_TICK, MAX_WAITING_PER_EVENT, MIN_ADMIT_PER_MINUTE,
-    MIN_MAX_ACTIVE,
-};
-use crate::spec::{out_of_range, FieldError};
+use crate::limits::{MAX_SLOTS_SCANNED_PER_TICK, MAX_WAITING_PER_EVENT};
 use crate::sync::{AtomicU64, Ordering, RwLock, RwLockWriteGuard};
 use crate::time::UnixTimeMs;
 use fenwick::Fenwick;
@@ -67,55 +67,6 @@ const MIN_RATE_SPAN_MS: u64 = 200;
 /// the few places this holds back are offered as soon as the buyers in
 /// flight hold (or leave), seconds later.
 pub const ADMISSION_MARGIN: f64 = 1.25;
-
-/// How the room behaves; fixed for the event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RoomConfig {
-    /// The lobby's lottery happens then.
-    pub on_sale_at: UnixTimeMs,
-    /// Joining closes then (the show starts).
-    pub closes_at: UnixTimeMs,
-    pub access_ttl_s: u32,
-    /// A waiting buyer silent for longer loses the place.
-    pub heartbeat_grace_s: u32,
-    /// A poll is accepted from this share of the advised interval on (so
-    /// clients have room for network jitter); 0 accepts every poll, for load tests.
-    pub poll_tolerance_percent: u8,
-    pub seed: [u8; 32],
-}
-
-/// What the promoter controls live.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RoomSettings {
-    pub admit_per_minute: u32,
-    pub max_active: u32,
-    pub paused: bool,
-}
-
-/// A change of settings: any of the three.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SettingsPatch {
-    pub admit_per_minute: Option<u32>,
-    pub max_active: Option<u32>,
-    pub paused: Option<bool>,
-}
-
-impl SettingsPatch {
-    /// The ranges of the event spec's `room`, checked with its words: the
-    /// first setting out of range, named.
-    fn check(&self) -> Result<(), FieldError> {
-        let settings = [
-            ("admit_per_minute", self.admit_per_minute, MIN_ADMIT_PER_MINUTE, MAX_ADMIT_PER_MINUTE),
-            ("max_active", self.max_active, MIN_MAX_ACTIVE, MAX_MAX_ACTIVE),
-        ];
-        for (field, value, min, max) in settings {
-            if let Some(message) = value.and_then(|value| out_of_range(value, min, max)) {
-                return Err(FieldError { field: field.into(), message });
-            }
-        }
-        Ok(())
-    }
-}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RoomRecord {
@@ -250,42 +201,6 @@ pub struct TickReport {
     pub admitted: usize,
     pub dropped: usize,
     pub receipt: Receipt,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum RoomError {
-    #[error("this queue token names no buyer of this event")]
-    UnknownBuyer,
-    #[error("polling too fast; wait {retry_after_ms} ms")]
-    TooEarly { retry_after_ms: u64 },
-    #[error("the waiting room is full")]
-    Full,
-    #[error("the event has started; the waiting room is closed")]
-    Closed,
-    #[error("{}", .0.rule())]
-    BadJoinKey(BadJoinKey),
-    #[error("the waiting room keeps as many join keys as it can; retry")]
-    JoinKeysFull,
-    #[error("{0}")]
-    InvalidSetting(FieldError),
-    #[error(transparent)]
-    Log(#[from] SinkError),
-}
-
-impl RoomError {
-    pub fn code(&self) -> &'static str {
-        match self {
-            // The token is well signed but names nobody here: to the client, an invalid token.
-            RoomError::UnknownBuyer => "invalid_token",
-            RoomError::TooEarly { .. } => "poll_too_fast",
-            RoomError::Full => "room_full",
-            RoomError::Closed => "room_closed",
-            RoomError::BadJoinKey(_) => "bad_idempotency_key",
-            RoomError::JoinKeysFull => "join_keys_full",
-            RoomError::InvalidSetting(_) => "invalid_body",
-            RoomError::Log(sink) => sink.code(),
-        }
-    }
 }
 
 /// One buyer's place, 12 bytes; the heartbeat lives apart, as an atomic.
@@ -625,11 +540,7 @@ impl WaitingRoom {
         patch.check().map_err(RoomError::InvalidSetting)?;
         let mut state = self.state.write();
         let now = self.clock.now();
-        let settings = RoomSettings {
-            admit_per_minute: patch.admit_per_minute.unwrap_or(state.settings.admit_per_minute),
-            max_active: patch.max_active.unwrap_or(state.settings.max_active),
-            paused: patch.paused.unwrap_or(state.settings.paused),
-        };
+        let settings = patch.applied_to(state.settings);
         if settings == state.settings {
             // Nothing changes, so nothing is logged (an empty patch included).
             return Ok((settings, Receipt::NONE));
@@ -941,7 +852,7 @@ impl WaitingRoom {
         if !state.opened {
             return Ok(0);
         }
-        let silent_before_ms = now.0.saturating_sub(u64::from(self.config.heartbeat_grace_s) * 1000);
+        let silent_before_ms = self.config.silent_before_ms(now);
         let slots = state.live.len() as u32;
         let mut slot = state.sweep_cursor.max(state.head);
         let mut silent = Vec::new();
@@ -970,7 +881,7 @@ impl WaitingRoom {
     fn pick_from_front(&self, state: &RoomState, wanted: usize, now: UnixTimeMs) -> (Vec<BuyerId>, Vec<BuyerId>) {
         let (mut admitted, mut dropped) = (Vec::new(), Vec::new());
         let slots = state.live.len() as u32;
-        let silent_before_ms = now.0.saturating_sub(u64::from(self.config.heartbeat_grace_s) * 1000);
+        let silent_before_ms = self.config.silent_before_ms(now);
         let mut slot = state.head;
         let mut scanned = 0;
         while admitted.len() < wanted && slot < slots && scanned < MAX_SLOTS_SCANNED_PER_TICK {
