@@ -22,9 +22,11 @@
 //! live and on replay. Heartbeats are not logged: after a restart every buyer
 //! counts as just seen.
 
+mod epoch;
 mod error;
 mod fenwick;
 mod join_keys;
+mod line;
 mod lottery;
 mod settings;
 
@@ -41,10 +43,11 @@ pub use settings::{RoomConfig, RoomSettings, SettingsPatch};
 use crate::clock::Clock;
 use crate::commit::{ApplyError, Receipt, SinkError};
 use crate::ids::BuyerId;
-use crate::limits::{MAX_SLOTS_SCANNED_PER_TICK, MAX_WAITING_PER_EVENT};
-use crate::sync::{AtomicU64, Ordering, RwLock, RwLockWriteGuard};
+use crate::limits::MAX_WAITING_PER_EVENT;
+use crate::sync::{RwLock, RwLockWriteGuard};
 use crate::time::UnixTimeMs;
-use fenwick::Fenwick;
+use epoch::Epoch;
+use line::{BuyerIndex, KeptLine, Line, Phase};
 
 /// Admission units: one admission is `UNITS_PER_ADMISSION`; each millisecond
 /// adds `admit_per_minute` units, so the rate is exact in integers.
@@ -203,76 +206,19 @@ pub struct TickReport {
     pub receipt: Receipt,
 }
 
-/// One buyer's place, 12 bytes; the heartbeat lives apart, as an atomic.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct Entry {
-    phase: Phase,
-    /// When admitted: seconds after the room's epoch that access ends.
-    access_ends_s: u32,
-    /// Seconds after the room's epoch of the join.
-    joined_s: u32,
-}
-
-/// The per-buyer figures the docs state (ARCHITECTURE.md, limits.rs) rest on
-/// these sizes: a change that grows them fails to compile, not the docs.
-const _: () = assert!(std::mem::size_of::<Entry>() == 12, "an Entry is 12 bytes");
-#[cfg(not(loom))]
-const _: () = assert!(std::mem::size_of::<Heartbeat>() == 16, "a Heartbeat is two 8-byte times");
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-enum Phase {
-    Lobby,
-    Waiting,
-    Admitted,
-    /// Admitted and bought: no longer counts against `max_active`.
-    Purchased,
-    /// Admitted, and the access ran out: no longer counts either.
-    AccessOver,
-    Left,
-    Dropped,
-}
-
-/// A buyer's heartbeat: when they last polled, and the earliest next poll
-/// accepted, in Unix milliseconds (absolute: rooms stay open for months).
-#[derive(Debug)]
-struct Heartbeat {
-    seen_ms: AtomicU64,
-    next_ms: AtomicU64,
-}
-
-impl Heartbeat {
-    fn new(seen: UnixTimeMs) -> Self {
-        Self { seen_ms: AtomicU64::new(seen.0), next_ms: AtomicU64::new(0) }
-    }
-}
-
 #[derive(Debug)]
 struct RoomState {
     settings: RoomSettings,
-    entries: Vec<Entry>,
-    heartbeats: Vec<Heartbeat>,
-    opened: bool,
-    /// Buyers in the lobby when it opened: they hold slots `0..lobby_size`.
-    lobby_size: u32,
-    /// `lobby_order[slot]`: the buyer at a lobby slot.
-    lobby_order: Vec<u32>,
-    /// `lobby_slot[buyer]`: the slot of a lobby buyer.
-    lobby_slot: Vec<u32>,
-    /// 1 at each slot whose buyer is waiting.
-    live: Fenwick,
-    /// Slots before this one are all served.
-    head: u32,
-    /// Where the next silent sweep starts (it walks the line a bounded stretch at a time).
-    sweep_cursor: u32,
+    line: Line,
     /// Admitted buyers still counted as active, in admission (= expiry) order.
-    active_queue: VecDeque<(u32, u32)>,
+    active_queue: VecDeque<(BuyerIndex, u32)>,
     active: u64,
     /// Active buyers who have placed a hold: their places are counted as
     /// held, so they no longer weigh on admission. A subset of the active
     /// buyers (at most `max_active` of them). Not in snapshots: after a
     /// restore everyone active counts as still shopping, which only makes
     /// admission more careful until they buy, leave or time out.
-    holding: HashSet<u32>,
+    holding: HashSet<BuyerIndex>,
     admitted_total: u64,
     abandoned: u64,
     lobby: u64,
@@ -294,11 +240,8 @@ struct RoomState {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomSnapshot {
     settings: RoomSettings,
-    entries: Vec<Entry>,
-    opened: bool,
-    lobby_size: u32,
-    head: u32,
-    active_queue: Vec<(u32, u32)>,
+    line: KeptLine,
+    active_queue: Vec<(BuyerIndex, u32)>,
     active: u64,
     admitted_total: u64,
     abandoned: u64,
@@ -326,7 +269,7 @@ pub struct JoinOutcome {
 pub struct WaitingRoom {
     config: RoomConfig,
     /// Time zero for the compact per-buyer times (the event's creation).
-    epoch: UnixTimeMs,
+    epoch: Epoch,
     clock: Arc<dyn Clock>,
     sink: Arc<dyn RoomSink>,
     state: RwLock<RoomState>,
@@ -348,15 +291,7 @@ impl WaitingRoom {
     ) -> Self {
         let state = RoomState {
             settings,
-            entries: Vec::new(),
-            heartbeats: Vec::new(),
-            opened: false,
-            lobby_size: 0,
-            lobby_order: Vec::new(),
-            lobby_slot: Vec::new(),
-            live: Fenwick::new(),
-            head: 0,
-            sweep_cursor: 0,
+            line: Line::new(),
             active_queue: VecDeque::new(),
             active: 0,
             holding: HashSet::new(),
@@ -371,7 +306,7 @@ impl WaitingRoom {
             join_keys: join_keys::JoinKeys::default(),
             opened_at: None,
         };
-        Self { config, epoch, clock, sink, state: RwLock::new(state) }
+        Self { config, epoch: Epoch(epoch), clock, sink, state: RwLock::new(state) }
     }
 
     pub fn config(&self) -> &RoomConfig {
@@ -416,15 +351,15 @@ impl WaitingRoom {
         if now >= self.config.closes_at {
             return Err(RoomError::Closed);
         }
-        if state.entries.len() >= MAX_WAITING_PER_EVENT {
+        if state.line.entries().len() >= MAX_WAITING_PER_EVENT {
             return Err(RoomError::Full);
         }
-        if !state.opened && now >= self.config.on_sale_at {
+        if !state.line.opened() && now >= self.config.on_sale_at {
             // The on-sale has come but no tick has drawn the lottery yet: draw it
             // now, so a buyer arriving after the on-sale is never put in the lobby.
             self.commit(state, RoomRecord::Opened { at: now })?;
         }
-        let buyer = BuyerId(state.entries.len() as u64);
+        let buyer = BuyerId(state.line.entries().len() as u64);
         let record = match key {
             None => RoomRecord::Joined { buyer, at: now },
             Some(key) => RoomRecord::JoinedWithKey { buyer, at: now, key },
@@ -448,8 +383,8 @@ impl WaitingRoom {
     }
 
     fn forget_join_keys(&self, state: &mut RoomState, now: UnixTimeMs) -> usize {
-        let RoomState { join_keys, entries, .. } = state;
-        join_keys.forget_old(now, |buyer| entries.get(buyer).map(|entry| self.at_s(entry.joined_s)))
+        let RoomState { join_keys, line, .. } = state;
+        join_keys.forget_old(now, |buyer| line.entries().get(buyer).map(|entry| self.epoch.at_offset(entry.joined_s)))
     }
 
     /// Where a buyer stands. Polling is the heartbeat; polling again before
@@ -460,17 +395,14 @@ impl WaitingRoom {
         // Read under the lock: a tick that ran before it read the clock no
         // later than this, so the phase it left and this instant agree.
         let now = self.clock.now();
-        let index =
-            usize::try_from(buyer.0).ok().filter(|&i| i < state.entries.len()).ok_or(RoomError::UnknownBuyer)?;
-        let heartbeat = &state.heartbeats[index];
-        let next_ms = heartbeat.next_ms.load(Ordering::Relaxed);
-        if now.0 < next_ms {
-            return Err(RoomError::TooEarly { retry_after_ms: next_ms - now.0 });
+        let index = state.line.index_of(buyer).ok_or(RoomError::UnknownBuyer)?;
+        let heartbeat = state.line.heartbeat(index);
+        if let Some(retry_after_ms) = heartbeat.too_early_by_ms(now) {
+            return Err(RoomError::TooEarly { retry_after_ms });
         }
         let status = self.describe(&state, index, now, supply);
-        heartbeat.seen_ms.store(now.0, Ordering::Relaxed);
         let tolerance_percent = u64::from(self.config.poll_tolerance_percent);
-        heartbeat.next_ms.store(now.0 + status.poll_after_ms * tolerance_percent / 100, Ordering::Relaxed);
+        heartbeat.polled(now, status.poll_after_ms * tolerance_percent / 100);
         Ok(status)
     }
 
@@ -478,8 +410,7 @@ impl WaitingRoom {
     pub fn peek(&self, buyer: BuyerId, supply: Supply) -> Result<QueueStatus, RoomError> {
         let state = self.state.read();
         let now = self.clock.now();
-        let index =
-            usize::try_from(buyer.0).ok().filter(|&i| i < state.entries.len()).ok_or(RoomError::UnknownBuyer)?;
+        let index = state.line.index_of(buyer).ok_or(RoomError::UnknownBuyer)?;
         Ok(self.describe(&state, index, now, supply))
     }
 
@@ -487,8 +418,8 @@ impl WaitingRoom {
     pub fn leave(&self, buyer: BuyerId) -> Result<Receipt, RoomError> {
         let mut state = self.state.write();
         let now = self.clock.now();
-        let entry = state.entries.get(buyer.0 as usize).ok_or(RoomError::UnknownBuyer)?;
-        if matches!(entry.phase, Phase::Left | Phase::Dropped) {
+        let index = state.line.index_of(buyer).ok_or(RoomError::UnknownBuyer)?;
+        if matches!(state.line.entry(index).phase, Phase::Left | Phase::Dropped) {
             return Ok(Receipt::NONE);
         }
         self.commit(&mut state, RoomRecord::Left { buyer, at: now })
@@ -499,7 +430,7 @@ impl WaitingRoom {
         let mut state = self.state.write();
         let now = self.clock.now();
         let mut report = TickReport::default();
-        if !state.opened && now >= self.config.on_sale_at {
+        if !state.line.opened() && now >= self.config.on_sale_at {
             report.receipt = self.commit(&mut state, RoomRecord::Opened { at: now })?;
             report.opened = true;
             return Ok(report);
@@ -508,7 +439,7 @@ impl WaitingRoom {
         let elapsed_ms = state.last_tick.ms_until(now);
         state.last_tick = state.last_tick.max(now);
         let by_supply = admissible_for_supply(&state, supply);
-        if !state.opened || state.settings.paused || by_supply == 0 {
+        if !state.line.opened() || state.settings.paused || by_supply == 0 {
             // Paused, or nothing left to promise: no admissions bank up for later.
             state.bucket_units = 0;
             return Ok(report);
@@ -519,7 +450,7 @@ impl WaitingRoom {
         let by_rate = state.bucket_units / UNITS_PER_ADMISSION;
         let by_cap = u64::from(state.settings.max_active).saturating_sub(state.active);
         let wanted = by_rate.min(by_cap).min(by_supply);
-        let (admitted, dropped) = self.pick_from_front(&state, wanted as usize, now);
+        let (admitted, dropped) = state.line.pick_from_front(wanted as usize, self.config.silent_before_ms(now));
         if !dropped.is_empty() {
             report.dropped = dropped.len();
             report.receipt = self.commit(&mut state, RoomRecord::Dropped { buyers: dropped, at: now })?;
@@ -529,7 +460,7 @@ impl WaitingRoom {
             state.bucket_units -= admitted.len() as u64 * UNITS_PER_ADMISSION;
             report.receipt = self.commit(&mut state, RoomRecord::Admitted { buyers: admitted, at: now })?;
         }
-        if state.live.prefix_sum(state.live.len()) == 0 {
+        if state.line.waiting() == 0 {
             // Nobody waits: admissions do not bank up for later arrivals.
             state.bucket_units = state.bucket_units.min(UNITS_PER_ADMISSION - 1);
         }
@@ -553,11 +484,9 @@ impl WaitingRoom {
     /// Implied by the purchase's own record, so not logged again; replay calls it too.
     pub fn note_purchase(&self, buyer: BuyerId) {
         let mut state = self.state.write();
-        let Some(entry) = state.entries.get_mut(buyer.0 as usize) else { return };
-        if entry.phase == Phase::Admitted {
-            entry.phase = Phase::Purchased;
-            state.active = state.active.saturating_sub(1);
-            state.holding.remove(&(buyer.0 as u32));
+        let Some(index) = state.line.index_of(buyer) else { return };
+        if state.line.entry(index).phase == Phase::Admitted {
+            state.end_access(index, Phase::Purchased);
         }
     }
 
@@ -566,9 +495,9 @@ impl WaitingRoom {
     /// hold's own record; replay calls it too. Doing it twice changes nothing.
     pub fn note_hold(&self, buyer: BuyerId) {
         let mut state = self.state.write();
-        let admitted = state.entries.get(buyer.0 as usize).is_some_and(|e| e.phase == Phase::Admitted);
-        if admitted {
-            state.holding.insert(buyer.0 as u32);
+        let admitted = state.line.index_of(buyer).filter(|&index| state.line.entry(index).phase == Phase::Admitted);
+        if let Some(index) = admitted {
+            state.holding.insert(index);
         }
     }
 
@@ -576,11 +505,7 @@ impl WaitingRoom {
     /// for the time the server was down (heartbeats are not logged).
     pub fn mark_all_seen(&self) {
         let now = self.clock.now();
-        let state = self.state.read();
-        for heartbeat in &state.heartbeats {
-            heartbeat.seen_ms.store(now.0, Ordering::Relaxed);
-            heartbeat.next_ms.store(0, Ordering::Relaxed);
-        }
+        self.state.read().line.mark_all_seen(now);
     }
 
     /// Whether an admitted buyer may still shop: admitted (or bought), the
@@ -588,14 +513,8 @@ impl WaitingRoom {
     pub fn may_shop(&self, buyer: BuyerId) -> bool {
         let state = self.state.read();
         let now = self.clock.now();
-        state.entries.get(buyer.0 as usize).is_some_and(|entry| self.shopping_until(entry, now).is_some())
-    }
-
-    /// When a buyer's access ends, if the buyer may shop at `now`: the one
-    /// rule behind an `admitted` status, its access token and `may_shop`.
-    fn shopping_until(&self, entry: &Entry, now: UnixTimeMs) -> Option<UnixTimeMs> {
-        let ends = self.at_s(entry.access_ends_s);
-        (matches!(entry.phase, Phase::Admitted | Phase::Purchased) && now < ends).then_some(ends)
+        let index = state.line.index_of(buyer);
+        index.is_some_and(|index| state.line.entry(index).shopping_until(now, self.epoch).is_some())
     }
 
     pub fn stats(&self) -> RoomStats {
@@ -603,16 +522,16 @@ impl WaitingRoom {
         let state = self.state.read();
         RoomStats {
             lobby: state.lobby,
-            waiting: state.live.prefix_sum(state.live.len()),
+            waiting: state.line.waiting(),
             active: state.active,
             admitted_total: state.admitted_total,
             abandoned: state.abandoned,
             settings: state.settings,
             measured_admit_per_minute: self.measured_per_minute(&state, now),
-            opened: state.opened,
+            opened: state.line.opened(),
             seed_sha256: hex(&seed_digest(&self.config.seed)),
-            seed: state.opened.then(|| hex(&self.config.seed)),
-            lobby_size: state.opened.then_some(state.lobby_size),
+            seed: state.line.opened().then(|| hex(&self.config.seed)),
+            lobby_size: state.line.opened().then_some(state.line.lobby_size()),
         }
     }
 
@@ -620,16 +539,12 @@ impl WaitingRoom {
     /// arrays), for checking the cost of a waiting buyer.
     pub fn memory_bytes(&self) -> usize {
         let state = self.state.read();
-        state.entries.capacity() * std::mem::size_of::<Entry>()
-            + state.heartbeats.capacity() * std::mem::size_of::<Heartbeat>()
-            + state.live.capacity() * std::mem::size_of::<u32>()
-            + (state.lobby_order.capacity() + state.lobby_slot.capacity()) * std::mem::size_of::<u32>()
-            + state.active_queue.capacity() * std::mem::size_of::<(u32, u32)>()
+        state.line.memory_bytes() + state.active_queue.capacity() * std::mem::size_of::<(BuyerIndex, u32)>()
     }
 
     /// The order the lottery gave the lobby, as buyer ids (empty before it).
     pub fn lobby_order(&self) -> Vec<BuyerId> {
-        self.state.read().lobby_order.iter().map(|&b| BuyerId(u64::from(b))).collect()
+        self.state.read().line.lobby_order()
     }
 
     // ---- snapshots ----
@@ -641,10 +556,7 @@ impl WaitingRoom {
         let covered = cut();
         let snapshot = RoomSnapshot {
             settings: state.settings,
-            entries: state.entries.clone(),
-            opened: state.opened,
-            lobby_size: state.lobby_size,
-            head: state.head,
+            line: state.line.kept().clone(),
             active_queue: state.active_queue.iter().copied().collect(),
             active: state.active,
             admitted_total: state.admitted_total,
@@ -664,35 +576,16 @@ impl WaitingRoom {
     pub fn restore(&self, snapshot: RoomSnapshot) -> Result<(), ApplyError> {
         let mut state = self.state.write();
         let now = self.clock.now();
-        if !state.entries.is_empty() || snapshot.admissions_by_second.len() != RATE_WINDOW_S {
+        if !state.line.entries().is_empty() || snapshot.admissions_by_second.len() != RATE_WINDOW_S {
             return Err(ApplyError("restoring a room snapshot into a used room, or a malformed one".into()));
         }
-        if snapshot.entries.len() > MAX_WAITING_PER_EVENT || snapshot.lobby_size as usize > snapshot.entries.len() {
-            return Err(ApplyError("the room snapshot's sizes are out of bounds".into()));
-        }
-        state.settings = snapshot.settings;
-        let entries = snapshot.entries.len();
-        let in_range = |buyer: u32| (buyer as usize) < entries;
-        if snapshot.head as usize > entries || !snapshot.active_queue.iter().all(|(buyer, _)| in_range(*buyer)) {
+        let line = Line::restore(snapshot.line, &self.config.seed, now)?;
+        let in_range = |buyer: BuyerIndex| line.index_of(buyer.id()).is_some();
+        if !snapshot.active_queue.iter().all(|(buyer, _)| in_range(*buyer)) {
             return Err(ApplyError("the room snapshot names buyers it does not hold".into()));
         }
-        state.heartbeats = (0..entries).map(|_| Heartbeat::new(now)).collect();
-        state.entries = snapshot.entries;
-        state.lobby_size = snapshot.lobby_size;
-        if snapshot.opened {
-            state.lobby_order = lottery_order(&self.config.seed, snapshot.lobby_size);
-            state.lobby_slot = vec![0; state.lobby_order.len()];
-            for slot in 0..state.lobby_order.len() {
-                let buyer = state.lobby_order[slot] as usize;
-                state.lobby_slot[buyer] = slot as u32;
-            }
-            let values: Vec<u32> = (0..state.entries.len() as u32)
-                .map(|slot| u32::from(state.entries[buyer_at(&state, slot) as usize].phase == Phase::Waiting))
-                .collect();
-            state.live = Fenwick::from_values(&values);
-        }
-        state.opened = snapshot.opened;
-        state.head = snapshot.head;
+        state.line = line;
+        state.settings = snapshot.settings;
         state.active_queue = snapshot.active_queue.into();
         state.active = snapshot.active;
         state.admitted_total = snapshot.admitted_total;
@@ -703,8 +596,8 @@ impl WaitingRoom {
         state.admissions_by_second.copy_from_slice(&snapshot.admissions_by_second);
         state.ring_second = snapshot.ring_second;
         state.opened_second = snapshot.opened_second;
-        state.opened_at = snapshot.opened_second.map(|second| self.start_of_second(second));
-        let buyers = state.entries.len();
+        state.opened_at = snapshot.opened_second.map(|second| self.epoch.start_of_second(second));
+        let buyers = state.line.entries().len();
         state.join_keys.restore(snapshot.join_keys, buyers).map_err(|why| ApplyError(why.into()))
     }
 
@@ -736,61 +629,58 @@ impl WaitingRoom {
                 state.join_keys.insert(*key, *buyer);
             }
             RoomRecord::Opened { at } => {
-                if state.opened {
+                if state.line.opened() {
                     return Err(ApplyError("the lobby opened twice".into()));
                 }
-                self.open_lobby(state);
-                state.opened_second = Some(self.second_of(*at));
+                state.line.open(&self.config.seed);
+                state.lobby = 0;
+                state.opened_second = Some(self.epoch.second_of(*at));
                 state.opened_at = Some(*at);
                 // Admission starts from the opening instant: nothing accrued before it counts.
                 state.last_tick = *at;
                 state.bucket_units = 0;
-                advance_head(state);
+                state.line.advance_head();
             }
             RoomRecord::Admitted { buyers, at } => {
-                let access_ends_s = self.s_since_epoch(at.plus_s(self.config.access_ttl_s));
-                check_waiting(state, buyers)?;
-                for buyer in buyers {
-                    self.take_out_of_line(state, *buyer, Phase::Admitted);
-                    state.entries[buyer.0 as usize].access_ends_s = access_ends_s;
-                    state.active_queue.push_back((buyer.0 as u32, access_ends_s));
+                let access_ends_s = self.epoch.offset_s(at.plus_s(self.config.access_ttl_s));
+                for buyer in state.line.check_waiting(buyers)? {
+                    state.line.take_out(buyer, Phase::Admitted);
+                    state.line.entry_mut(buyer).access_ends_s = access_ends_s;
+                    state.active_queue.push_back((buyer, access_ends_s));
                 }
                 state.active += buyers.len() as u64;
                 state.admitted_total += buyers.len() as u64;
-                note_admissions(state, self.second_of(*at), buyers.len() as u32);
-                advance_head(state);
+                note_admissions(state, self.epoch.second_of(*at), buyers.len() as u32);
+                state.line.advance_head();
             }
             RoomRecord::Dropped { buyers, .. } => {
-                check_waiting(state, buyers)?;
-                for buyer in buyers {
-                    self.take_out_of_line(state, *buyer, Phase::Dropped);
+                for buyer in state.line.check_waiting(buyers)? {
+                    state.line.take_out(buyer, Phase::Dropped);
                 }
                 state.abandoned += buyers.len() as u64;
-                advance_head(state);
+                state.line.advance_head();
             }
             RoomRecord::Left { buyer, .. } => {
-                let phase = state.entries.get(buyer.0 as usize).map(|e| e.phase);
+                let Some(index) = state.line.index_of(*buyer) else {
+                    return Err(ApplyError(format!("unknown buyer {}", buyer.0)));
+                };
+                let phase = state.line.entry(index).phase;
                 match phase {
-                    None => return Err(ApplyError(format!("unknown buyer {}", buyer.0))),
-                    Some(Phase::Lobby) => {
-                        state.entries[buyer.0 as usize].phase = Phase::Left;
+                    Phase::Lobby => {
+                        state.line.entry_mut(index).phase = Phase::Left;
                         state.lobby = state.lobby.saturating_sub(1);
                     }
-                    Some(Phase::Waiting) => self.take_out_of_line(state, *buyer, Phase::Left),
-                    Some(Phase::Admitted) => {
-                        state.entries[buyer.0 as usize].phase = Phase::Left;
-                        state.active = state.active.saturating_sub(1);
-                        state.holding.remove(&(buyer.0 as u32));
-                    }
-                    Some(Phase::Purchased | Phase::AccessOver) => state.entries[buyer.0 as usize].phase = Phase::Left,
-                    Some(Phase::Left | Phase::Dropped) => {
+                    Phase::Waiting => state.line.take_out(index, Phase::Left),
+                    Phase::Admitted => state.end_access(index, Phase::Left),
+                    Phase::Purchased | Phase::AccessOver => state.line.entry_mut(index).phase = Phase::Left,
+                    Phase::Left | Phase::Dropped => {
                         return Err(ApplyError(format!("buyer {} already left", buyer.0)));
                     }
                 }
-                if matches!(phase, Some(Phase::Lobby | Phase::Waiting | Phase::Admitted)) {
+                if matches!(phase, Phase::Lobby | Phase::Waiting | Phase::Admitted) {
                     state.abandoned += 1; // left before buying
                 }
-                advance_head(state);
+                state.line.advance_head();
             }
             RoomRecord::SettingsChanged { settings, .. } => state.settings = *settings,
         }
@@ -799,47 +689,11 @@ impl WaitingRoom {
 
     /// A new buyer at the end of the lobby or of the line.
     fn add_buyer(&self, state: &mut RoomState, buyer: BuyerId, at: UnixTimeMs) -> Result<(), ApplyError> {
-        if buyer.0 != state.entries.len() as u64 {
-            return Err(ApplyError(format!("buyer {} joins out of order", buyer.0)));
-        }
-        let phase = if state.opened { Phase::Waiting } else { Phase::Lobby };
-        let joined_s = self.s_since_epoch(at);
-        state.entries.push(Entry { phase, access_ends_s: 0, joined_s });
-        state.heartbeats.push(Heartbeat::new(at));
-        if state.opened {
-            state.live.push(1);
-        } else {
+        state.line.add(buyer, at, self.epoch.offset_s(at))?;
+        if !state.line.opened() {
             state.lobby += 1;
         }
         Ok(())
-    }
-
-    /// The lottery: lobby buyers (those still there) take the first slots in
-    /// the order drawn from the seed.
-    fn open_lobby(&self, state: &mut RoomState) {
-        let lobby_size = state.entries.len() as u32;
-        let order = lottery_order(&self.config.seed, lobby_size);
-        let mut lobby_slot = vec![0u32; order.len()];
-        for (slot, &buyer) in order.iter().enumerate() {
-            lobby_slot[buyer as usize] = slot as u32;
-        }
-        let values: Vec<u32> =
-            order.iter().map(|&buyer| u32::from(state.entries[buyer as usize].phase == Phase::Lobby)).collect();
-        for entry in state.entries.iter_mut().filter(|e| e.phase == Phase::Lobby) {
-            entry.phase = Phase::Waiting;
-        }
-        state.live = Fenwick::from_values(&values);
-        state.lobby_order = order;
-        state.lobby_slot = lobby_slot;
-        state.lobby_size = lobby_size;
-        state.lobby = 0;
-        state.opened = true;
-    }
-
-    fn take_out_of_line(&self, state: &mut RoomState, buyer: BuyerId, phase: Phase) {
-        let slot = slot_of(state, buyer.0 as u32);
-        state.live.add(slot as usize, -1);
-        state.entries[buyer.0 as usize].phase = phase;
     }
 
     /// Drops waiting buyers silent past the grace period, walking at most
@@ -849,26 +703,10 @@ impl WaitingRoom {
     pub fn drop_silent(&self) -> Result<usize, RoomError> {
         let mut state = self.state.write();
         let now = self.clock.now();
-        if !state.opened {
+        if !state.line.opened() {
             return Ok(0);
         }
-        let silent_before_ms = self.config.silent_before_ms(now);
-        let slots = state.live.len() as u32;
-        let mut slot = state.sweep_cursor.max(state.head);
-        let mut silent = Vec::new();
-        for _ in 0..MAX_SLOTS_SCANNED_PER_TICK {
-            if slot >= slots {
-                slot = state.head;
-                break;
-            }
-            let buyer = buyer_at(&state, slot);
-            let waiting = state.entries[buyer as usize].phase == Phase::Waiting;
-            if waiting && state.heartbeats[buyer as usize].seen_ms.load(Ordering::Relaxed) < silent_before_ms {
-                silent.push(BuyerId(u64::from(buyer)));
-            }
-            slot += 1;
-        }
-        state.sweep_cursor = slot;
+        let silent = state.line.sweep_silent(self.config.silent_before_ms(now));
         let dropped = silent.len();
         if dropped > 0 {
             self.commit(&mut state, RoomRecord::Dropped { buyers: silent, at: now })?;
@@ -876,49 +714,23 @@ impl WaitingRoom {
         Ok(dropped)
     }
 
-    /// Walks the line from the head: up to `wanted` live buyers to admit, and
-    /// the silent ones met on the way, to drop. Bounded per tick.
-    fn pick_from_front(&self, state: &RoomState, wanted: usize, now: UnixTimeMs) -> (Vec<BuyerId>, Vec<BuyerId>) {
-        let (mut admitted, mut dropped) = (Vec::new(), Vec::new());
-        let slots = state.live.len() as u32;
-        let silent_before_ms = self.config.silent_before_ms(now);
-        let mut slot = state.head;
-        let mut scanned = 0;
-        while admitted.len() < wanted && slot < slots && scanned < MAX_SLOTS_SCANNED_PER_TICK {
-            let buyer = buyer_at(state, slot);
-            if state.entries[buyer as usize].phase == Phase::Waiting {
-                if state.heartbeats[buyer as usize].seen_ms.load(Ordering::Relaxed) < silent_before_ms {
-                    dropped.push(BuyerId(u64::from(buyer)));
-                } else {
-                    admitted.push(BuyerId(u64::from(buyer)));
-                }
-            }
-            slot += 1;
-            scanned += 1;
-        }
-        (admitted, dropped)
-    }
-
     /// Accesses whose time ran out stop counting against `max_active`.
     fn expire_access(&self, state: &mut RoomState, now: UnixTimeMs) {
         while let Some(&(buyer, ends_s)) = state.active_queue.front() {
-            if now < self.at_s(ends_s) {
+            if now < self.epoch.at_offset(ends_s) {
                 break;
             }
             state.active_queue.pop_front();
-            let entry = &mut state.entries[buyer as usize];
-            if entry.phase == Phase::Admitted {
-                entry.phase = Phase::AccessOver;
-                state.active = state.active.saturating_sub(1);
-                state.holding.remove(&buyer);
+            if state.line.entry(buyer).phase == Phase::Admitted {
+                state.end_access(buyer, Phase::AccessOver);
             }
         }
     }
 
     // ---- status ----
 
-    fn describe(&self, state: &RoomState, index: usize, now: UnixTimeMs, supply: Supply) -> QueueStatus {
-        let entry = state.entries[index];
+    fn describe(&self, state: &RoomState, index: BuyerIndex, now: UnixTimeMs, supply: Supply) -> QueueStatus {
+        let entry = *state.line.entry(index);
         let mut status = QueueStatus {
             state: BuyerState::Waiting,
             position: None,
@@ -933,7 +745,7 @@ impl WaitingRoom {
             Phase::Admitted | Phase::Purchased | Phase::AccessOver => {
                 // One judgement, the same as `may_shop`'s: admitted means the
                 // access can be handed out now, so it always comes with its end.
-                match self.shopping_until(&entry, now) {
+                match entry.shopping_until(now, self.epoch) {
                     Some(ends) => {
                         status.state = BuyerState::Admitted;
                         status.access_expires_at = Some(ends);
@@ -954,7 +766,7 @@ impl WaitingRoom {
                 status.state = BuyerState::Lobby;
                 // Spread out, so the lobby does not poll all at once at the opening.
                 let until_open_ms = now.ms_until(self.config.on_sale_at);
-                status.poll_after_ms = jitter(until_open_ms.clamp(MIN_POLL_MS, MAX_POLL_MS / 2), index as u64, now);
+                status.poll_after_ms = jitter(until_open_ms.clamp(MIN_POLL_MS, MAX_POLL_MS / 2), index, now);
             }
             Phase::Waiting => self.describe_waiting(state, index, now, supply, &mut status),
         }
@@ -964,22 +776,21 @@ impl WaitingRoom {
     fn describe_waiting(
         &self,
         state: &RoomState,
-        index: usize,
+        index: BuyerIndex,
         now: UnixTimeMs,
         supply: Supply,
         status: &mut QueueStatus,
     ) {
-        let slot = slot_of(state, index as u32);
-        let ahead = state.live.prefix_sum(slot as usize);
+        let ahead = state.line.ahead_of(index);
         let reason = stall_reason(state, supply);
-        let now_second = self.second_of(now);
+        let now_second = self.epoch.second_of(now);
         // While stalled: the pace the line last moved at, plus the stall so
         // far, assumed to last as long again (the best guess for a wait of
         // unknown length), so the ETA grows with it instead of freezing.
         let (moving_until, stalled_s) = match reason {
             Some(_) => {
                 let last = last_admission_second(state).unwrap_or(now_second).min(now_second);
-                (self.start_of_second(last + 1).min(now), now_second - last)
+                (self.epoch.start_of_second(last + 1).min(now), now_second - last)
             }
             None => (now, 0),
         };
@@ -995,7 +806,7 @@ impl WaitingRoom {
         // About ten polls over the wait, further back less often, with jitter;
         // the stall's share does not slow the front down: it must see its turn.
         let base_ms = (moving_s * 100).clamp(MIN_POLL_MS, MAX_POLL_MS);
-        status.poll_after_ms = jitter(base_ms, index as u64, now);
+        status.poll_after_ms = jitter(base_ms, index, now);
         // Everyone ahead, and everyone shopping, is served before this buyer.
         let tickets_per_order = supply.tickets_per_order.max(1.0);
         status.sold_out_likely = ((ahead + state.active) as f64) * tickets_per_order >= supply.remaining as f64;
@@ -1008,7 +819,7 @@ impl WaitingRoom {
     fn measured_per_minute(&self, state: &RoomState, until: UnixTimeMs) -> u64 {
         let window = RATE_WINDOW_S as u64;
         let (Some(opened_second), Some(opened_at)) = (state.opened_second, state.opened_at) else { return 0 };
-        let until_second = self.second_of(until);
+        let until_second = self.epoch.second_of(until);
         let from = until_second.saturating_sub(window - 1).max(opened_second);
         if from > state.ring_second {
             return 0;
@@ -1016,68 +827,22 @@ impl WaitingRoom {
         let total: u64 = (from..=state.ring_second.min(until_second))
             .map(|second| u64::from(state.admissions_by_second[(second % window) as usize]))
             .sum();
-        let span_ms = self.start_of_second(from).max(opened_at).ms_until(until);
+        let span_ms = self.epoch.start_of_second(from).max(opened_at).ms_until(until);
         if span_ms < MIN_RATE_SPAN_MS {
             return 0;
         }
         total * 60_000 / span_ms
     }
-
-    // ---- time helpers: compact per-buyer times are offsets from the epoch ----
-
-    fn start_of_second(&self, second: u64) -> UnixTimeMs {
-        self.epoch.plus_ms(second.saturating_mul(1000))
-    }
-
-    fn s_since_epoch(&self, at: UnixTimeMs) -> u32 {
-        u32::try_from(self.epoch.ms_until(at).div_ceil(1000)).unwrap_or(u32::MAX)
-    }
-
-    fn at_s(&self, offset_s: u32) -> UnixTimeMs {
-        self.epoch.plus_s(offset_s)
-    }
-
-    fn second_of(&self, at: UnixTimeMs) -> u64 {
-        self.epoch.ms_until(at) / 1000
-    }
 }
 
-fn slot_of(state: &RoomState, buyer: u32) -> u32 {
-    if buyer < state.lobby_size {
-        state.lobby_slot[buyer as usize]
-    } else {
-        buyer
+impl RoomState {
+    /// An admitted buyer's access ends (bought, left, or ran out of time):
+    /// one less counted against `max_active`, and no longer holding.
+    fn end_access(&mut self, buyer: BuyerIndex, phase: Phase) {
+        self.line.entry_mut(buyer).phase = phase;
+        self.active = self.active.saturating_sub(1);
+        self.holding.remove(&buyer);
     }
-}
-
-fn buyer_at(state: &RoomState, slot: u32) -> u32 {
-    if slot < state.lobby_size {
-        state.lobby_order[slot as usize]
-    } else {
-        slot
-    }
-}
-
-/// Moves the head past served slots, so every slot before it is out of line.
-fn advance_head(state: &mut RoomState) {
-    let slots = state.live.len() as u32;
-    while state.head < slots && state.entries[buyer_at(state, state.head) as usize].phase != Phase::Waiting {
-        state.head += 1;
-    }
-}
-
-fn check_waiting(state: &RoomState, buyers: &[BuyerId]) -> Result<(), ApplyError> {
-    let distinct: std::collections::HashSet<&BuyerId> = buyers.iter().collect();
-    if distinct.len() != buyers.len() {
-        return Err(ApplyError("a buyer is named twice in one record".into()));
-    }
-    for buyer in buyers {
-        let phase = state.entries.get(buyer.0 as usize).map(|e| e.phase);
-        if phase != Some(Phase::Waiting) {
-            return Err(ApplyError(format!("buyer {} is not waiting ({phase:?})", buyer.0)));
-        }
-    }
-    Ok(())
 }
 
 /// Admitted buyers still shopping without a hold.
@@ -1134,8 +899,8 @@ fn advance_ring(state: &mut RoomState, second: u64) {
 }
 
 /// ±20 % around `base_ms`, varying by buyer and by second, so polls spread out.
-fn jitter(base_ms: u64, buyer: u64, now: UnixTimeMs) -> u64 {
-    let mut x = buyer ^ (now.0 / 1000).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+fn jitter(base_ms: u64, buyer: BuyerIndex, now: UnixTimeMs) -> u64 {
+    let mut x = u64::from(buyer.0) ^ (now.0 / 1000).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     x ^= x >> 33;
     x = x.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
     x ^= x >> 33;
