@@ -22,6 +22,7 @@
 //! live and on replay. Heartbeats are not logged: after a restart every buyer
 //! counts as just seen.
 
+mod admission;
 mod epoch;
 mod error;
 mod fenwick;
@@ -30,11 +31,12 @@ mod line;
 mod lottery;
 mod settings;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use admission::{StallReason, Supply, ADMISSION_MARGIN};
 pub use error::RoomError;
 pub use join_keys::{BadJoinKey, JoinKey, JoinKeysSnapshot};
 pub use lottery::{hex, lottery_order, seed_digest};
@@ -46,30 +48,13 @@ use crate::ids::BuyerId;
 use crate::limits::MAX_WAITING_PER_EVENT;
 use crate::sync::{RwLock, RwLockWriteGuard};
 use crate::time::UnixTimeMs;
+use admission::{Pace, Shoppers};
 use epoch::Epoch;
 use line::{BuyerIndex, KeptLine, Line, Phase};
 
-/// Admission units: one admission is `UNITS_PER_ADMISSION`; each millisecond
-/// adds `admit_per_minute` units, so the rate is exact in integers.
-const UNITS_PER_ADMISSION: u64 = 60_000;
-/// The bucket never holds more than one second of admissions (at least one),
-/// so a stall or a pause never releases a burst.
-const BUCKET_SECONDS: u64 = 1;
 /// Polls are advised between these bounds; the heartbeat grace must exceed the upper one.
 const MIN_POLL_MS: u64 = 1_000;
 const MAX_POLL_MS: u64 = 20_000;
-/// Seconds of admissions the measured rate averages over.
-const RATE_WINDOW_S: usize = 60;
-/// A rate measured over less time than this says nothing yet.
-const MIN_RATE_SPAN_MS: u64 = 200;
-/// Admission counts each admitted buyer still shopping without a hold as
-/// wanting this many times the measured tickets per order: a buyer is
-/// admitted only while `in_flight * tickets_per_order * margin < available`.
-/// Above 1 because orders vary in size (1 to 6 tickets for an average near
-/// 2.65) and seats left scattered fit fewer buyers than their number says;
-/// the few places this holds back are offered as soon as the buyers in
-/// flight hold (or leave), seconds later.
-pub const ADMISSION_MARGIN: f64 = 1.25;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RoomRecord {
@@ -125,17 +110,6 @@ pub enum BuyerState {
     Expired,
 }
 
-/// What is left to sell, as the room needs it for its honesty.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Supply {
-    /// Places available or held (held ones may come back).
-    pub remaining: u64,
-    /// Places available now (neither held nor sold): what admission may promise.
-    pub available: u64,
-    /// Tickets per order observed so far (or a prior before any order).
-    pub tickets_per_order: f64,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct QueueStatus {
     pub state: BuyerState,
@@ -150,30 +124,6 @@ pub struct QueueStatus {
     pub sold_out_likely: bool,
     /// Why nobody is being admitted just now, while that is so.
     pub reason: Option<StallReason>,
-}
-
-/// Why admission is stalled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StallReason {
-    /// The promoter paused the sale: no ETA.
-    Paused,
-    /// Every place is held, sold, or promised to buyers already shopping:
-    /// admission resumes as holds expire or are released, or orders are cancelled.
-    WaitingForReleasedSeats,
-    /// `max_active` buyers are shopping: the next is admitted when one buys,
-    /// leaves, or runs out of time.
-    MaxActiveReached,
-}
-
-impl StallReason {
-    pub fn code(self) -> &'static str {
-        match self {
-            StallReason::Paused => "paused",
-            StallReason::WaitingForReleasedSeats => "waiting_for_released_seats",
-            StallReason::MaxActiveReached => "max_active_reached",
-        }
-    }
 }
 
 /// The room in figures, for the promoter's dashboard.
@@ -210,9 +160,7 @@ pub struct TickReport {
 struct RoomState {
     settings: RoomSettings,
     line: Line,
-    /// Admitted buyers still counted as active, in admission (= expiry) order.
-    active_queue: VecDeque<(BuyerIndex, u32)>,
-    active: u64,
+    shoppers: Shoppers,
     /// Active buyers who have placed a hold: their places are counted as
     /// held, so they no longer weigh on admission. A subset of the active
     /// buyers (at most `max_active` of them). Not in snapshots: after a
@@ -222,12 +170,7 @@ struct RoomState {
     admitted_total: u64,
     abandoned: u64,
     lobby: u64,
-    bucket_units: u64,
-    last_tick: UnixTimeMs,
-    /// Admissions per second over the last minute, a ring indexed by second.
-    admissions_by_second: [u32; RATE_WINDOW_S],
-    ring_second: u64,
-    opened_second: Option<u64>,
+    pace: Pace,
     join_keys: join_keys::JoinKeys,
     /// The opening instant, to the millisecond, so the first seconds' rate
     /// is measured over the time that really passed. Not in snapshots (a
@@ -241,16 +184,11 @@ struct RoomState {
 pub struct RoomSnapshot {
     settings: RoomSettings,
     line: KeptLine,
-    active_queue: Vec<(BuyerIndex, u32)>,
-    active: u64,
+    shoppers: Shoppers,
     admitted_total: u64,
     abandoned: u64,
     lobby: u64,
-    bucket_units: u64,
-    last_tick: UnixTimeMs,
-    admissions_by_second: Vec<u32>,
-    ring_second: u64,
-    opened_second: Option<u64>,
+    pace: Pace,
     /// Not in the encoding of this struct (which snapshot format version 1
     /// fixed): the engine's snapshot carries it in a section of its own.
     #[serde(skip)]
@@ -292,17 +230,12 @@ impl WaitingRoom {
         let state = RoomState {
             settings,
             line: Line::new(),
-            active_queue: VecDeque::new(),
-            active: 0,
+            shoppers: Shoppers::default(),
             holding: HashSet::new(),
             admitted_total: 0,
             abandoned: 0,
             lobby: 0,
-            bucket_units: 0,
-            last_tick: epoch,
-            admissions_by_second: [0; RATE_WINDOW_S],
-            ring_second: 0,
-            opened_second: None,
+            pace: Pace::new(epoch),
             join_keys: join_keys::JoinKeys::default(),
             opened_at: None,
         };
@@ -435,21 +368,8 @@ impl WaitingRoom {
             report.opened = true;
             return Ok(report);
         }
-        self.expire_access(&mut state, now);
-        let elapsed_ms = state.last_tick.ms_until(now);
-        state.last_tick = state.last_tick.max(now);
-        let by_supply = admissible_for_supply(&state, supply);
-        if !state.line.opened() || state.settings.paused || by_supply == 0 {
-            // Paused, or nothing left to promise: no admissions bank up for later.
-            state.bucket_units = 0;
-            return Ok(report);
-        }
-        let rate = u64::from(state.settings.admit_per_minute);
-        let bucket_limit = (rate * 1000 * BUCKET_SECONDS).max(UNITS_PER_ADMISSION);
-        state.bucket_units = (state.bucket_units + elapsed_ms * rate).min(bucket_limit);
-        let by_rate = state.bucket_units / UNITS_PER_ADMISSION;
-        let by_cap = u64::from(state.settings.max_active).saturating_sub(state.active);
-        let wanted = by_rate.min(by_cap).min(by_supply);
+        state.expire_access(now, self.epoch);
+        let wanted = state.admissions_due(now, supply);
         let (admitted, dropped) = state.line.pick_from_front(wanted as usize, self.config.silent_before_ms(now));
         if !dropped.is_empty() {
             report.dropped = dropped.len();
@@ -457,12 +377,11 @@ impl WaitingRoom {
         }
         if !admitted.is_empty() {
             report.admitted = admitted.len();
-            state.bucket_units -= admitted.len() as u64 * UNITS_PER_ADMISSION;
+            state.pace.spend(admitted.len());
             report.receipt = self.commit(&mut state, RoomRecord::Admitted { buyers: admitted, at: now })?;
         }
         if state.line.waiting() == 0 {
-            // Nobody waits: admissions do not bank up for later arrivals.
-            state.bucket_units = state.bucket_units.min(UNITS_PER_ADMISSION - 1);
+            state.pace.nobody_waiting();
         }
         Ok(report)
     }
@@ -523,11 +442,11 @@ impl WaitingRoom {
         RoomStats {
             lobby: state.lobby,
             waiting: state.line.waiting(),
-            active: state.active,
+            active: state.shoppers.active,
             admitted_total: state.admitted_total,
             abandoned: state.abandoned,
             settings: state.settings,
-            measured_admit_per_minute: self.measured_per_minute(&state, now),
+            measured_admit_per_minute: state.measured_per_minute(now, self.epoch),
             opened: state.line.opened(),
             seed_sha256: hex(&seed_digest(&self.config.seed)),
             seed: state.line.opened().then(|| hex(&self.config.seed)),
@@ -539,7 +458,7 @@ impl WaitingRoom {
     /// arrays), for checking the cost of a waiting buyer.
     pub fn memory_bytes(&self) -> usize {
         let state = self.state.read();
-        state.line.memory_bytes() + state.active_queue.capacity() * std::mem::size_of::<(BuyerIndex, u32)>()
+        state.line.memory_bytes() + state.shoppers.memory_bytes()
     }
 
     /// The order the lottery gave the lobby, as buyer ids (empty before it).
@@ -557,16 +476,11 @@ impl WaitingRoom {
         let snapshot = RoomSnapshot {
             settings: state.settings,
             line: state.line.kept().clone(),
-            active_queue: state.active_queue.iter().copied().collect(),
-            active: state.active,
+            shoppers: state.shoppers.clone(),
             admitted_total: state.admitted_total,
             abandoned: state.abandoned,
             lobby: state.lobby,
-            bucket_units: state.bucket_units,
-            last_tick: state.last_tick,
-            admissions_by_second: state.admissions_by_second.to_vec(),
-            ring_second: state.ring_second,
-            opened_second: state.opened_second,
+            pace: state.pace.clone(),
             join_keys: state.join_keys.snapshot(),
         };
         (snapshot, covered)
@@ -576,27 +490,22 @@ impl WaitingRoom {
     pub fn restore(&self, snapshot: RoomSnapshot) -> Result<(), ApplyError> {
         let mut state = self.state.write();
         let now = self.clock.now();
-        if !state.line.entries().is_empty() || snapshot.admissions_by_second.len() != RATE_WINDOW_S {
+        if !state.line.entries().is_empty() {
             return Err(ApplyError("restoring a room snapshot into a used room, or a malformed one".into()));
         }
         let line = Line::restore(snapshot.line, &self.config.seed, now)?;
         let in_range = |buyer: BuyerIndex| line.index_of(buyer.id()).is_some();
-        if !snapshot.active_queue.iter().all(|(buyer, _)| in_range(*buyer)) {
+        if !snapshot.shoppers.accesses.iter().all(|access| in_range(access.buyer)) {
             return Err(ApplyError("the room snapshot names buyers it does not hold".into()));
         }
         state.line = line;
         state.settings = snapshot.settings;
-        state.active_queue = snapshot.active_queue.into();
-        state.active = snapshot.active;
+        state.shoppers = snapshot.shoppers;
         state.admitted_total = snapshot.admitted_total;
         state.abandoned = snapshot.abandoned;
         state.lobby = snapshot.lobby;
-        state.bucket_units = snapshot.bucket_units;
-        state.last_tick = snapshot.last_tick;
-        state.admissions_by_second.copy_from_slice(&snapshot.admissions_by_second);
-        state.ring_second = snapshot.ring_second;
-        state.opened_second = snapshot.opened_second;
-        state.opened_at = snapshot.opened_second.map(|second| self.epoch.start_of_second(second));
+        state.opened_at = snapshot.pace.opened_second().map(|second| self.epoch.start_of_second(second));
+        state.pace = snapshot.pace;
         let buyers = state.line.entries().len();
         state.join_keys.restore(snapshot.join_keys, buyers).map_err(|why| ApplyError(why.into()))
     }
@@ -634,23 +543,17 @@ impl WaitingRoom {
                 }
                 state.line.open(&self.config.seed);
                 state.lobby = 0;
-                state.opened_second = Some(self.epoch.second_of(*at));
+                state.pace.open(*at, self.epoch.second_of(*at));
                 state.opened_at = Some(*at);
-                // Admission starts from the opening instant: nothing accrued before it counts.
-                state.last_tick = *at;
-                state.bucket_units = 0;
                 state.line.advance_head();
             }
             RoomRecord::Admitted { buyers, at } => {
                 let access_ends_s = self.epoch.offset_s(at.plus_s(self.config.access_ttl_s));
                 for buyer in state.line.check_waiting(buyers)? {
-                    state.line.take_out(buyer, Phase::Admitted);
-                    state.line.entry_mut(buyer).access_ends_s = access_ends_s;
-                    state.active_queue.push_back((buyer, access_ends_s));
+                    state.start_access(buyer, access_ends_s);
                 }
-                state.active += buyers.len() as u64;
                 state.admitted_total += buyers.len() as u64;
-                note_admissions(state, self.epoch.second_of(*at), buyers.len() as u32);
+                state.pace.note_admissions(self.epoch.second_of(*at), buyers.len() as u32);
                 state.line.advance_head();
             }
             RoomRecord::Dropped { buyers, .. } => {
@@ -714,19 +617,6 @@ impl WaitingRoom {
         Ok(dropped)
     }
 
-    /// Accesses whose time ran out stop counting against `max_active`.
-    fn expire_access(&self, state: &mut RoomState, now: UnixTimeMs) {
-        while let Some(&(buyer, ends_s)) = state.active_queue.front() {
-            if now < self.epoch.at_offset(ends_s) {
-                break;
-            }
-            state.active_queue.pop_front();
-            if state.line.entry(buyer).phase == Phase::Admitted {
-                state.end_access(buyer, Phase::AccessOver);
-            }
-        }
-    }
-
     // ---- status ----
 
     fn describe(&self, state: &RoomState, index: BuyerIndex, now: UnixTimeMs, supply: Supply) -> QueueStatus {
@@ -782,19 +672,20 @@ impl WaitingRoom {
         status: &mut QueueStatus,
     ) {
         let ahead = state.line.ahead_of(index);
-        let reason = stall_reason(state, supply);
+        let reason = state.stall_reason(supply);
         let now_second = self.epoch.second_of(now);
         // While stalled: the pace the line last moved at, plus the stall so
         // far, assumed to last as long again (the best guess for a wait of
         // unknown length), so the ETA grows with it instead of freezing.
         let (moving_until, stalled_s) = match reason {
             Some(_) => {
-                let last = last_admission_second(state).unwrap_or(now_second).min(now_second);
+                let last =
+                    state.pace.last_admission_second(state.admitted_total > 0).unwrap_or(now_second).min(now_second);
                 (self.epoch.start_of_second(last + 1).min(now), now_second - last)
             }
             None => (now, 0),
         };
-        let per_minute = match self.measured_per_minute(state, moving_until) {
+        let per_minute = match state.measured_per_minute(moving_until, self.epoch) {
             0 => u64::from(state.settings.admit_per_minute),
             measured => measured,
         };
@@ -809,93 +700,9 @@ impl WaitingRoom {
         status.poll_after_ms = jitter(base_ms, index, now);
         // Everyone ahead, and everyone shopping, is served before this buyer.
         let tickets_per_order = supply.tickets_per_order.max(1.0);
-        status.sold_out_likely = ((ahead + state.active) as f64) * tickets_per_order >= supply.remaining as f64;
+        status.sold_out_likely =
+            ((ahead + state.shoppers.active) as f64) * tickets_per_order >= supply.remaining as f64;
     }
-
-    /// Admissions per minute over the minute up to `until` (over the time
-    /// since the opening during the first minute), timed to the millisecond:
-    /// the second under way counts for the part of it that has passed, so
-    /// the opening seconds do not read as a slow line.
-    fn measured_per_minute(&self, state: &RoomState, until: UnixTimeMs) -> u64 {
-        let window = RATE_WINDOW_S as u64;
-        let (Some(opened_second), Some(opened_at)) = (state.opened_second, state.opened_at) else { return 0 };
-        let until_second = self.epoch.second_of(until);
-        let from = until_second.saturating_sub(window - 1).max(opened_second);
-        if from > state.ring_second {
-            return 0;
-        }
-        let total: u64 = (from..=state.ring_second.min(until_second))
-            .map(|second| u64::from(state.admissions_by_second[(second % window) as usize]))
-            .sum();
-        let span_ms = self.epoch.start_of_second(from).max(opened_at).ms_until(until);
-        if span_ms < MIN_RATE_SPAN_MS {
-            return 0;
-        }
-        total * 60_000 / span_ms
-    }
-}
-
-impl RoomState {
-    /// An admitted buyer's access ends (bought, left, or ran out of time):
-    /// one less counted against `max_active`, and no longer holding.
-    fn end_access(&mut self, buyer: BuyerIndex, phase: Phase) {
-        self.line.entry_mut(buyer).phase = phase;
-        self.active = self.active.saturating_sub(1);
-        self.holding.remove(&buyer);
-    }
-}
-
-/// Admitted buyers still shopping without a hold.
-fn in_flight(state: &RoomState) -> u64 {
-    state.active.saturating_sub(state.holding.len() as u64)
-}
-
-/// How many more buyers the places available can serve: admission goes on
-/// while `in_flight * tickets_per_order * ADMISSION_MARGIN < available`, so
-/// with any place available and nobody in flight, one buyer is admitted.
-fn admissible_for_supply(state: &RoomState, supply: Supply) -> u64 {
-    let per_buyer = supply.tickets_per_order.max(1.0) * ADMISSION_MARGIN;
-    let buyers_served = (supply.available as f64 / per_buyer).ceil() as u64;
-    buyers_served.saturating_sub(in_flight(state))
-}
-
-/// Why the next tick would admit nobody, if so (the line is not empty).
-fn stall_reason(state: &RoomState, supply: Supply) -> Option<StallReason> {
-    if state.settings.paused {
-        Some(StallReason::Paused)
-    } else if admissible_for_supply(state, supply) == 0 {
-        Some(StallReason::WaitingForReleasedSeats)
-    } else if state.active >= u64::from(state.settings.max_active) {
-        Some(StallReason::MaxActiveReached)
-    } else {
-        None
-    }
-}
-
-/// The second of the last admission (of the opening before any), from the
-/// rate ring: derived from logged records, so replay gives the same.
-fn last_admission_second(state: &RoomState) -> Option<u64> {
-    if state.admitted_total > 0 {
-        Some(state.ring_second)
-    } else {
-        state.opened_second
-    }
-}
-
-fn note_admissions(state: &mut RoomState, second: u64, count: u32) {
-    advance_ring(state, second);
-    state.admissions_by_second[(second % RATE_WINDOW_S as u64) as usize] += count;
-}
-
-fn advance_ring(state: &mut RoomState, second: u64) {
-    if second <= state.ring_second {
-        return;
-    }
-    let stale = (second - state.ring_second).min(RATE_WINDOW_S as u64);
-    for step in 1..=stale {
-        state.admissions_by_second[((state.ring_second + step) % RATE_WINDOW_S as u64) as usize] = 0;
-    }
-    state.ring_second = second;
 }
 
 /// ±20 % around `base_ms`, varying by buyer and by second, so polls spread out.
