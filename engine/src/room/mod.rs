@@ -30,6 +30,7 @@ mod join_keys;
 mod line;
 mod lottery;
 mod settings;
+mod status;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -41,6 +42,7 @@ pub use error::RoomError;
 pub use join_keys::{BadJoinKey, JoinKey, JoinKeysSnapshot};
 pub use lottery::{hex, lottery_order, seed_digest};
 pub use settings::{RoomConfig, RoomSettings, SettingsPatch};
+pub use status::{BuyerState, QueueStatus, RoomStats};
 
 use crate::clock::Clock;
 use crate::commit::{ApplyError, Receipt, SinkError};
@@ -51,10 +53,7 @@ use crate::time::UnixTimeMs;
 use admission::{Pace, Shoppers};
 use epoch::Epoch;
 use line::{BuyerIndex, KeptLine, Line, Phase};
-
-/// Polls are advised between these bounds; the heartbeat grace must exceed the upper one.
-const MIN_POLL_MS: u64 = 1_000;
-const MAX_POLL_MS: u64 = 20_000;
+use status::Counters;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RoomRecord {
@@ -97,56 +96,6 @@ pub trait RoomSink: Send + Sync + std::fmt::Debug {
     fn submit(&self, record: &RoomRecord) -> Result<Receipt, SinkError>;
 }
 
-/// A buyer's state as the contract names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BuyerState {
-    Lobby,
-    Waiting,
-    Admitted,
-    SoldOut,
-    Closed,
-    Left,
-    Expired,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct QueueStatus {
-    pub state: BuyerState,
-    /// 1 for the next buyer to be admitted; `None` in the lobby and once out of line.
-    pub position: Option<u64>,
-    pub ahead: Option<u64>,
-    pub eta_s: Option<u64>,
-    pub poll_after_ms: u64,
-    /// When the access ends: present exactly when `state` is `Admitted`.
-    pub access_expires_at: Option<UnixTimeMs>,
-    /// The places left are unlikely to reach this buyer.
-    pub sold_out_likely: bool,
-    /// Why nobody is being admitted just now, while that is so.
-    pub reason: Option<StallReason>,
-}
-
-/// The room in figures, for the promoter's dashboard.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct RoomStats {
-    pub lobby: u64,
-    pub waiting: u64,
-    pub active: u64,
-    pub admitted_total: u64,
-    pub abandoned: u64,
-    pub settings: RoomSettings,
-    pub measured_admit_per_minute: u64,
-    pub opened: bool,
-    /// SHA-256 of the lottery seed, hex: published before the on-sale.
-    pub seed_sha256: String,
-    /// The seed itself, hex, once the lottery is drawn.
-    pub seed: Option<String>,
-    /// Buyers numbered `0..lobby_size` (everyone who joined before the draw)
-    /// were put in lottery order: with the seed, what anyone needs to
-    /// recompute the order. Known once drawn.
-    pub lobby_size: Option<u32>,
-}
-
 /// What one tick did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TickReport {
@@ -167,9 +116,7 @@ struct RoomState {
     /// restore everyone active counts as still shopping, which only makes
     /// admission more careful until they buy, leave or time out.
     holding: HashSet<BuyerIndex>,
-    admitted_total: u64,
-    abandoned: u64,
-    lobby: u64,
+    counters: Counters,
     pace: Pace,
     join_keys: join_keys::JoinKeys,
     /// The opening instant, to the millisecond, so the first seconds' rate
@@ -185,9 +132,7 @@ pub struct RoomSnapshot {
     settings: RoomSettings,
     line: KeptLine,
     shoppers: Shoppers,
-    admitted_total: u64,
-    abandoned: u64,
-    lobby: u64,
+    counters: Counters,
     pace: Pace,
     /// Not in the encoding of this struct (which snapshot format version 1
     /// fixed): the engine's snapshot carries it in a section of its own.
@@ -232,9 +177,7 @@ impl WaitingRoom {
             line: Line::new(),
             shoppers: Shoppers::default(),
             holding: HashSet::new(),
-            admitted_total: 0,
-            abandoned: 0,
-            lobby: 0,
+            counters: Counters::default(),
             pace: Pace::new(epoch),
             join_keys: join_keys::JoinKeys::default(),
             opened_at: None,
@@ -438,20 +381,7 @@ impl WaitingRoom {
 
     pub fn stats(&self) -> RoomStats {
         let now = self.clock.now();
-        let state = self.state.read();
-        RoomStats {
-            lobby: state.lobby,
-            waiting: state.line.waiting(),
-            active: state.shoppers.active,
-            admitted_total: state.admitted_total,
-            abandoned: state.abandoned,
-            settings: state.settings,
-            measured_admit_per_minute: state.measured_per_minute(now, self.epoch),
-            opened: state.line.opened(),
-            seed_sha256: hex(&seed_digest(&self.config.seed)),
-            seed: state.line.opened().then(|| hex(&self.config.seed)),
-            lobby_size: state.line.opened().then_some(state.line.lobby_size()),
-        }
+        self.figures(&self.state.read(), now)
     }
 
     /// Bytes the room holds for its buyers (the capacity of its per-buyer
@@ -477,9 +407,7 @@ impl WaitingRoom {
             settings: state.settings,
             line: state.line.kept().clone(),
             shoppers: state.shoppers.clone(),
-            admitted_total: state.admitted_total,
-            abandoned: state.abandoned,
-            lobby: state.lobby,
+            counters: state.counters,
             pace: state.pace.clone(),
             join_keys: state.join_keys.snapshot(),
         };
@@ -501,9 +429,7 @@ impl WaitingRoom {
         state.line = line;
         state.settings = snapshot.settings;
         state.shoppers = snapshot.shoppers;
-        state.admitted_total = snapshot.admitted_total;
-        state.abandoned = snapshot.abandoned;
-        state.lobby = snapshot.lobby;
+        state.counters = snapshot.counters;
         state.opened_at = snapshot.pace.opened_second().map(|second| self.epoch.start_of_second(second));
         state.pace = snapshot.pace;
         let buyers = state.line.entries().len();
@@ -542,7 +468,7 @@ impl WaitingRoom {
                     return Err(ApplyError("the lobby opened twice".into()));
                 }
                 state.line.open(&self.config.seed);
-                state.lobby = 0;
+                state.counters.lobby = 0;
                 state.pace.open(*at, self.epoch.second_of(*at));
                 state.opened_at = Some(*at);
                 state.line.advance_head();
@@ -552,7 +478,7 @@ impl WaitingRoom {
                 for buyer in state.line.check_waiting(buyers)? {
                     state.start_access(buyer, access_ends_s);
                 }
-                state.admitted_total += buyers.len() as u64;
+                state.counters.admitted_total += buyers.len() as u64;
                 state.pace.note_admissions(self.epoch.second_of(*at), buyers.len() as u32);
                 state.line.advance_head();
             }
@@ -560,7 +486,7 @@ impl WaitingRoom {
                 for buyer in state.line.check_waiting(buyers)? {
                     state.line.take_out(buyer, Phase::Dropped);
                 }
-                state.abandoned += buyers.len() as u64;
+                state.counters.abandoned += buyers.len() as u64;
                 state.line.advance_head();
             }
             RoomRecord::Left { buyer, .. } => {
@@ -571,7 +497,7 @@ impl WaitingRoom {
                 match phase {
                     Phase::Lobby => {
                         state.line.entry_mut(index).phase = Phase::Left;
-                        state.lobby = state.lobby.saturating_sub(1);
+                        state.counters.lobby = state.counters.lobby.saturating_sub(1);
                     }
                     Phase::Waiting => state.line.take_out(index, Phase::Left),
                     Phase::Admitted => state.end_access(index, Phase::Left),
@@ -581,7 +507,7 @@ impl WaitingRoom {
                     }
                 }
                 if matches!(phase, Phase::Lobby | Phase::Waiting | Phase::Admitted) {
-                    state.abandoned += 1; // left before buying
+                    state.counters.abandoned += 1; // left before buying
                 }
                 state.line.advance_head();
             }
@@ -594,7 +520,7 @@ impl WaitingRoom {
     fn add_buyer(&self, state: &mut RoomState, buyer: BuyerId, at: UnixTimeMs) -> Result<(), ApplyError> {
         state.line.add(buyer, at, self.epoch.offset_s(at))?;
         if !state.line.opened() {
-            state.lobby += 1;
+            state.counters.lobby += 1;
         }
         Ok(())
     }
@@ -616,103 +542,6 @@ impl WaitingRoom {
         }
         Ok(dropped)
     }
-
-    // ---- status ----
-
-    fn describe(&self, state: &RoomState, index: BuyerIndex, now: UnixTimeMs, supply: Supply) -> QueueStatus {
-        let entry = *state.line.entry(index);
-        let mut status = QueueStatus {
-            state: BuyerState::Waiting,
-            position: None,
-            ahead: None,
-            eta_s: None,
-            poll_after_ms: MIN_POLL_MS,
-            access_expires_at: None,
-            sold_out_likely: false,
-            reason: None,
-        };
-        match entry.phase {
-            Phase::Admitted | Phase::Purchased | Phase::AccessOver => {
-                // One judgement, the same as `may_shop`'s: admitted means the
-                // access can be handed out now, so it always comes with its end.
-                match entry.shopping_until(now, self.epoch) {
-                    Some(ends) => {
-                        status.state = BuyerState::Admitted;
-                        status.access_expires_at = Some(ends);
-                    }
-                    None => status.state = BuyerState::Expired,
-                }
-                status.poll_after_ms = MAX_POLL_MS;
-                return status;
-            }
-            Phase::Left => status.state = BuyerState::Left,
-            Phase::Dropped => status.state = BuyerState::Expired,
-            Phase::Lobby | Phase::Waiting if now >= self.config.closes_at => status.state = BuyerState::Closed,
-            Phase::Lobby | Phase::Waiting if supply.remaining == 0 => {
-                status.state = BuyerState::SoldOut;
-                status.poll_after_ms = MAX_POLL_MS;
-            }
-            Phase::Lobby => {
-                status.state = BuyerState::Lobby;
-                // Spread out, so the lobby does not poll all at once at the opening.
-                let until_open_ms = now.ms_until(self.config.on_sale_at);
-                status.poll_after_ms = jitter(until_open_ms.clamp(MIN_POLL_MS, MAX_POLL_MS / 2), index, now);
-            }
-            Phase::Waiting => self.describe_waiting(state, index, now, supply, &mut status),
-        }
-        status
-    }
-
-    fn describe_waiting(
-        &self,
-        state: &RoomState,
-        index: BuyerIndex,
-        now: UnixTimeMs,
-        supply: Supply,
-        status: &mut QueueStatus,
-    ) {
-        let ahead = state.line.ahead_of(index);
-        let reason = state.stall_reason(supply);
-        let now_second = self.epoch.second_of(now);
-        // While stalled: the pace the line last moved at, plus the stall so
-        // far, assumed to last as long again (the best guess for a wait of
-        // unknown length), so the ETA grows with it instead of freezing.
-        let (moving_until, stalled_s) = match reason {
-            Some(_) => {
-                let last =
-                    state.pace.last_admission_second(state.admitted_total > 0).unwrap_or(now_second).min(now_second);
-                (self.epoch.start_of_second(last + 1).min(now), now_second - last)
-            }
-            None => (now, 0),
-        };
-        let per_minute = match state.measured_per_minute(moving_until, self.epoch) {
-            0 => u64::from(state.settings.admit_per_minute),
-            measured => measured,
-        };
-        let moving_s = (ahead + 1) * 60 / per_minute.max(1);
-        status.position = Some(ahead + 1);
-        status.ahead = Some(ahead);
-        status.reason = reason;
-        status.eta_s = (reason != Some(StallReason::Paused)).then_some(moving_s + stalled_s);
-        // About ten polls over the wait, further back less often, with jitter;
-        // the stall's share does not slow the front down: it must see its turn.
-        let base_ms = (moving_s * 100).clamp(MIN_POLL_MS, MAX_POLL_MS);
-        status.poll_after_ms = jitter(base_ms, index, now);
-        // Everyone ahead, and everyone shopping, is served before this buyer.
-        let tickets_per_order = supply.tickets_per_order.max(1.0);
-        status.sold_out_likely =
-            ((ahead + state.shoppers.active) as f64) * tickets_per_order >= supply.remaining as f64;
-    }
-}
-
-/// ±20 % around `base_ms`, varying by buyer and by second, so polls spread out.
-fn jitter(base_ms: u64, buyer: BuyerIndex, now: UnixTimeMs) -> u64 {
-    let mut x = u64::from(buyer.0) ^ (now.0 / 1000).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
-    x ^= x >> 33;
-    let spread = base_ms / 5;
-    base_ms - spread + x % (2 * spread + 1)
 }
 
 #[cfg(test)]
