@@ -29,6 +29,7 @@ mod fenwick;
 mod join_keys;
 mod line;
 mod lottery;
+mod records;
 mod settings;
 mod status;
 
@@ -41,11 +42,12 @@ pub use admission::{StallReason, Supply, ADMISSION_MARGIN};
 pub use error::RoomError;
 pub use join_keys::{BadJoinKey, JoinKey, JoinKeysSnapshot};
 pub use lottery::{hex, lottery_order, seed_digest};
+pub use records::{RoomRecord, RoomSink};
 pub use settings::{RoomConfig, RoomSettings, SettingsPatch};
 pub use status::{BuyerState, QueueStatus, RoomStats};
 
 use crate::clock::Clock;
-use crate::commit::{ApplyError, Receipt, SinkError};
+use crate::commit::{ApplyError, Receipt};
 use crate::ids::BuyerId;
 use crate::limits::MAX_WAITING_PER_EVENT;
 use crate::sync::{RwLock, RwLockWriteGuard};
@@ -54,47 +56,6 @@ use admission::{Pace, Shoppers};
 use epoch::Epoch;
 use line::{BuyerIndex, KeptLine, Line, Phase};
 use status::Counters;
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum RoomRecord {
-    Joined {
-        buyer: BuyerId,
-        at: UnixTimeMs,
-    },
-    /// The lottery: the lobby takes the order `lottery_order(seed, lobby)`.
-    Opened {
-        at: UnixTimeMs,
-    },
-    /// In admission order; each buyer's access expires `access_ttl_s` later.
-    Admitted {
-        buyers: Vec<BuyerId>,
-        at: UnixTimeMs,
-    },
-    /// Silent past the grace period: the place is lost.
-    Dropped {
-        buyers: Vec<BuyerId>,
-        at: UnixTimeMs,
-    },
-    Left {
-        buyer: BuyerId,
-        at: UnixTimeMs,
-    },
-    SettingsChanged {
-        settings: RoomSettings,
-        at: UnixTimeMs,
-    },
-    /// A join with an `Idempotency-Key` (its digest): a retry finds `buyer`.
-    JoinedWithKey {
-        buyer: BuyerId,
-        at: UnixTimeMs,
-        key: JoinKey,
-    },
-}
-
-/// Where room records go (the write-ahead log).
-pub trait RoomSink: Send + Sync + std::fmt::Debug {
-    fn submit(&self, record: &RoomRecord) -> Result<Receipt, SinkError>;
-}
 
 /// What one tick did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -206,7 +167,7 @@ impl WaitingRoom {
     pub fn join_with_key(&self, key: JoinKey) -> Result<JoinOutcome, RoomError> {
         let mut state = self.state.write();
         let now = self.clock.now();
-        self.forget_join_keys(&mut state, now);
+        state.forget_join_keys(now, self.epoch);
         if let Some(buyer) = state.join_keys.buyer(&key) {
             return Ok(JoinOutcome { buyer, receipt: Receipt::NONE, created: false });
         }
@@ -249,18 +210,13 @@ impl WaitingRoom {
     pub fn forget_old_join_keys(&self) -> usize {
         let mut state = self.state.write();
         let now = self.clock.now();
-        self.forget_join_keys(&mut state, now)
+        state.forget_join_keys(now, self.epoch)
     }
 
     /// Join keys kept now, and the bytes they take.
     pub fn join_keys_held(&self) -> (usize, usize) {
         let state = self.state.read();
         (state.join_keys.len(), state.join_keys.memory_bytes())
-    }
-
-    fn forget_join_keys(&self, state: &mut RoomState, now: UnixTimeMs) -> usize {
-        let RoomState { join_keys, line, .. } = state;
-        join_keys.forget_old(now, |buyer| line.entries().get(buyer).map(|entry| self.epoch.at_offset(entry.joined_s)))
     }
 
     /// Where a buyer stands. Polling is the heartbeat; polling again before
@@ -436,93 +392,9 @@ impl WaitingRoom {
         state.join_keys.restore(snapshot.join_keys, buyers).map_err(|why| ApplyError(why.into()))
     }
 
-    // ---- records ----
-
-    fn commit(&self, state: &mut RwLockWriteGuard<'_, RoomState>, record: RoomRecord) -> Result<Receipt, RoomError> {
-        let receipt = self.sink.submit(&record)?;
-        if let Err(error) = self.apply_locked(state, &record) {
-            panic!("apply refused a room change the operation had checked ({error}); record: {record:?}");
-        }
-        Ok(receipt)
-    }
-
     /// Applies a record read back from the log.
     pub fn apply(&self, record: &RoomRecord) -> Result<(), ApplyError> {
         self.apply_locked(&mut self.state.write(), record)
-    }
-
-    fn apply_locked(&self, state: &mut RoomState, record: &RoomRecord) -> Result<(), ApplyError> {
-        match record {
-            RoomRecord::Joined { buyer, at } => self.add_buyer(state, *buyer, *at)?,
-            RoomRecord::JoinedWithKey { buyer, at, key } => {
-                // Forgetting by the record's own time: replay forgets what live traffic did.
-                self.forget_join_keys(state, *at);
-                if state.join_keys.buyer(key).is_some() {
-                    return Err(ApplyError(format!("buyer {} joins with a key already in use", buyer.0)));
-                }
-                self.add_buyer(state, *buyer, *at)?;
-                state.join_keys.insert(*key, *buyer);
-            }
-            RoomRecord::Opened { at } => {
-                if state.line.opened() {
-                    return Err(ApplyError("the lobby opened twice".into()));
-                }
-                state.line.open(&self.config.seed);
-                state.counters.lobby = 0;
-                state.pace.open(*at, self.epoch.second_of(*at));
-                state.opened_at = Some(*at);
-                state.line.advance_head();
-            }
-            RoomRecord::Admitted { buyers, at } => {
-                let access_ends_s = self.epoch.offset_s(at.plus_s(self.config.access_ttl_s));
-                for buyer in state.line.check_waiting(buyers)? {
-                    state.start_access(buyer, access_ends_s);
-                }
-                state.counters.admitted_total += buyers.len() as u64;
-                state.pace.note_admissions(self.epoch.second_of(*at), buyers.len() as u32);
-                state.line.advance_head();
-            }
-            RoomRecord::Dropped { buyers, .. } => {
-                for buyer in state.line.check_waiting(buyers)? {
-                    state.line.take_out(buyer, Phase::Dropped);
-                }
-                state.counters.abandoned += buyers.len() as u64;
-                state.line.advance_head();
-            }
-            RoomRecord::Left { buyer, .. } => {
-                let Some(index) = state.line.index_of(*buyer) else {
-                    return Err(ApplyError(format!("unknown buyer {}", buyer.0)));
-                };
-                let phase = state.line.entry(index).phase;
-                match phase {
-                    Phase::Lobby => {
-                        state.line.entry_mut(index).phase = Phase::Left;
-                        state.counters.lobby = state.counters.lobby.saturating_sub(1);
-                    }
-                    Phase::Waiting => state.line.take_out(index, Phase::Left),
-                    Phase::Admitted => state.end_access(index, Phase::Left),
-                    Phase::Purchased | Phase::AccessOver => state.line.entry_mut(index).phase = Phase::Left,
-                    Phase::Left | Phase::Dropped => {
-                        return Err(ApplyError(format!("buyer {} already left", buyer.0)));
-                    }
-                }
-                if matches!(phase, Phase::Lobby | Phase::Waiting | Phase::Admitted) {
-                    state.counters.abandoned += 1; // left before buying
-                }
-                state.line.advance_head();
-            }
-            RoomRecord::SettingsChanged { settings, .. } => state.settings = *settings,
-        }
-        Ok(())
-    }
-
-    /// A new buyer at the end of the lobby or of the line.
-    fn add_buyer(&self, state: &mut RoomState, buyer: BuyerId, at: UnixTimeMs) -> Result<(), ApplyError> {
-        state.line.add(buyer, at, self.epoch.offset_s(at))?;
-        if !state.line.opened() {
-            state.counters.lobby += 1;
-        }
-        Ok(())
     }
 
     /// Drops waiting buyers silent past the grace period, walking at most
@@ -544,6 +416,14 @@ impl WaitingRoom {
     }
 }
 
+impl RoomState {
+    /// Forgets join keys past `JOIN_KEY_KEPT_S` at `now`; returns how many.
+    fn forget_join_keys(&mut self, now: UnixTimeMs, epoch: Epoch) -> usize {
+        let RoomState { join_keys, line, .. } = self;
+        join_keys.forget_old(now, |buyer| line.entries().get(buyer).map(|entry| epoch.at_offset(entry.joined_s)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! The snapshot's bytes are a format on disk (snapshot format versions 1
@@ -555,6 +435,7 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
     use crate::codec;
+    use crate::commit::SinkError;
 
     const EPOCH: UnixTimeMs = UnixTimeMs(1_800_000_000_000);
     const ON_SALE: UnixTimeMs = UnixTimeMs(1_800_000_600_000);
