@@ -12,15 +12,18 @@
 //! skipped, never waited for. While admission is stalled the status says why,
 //! and its ETA grows with the stall.
 //!
-//! Buyers are numbered in join order; that number is the buyer id the queue
-//! and access tokens carry. Queue slots are the order of service: slots
-//! `0..lobby` hold the lobby in lottery order, later buyers have the slot equal
-//! to their number. A Fenwick tree over slots counts the live buyers ahead of
-//! anyone in O(log n).
+//! This file is the front: [`WaitingRoom`], its lock, and its public
+//! operations, each of which takes the lock, reads the clock once and hands
+//! the work to a part:
+//! - `line`: buyers in join order, the lottery's slots, who waits where;
+//! - `admission`: the token bucket, the rate measured, the supply gate;
+//! - `status`: what a buyer or the promoter is told;
+//! - `records`: every change as a [`RoomRecord`], and the one `apply` that
+//!   live traffic (after logging) and replay share;
+//! - `snapshot`: the state's kept parts, as snapshot files encode them;
+//! - `join_keys`, `lottery`, `fenwick`, `epoch`, `settings`, `error`.
 //!
-//! Every change is a [`RoomRecord`] applied by [`WaitingRoom::apply_locked`],
-//! live and on replay. Heartbeats are not logged: after a restart every buyer
-//! counts as just seen.
+//! Heartbeats are not logged: after a restart every buyer counts as just seen.
 
 mod admission;
 mod epoch;
