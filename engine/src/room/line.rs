@@ -158,13 +158,11 @@ impl Line {
         if kept.head.0 as usize > buyers {
             return Err(ApplyError("the room snapshot names buyers it does not hold".into()));
         }
-        let mut line = Line { heartbeats: (0..buyers).map(|_| Heartbeat::new(now)).collect(), ..Line::new() };
-        if kept.opened {
-            line.lobby_order = lottery(seed, kept.lobby_size);
-            line.lobby_slot = slots_of(&line.lobby_order);
-        }
-        line.kept = kept;
+        let heartbeats = (0..buyers).map(|_| Heartbeat::new(now)).collect();
+        let mut line = Line { kept, heartbeats, ..Line::new() };
         if line.kept.opened {
+            line.lobby_order = lottery(seed, line.kept.lobby_size);
+            line.lobby_slot = slots_of(&line.lobby_order);
             let values: Vec<u32> =
                 (0..buyers as u32).map(|slot| u32::from(line.entry_at(Slot(slot)).phase == Phase::Waiting)).collect();
             line.live = Fenwick::from_values(&values);

@@ -80,6 +80,7 @@ pub(super) struct Counters {
 }
 
 impl WaitingRoom {
+    /// Where a buyer stands at `now`, with `supply` left to sell.
     pub(super) fn describe(
         &self,
         state: &RoomState,
@@ -130,6 +131,7 @@ impl WaitingRoom {
         status
     }
 
+    /// A waiting buyer's place, ETA, and why the line is stalled, if it is.
     fn describe_waiting(
         &self,
         state: &RoomState,
