@@ -15,7 +15,6 @@ use ahash::AHashMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::RoomError;
 use crate::ids::BuyerId;
 use crate::limits::{
     JOIN_KEY_KEPT_S, MAX_IDEMPOTENCY_KEY_LEN, MAX_JOIN_KEYS_PER_EVENT, MIN_JOIN_KEY_CHARS, MIN_JOIN_KEY_HEX_DIGITS,
@@ -159,11 +158,5 @@ impl JoinKeys {
             self.insert(key, BuyerId(u64::from(buyer)));
         }
         Ok(())
-    }
-}
-
-impl From<BadJoinKey> for RoomError {
-    fn from(bad: BadJoinKey) -> Self {
-        RoomError::BadJoinKey(bad)
     }
 }

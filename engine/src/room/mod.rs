@@ -12,236 +12,53 @@
 //! skipped, never waited for. While admission is stalled the status says why,
 //! and its ETA grows with the stall.
 //!
-//! Buyers are numbered in join order; that number is the buyer id the queue
-//! and access tokens carry. Queue slots are the order of service: slots
-//! `0..lobby` hold the lobby in lottery order, later buyers have the slot equal
-//! to their number. A Fenwick tree over slots counts the live buyers ahead of
-//! anyone in O(log n).
+//! This file is the front: [`WaitingRoom`], its lock, and its public
+//! operations, each of which takes the lock, reads the clock once and hands
+//! the work to a part:
+//! - `line`: buyers in join order, the lottery's slots, who waits where;
+//! - `admission`: the token bucket, the rate measured, the supply gate;
+//! - `status`: what a buyer or the promoter is told;
+//! - `records`: every change as a [`RoomRecord`], and the one `apply` that
+//!   live traffic (after logging) and replay share;
+//! - `snapshot`: the state's kept parts, as snapshot files encode them;
+//! - `join_keys`, `lottery`, `fenwick`, `epoch`, `settings`, `error`.
 //!
-//! Every change is a [`RoomRecord`] applied by [`WaitingRoom::apply_locked`],
-//! live and on replay. Heartbeats are not logged: after a restart every buyer
-//! counts as just seen.
+//! Heartbeats are not logged: after a restart every buyer counts as just seen.
 
+mod admission;
+mod epoch;
+mod error;
 mod fenwick;
 mod join_keys;
+mod line;
 mod lottery;
+mod records;
+mod settings;
+mod snapshot;
+mod status;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
+pub use admission::{StallReason, Supply, ADMISSION_MARGIN};
+pub use error::RoomError;
 pub use join_keys::{BadJoinKey, JoinKey, JoinKeysSnapshot};
 pub use lottery::{hex, lottery_order, seed_digest};
+pub use records::{RoomRecord, RoomSink};
+pub use settings::{RoomConfig, RoomSettings, SettingsPatch};
+pub use snapshot::RoomSnapshot;
+pub use status::{BuyerState, QueueStatus, RoomStats};
 
 use crate::clock::Clock;
-use crate::commit::{ApplyError, Receipt, SinkError};
+use crate::commit::{ApplyError, Receipt};
 use crate::ids::BuyerId;
-use crate::limits::{
-    MAX_ADMIT_PER_MINUTE, MAX_MAX_ACTIVE, MAX_SLOTS_SCANNED_PER_TICK, MAX_WAITING_PER_EVENT, MIN_ADMIT_PER_MINUTE,
-    MIN_MAX_ACTIVE,
-};
-use crate::spec::{out_of_range, FieldError};
-use crate::sync::{AtomicU64, Ordering, RwLock, RwLockWriteGuard};
+use crate::limits::MAX_WAITING_PER_EVENT;
+use crate::sync::{RwLock, RwLockWriteGuard};
 use crate::time::UnixTimeMs;
-use fenwick::Fenwick;
-
-/// Admission units: one admission is `UNITS_PER_ADMISSION`; each millisecond
-/// adds `admit_per_minute` units, so the rate is exact in integers.
-const UNITS_PER_ADMISSION: u64 = 60_000;
-/// The bucket never holds more than one second of admissions (at least one),
-/// so a stall or a pause never releases a burst.
-const BUCKET_SECONDS: u64 = 1;
-/// Polls are advised between these bounds; the heartbeat grace must exceed the upper one.
-const MIN_POLL_MS: u64 = 1_000;
-const MAX_POLL_MS: u64 = 20_000;
-/// Seconds of admissions the measured rate averages over.
-const RATE_WINDOW_S: usize = 60;
-/// A rate measured over less time than this says nothing yet.
-const MIN_RATE_SPAN_MS: u64 = 200;
-/// Admission counts each admitted buyer still shopping without a hold as
-/// wanting this many times the measured tickets per order: a buyer is
-/// admitted only while `in_flight * tickets_per_order * margin < available`.
-/// Above 1 because orders vary in size (1 to 6 tickets for an average near
-/// 2.65) and seats left scattered fit fewer buyers than their number says;
-/// the few places this holds back are offered as soon as the buyers in
-/// flight hold (or leave), seconds later.
-pub const ADMISSION_MARGIN: f64 = 1.25;
-
-/// How the room behaves; fixed for the event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RoomConfig {
-    /// The lobby's lottery happens then.
-    pub on_sale_at: UnixTimeMs,
-    /// Joining closes then (the show starts).
-    pub closes_at: UnixTimeMs,
-    pub access_ttl_s: u32,
-    /// A waiting buyer silent for longer loses the place.
-    pub heartbeat_grace_s: u32,
-    /// A poll is accepted from this share of the advised interval on (so
-    /// clients have room for network jitter); 0 accepts every poll, for load tests.
-    pub poll_tolerance_percent: u8,
-    pub seed: [u8; 32],
-}
-
-/// What the promoter controls live.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RoomSettings {
-    pub admit_per_minute: u32,
-    pub max_active: u32,
-    pub paused: bool,
-}
-
-/// A change of settings: any of the three.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SettingsPatch {
-    pub admit_per_minute: Option<u32>,
-    pub max_active: Option<u32>,
-    pub paused: Option<bool>,
-}
-
-impl SettingsPatch {
-    /// The ranges of the event spec's `room`, checked with its words: the
-    /// first setting out of range, named.
-    fn check(&self) -> Result<(), FieldError> {
-        let settings = [
-            ("admit_per_minute", self.admit_per_minute, MIN_ADMIT_PER_MINUTE, MAX_ADMIT_PER_MINUTE),
-            ("max_active", self.max_active, MIN_MAX_ACTIVE, MAX_MAX_ACTIVE),
-        ];
-        for (field, value, min, max) in settings {
-            if let Some(message) = value.and_then(|value| out_of_range(value, min, max)) {
-                return Err(FieldError { field: field.into(), message });
-            }
-        }
-        Ok(())
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum RoomRecord {
-    Joined {
-        buyer: BuyerId,
-        at: UnixTimeMs,
-    },
-    /// The lottery: the lobby takes the order `lottery_order(seed, lobby)`.
-    Opened {
-        at: UnixTimeMs,
-    },
-    /// In admission order; each buyer's access expires `access_ttl_s` later.
-    Admitted {
-        buyers: Vec<BuyerId>,
-        at: UnixTimeMs,
-    },
-    /// Silent past the grace period: the place is lost.
-    Dropped {
-        buyers: Vec<BuyerId>,
-        at: UnixTimeMs,
-    },
-    Left {
-        buyer: BuyerId,
-        at: UnixTimeMs,
-    },
-    SettingsChanged {
-        settings: RoomSettings,
-        at: UnixTimeMs,
-    },
-    /// A join with an `Idempotency-Key` (its digest): a retry finds `buyer`.
-    JoinedWithKey {
-        buyer: BuyerId,
-        at: UnixTimeMs,
-        key: JoinKey,
-    },
-}
-
-/// Where room records go (the write-ahead log).
-pub trait RoomSink: Send + Sync + std::fmt::Debug {
-    fn submit(&self, record: &RoomRecord) -> Result<Receipt, SinkError>;
-}
-
-/// A buyer's state as the contract names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BuyerState {
-    Lobby,
-    Waiting,
-    Admitted,
-    SoldOut,
-    Closed,
-    Left,
-    Expired,
-}
-
-/// What is left to sell, as the room needs it for its honesty.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Supply {
-    /// Places available or held (held ones may come back).
-    pub remaining: u64,
-    /// Places available now (neither held nor sold): what admission may promise.
-    pub available: u64,
-    /// Tickets per order observed so far (or a prior before any order).
-    pub tickets_per_order: f64,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct QueueStatus {
-    pub state: BuyerState,
-    /// 1 for the next buyer to be admitted; `None` in the lobby and once out of line.
-    pub position: Option<u64>,
-    pub ahead: Option<u64>,
-    pub eta_s: Option<u64>,
-    pub poll_after_ms: u64,
-    /// When the access ends: present exactly when `state` is `Admitted`.
-    pub access_expires_at: Option<UnixTimeMs>,
-    /// The places left are unlikely to reach this buyer.
-    pub sold_out_likely: bool,
-    /// Why nobody is being admitted just now, while that is so.
-    pub reason: Option<StallReason>,
-}
-
-/// Why admission is stalled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StallReason {
-    /// The promoter paused the sale: no ETA.
-    Paused,
-    /// Every place is held, sold, or promised to buyers already shopping:
-    /// admission resumes as holds expire or are released, or orders are cancelled.
-    WaitingForReleasedSeats,
-    /// `max_active` buyers are shopping: the next is admitted when one buys,
-    /// leaves, or runs out of time.
-    MaxActiveReached,
-}
-
-impl StallReason {
-    pub fn code(self) -> &'static str {
-        match self {
-            StallReason::Paused => "paused",
-            StallReason::WaitingForReleasedSeats => "waiting_for_released_seats",
-            StallReason::MaxActiveReached => "max_active_reached",
-        }
-    }
-}
-
-/// The room in figures, for the promoter's dashboard.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct RoomStats {
-    pub lobby: u64,
-    pub waiting: u64,
-    pub active: u64,
-    pub admitted_total: u64,
-    pub abandoned: u64,
-    pub settings: RoomSettings,
-    pub measured_admit_per_minute: u64,
-    pub opened: bool,
-    /// SHA-256 of the lottery seed, hex: published before the on-sale.
-    pub seed_sha256: String,
-    /// The seed itself, hex, once the lottery is drawn.
-    pub seed: Option<String>,
-    /// Buyers numbered `0..lobby_size` (everyone who joined before the draw)
-    /// were put in lottery order: with the seed, what anyone needs to
-    /// recompute the order. Known once drawn.
-    pub lobby_size: Option<u32>,
-}
+use admission::{Pace, Shoppers};
+use epoch::Epoch;
+use line::{BuyerIndex, Line, Phase};
+use status::Counters;
 
 /// What one tick did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -252,151 +69,24 @@ pub struct TickReport {
     pub receipt: Receipt,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum RoomError {
-    #[error("this queue token names no buyer of this event")]
-    UnknownBuyer,
-    #[error("polling too fast; wait {retry_after_ms} ms")]
-    TooEarly { retry_after_ms: u64 },
-    #[error("the waiting room is full")]
-    Full,
-    #[error("the event has started; the waiting room is closed")]
-    Closed,
-    #[error("{}", .0.rule())]
-    BadJoinKey(BadJoinKey),
-    #[error("the waiting room keeps as many join keys as it can; retry")]
-    JoinKeysFull,
-    #[error("{0}")]
-    InvalidSetting(FieldError),
-    #[error(transparent)]
-    Log(#[from] SinkError),
-}
-
-impl RoomError {
-    pub fn code(&self) -> &'static str {
-        match self {
-            // The token is well signed but names nobody here: to the client, an invalid token.
-            RoomError::UnknownBuyer => "invalid_token",
-            RoomError::TooEarly { .. } => "poll_too_fast",
-            RoomError::Full => "room_full",
-            RoomError::Closed => "room_closed",
-            RoomError::BadJoinKey(_) => "bad_idempotency_key",
-            RoomError::JoinKeysFull => "join_keys_full",
-            RoomError::InvalidSetting(_) => "invalid_body",
-            RoomError::Log(sink) => sink.code(),
-        }
-    }
-}
-
-/// One buyer's place, 12 bytes; the heartbeat lives apart, as an atomic.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct Entry {
-    phase: Phase,
-    /// When admitted: seconds after the room's epoch that access ends.
-    access_ends_s: u32,
-    /// Seconds after the room's epoch of the join.
-    joined_s: u32,
-}
-
-/// The per-buyer figures the docs state (ARCHITECTURE.md, limits.rs) rest on
-/// these sizes: a change that grows them fails to compile, not the docs.
-const _: () = assert!(std::mem::size_of::<Entry>() == 12, "an Entry is 12 bytes");
-#[cfg(not(loom))]
-const _: () = assert!(std::mem::size_of::<Heartbeat>() == 16, "a Heartbeat is two 8-byte times");
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-enum Phase {
-    Lobby,
-    Waiting,
-    Admitted,
-    /// Admitted and bought: no longer counts against `max_active`.
-    Purchased,
-    /// Admitted, and the access ran out: no longer counts either.
-    AccessOver,
-    Left,
-    Dropped,
-}
-
-/// A buyer's heartbeat: when they last polled, and the earliest next poll
-/// accepted, in Unix milliseconds (absolute: rooms stay open for months).
-#[derive(Debug)]
-struct Heartbeat {
-    seen_ms: AtomicU64,
-    next_ms: AtomicU64,
-}
-
-impl Heartbeat {
-    fn new(seen: UnixTimeMs) -> Self {
-        Self { seen_ms: AtomicU64::new(seen.0), next_ms: AtomicU64::new(0) }
-    }
-}
-
 #[derive(Debug)]
 struct RoomState {
     settings: RoomSettings,
-    entries: Vec<Entry>,
-    heartbeats: Vec<Heartbeat>,
-    opened: bool,
-    /// Buyers in the lobby when it opened: they hold slots `0..lobby_size`.
-    lobby_size: u32,
-    /// `lobby_order[slot]`: the buyer at a lobby slot.
-    lobby_order: Vec<u32>,
-    /// `lobby_slot[buyer]`: the slot of a lobby buyer.
-    lobby_slot: Vec<u32>,
-    /// 1 at each slot whose buyer is waiting.
-    live: Fenwick,
-    /// Slots before this one are all served.
-    head: u32,
-    /// Where the next silent sweep starts (it walks the line a bounded stretch at a time).
-    sweep_cursor: u32,
-    /// Admitted buyers still counted as active, in admission (= expiry) order.
-    active_queue: VecDeque<(u32, u32)>,
-    active: u64,
+    line: Line,
+    shoppers: Shoppers,
     /// Active buyers who have placed a hold: their places are counted as
     /// held, so they no longer weigh on admission. A subset of the active
     /// buyers (at most `max_active` of them). Not in snapshots: after a
     /// restore everyone active counts as still shopping, which only makes
     /// admission more careful until they buy, leave or time out.
-    holding: HashSet<u32>,
-    admitted_total: u64,
-    abandoned: u64,
-    lobby: u64,
-    bucket_units: u64,
-    last_tick: UnixTimeMs,
-    /// Admissions per second over the last minute, a ring indexed by second.
-    admissions_by_second: [u32; RATE_WINDOW_S],
-    ring_second: u64,
-    opened_second: Option<u64>,
+    holding: HashSet<BuyerIndex>,
+    counters: Counters,
+    pace: Pace,
     join_keys: join_keys::JoinKeys,
     /// The opening instant, to the millisecond, so the first seconds' rate
     /// is measured over the time that really passed. Not in snapshots (a
     /// restored room takes the start of `opened_second`).
     opened_at: Option<UnixTimeMs>,
-}
-
-/// A room's whole state as plain data (heartbeats excepted: a restored room
-/// counts everyone as just seen).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RoomSnapshot {
-    settings: RoomSettings,
-    entries: Vec<Entry>,
-    opened: bool,
-    lobby_size: u32,
-    head: u32,
-    active_queue: Vec<(u32, u32)>,
-    active: u64,
-    admitted_total: u64,
-    abandoned: u64,
-    lobby: u64,
-    bucket_units: u64,
-    last_tick: UnixTimeMs,
-    admissions_by_second: Vec<u32>,
-    ring_second: u64,
-    opened_second: Option<u64>,
-    /// Not in the encoding of this struct (which snapshot format version 1
-    /// fixed): the engine's snapshot carries it in a section of its own.
-    #[serde(skip)]
-    pub(crate) join_keys: JoinKeysSnapshot,
 }
 
 /// What a join with a key did: made a place, or found the one its key made.
@@ -411,7 +101,7 @@ pub struct JoinOutcome {
 pub struct WaitingRoom {
     config: RoomConfig,
     /// Time zero for the compact per-buyer times (the event's creation).
-    epoch: UnixTimeMs,
+    epoch: Epoch,
     clock: Arc<dyn Clock>,
     sink: Arc<dyn RoomSink>,
     state: RwLock<RoomState>,
@@ -433,30 +123,15 @@ impl WaitingRoom {
     ) -> Self {
         let state = RoomState {
             settings,
-            entries: Vec::new(),
-            heartbeats: Vec::new(),
-            opened: false,
-            lobby_size: 0,
-            lobby_order: Vec::new(),
-            lobby_slot: Vec::new(),
-            live: Fenwick::new(),
-            head: 0,
-            sweep_cursor: 0,
-            active_queue: VecDeque::new(),
-            active: 0,
+            line: Line::new(),
+            shoppers: Shoppers::default(),
             holding: HashSet::new(),
-            admitted_total: 0,
-            abandoned: 0,
-            lobby: 0,
-            bucket_units: 0,
-            last_tick: epoch,
-            admissions_by_second: [0; RATE_WINDOW_S],
-            ring_second: 0,
-            opened_second: None,
+            counters: Counters::default(),
+            pace: Pace::new(epoch),
             join_keys: join_keys::JoinKeys::default(),
             opened_at: None,
         };
-        Self { config, epoch, clock, sink, state: RwLock::new(state) }
+        Self { config, epoch: Epoch(epoch), clock, sink, state: RwLock::new(state) }
     }
 
     pub fn config(&self) -> &RoomConfig {
@@ -480,7 +155,7 @@ impl WaitingRoom {
     pub fn join_with_key(&self, key: JoinKey) -> Result<JoinOutcome, RoomError> {
         let mut state = self.state.write();
         let now = self.clock.now();
-        self.forget_join_keys(&mut state, now);
+        state.forget_join_keys(now, self.epoch);
         if let Some(buyer) = state.join_keys.buyer(&key) {
             return Ok(JoinOutcome { buyer, receipt: Receipt::NONE, created: false });
         }
@@ -501,15 +176,15 @@ impl WaitingRoom {
         if now >= self.config.closes_at {
             return Err(RoomError::Closed);
         }
-        if state.entries.len() >= MAX_WAITING_PER_EVENT {
+        if state.line.entries().len() >= MAX_WAITING_PER_EVENT {
             return Err(RoomError::Full);
         }
-        if !state.opened && now >= self.config.on_sale_at {
+        if !state.line.opened() && now >= self.config.on_sale_at {
             // The on-sale has come but no tick has drawn the lottery yet: draw it
             // now, so a buyer arriving after the on-sale is never put in the lobby.
             self.commit(state, RoomRecord::Opened { at: now })?;
         }
-        let buyer = BuyerId(state.entries.len() as u64);
+        let buyer = BuyerId(state.line.entries().len() as u64);
         let record = match key {
             None => RoomRecord::Joined { buyer, at: now },
             Some(key) => RoomRecord::JoinedWithKey { buyer, at: now, key },
@@ -523,18 +198,13 @@ impl WaitingRoom {
     pub fn forget_old_join_keys(&self) -> usize {
         let mut state = self.state.write();
         let now = self.clock.now();
-        self.forget_join_keys(&mut state, now)
+        state.forget_join_keys(now, self.epoch)
     }
 
     /// Join keys kept now, and the bytes they take.
     pub fn join_keys_held(&self) -> (usize, usize) {
         let state = self.state.read();
         (state.join_keys.len(), state.join_keys.memory_bytes())
-    }
-
-    fn forget_join_keys(&self, state: &mut RoomState, now: UnixTimeMs) -> usize {
-        let RoomState { join_keys, entries, .. } = state;
-        join_keys.forget_old(now, |buyer| entries.get(buyer).map(|entry| self.at_s(entry.joined_s)))
     }
 
     /// Where a buyer stands. Polling is the heartbeat; polling again before
@@ -545,17 +215,14 @@ impl WaitingRoom {
         // Read under the lock: a tick that ran before it read the clock no
         // later than this, so the phase it left and this instant agree.
         let now = self.clock.now();
-        let index =
-            usize::try_from(buyer.0).ok().filter(|&i| i < state.entries.len()).ok_or(RoomError::UnknownBuyer)?;
-        let heartbeat = &state.heartbeats[index];
-        let next_ms = heartbeat.next_ms.load(Ordering::Relaxed);
-        if now.0 < next_ms {
-            return Err(RoomError::TooEarly { retry_after_ms: next_ms - now.0 });
+        let index = state.line.index_of(buyer).ok_or(RoomError::UnknownBuyer)?;
+        let heartbeat = state.line.heartbeat(index);
+        if let Some(retry_after_ms) = heartbeat.too_early_by_ms(now) {
+            return Err(RoomError::TooEarly { retry_after_ms });
         }
         let status = self.describe(&state, index, now, supply);
-        heartbeat.seen_ms.store(now.0, Ordering::Relaxed);
         let tolerance_percent = u64::from(self.config.poll_tolerance_percent);
-        heartbeat.next_ms.store(now.0 + status.poll_after_ms * tolerance_percent / 100, Ordering::Relaxed);
+        heartbeat.polled(now, status.poll_after_ms * tolerance_percent / 100);
         Ok(status)
     }
 
@@ -563,8 +230,7 @@ impl WaitingRoom {
     pub fn peek(&self, buyer: BuyerId, supply: Supply) -> Result<QueueStatus, RoomError> {
         let state = self.state.read();
         let now = self.clock.now();
-        let index =
-            usize::try_from(buyer.0).ok().filter(|&i| i < state.entries.len()).ok_or(RoomError::UnknownBuyer)?;
+        let index = state.line.index_of(buyer).ok_or(RoomError::UnknownBuyer)?;
         Ok(self.describe(&state, index, now, supply))
     }
 
@@ -572,8 +238,8 @@ impl WaitingRoom {
     pub fn leave(&self, buyer: BuyerId) -> Result<Receipt, RoomError> {
         let mut state = self.state.write();
         let now = self.clock.now();
-        let entry = state.entries.get(buyer.0 as usize).ok_or(RoomError::UnknownBuyer)?;
-        if matches!(entry.phase, Phase::Left | Phase::Dropped) {
+        let index = state.line.index_of(buyer).ok_or(RoomError::UnknownBuyer)?;
+        if matches!(state.line.entry(index).phase, Phase::Left | Phase::Dropped) {
             return Ok(Receipt::NONE);
         }
         self.commit(&mut state, RoomRecord::Left { buyer, at: now })
@@ -584,39 +250,25 @@ impl WaitingRoom {
         let mut state = self.state.write();
         let now = self.clock.now();
         let mut report = TickReport::default();
-        if !state.opened && now >= self.config.on_sale_at {
+        if !state.line.opened() && now >= self.config.on_sale_at {
             report.receipt = self.commit(&mut state, RoomRecord::Opened { at: now })?;
             report.opened = true;
             return Ok(report);
         }
-        self.expire_access(&mut state, now);
-        let elapsed_ms = state.last_tick.ms_until(now);
-        state.last_tick = state.last_tick.max(now);
-        let by_supply = admissible_for_supply(&state, supply);
-        if !state.opened || state.settings.paused || by_supply == 0 {
-            // Paused, or nothing left to promise: no admissions bank up for later.
-            state.bucket_units = 0;
-            return Ok(report);
-        }
-        let rate = u64::from(state.settings.admit_per_minute);
-        let bucket_limit = (rate * 1000 * BUCKET_SECONDS).max(UNITS_PER_ADMISSION);
-        state.bucket_units = (state.bucket_units + elapsed_ms * rate).min(bucket_limit);
-        let by_rate = state.bucket_units / UNITS_PER_ADMISSION;
-        let by_cap = u64::from(state.settings.max_active).saturating_sub(state.active);
-        let wanted = by_rate.min(by_cap).min(by_supply);
-        let (admitted, dropped) = self.pick_from_front(&state, wanted as usize, now);
+        state.expire_access(now, self.epoch);
+        let wanted = state.admissions_due(now, supply);
+        let (admitted, dropped) = state.line.pick_from_front(wanted as usize, self.config.silent_before_ms(now));
         if !dropped.is_empty() {
             report.dropped = dropped.len();
             report.receipt = self.commit(&mut state, RoomRecord::Dropped { buyers: dropped, at: now })?;
         }
         if !admitted.is_empty() {
             report.admitted = admitted.len();
-            state.bucket_units -= admitted.len() as u64 * UNITS_PER_ADMISSION;
+            state.pace.spend(admitted.len());
             report.receipt = self.commit(&mut state, RoomRecord::Admitted { buyers: admitted, at: now })?;
         }
-        if state.live.prefix_sum(state.live.len()) == 0 {
-            // Nobody waits: admissions do not bank up for later arrivals.
-            state.bucket_units = state.bucket_units.min(UNITS_PER_ADMISSION - 1);
+        if state.line.waiting() == 0 {
+            state.pace.nobody_waiting();
         }
         Ok(report)
     }
@@ -625,11 +277,7 @@ impl WaitingRoom {
         patch.check().map_err(RoomError::InvalidSetting)?;
         let mut state = self.state.write();
         let now = self.clock.now();
-        let settings = RoomSettings {
-            admit_per_minute: patch.admit_per_minute.unwrap_or(state.settings.admit_per_minute),
-            max_active: patch.max_active.unwrap_or(state.settings.max_active),
-            paused: patch.paused.unwrap_or(state.settings.paused),
-        };
+        let settings = patch.applied_to(state.settings);
         if settings == state.settings {
             // Nothing changes, so nothing is logged (an empty patch included).
             return Ok((settings, Receipt::NONE));
@@ -642,11 +290,9 @@ impl WaitingRoom {
     /// Implied by the purchase's own record, so not logged again; replay calls it too.
     pub fn note_purchase(&self, buyer: BuyerId) {
         let mut state = self.state.write();
-        let Some(entry) = state.entries.get_mut(buyer.0 as usize) else { return };
-        if entry.phase == Phase::Admitted {
-            entry.phase = Phase::Purchased;
-            state.active = state.active.saturating_sub(1);
-            state.holding.remove(&(buyer.0 as u32));
+        let Some(index) = state.line.index_of(buyer) else { return };
+        if state.line.entry(index).phase == Phase::Admitted {
+            state.end_access(index, Phase::Purchased);
         }
     }
 
@@ -655,9 +301,9 @@ impl WaitingRoom {
     /// hold's own record; replay calls it too. Doing it twice changes nothing.
     pub fn note_hold(&self, buyer: BuyerId) {
         let mut state = self.state.write();
-        let admitted = state.entries.get(buyer.0 as usize).is_some_and(|e| e.phase == Phase::Admitted);
-        if admitted {
-            state.holding.insert(buyer.0 as u32);
+        let admitted = state.line.index_of(buyer).filter(|&index| state.line.entry(index).phase == Phase::Admitted);
+        if let Some(index) = admitted {
+            state.holding.insert(index);
         }
     }
 
@@ -665,11 +311,7 @@ impl WaitingRoom {
     /// for the time the server was down (heartbeats are not logged).
     pub fn mark_all_seen(&self) {
         let now = self.clock.now();
-        let state = self.state.read();
-        for heartbeat in &state.heartbeats {
-            heartbeat.seen_ms.store(now.0, Ordering::Relaxed);
-            heartbeat.next_ms.store(0, Ordering::Relaxed);
-        }
+        self.state.read().line.mark_all_seen(now);
     }
 
     /// Whether an admitted buyer may still shop: admitted (or bought), the
@@ -677,48 +319,25 @@ impl WaitingRoom {
     pub fn may_shop(&self, buyer: BuyerId) -> bool {
         let state = self.state.read();
         let now = self.clock.now();
-        state.entries.get(buyer.0 as usize).is_some_and(|entry| self.shopping_until(entry, now).is_some())
-    }
-
-    /// When a buyer's access ends, if the buyer may shop at `now`: the one
-    /// rule behind an `admitted` status, its access token and `may_shop`.
-    fn shopping_until(&self, entry: &Entry, now: UnixTimeMs) -> Option<UnixTimeMs> {
-        let ends = self.at_s(entry.access_ends_s);
-        (matches!(entry.phase, Phase::Admitted | Phase::Purchased) && now < ends).then_some(ends)
+        let index = state.line.index_of(buyer);
+        index.is_some_and(|index| state.line.entry(index).shopping_until(now, self.epoch).is_some())
     }
 
     pub fn stats(&self) -> RoomStats {
         let now = self.clock.now();
-        let state = self.state.read();
-        RoomStats {
-            lobby: state.lobby,
-            waiting: state.live.prefix_sum(state.live.len()),
-            active: state.active,
-            admitted_total: state.admitted_total,
-            abandoned: state.abandoned,
-            settings: state.settings,
-            measured_admit_per_minute: self.measured_per_minute(&state, now),
-            opened: state.opened,
-            seed_sha256: hex(&seed_digest(&self.config.seed)),
-            seed: state.opened.then(|| hex(&self.config.seed)),
-            lobby_size: state.opened.then_some(state.lobby_size),
-        }
+        self.figures(&self.state.read(), now)
     }
 
     /// Bytes the room holds for its buyers (the capacity of its per-buyer
     /// arrays), for checking the cost of a waiting buyer.
     pub fn memory_bytes(&self) -> usize {
         let state = self.state.read();
-        state.entries.capacity() * std::mem::size_of::<Entry>()
-            + state.heartbeats.capacity() * std::mem::size_of::<Heartbeat>()
-            + state.live.capacity() * std::mem::size_of::<u32>()
-            + (state.lobby_order.capacity() + state.lobby_slot.capacity()) * std::mem::size_of::<u32>()
-            + state.active_queue.capacity() * std::mem::size_of::<(u32, u32)>()
+        state.line.memory_bytes() + state.shoppers.memory_bytes()
     }
 
     /// The order the lottery gave the lobby, as buyer ids (empty before it).
     pub fn lobby_order(&self) -> Vec<BuyerId> {
-        self.state.read().lobby_order.iter().map(|&b| BuyerId(u64::from(b))).collect()
+        self.state.read().line.lobby_order()
     }
 
     // ---- snapshots ----
@@ -728,207 +347,23 @@ impl WaitingRoom {
     pub fn snapshot<T>(&self, cut: impl FnOnce() -> T) -> (RoomSnapshot, T) {
         let state = self.state.read();
         let covered = cut();
-        let snapshot = RoomSnapshot {
-            settings: state.settings,
-            entries: state.entries.clone(),
-            opened: state.opened,
-            lobby_size: state.lobby_size,
-            head: state.head,
-            active_queue: state.active_queue.iter().copied().collect(),
-            active: state.active,
-            admitted_total: state.admitted_total,
-            abandoned: state.abandoned,
-            lobby: state.lobby,
-            bucket_units: state.bucket_units,
-            last_tick: state.last_tick,
-            admissions_by_second: state.admissions_by_second.to_vec(),
-            ring_second: state.ring_second,
-            opened_second: state.opened_second,
-            join_keys: state.join_keys.snapshot(),
-        };
-        (snapshot, covered)
+        (RoomSnapshot::of(&state), covered)
     }
 
     /// Loads a snapshot into a fresh room of the same event.
     pub fn restore(&self, snapshot: RoomSnapshot) -> Result<(), ApplyError> {
         let mut state = self.state.write();
         let now = self.clock.now();
-        if !state.entries.is_empty() || snapshot.admissions_by_second.len() != RATE_WINDOW_S {
+        if !state.line.entries().is_empty() {
             return Err(ApplyError("restoring a room snapshot into a used room, or a malformed one".into()));
         }
-        if snapshot.entries.len() > MAX_WAITING_PER_EVENT || snapshot.lobby_size as usize > snapshot.entries.len() {
-            return Err(ApplyError("the room snapshot's sizes are out of bounds".into()));
-        }
-        state.settings = snapshot.settings;
-        let entries = snapshot.entries.len();
-        let in_range = |buyer: u32| (buyer as usize) < entries;
-        if snapshot.head as usize > entries || !snapshot.active_queue.iter().all(|(buyer, _)| in_range(*buyer)) {
-            return Err(ApplyError("the room snapshot names buyers it does not hold".into()));
-        }
-        state.heartbeats = (0..entries).map(|_| Heartbeat::new(now)).collect();
-        state.entries = snapshot.entries;
-        state.lobby_size = snapshot.lobby_size;
-        if snapshot.opened {
-            state.lobby_order = lottery_order(&self.config.seed, snapshot.lobby_size);
-            state.lobby_slot = vec![0; state.lobby_order.len()];
-            for slot in 0..state.lobby_order.len() {
-                let buyer = state.lobby_order[slot] as usize;
-                state.lobby_slot[buyer] = slot as u32;
-            }
-            let values: Vec<u32> = (0..state.entries.len() as u32)
-                .map(|slot| u32::from(state.entries[buyer_at(&state, slot) as usize].phase == Phase::Waiting))
-                .collect();
-            state.live = Fenwick::from_values(&values);
-        }
-        state.opened = snapshot.opened;
-        state.head = snapshot.head;
-        state.active_queue = snapshot.active_queue.into();
-        state.active = snapshot.active;
-        state.admitted_total = snapshot.admitted_total;
-        state.abandoned = snapshot.abandoned;
-        state.lobby = snapshot.lobby;
-        state.bucket_units = snapshot.bucket_units;
-        state.last_tick = snapshot.last_tick;
-        state.admissions_by_second.copy_from_slice(&snapshot.admissions_by_second);
-        state.ring_second = snapshot.ring_second;
-        state.opened_second = snapshot.opened_second;
-        state.opened_at = snapshot.opened_second.map(|second| self.start_of_second(second));
-        let buyers = state.entries.len();
-        state.join_keys.restore(snapshot.join_keys, buyers).map_err(|why| ApplyError(why.into()))
-    }
-
-    // ---- records ----
-
-    fn commit(&self, state: &mut RwLockWriteGuard<'_, RoomState>, record: RoomRecord) -> Result<Receipt, RoomError> {
-        let receipt = self.sink.submit(&record)?;
-        if let Err(error) = self.apply_locked(state, &record) {
-            panic!("apply refused a room change the operation had checked ({error}); record: {record:?}");
-        }
-        Ok(receipt)
+        *state = snapshot.restored(&self.config, self.epoch, now)?;
+        Ok(())
     }
 
     /// Applies a record read back from the log.
     pub fn apply(&self, record: &RoomRecord) -> Result<(), ApplyError> {
         self.apply_locked(&mut self.state.write(), record)
-    }
-
-    fn apply_locked(&self, state: &mut RoomState, record: &RoomRecord) -> Result<(), ApplyError> {
-        match record {
-            RoomRecord::Joined { buyer, at } => self.add_buyer(state, *buyer, *at)?,
-            RoomRecord::JoinedWithKey { buyer, at, key } => {
-                // Forgetting by the record's own time: replay forgets what live traffic did.
-                self.forget_join_keys(state, *at);
-                if state.join_keys.buyer(key).is_some() {
-                    return Err(ApplyError(format!("buyer {} joins with a key already in use", buyer.0)));
-                }
-                self.add_buyer(state, *buyer, *at)?;
-                state.join_keys.insert(*key, *buyer);
-            }
-            RoomRecord::Opened { at } => {
-                if state.opened {
-                    return Err(ApplyError("the lobby opened twice".into()));
-                }
-                self.open_lobby(state);
-                state.opened_second = Some(self.second_of(*at));
-                state.opened_at = Some(*at);
-                // Admission starts from the opening instant: nothing accrued before it counts.
-                state.last_tick = *at;
-                state.bucket_units = 0;
-                advance_head(state);
-            }
-            RoomRecord::Admitted { buyers, at } => {
-                let access_ends_s = self.s_since_epoch(at.plus_s(self.config.access_ttl_s));
-                check_waiting(state, buyers)?;
-                for buyer in buyers {
-                    self.take_out_of_line(state, *buyer, Phase::Admitted);
-                    state.entries[buyer.0 as usize].access_ends_s = access_ends_s;
-                    state.active_queue.push_back((buyer.0 as u32, access_ends_s));
-                }
-                state.active += buyers.len() as u64;
-                state.admitted_total += buyers.len() as u64;
-                note_admissions(state, self.second_of(*at), buyers.len() as u32);
-                advance_head(state);
-            }
-            RoomRecord::Dropped { buyers, .. } => {
-                check_waiting(state, buyers)?;
-                for buyer in buyers {
-                    self.take_out_of_line(state, *buyer, Phase::Dropped);
-                }
-                state.abandoned += buyers.len() as u64;
-                advance_head(state);
-            }
-            RoomRecord::Left { buyer, .. } => {
-                let phase = state.entries.get(buyer.0 as usize).map(|e| e.phase);
-                match phase {
-                    None => return Err(ApplyError(format!("unknown buyer {}", buyer.0))),
-                    Some(Phase::Lobby) => {
-                        state.entries[buyer.0 as usize].phase = Phase::Left;
-                        state.lobby = state.lobby.saturating_sub(1);
-                    }
-                    Some(Phase::Waiting) => self.take_out_of_line(state, *buyer, Phase::Left),
-                    Some(Phase::Admitted) => {
-                        state.entries[buyer.0 as usize].phase = Phase::Left;
-                        state.active = state.active.saturating_sub(1);
-                        state.holding.remove(&(buyer.0 as u32));
-                    }
-                    Some(Phase::Purchased | Phase::AccessOver) => state.entries[buyer.0 as usize].phase = Phase::Left,
-                    Some(Phase::Left | Phase::Dropped) => {
-                        return Err(ApplyError(format!("buyer {} already left", buyer.0)));
-                    }
-                }
-                if matches!(phase, Some(Phase::Lobby | Phase::Waiting | Phase::Admitted)) {
-                    state.abandoned += 1; // left before buying
-                }
-                advance_head(state);
-            }
-            RoomRecord::SettingsChanged { settings, .. } => state.settings = *settings,
-        }
-        Ok(())
-    }
-
-    /// A new buyer at the end of the lobby or of the line.
-    fn add_buyer(&self, state: &mut RoomState, buyer: BuyerId, at: UnixTimeMs) -> Result<(), ApplyError> {
-        if buyer.0 != state.entries.len() as u64 {
-            return Err(ApplyError(format!("buyer {} joins out of order", buyer.0)));
-        }
-        let phase = if state.opened { Phase::Waiting } else { Phase::Lobby };
-        let joined_s = self.s_since_epoch(at);
-        state.entries.push(Entry { phase, access_ends_s: 0, joined_s });
-        state.heartbeats.push(Heartbeat::new(at));
-        if state.opened {
-            state.live.push(1);
-        } else {
-            state.lobby += 1;
-        }
-        Ok(())
-    }
-
-    /// The lottery: lobby buyers (those still there) take the first slots in
-    /// the order drawn from the seed.
-    fn open_lobby(&self, state: &mut RoomState) {
-        let lobby_size = state.entries.len() as u32;
-        let order = lottery_order(&self.config.seed, lobby_size);
-        let mut lobby_slot = vec![0u32; order.len()];
-        for (slot, &buyer) in order.iter().enumerate() {
-            lobby_slot[buyer as usize] = slot as u32;
-        }
-        let values: Vec<u32> =
-            order.iter().map(|&buyer| u32::from(state.entries[buyer as usize].phase == Phase::Lobby)).collect();
-        for entry in state.entries.iter_mut().filter(|e| e.phase == Phase::Lobby) {
-            entry.phase = Phase::Waiting;
-        }
-        state.live = Fenwick::from_values(&values);
-        state.lobby_order = order;
-        state.lobby_slot = lobby_slot;
-        state.lobby_size = lobby_size;
-        state.lobby = 0;
-        state.opened = true;
-    }
-
-    fn take_out_of_line(&self, state: &mut RoomState, buyer: BuyerId, phase: Phase) {
-        let slot = slot_of(state, buyer.0 as u32);
-        state.live.add(slot as usize, -1);
-        state.entries[buyer.0 as usize].phase = phase;
     }
 
     /// Drops waiting buyers silent past the grace period, walking at most
@@ -938,296 +373,22 @@ impl WaitingRoom {
     pub fn drop_silent(&self) -> Result<usize, RoomError> {
         let mut state = self.state.write();
         let now = self.clock.now();
-        if !state.opened {
+        if !state.line.opened() {
             return Ok(0);
         }
-        let silent_before_ms = now.0.saturating_sub(u64::from(self.config.heartbeat_grace_s) * 1000);
-        let slots = state.live.len() as u32;
-        let mut slot = state.sweep_cursor.max(state.head);
-        let mut silent = Vec::new();
-        for _ in 0..MAX_SLOTS_SCANNED_PER_TICK {
-            if slot >= slots {
-                slot = state.head;
-                break;
-            }
-            let buyer = buyer_at(&state, slot);
-            let waiting = state.entries[buyer as usize].phase == Phase::Waiting;
-            if waiting && state.heartbeats[buyer as usize].seen_ms.load(Ordering::Relaxed) < silent_before_ms {
-                silent.push(BuyerId(u64::from(buyer)));
-            }
-            slot += 1;
-        }
-        state.sweep_cursor = slot;
+        let silent = state.line.sweep_silent(self.config.silent_before_ms(now));
         let dropped = silent.len();
         if dropped > 0 {
             self.commit(&mut state, RoomRecord::Dropped { buyers: silent, at: now })?;
         }
         Ok(dropped)
     }
-
-    /// Walks the line from the head: up to `wanted` live buyers to admit, and
-    /// the silent ones met on the way, to drop. Bounded per tick.
-    fn pick_from_front(&self, state: &RoomState, wanted: usize, now: UnixTimeMs) -> (Vec<BuyerId>, Vec<BuyerId>) {
-        let (mut admitted, mut dropped) = (Vec::new(), Vec::new());
-        let slots = state.live.len() as u32;
-        let silent_before_ms = now.0.saturating_sub(u64::from(self.config.heartbeat_grace_s) * 1000);
-        let mut slot = state.head;
-        let mut scanned = 0;
-        while admitted.len() < wanted && slot < slots && scanned < MAX_SLOTS_SCANNED_PER_TICK {
-            let buyer = buyer_at(state, slot);
-            if state.entries[buyer as usize].phase == Phase::Waiting {
-                if state.heartbeats[buyer as usize].seen_ms.load(Ordering::Relaxed) < silent_before_ms {
-                    dropped.push(BuyerId(u64::from(buyer)));
-                } else {
-                    admitted.push(BuyerId(u64::from(buyer)));
-                }
-            }
-            slot += 1;
-            scanned += 1;
-        }
-        (admitted, dropped)
-    }
-
-    /// Accesses whose time ran out stop counting against `max_active`.
-    fn expire_access(&self, state: &mut RoomState, now: UnixTimeMs) {
-        while let Some(&(buyer, ends_s)) = state.active_queue.front() {
-            if now < self.at_s(ends_s) {
-                break;
-            }
-            state.active_queue.pop_front();
-            let entry = &mut state.entries[buyer as usize];
-            if entry.phase == Phase::Admitted {
-                entry.phase = Phase::AccessOver;
-                state.active = state.active.saturating_sub(1);
-                state.holding.remove(&buyer);
-            }
-        }
-    }
-
-    // ---- status ----
-
-    fn describe(&self, state: &RoomState, index: usize, now: UnixTimeMs, supply: Supply) -> QueueStatus {
-        let entry = state.entries[index];
-        let mut status = QueueStatus {
-            state: BuyerState::Waiting,
-            position: None,
-            ahead: None,
-            eta_s: None,
-            poll_after_ms: MIN_POLL_MS,
-            access_expires_at: None,
-            sold_out_likely: false,
-            reason: None,
-        };
-        match entry.phase {
-            Phase::Admitted | Phase::Purchased | Phase::AccessOver => {
-                // One judgement, the same as `may_shop`'s: admitted means the
-                // access can be handed out now, so it always comes with its end.
-                match self.shopping_until(&entry, now) {
-                    Some(ends) => {
-                        status.state = BuyerState::Admitted;
-                        status.access_expires_at = Some(ends);
-                    }
-                    None => status.state = BuyerState::Expired,
-                }
-                status.poll_after_ms = MAX_POLL_MS;
-                return status;
-            }
-            Phase::Left => status.state = BuyerState::Left,
-            Phase::Dropped => status.state = BuyerState::Expired,
-            Phase::Lobby | Phase::Waiting if now >= self.config.closes_at => status.state = BuyerState::Closed,
-            Phase::Lobby | Phase::Waiting if supply.remaining == 0 => {
-                status.state = BuyerState::SoldOut;
-                status.poll_after_ms = MAX_POLL_MS;
-            }
-            Phase::Lobby => {
-                status.state = BuyerState::Lobby;
-                // Spread out, so the lobby does not poll all at once at the opening.
-                let until_open_ms = now.ms_until(self.config.on_sale_at);
-                status.poll_after_ms = jitter(until_open_ms.clamp(MIN_POLL_MS, MAX_POLL_MS / 2), index as u64, now);
-            }
-            Phase::Waiting => self.describe_waiting(state, index, now, supply, &mut status),
-        }
-        status
-    }
-
-    fn describe_waiting(
-        &self,
-        state: &RoomState,
-        index: usize,
-        now: UnixTimeMs,
-        supply: Supply,
-        status: &mut QueueStatus,
-    ) {
-        let slot = slot_of(state, index as u32);
-        let ahead = state.live.prefix_sum(slot as usize);
-        let reason = stall_reason(state, supply);
-        let now_second = self.second_of(now);
-        // While stalled: the pace the line last moved at, plus the stall so
-        // far, assumed to last as long again (the best guess for a wait of
-        // unknown length), so the ETA grows with it instead of freezing.
-        let (moving_until, stalled_s) = match reason {
-            Some(_) => {
-                let last = last_admission_second(state).unwrap_or(now_second).min(now_second);
-                (self.start_of_second(last + 1).min(now), now_second - last)
-            }
-            None => (now, 0),
-        };
-        let per_minute = match self.measured_per_minute(state, moving_until) {
-            0 => u64::from(state.settings.admit_per_minute),
-            measured => measured,
-        };
-        let moving_s = (ahead + 1) * 60 / per_minute.max(1);
-        status.position = Some(ahead + 1);
-        status.ahead = Some(ahead);
-        status.reason = reason;
-        status.eta_s = (reason != Some(StallReason::Paused)).then_some(moving_s + stalled_s);
-        // About ten polls over the wait, further back less often, with jitter;
-        // the stall's share does not slow the front down: it must see its turn.
-        let base_ms = (moving_s * 100).clamp(MIN_POLL_MS, MAX_POLL_MS);
-        status.poll_after_ms = jitter(base_ms, index as u64, now);
-        // Everyone ahead, and everyone shopping, is served before this buyer.
-        let tickets_per_order = supply.tickets_per_order.max(1.0);
-        status.sold_out_likely = ((ahead + state.active) as f64) * tickets_per_order >= supply.remaining as f64;
-    }
-
-    /// Admissions per minute over the minute up to `until` (over the time
-    /// since the opening during the first minute), timed to the millisecond:
-    /// the second under way counts for the part of it that has passed, so
-    /// the opening seconds do not read as a slow line.
-    fn measured_per_minute(&self, state: &RoomState, until: UnixTimeMs) -> u64 {
-        let window = RATE_WINDOW_S as u64;
-        let (Some(opened_second), Some(opened_at)) = (state.opened_second, state.opened_at) else { return 0 };
-        let until_second = self.second_of(until);
-        let from = until_second.saturating_sub(window - 1).max(opened_second);
-        if from > state.ring_second {
-            return 0;
-        }
-        let total: u64 = (from..=state.ring_second.min(until_second))
-            .map(|second| u64::from(state.admissions_by_second[(second % window) as usize]))
-            .sum();
-        let span_ms = self.start_of_second(from).max(opened_at).ms_until(until);
-        if span_ms < MIN_RATE_SPAN_MS {
-            return 0;
-        }
-        total * 60_000 / span_ms
-    }
-
-    // ---- time helpers: compact per-buyer times are offsets from the epoch ----
-
-    fn start_of_second(&self, second: u64) -> UnixTimeMs {
-        self.epoch.plus_ms(second.saturating_mul(1000))
-    }
-
-    fn s_since_epoch(&self, at: UnixTimeMs) -> u32 {
-        u32::try_from(self.epoch.ms_until(at).div_ceil(1000)).unwrap_or(u32::MAX)
-    }
-
-    fn at_s(&self, offset_s: u32) -> UnixTimeMs {
-        self.epoch.plus_s(offset_s)
-    }
-
-    fn second_of(&self, at: UnixTimeMs) -> u64 {
-        self.epoch.ms_until(at) / 1000
-    }
 }
 
-fn slot_of(state: &RoomState, buyer: u32) -> u32 {
-    if buyer < state.lobby_size {
-        state.lobby_slot[buyer as usize]
-    } else {
-        buyer
+impl RoomState {
+    /// Forgets join keys past `JOIN_KEY_KEPT_S` at `now`; returns how many.
+    fn forget_join_keys(&mut self, now: UnixTimeMs, epoch: Epoch) -> usize {
+        let RoomState { join_keys, line, .. } = self;
+        join_keys.forget_old(now, |buyer| line.entries().get(buyer).map(|entry| epoch.at_offset(entry.joined_s)))
     }
-}
-
-fn buyer_at(state: &RoomState, slot: u32) -> u32 {
-    if slot < state.lobby_size {
-        state.lobby_order[slot as usize]
-    } else {
-        slot
-    }
-}
-
-/// Moves the head past served slots, so every slot before it is out of line.
-fn advance_head(state: &mut RoomState) {
-    let slots = state.live.len() as u32;
-    while state.head < slots && state.entries[buyer_at(state, state.head) as usize].phase != Phase::Waiting {
-        state.head += 1;
-    }
-}
-
-fn check_waiting(state: &RoomState, buyers: &[BuyerId]) -> Result<(), ApplyError> {
-    let distinct: std::collections::HashSet<&BuyerId> = buyers.iter().collect();
-    if distinct.len() != buyers.len() {
-        return Err(ApplyError("a buyer is named twice in one record".into()));
-    }
-    for buyer in buyers {
-        let phase = state.entries.get(buyer.0 as usize).map(|e| e.phase);
-        if phase != Some(Phase::Waiting) {
-            return Err(ApplyError(format!("buyer {} is not waiting ({phase:?})", buyer.0)));
-        }
-    }
-    Ok(())
-}
-
-/// Admitted buyers still shopping without a hold.
-fn in_flight(state: &RoomState) -> u64 {
-    state.active.saturating_sub(state.holding.len() as u64)
-}
-
-/// How many more buyers the places available can serve: admission goes on
-/// while `in_flight * tickets_per_order * ADMISSION_MARGIN < available`, so
-/// with any place available and nobody in flight, one buyer is admitted.
-fn admissible_for_supply(state: &RoomState, supply: Supply) -> u64 {
-    let per_buyer = supply.tickets_per_order.max(1.0) * ADMISSION_MARGIN;
-    let buyers_served = (supply.available as f64 / per_buyer).ceil() as u64;
-    buyers_served.saturating_sub(in_flight(state))
-}
-
-/// Why the next tick would admit nobody, if so (the line is not empty).
-fn stall_reason(state: &RoomState, supply: Supply) -> Option<StallReason> {
-    if state.settings.paused {
-        Some(StallReason::Paused)
-    } else if admissible_for_supply(state, supply) == 0 {
-        Some(StallReason::WaitingForReleasedSeats)
-    } else if state.active >= u64::from(state.settings.max_active) {
-        Some(StallReason::MaxActiveReached)
-    } else {
-        None
-    }
-}
-
-/// The second of the last admission (of the opening before any), from the
-/// rate ring: derived from logged records, so replay gives the same.
-fn last_admission_second(state: &RoomState) -> Option<u64> {
-    if state.admitted_total > 0 {
-        Some(state.ring_second)
-    } else {
-        state.opened_second
-    }
-}
-
-fn note_admissions(state: &mut RoomState, second: u64, count: u32) {
-    advance_ring(state, second);
-    state.admissions_by_second[(second % RATE_WINDOW_S as u64) as usize] += count;
-}
-
-fn advance_ring(state: &mut RoomState, second: u64) {
-    if second <= state.ring_second {
-        return;
-    }
-    let stale = (second - state.ring_second).min(RATE_WINDOW_S as u64);
-    for step in 1..=stale {
-        state.admissions_by_second[((state.ring_second + step) % RATE_WINDOW_S as u64) as usize] = 0;
-    }
-    state.ring_second = second;
-}
-
-/// ±20 % around `base_ms`, varying by buyer and by second, so polls spread out.
-fn jitter(base_ms: u64, buyer: u64, now: UnixTimeMs) -> u64 {
-    let mut x = buyer ^ (now.0 / 1000).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
-    x ^= x >> 33;
-    let spread = base_ms / 5;
-    base_ms - spread + x % (2 * spread + 1)
 }
