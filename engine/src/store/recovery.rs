@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{Coverage, Engine, EngineOptions, EngineSnapshot, KeySection};
+use super::{Coverage, Engine, EngineOptions, EngineSnapshot, KeySection, NamedSections};
 use crate::clock::Clock;
 use crate::codec;
 use crate::commit::Receipt;
@@ -173,7 +173,8 @@ impl Engine {
         let broken = |why: String| RecoveryError::Snapshot { file: file.clone(), why };
         let (sequence, version, payload) =
             read_snapshot_versioned(&**self.storage(), &name).map_err(|e| broken(e.to_string()))?;
-        let (snapshot, keys) = decode_snapshot(version, &payload).map_err(|e| broken(e.to_string()))?;
+        let (snapshot, keys, sections) = decode_snapshot(version, &payload).map_err(|e| broken(e.to_string()))?;
+        self.restore_sections(sections).map_err(broken)?;
         if !keys.events.is_empty() && keys.events.len() != snapshot.events.len() {
             return Err(broken("the key section does not match the events".into()));
         }
@@ -194,6 +195,15 @@ impl Engine {
         self.note_snapshot_loaded(sequence);
         replay.position = LogPosition { last: snapshot.events_covered, records: 0 };
         Ok(replay)
+    }
+
+    /// Gives each engine-wide part its section. No part keeps one yet, so any
+    /// name is one a newer build wrote.
+    fn restore_sections(&self, sections: NamedSections) -> Result<(), String> {
+        match sections.0.into_keys().next() {
+            Some(name) => Err(format!("section {name:?} is not one this build knows (written by a newer build?)")),
+            None => Ok(()),
+        }
     }
 
     /// Applies every record `source` holds after replay's position, each at
@@ -268,11 +278,18 @@ impl Engine {
 }
 
 /// A snapshot's payload: version 1 has no key section.
-fn decode_snapshot(version: u16, payload: &[u8]) -> Result<(EngineSnapshot, KeySection), codec::CodecError> {
-    if version == 1 {
-        return Ok((codec::decode(payload)?, KeySection::default()));
+fn decode_snapshot(
+    version: u16,
+    payload: &[u8],
+) -> Result<(EngineSnapshot, KeySection, NamedSections), codec::CodecError> {
+    match version {
+        1 => Ok((codec::decode(payload)?, KeySection::default(), NamedSections::default())),
+        2 => {
+            let (snapshot, keys) = codec::decode(payload)?;
+            Ok((snapshot, keys, NamedSections::default()))
+        }
+        _ => codec::decode(payload),
     }
-    codec::decode(payload)
 }
 
 /// Reads a key file, or makes and keeps a new key on first start.
@@ -410,5 +427,52 @@ mod tests {
         repeating.insert(5, repeating[4].clone());
         let refused = replayed(&mut RecordList(repeating), &clock).unwrap_err().to_string();
         assert!(refused.contains("record 5 is at or before log position 5"), "{refused}");
+    }
+
+    /// The newest snapshot of `storage`, rewritten by `rewrite(version, payload)`.
+    fn rewrite_snapshot(storage: &MemoryStorage, rewrite: impl FnOnce(u16, Vec<u8>) -> (u16, Vec<u8>)) {
+        let (sequence, name) = snapshots(storage).unwrap().into_iter().next().expect("a snapshot");
+        let (_, version, payload) = read_snapshot_versioned(storage, &name).unwrap();
+        let (version, payload) = rewrite(version, payload);
+        crate::wal::snapshot::write_snapshot_as(storage, version, sequence, &payload).unwrap();
+    }
+
+    fn snapshotted_log(clock: &Arc<ManualClock>) -> MemoryStorage {
+        let storage = busy_log(clock);
+        let (engine, _) = Engine::open(Arc::new(storage.clone()), small_segments(), clock.clone()).unwrap();
+        engine.snapshot().unwrap();
+        engine.close();
+        storage
+    }
+
+    #[test]
+    fn a_version_2_snapshot_still_loads() {
+        let clock = Arc::new(ManualClock::new(UnixTimeMs(ON_SALE.0 - 10_000)));
+        let storage = snapshotted_log(&clock);
+        let (expected, _) = Engine::open(Arc::new(storage.clone()), small_segments(), clock.clone()).unwrap();
+        rewrite_snapshot(&storage, |version, payload| {
+            assert_eq!(version, 3);
+            let (snapshot, keys, sections): (EngineSnapshot, KeySection, NamedSections) =
+                codec::decode(&payload).unwrap();
+            assert!(sections.0.is_empty());
+            (2, codec::encode(&(snapshot, keys)).unwrap())
+        });
+        let (loaded, report) = Engine::open(Arc::new(storage), small_segments(), clock.clone()).unwrap();
+        assert!(report.snapshot.is_some());
+        assert_eq!(state(&loaded), state(&expected));
+    }
+
+    #[test]
+    fn a_snapshot_section_this_build_does_not_know_is_refused_by_name() {
+        let clock = Arc::new(ManualClock::new(UnixTimeMs(ON_SALE.0 - 10_000)));
+        let storage = snapshotted_log(&clock);
+        rewrite_snapshot(&storage, |version, payload| {
+            let (snapshot, keys, mut sections): (EngineSnapshot, KeySection, NamedSections) =
+                codec::decode(&payload).unwrap();
+            sections.0.insert("from-the-future".into(), super::super::NamedSection { covered: 1, bytes: vec![7] });
+            (version, codec::encode(&(snapshot, keys, sections)).unwrap())
+        });
+        let refused = Engine::open(Arc::new(storage), small_segments(), clock).unwrap_err().to_string();
+        assert!(refused.contains("\"from-the-future\" is not one this build knows"), "{refused}");
     }
 }

@@ -12,15 +12,16 @@
 //!     28     …  payload   bincode (see `codec`)
 //! ```
 //! Written whole to a temporary file, synced, renamed, directory synced.
-//! Version 2 appends a section to version 1's payload (see `store`); the
-//! version tells the reader whether it is there.
+//! Version 2 appends a section to version 1's payload, and version 3 the
+//! engine-wide named sections (see `store`); the version tells the reader
+//! which are there.
 
 use std::io;
 
 use super::storage::Storage;
 
 const MAGIC: [u8; 4] = *b"GCHS";
-pub const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_VERSION: u16 = 3;
 /// The oldest version this build still reads.
 const OLDEST_READABLE_VERSION: u16 = 1;
 const HEADER_BYTES: usize = 28;
@@ -42,9 +43,19 @@ pub fn snapshots(storage: &dyn Storage) -> io::Result<Vec<(u64, String)>> {
 }
 
 pub fn write_snapshot(storage: &dyn Storage, sequence: u64, payload: &[u8]) -> io::Result<String> {
+    write_snapshot_as(storage, FORMAT_VERSION, sequence, payload)
+}
+
+/// Writes a snapshot file of a given format version: tests write older ones.
+pub(crate) fn write_snapshot_as(
+    storage: &dyn Storage,
+    version: u16,
+    sequence: u64,
+    payload: &[u8],
+) -> io::Result<String> {
     let mut bytes = Vec::with_capacity(HEADER_BYTES + payload.len());
     bytes.extend_from_slice(&MAGIC);
-    bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    bytes.extend_from_slice(&version.to_le_bytes());
     bytes.extend_from_slice(&0u16.to_le_bytes());
     bytes.extend_from_slice(&sequence.to_le_bytes());
     bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
