@@ -110,18 +110,9 @@ fn tables(report: &Report) -> String {
         if e.transport_errors > 0 {
             statuses.push(format!("no answer: {}", e.transport_errors));
         }
-        let _ = write!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{}</td></tr>",
-            e.endpoint,
-            e.calls,
-            e.p50_ms,
-            e.p90_ms,
-            e.p99_ms,
-            e.p999_ms,
-            e.max_ms,
-            escape(&statuses.join(", "))
-        );
+        let latencies: String = e.latencies_ms().iter().map(|ms| format!("<td>{ms:.2}</td>")).collect();
+        let statuses = escape(&statuses.join(", "));
+        let _ = write!(out, "<tr><td>{}</td><td>{}</td>{latencies}<td>{statuses}</td></tr>", e.endpoint, e.calls);
     }
     out.push_str("</table>");
     out

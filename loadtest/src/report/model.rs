@@ -22,6 +22,13 @@ pub struct EndpointSummary {
     pub max_ms: f64,
 }
 
+impl EndpointSummary {
+    /// The latency columns every view shows, in order: p50, p90, p99, p99.9, max.
+    pub fn latencies_ms(&self) -> [f64; 5] {
+        [self.p50_ms, self.p90_ms, self.p99_ms, self.p999_ms, self.max_ms]
+    }
+}
+
 /// Latency percentiles of one endpoint in one window of the run.
 #[derive(Debug, Serialize)]
 pub struct LatencyWindow {
