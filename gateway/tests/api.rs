@@ -827,7 +827,7 @@ fn an_order_token_reads_its_order_after_the_access_expired_and_nothing_else() {
         assert_eq!(code(&server.call("GET", &order_path, Some(&forged), None)), (401, Some("invalid_token")));
     }
 
-    std::thread::sleep(Duration::from_millis(2_500)); // the access ends within 2 s of admission
+    std::thread::sleep(Duration::from_millis(3_500)); // the access ends within 2 s (rounded up to a second) of admission
     assert_eq!(code(&server.call("GET", &order_path, Some(&buyers[0].1), None)), (401, Some("token_expired")));
     let (status, read) = server.call("GET", &order_path, Some(token), None);
     assert_eq!((status, &read["status"]), (200, &json!("confirmed")), "the link outlives the access");
