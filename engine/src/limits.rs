@@ -61,9 +61,19 @@ pub const MAX_JOIN_KEYS_PER_EVENT: usize = MAX_WAITING_PER_EVENT;
 /// The payment provider's reference, stored as given.
 pub const MAX_PAYMENT_REF_LEN: usize = 256;
 
-/// A waiting-room token as presented (`Authorization: Bearer …`); longer input
-/// is refused before it is decoded. Tokens this server signs are 90 characters.
+/// A token as presented (`Authorization: Bearer …`); longer input is refused
+/// before it is decoded. Queue and access tokens this server signs are 90
+/// characters, order tokens 100.
 pub const MAX_TOKEN_LEN: usize = 128;
+/// An order token (the buyer's link to the order: read it, print the
+/// tickets, add the show to a calendar) stays valid this long after the
+/// event's `starts_at`: 7 days. The tickets are needed until the doors close;
+/// the week after covers finding the receipt and following what happens to
+/// the order after the show (a refund after a cancelled or disrupted show is
+/// announced to the buyer in that time), while a link that was forwarded or
+/// leaked stops showing the order soon after it stops mattering. The token
+/// reads only: cancelling never rests on it.
+pub const ORDER_TOKEN_VALID_AFTER_SHOW_S: u32 = 7 * 86_400;
 /// Signing keys a key ring keeps: a rotation beyond this drops the oldest key,
 /// and the tokens it signed stop verifying.
 pub const MAX_SIGNING_KEYS: usize = 16;

@@ -1,19 +1,27 @@
-//! The waiting room's signed tokens: a queue token while a buyer waits, an
-//! access token once admitted. Each is bound to one event and one buyer, and
-//! checked with nothing but the [`KeyRing`]: no lookup, no state.
+//! The signed tokens: the waiting room's queue token while a buyer waits and
+//! access token once admitted, each bound to one event and one buyer; and the
+//! order token, bound to one order, that lets its bearer read that order long
+//! after the access is over. Each is checked with nothing but the
+//! [`KeyRing`]: no lookup, no state.
 //!
 //! A token is `payload.mac`, both base64url without padding (URL-safe ASCII,
-//! 90 characters). The payload is fixed-size binary, little-endian:
+//! 90 characters; an order token 100). The payload is fixed-size binary,
+//! little-endian:
 //!
 //! | bytes | field |
 //! | --- | --- |
 //! | 1 | format version, [`TOKEN_VERSION`] |
-//! | 1 | kind: 0 queue, 1 access |
+//! | 1 | kind: 0 queue, 1 access, 2 order |
 //! | 4 | id of the signing key |
 //! | 4 | event number |
 //! | 8 | buyer |
 //! | 8 | issued at, ms since the epoch |
 //! | 8 | expires at, ms since the epoch |
+//! | 8 | the order (order tokens only) |
+//!
+//! An order token is a queue or access token's payload with the order
+//! appended, so the two lengths tell the kinds apart before the MAC is
+//! checked, and queue and access tokens keep the encoding they always had.
 //!
 //! The MAC is HMAC-SHA256 of the payload bytes under the named key's secret,
 //! compared in constant time. Keys rotate: the ring signs with its current key
@@ -28,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::entropy::Entropy;
-use crate::ids::BuyerId;
+use crate::ids::{BuyerId, OrderId};
 use crate::limits::{MAX_SIGNING_KEYS, MAX_TOKEN_LEN};
 use crate::time::UnixTimeMs;
 
@@ -38,20 +46,28 @@ pub const TOKEN_VERSION: u8 = 1;
 pub const SECRET_LEN: usize = 32;
 
 const PAYLOAD_LEN: usize = 1 + 1 + 4 + 4 + 8 + 8 + 8;
+/// An order token's payload: a buyer token's, then the order.
+const ORDER_PAYLOAD_LEN: usize = PAYLOAD_LEN + 8;
+/// The kind byte of an order token (not a [`TokenKind`]: no buyer route takes one).
+const ORDER_KIND: u8 = 2;
 const MAC_LEN: usize = 32;
 /// Characters of `len` bytes in base64 without padding.
 const fn base64_no_pad_len(len: usize) -> usize {
     (len * 4).div_ceil(3)
 }
 const PAYLOAD_TEXT_LEN: usize = base64_no_pad_len(PAYLOAD_LEN);
+const ORDER_PAYLOAD_TEXT_LEN: usize = base64_no_pad_len(ORDER_PAYLOAD_LEN);
 const MAC_TEXT_LEN: usize = base64_no_pad_len(MAC_LEN);
-/// Characters of every token this server signs.
+/// Characters of every queue and access token this server signs.
 pub const TOKEN_LEN: usize = PAYLOAD_TEXT_LEN + 1 + MAC_TEXT_LEN;
+/// Characters of every order token this server signs.
+pub const ORDER_TOKEN_LEN: usize = ORDER_PAYLOAD_TEXT_LEN + 1 + MAC_TEXT_LEN;
 const _: () = assert!(TOKEN_LEN <= MAX_TOKEN_LEN);
+const _: () = assert!(ORDER_TOKEN_LEN <= MAX_TOKEN_LEN);
 /// Room for what the base64 decoder may want to write for either part.
 const DECODE_SCRATCH_LEN: usize = 48;
 // As `base64::decoded_len_estimate`, which is not a `const fn`: whole quads of characters.
-const _: () = assert!(PAYLOAD_TEXT_LEN.div_ceil(4) * 3 <= DECODE_SCRATCH_LEN);
+const _: () = assert!(ORDER_PAYLOAD_TEXT_LEN.div_ceil(4) * 3 <= DECODE_SCRATCH_LEN);
 const _: () = assert!(MAC_TEXT_LEN.div_ceil(4) * 3 <= DECODE_SCRATCH_LEN);
 
 type HmacSha256 = Hmac<Sha256>;
@@ -110,6 +126,47 @@ impl TokenClaims {
     }
 }
 
+/// What an order token says, as signed: its bearer may read this order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct OrderClaims {
+    /// The key that signed the token ([`KeyRing::sign_order`] sets it).
+    pub key_id: u32,
+    /// The event's number.
+    pub event: u32,
+    /// The buyer who placed the order.
+    pub buyer: BuyerId,
+    pub order: OrderId,
+    pub issued_at: UnixTimeMs,
+    /// The first instant at which the token is no longer valid.
+    pub expires_at: UnixTimeMs,
+}
+
+impl OrderClaims {
+    fn to_payload(self) -> [u8; ORDER_PAYLOAD_LEN] {
+        let buyer_part = TokenClaims {
+            kind: TokenKind::Queue,
+            key_id: self.key_id,
+            event: self.event,
+            buyer: self.buyer,
+            issued_at: self.issued_at,
+            expires_at: self.expires_at,
+        }
+        .to_payload();
+        let mut payload = [0; ORDER_PAYLOAD_LEN];
+        payload[..PAYLOAD_LEN].copy_from_slice(&buyer_part);
+        payload[1] = ORDER_KIND;
+        payload[PAYLOAD_LEN..].copy_from_slice(&self.order.0.to_le_bytes());
+        payload
+    }
+}
+
+/// A token whose shape, version, key and MAC are checked: signed by this
+/// server, its claims not yet looked at.
+enum Opened {
+    Buyer([u8; PAYLOAD_LEN]),
+    Order([u8; ORDER_PAYLOAD_LEN]),
+}
+
 /// Why a token was refused. Each has a stable [`code`](TokenError::code).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum TokenError {
@@ -121,7 +178,7 @@ pub enum TokenError {
     UnknownKey,
     #[error("token signature does not match")]
     BadSignature,
-    #[error("wrong kind of token (a queue token is not an access token, nor the reverse)")]
+    #[error("wrong kind of token (a queue token is not an access token, nor an order token, nor the reverse)")]
     WrongKind,
     #[error("token issued for another event")]
     OtherEvent,
@@ -299,16 +356,13 @@ impl KeyRing {
     /// whatever `claims.key_id` says; [`KeyRing::verify`] returns that id.
     pub fn sign(&self, claims: &TokenClaims) -> String {
         let key = self.current_key();
-        let payload = TokenClaims { key_id: key.id, ..*claims }.to_payload();
-        let mut mac = key.mac();
-        mac.update(&payload);
-        let tag = mac.finalize().into_bytes();
+        seal(key, &TokenClaims { key_id: key.id, ..*claims }.to_payload())
+    }
 
-        let mut token = String::with_capacity(TOKEN_LEN);
-        URL_SAFE_NO_PAD.encode_string(payload, &mut token);
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(tag, &mut token);
-        token
+    /// Signs an order token with the current key (whatever `claims.key_id` says).
+    pub fn sign_order(&self, claims: &OrderClaims) -> String {
+        let key = self.current_key();
+        seal(key, &OrderClaims { key_id: key.id, ..*claims }.to_payload())
     }
 
     /// Checks `token` and returns its claims. In order: its shape and length
@@ -321,30 +375,15 @@ impl KeyRing {
         expected_event: u32,
         now: UnixTimeMs,
     ) -> Result<TokenClaims, TokenError> {
-        if token.len() > MAX_TOKEN_LEN {
-            return Err(TokenError::Malformed);
-        }
-        let (payload_text, mac_text) = token.split_once('.').ok_or(TokenError::Malformed)?;
-        if payload_text.len() != PAYLOAD_TEXT_LEN || mac_text.len() != MAC_TEXT_LEN {
-            return Err(TokenError::Malformed);
-        }
-        let payload: [u8; PAYLOAD_LEN] = decode_exact(payload_text)?;
-        let tag: [u8; MAC_LEN] = decode_exact(mac_text)?;
-
-        if payload[0] != TOKEN_VERSION {
-            return Err(TokenError::UnknownVersion);
-        }
-        let key_id = u32::from_le_bytes(field(&payload, 2));
-        let key = self.key(key_id).ok_or(TokenError::UnknownKey)?;
-        let mut mac = key.mac();
-        mac.update(&payload);
-        mac.verify_slice(&tag).map_err(|_| TokenError::BadSignature)?;
-
+        let payload = match self.open(token)? {
+            Opened::Buyer(payload) => payload,
+            Opened::Order(_) => return Err(TokenError::WrongKind),
+        };
         // Signed by this server from here on.
         let kind = TokenKind::from_byte(payload[1]).ok_or(TokenError::Malformed)?;
         let claims = TokenClaims {
             kind,
-            key_id,
+            key_id: u32::from_le_bytes(field(&payload, 2)),
             event: u32::from_le_bytes(field(&payload, 6)),
             buyer: BuyerId(u64::from_le_bytes(field(&payload, 10))),
             issued_at: UnixTimeMs(u64::from_le_bytes(field(&payload, 18))),
@@ -361,10 +400,77 @@ impl KeyRing {
         }
         Ok(claims)
     }
+
+    /// Checks an order token as [`KeyRing::verify`] checks the others, and
+    /// returns its claims: the caller compares the event and order with the
+    /// ones asked for (a valid token for another order is not a bad token).
+    pub fn verify_order(&self, token: &str, now: UnixTimeMs) -> Result<OrderClaims, TokenError> {
+        let payload = match self.open(token)? {
+            Opened::Order(payload) => payload,
+            Opened::Buyer(_) => return Err(TokenError::WrongKind),
+        };
+        if payload[1] != ORDER_KIND {
+            return Err(TokenError::Malformed);
+        }
+        let claims = OrderClaims {
+            key_id: u32::from_le_bytes(field(&payload, 2)),
+            event: u32::from_le_bytes(field(&payload, 6)),
+            buyer: BuyerId(u64::from_le_bytes(field(&payload, 10))),
+            issued_at: UnixTimeMs(u64::from_le_bytes(field(&payload, 18))),
+            expires_at: UnixTimeMs(u64::from_le_bytes(field(&payload, 26))),
+            order: OrderId(u64::from_le_bytes(field(&payload, PAYLOAD_LEN))),
+        };
+        if now >= claims.expires_at {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+
+    /// Checks a token's shape and length, then its format version, key id and
+    /// MAC (in constant time); the payload's length says which kind of token it is.
+    fn open(&self, token: &str) -> Result<Opened, TokenError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(TokenError::Malformed);
+        }
+        let (payload_text, mac_text) = token.split_once('.').ok_or(TokenError::Malformed)?;
+        if mac_text.len() != MAC_TEXT_LEN {
+            return Err(TokenError::Malformed);
+        }
+        let opened = match payload_text.len() {
+            PAYLOAD_TEXT_LEN => Opened::Buyer(decode_exact(payload_text)?),
+            ORDER_PAYLOAD_TEXT_LEN => Opened::Order(decode_exact(payload_text)?),
+            _ => return Err(TokenError::Malformed),
+        };
+        let tag: [u8; MAC_LEN] = decode_exact(mac_text)?;
+        let payload: &[u8] = match &opened {
+            Opened::Buyer(payload) => payload,
+            Opened::Order(payload) => payload,
+        };
+        if payload[0] != TOKEN_VERSION {
+            return Err(TokenError::UnknownVersion);
+        }
+        let key = self.key(u32::from_le_bytes(field(payload, 2))).ok_or(TokenError::UnknownKey)?;
+        let mut mac = key.mac();
+        mac.update(payload);
+        mac.verify_slice(&tag).map_err(|_| TokenError::BadSignature)?;
+        Ok(opened)
+    }
 }
 
-/// The `N` bytes of `payload` from `start` (in bounds: the payload is fixed-size).
-fn field<const N: usize>(payload: &[u8; PAYLOAD_LEN], start: usize) -> [u8; N] {
+/// `payload.mac` under `key`, both base64url without padding.
+fn seal(key: &SigningKey, payload: &[u8]) -> String {
+    let mut mac = key.mac();
+    mac.update(payload);
+    let tag = mac.finalize().into_bytes();
+    let mut token = String::with_capacity(ORDER_TOKEN_LEN);
+    URL_SAFE_NO_PAD.encode_string(payload, &mut token);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(tag, &mut token);
+    token
+}
+
+/// The `N` bytes of `payload` from `start` (in bounds: payloads are fixed-size).
+fn field<const N: usize>(payload: &[u8], start: usize) -> [u8; N] {
     let mut bytes = [0; N];
     bytes.copy_from_slice(&payload[start..start + N]);
     bytes
@@ -387,6 +493,9 @@ mod tests {
 
     const EVENT: u32 = 7;
     const NOW: UnixTimeMs = UnixTimeMs(1_796_000_000_000);
+    /// `claims(TokenKind::Access)` as signed by `ring()` before order tokens existed.
+    const KNOWN_ACCESS_TOKEN: &str =
+        "AQEBAAAABwAAAO_Nq4lnRSMBACjxKaIBAADAT_opogEAAA.jDzvB6YibK-KMZFSzeZBv_pkvCvlhzc1ZpXDL3iEXhs";
 
     fn ring() -> KeyRing {
         KeyRing::generate(&SeededEntropy::new(42))
@@ -753,6 +862,71 @@ mod tests {
             let error = serde_json::from_value::<KeyRing>(value).unwrap_err().to_string();
             assert!(error.contains(expected), "{error}");
         }
+    }
+
+    fn order_claims() -> OrderClaims {
+        OrderClaims {
+            key_id: 1,
+            event: EVENT,
+            buyer: BuyerId(0x0123_4567_89ab_cdef),
+            order: OrderId(0x0fed_cba9_8765_4321),
+            issued_at: NOW,
+            expires_at: NOW.plus_s(86_400),
+        }
+    }
+
+    #[test]
+    fn order_tokens_round_trip_and_expire() {
+        let ring = ring();
+        let claims = order_claims();
+        let token = ring.sign_order(&claims);
+        assert_eq!(token.len(), ORDER_TOKEN_LEN);
+        assert_eq!(ORDER_TOKEN_LEN, 100);
+        assert_eq!(ring.verify_order(&token, NOW), Ok(claims));
+        assert_eq!(ring.verify_order(&token, UnixTimeMs(claims.expires_at.0 - 1)), Ok(claims));
+        assert_eq!(ring.verify_order(&token, claims.expires_at), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn order_and_buyer_tokens_are_not_interchangeable() {
+        let ring = ring();
+        let order = ring.sign_order(&order_claims());
+        for kind in [TokenKind::Queue, TokenKind::Access] {
+            assert_eq!(ring.verify(&order, kind, EVENT, NOW), Err(TokenError::WrongKind));
+            assert_eq!(ring.verify_order(&ring.sign(&claims(kind)), NOW), Err(TokenError::WrongKind));
+        }
+    }
+
+    #[test]
+    fn a_forged_order_token_is_refused() {
+        let ring = ring();
+        let token = ring.sign_order(&order_claims());
+        let (payload, mac) = split(&token);
+        for index in 0..payload.len() {
+            let mut forged = payload.clone();
+            forged[index] ^= 0x01;
+            assert!(ring.verify_order(&join(&forged, &mac), NOW).is_err(), "byte {index}");
+        }
+        // Another order's number with this token's MAC.
+        let other = ring.sign_order(&OrderClaims { order: OrderId(7), ..order_claims() });
+        let (other_payload, _) = split(&other);
+        assert_eq!(ring.verify_order(&join(&other_payload, &mac), NOW), Err(TokenError::BadSignature));
+        let stranger = KeyRing::generate(&SeededEntropy::new(43));
+        assert_eq!(stranger.verify_order(&token, NOW), Err(TokenError::BadSignature));
+        for len in 0..token.len() {
+            assert_eq!(ring.verify_order(&token[..len], NOW), Err(TokenError::Malformed), "prefix of {len}");
+        }
+    }
+
+    #[test]
+    fn queue_and_access_tokens_keep_their_encoding() {
+        // A token signed before order tokens existed (key 1 of seed 42): it
+        // must verify as it did, byte for byte.
+        let ring = ring();
+        let token = ring.sign(&claims(TokenKind::Access));
+        assert_eq!(token.len(), TOKEN_LEN);
+        assert_eq!(token, KNOWN_ACCESS_TOKEN);
+        assert_eq!(verify_access(&ring, KNOWN_ACCESS_TOKEN), Ok(claims(TokenKind::Access)));
     }
 
     #[test]

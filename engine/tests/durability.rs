@@ -457,3 +457,34 @@ fn tokens_bind_a_buyer_to_one_event_and_survive_a_restart() {
     let event = recovered.event("test-event").unwrap();
     assert_eq!(recovered.verify_token(&queue_token, TokenKind::Queue, &event), Ok(buyer), "keys persist");
 }
+
+#[test]
+fn an_order_token_reads_until_a_week_after_the_show_and_survives_a_restart() {
+    use guichet_engine::limits::ORDER_TOKEN_VALID_AFTER_SHOW_S;
+    use guichet_engine::time::UnixTimeMs;
+    use guichet_engine::tokens::TokenError;
+    let storage = MemoryStorage::new();
+    let clock = Arc::new(ManualClock::new(T0));
+    let engine = open(&storage, &clock).unwrap();
+    let mut later = small_spec_json();
+    later["starts_at"] = "2027-06-01T20:00:00Z".into();
+    let (event, _) = engine.create_event(&spec_from(later)).unwrap();
+    let request = HoldRequest::BestInSection { section: "GA".into(), quantity: 2 };
+    let hold = event.inventory.hold(BuyerId(3), &request).unwrap().hold.id;
+    let purchase = event.purchase(hold, Requester::Buyer(BuyerId(3)), "key", "pay").unwrap();
+    engine.wait_durable(purchase.receipt).unwrap();
+    let token = engine.order_token(&event, &purchase.order);
+    clock.advance_ms(60_000);
+    assert_eq!(engine.order_token(&event, &purchase.order), token, "the same link on every answer");
+    let claims = engine.verify_order_token(&token).unwrap();
+    assert_eq!((claims.event, claims.order, claims.buyer), (event.number.0, purchase.order.id, BuyerId(3)));
+
+    let recovered = open(&storage.crash(0), &clock).unwrap();
+    assert_eq!(recovered.verify_order_token(&token), Ok(claims), "keys persist");
+    let expiry = event.valid.starts_at.plus_s(ORDER_TOKEN_VALID_AFTER_SHOW_S);
+    assert_eq!(claims.expires_at, expiry);
+    clock.set(UnixTimeMs(expiry.0 - 1));
+    assert_eq!(recovered.verify_order_token(&token), Ok(claims), "readable for a week after the show");
+    clock.set(expiry);
+    assert_eq!(recovered.verify_order_token(&token), Err(TokenError::Expired));
+}

@@ -4,7 +4,9 @@
 // through the countdown and the queue, takes the best 2 seats, pays and gets
 // two QR codes; a second buyer reloads mid-queue and keeps the place; the
 // promoter changes the admission rate and sees the dashboard follow; the
-// second buyer, admitted in turn, picks seats on the map; a third leaves.
+// second buyer, admitted in turn, picks seats on the map; a third leaves; a
+// buyer's order link shows and prints the tickets in a fresh browser once
+// the access has expired.
 // Any page JavaScript error, console error, or unexpected HTTP error fails
 // the test it happens in. Screenshots of each step go to $SCREENSHOTS.
 import { test, before, after, afterEach } from 'node:test';
@@ -339,6 +341,91 @@ test('the promoter finds the order by its payment reference and cancels it', asy
   // The buyer, still within the shopping time, sees it on reload.
   await buyer.page.reload();
   await buyer.page.locator('#done-thanks', { hasText: 'This order was cancelled.' }).waitFor();
+});
+
+test('the order link shows and prints the tickets in a fresh browser after the access expired', async () => {
+  const id = EVENT + '-link';
+  const accessS = 20;
+  const created = await call('POST', '/v1/events', {
+    id, name: 'Les Trois Accords — le lien', venue: 'Le Capitole, Québec',
+    starts_at: '2099-05-01T00:30:00Z', on_sale_at: '2026-01-01T00:00:00Z', currency: 'CAD',
+    tiers: [{ id: 'parterre', name: 'Parterre', price_cents: 6500 }],
+    sections: [{ id: 'A', name: 'Parterre A', tier: 'parterre', rows: [{ id: '1', seats: 10 }] }],
+    per_buyer_limit: 4, hold_ttl_s: 600, room: { admit_per_minute: 60000, max_active: 10, access_ttl_s: accessS },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+
+  // Buy in one browser, with its shopping time short.
+  const buying = await browser.newContext({ viewport: { width: 390, height: 800 }, locale: 'en-CA' });
+  const shop = watch(await buying.newPage(), 'link buyer');
+  await shop.goto(`${BASE}/e/${id}`);
+  await shop.getByRole('button', { name: 'Join the queue' }).click();
+  await shop.locator('#v-seats').waitFor({ timeout: 30000 });
+  await shop.selectOption('#best-quantity', '2');
+  await shop.selectOption('#best-where', 'tier:parterre');
+  await shop.getByRole('button', { name: 'Find the best 2' }).click();
+  await shop.locator('#v-checkout').waitFor();
+  await shop.fill('#pay-name', 'Alex Martel');
+  await shop.click('#pay-submit');
+  await shop.locator('#v-done').waitFor();
+  const link = await shop.locator('#order-link').getAttribute('href');
+  assert.match(link, /^\/o\/o[0-9a-f]+-[0-9a-f]+#t=[A-Za-z0-9_-]{56}\.[A-Za-z0-9_-]{43}$/, 'the buyer page links to the order page');
+  const kept = await shop.evaluate(() => Object.keys(localStorage)
+    .map((key) => { try { return JSON.parse(localStorage.getItem(key)); } catch (e) { return null; } })
+    .find((value) => value && value.accessToken));
+  assert.ok(kept && kept.accessExpiresAt, 'the buyer page kept its access');
+  await buying.close();
+
+  // Wait out the access: the access token no longer reads the order.
+  const orderId = link.slice(3).split('#')[0];
+  const ends = Date.parse(kept.accessExpiresAt);
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, ends - Date.now()) + 1000));
+  const withAccess = await fetch(`${BASE}/v1/orders/${orderId}`, { headers: { Authorization: 'Bearer ' + kept.accessToken } });
+  assert.equal(withAccess.status, 401, 'the access is over');
+
+  // A fresh browser (nothing stored) opens the link.
+  const fresh = await browser.newContext({ viewport: { width: 390, height: 800 }, locale: 'en-CA', acceptDownloads: true });
+  const page = watch(await fresh.newPage(), 'order link');
+  assert.equal(await page.evaluate(() => localStorage.length).catch(() => 0), 0);
+  await page.goto(BASE + link);
+  await page.locator('#v-order').waitFor();
+  await page.getByRole('heading', { name: 'Les Trois Accords — le lien' }).waitFor();
+  const tickets = page.locator('article.ticket');
+  assert.equal(await tickets.count(), 2);
+  for (let i = 0; i < 2; i++) {
+    assert.match(await tickets.nth(i).locator('.place').textContent(), /^Section Parterre A, row 1, seat \d+$/);
+    assert.match(await tickets.nth(i).locator('.price').textContent(), /^Parterre — .*65/);
+  }
+  await page.waitForFunction(() => Array.from(document.querySelectorAll('img.qr')).length === 2
+    && Array.from(document.querySelectorAll('img.qr')).every((img) => img.complete && img.naturalWidth > 0));
+  assert.match(await page.locator('#order-status').textContent(), /Confirmed/);
+  await screenshot(page, 'order-link');
+
+  // Add to calendar: the .ics of the order.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#calendar')]);
+  assert.equal(download.suggestedFilename(), orderId + '.ics');
+  const { readFile } = await import('node:fs/promises');
+  const ics = await readFile(await download.path(), 'utf8');
+  assert.match(ics, /BEGIN:VCALENDAR/);
+  assert.ok(ics.includes(`UID:${orderId}@guichet`), ics);
+  assert.ok(ics.includes('DTSTART:20990501T003000Z'), ics);
+
+  // Print: the tickets, and none of the page's chrome.
+  await page.emulateMedia({ media: 'print' });
+  assert.equal(await page.locator('header.top').isVisible(), false);
+  assert.equal(await page.locator('#print').isVisible(), false);
+  assert.equal(await page.locator('#calendar').isVisible(), false);
+  assert.equal(await page.locator('article.ticket:visible').count(), 2);
+  assert.equal(await page.locator('img.qr:visible').count(), 2);
+  await screenshot(page, 'order-link-print');
+  const pdf = await page.pdf({ format: 'A4' });
+  assert.ok(pdf.length > 1000, 'the tickets print');
+  await page.emulateMedia({ media: 'screen' });
+
+  // The link without its token says so, without asking the server.
+  await page.goto(`${BASE}/o/${orderId}`);
+  await page.locator('#refused-text', { hasText: 'incomplete' }).waitFor();
+  await fresh.close();
 });
 
 test('a sold-out event says so before anyone joins', async () => {

@@ -546,6 +546,9 @@ function showDone() {
     el('p', { class: 'code', text: ticket.code }),
   ]));
   $('tickets').replaceChildren(...cards);
+  // The order's own page works without this browser's storage, after the access ends.
+  $('order-link-box').hidden = !order.order_url;
+  if (order.order_url) $('order-link').setAttribute('href', order.order_url);
 }
 
 /** While the access lasts, the order's status from the server (the promoter may have cancelled it). */

@@ -758,3 +758,98 @@ fn after_kill_9_a_retried_join_or_hold_finds_what_its_first_try_made() {
     let (_, detail) = server.call("GET", "/v1/events/crash", None, None);
     assert_eq!(detail["availability"]["total"]["held"], 3);
 }
+
+/// Buys one place in section A with `access`: the order's JSON.
+fn buy_one(server: &Server, event: &str, access: &str, key: &str) -> Value {
+    let (status, hold) = server.call(
+        "POST",
+        &format!("/v1/events/{event}/holds"),
+        Some(access),
+        Some(r#"{"section":"A","quantity":1}"#),
+    );
+    assert_eq!(status, 201, "{hold}");
+    let path = format!("/v1/holds/{}/purchase", hold["hold_id"].as_str().unwrap());
+    let (status, order) =
+        server.call_with("POST", &path, Some(access), Some(r#"{"payment_ref":"p"}"#), &[("Idempotency-Key", key)]);
+    assert_eq!(status, 201, "{order}");
+    order
+}
+
+fn code(reply: &(u16, Value)) -> (u16, Option<&str>) {
+    (reply.0, reply.1["error"]["code"].as_str())
+}
+
+#[test]
+fn an_order_token_reads_its_order_after_the_access_expired_and_nothing_else() {
+    let (_dir, data) = data_dir();
+    let server = Server::start(&data);
+    let mut short = spec("short");
+    short["refund_until"] = json!("2099-08-01T00:00:00Z");
+    short["room"]["access_ttl_s"] = json!(2);
+    create(&server, &short);
+    let buyers = admitted_buyers(&server, "short", 2);
+    let (mine, theirs) = (buy_one(&server, "short", &buyers[0].1, "k1"), buy_one(&server, "short", &buyers[1].1, "k2"));
+    let order_id = mine["order_id"].as_str().unwrap();
+    let token = mine["order_token"].as_str().unwrap();
+    assert_eq!(token.len(), 100, "{mine}");
+    assert_eq!(mine["order_url"], format!("/o/{order_id}#t={token}"), "the token rides in the fragment");
+    let order_path = format!("/v1/orders/{order_id}");
+    let their_path = format!("/v1/orders/{}", theirs["order_id"].as_str().unwrap());
+
+    // While the access lasts: the order token reads, and never cancels.
+    let (status, read) = server.call("GET", &order_path, Some(token), None);
+    assert_eq!((status, &read["order_token"], &read["tickets"]), (200, &mine["order_token"], &mine["tickets"]));
+    let refused = server.call("POST", &format!("{order_path}/cancel"), Some(token), None);
+    assert_eq!(code(&refused), (403, Some("order_token_read_only")), "{}", refused.1);
+    assert!(refused.1["error"]["message"].as_str().unwrap().contains("access token"));
+    assert_eq!(code(&server.call("GET", &their_path, Some(token), None)), (403, Some("not_yours")));
+    assert_eq!(
+        code(&server.call("GET", &format!("{their_path}/calendar"), Some(token), None)),
+        (403, Some("not_yours"))
+    );
+    assert_eq!(
+        code(&server.call("POST", &format!("{their_path}/cancel"), Some(token), None)),
+        (403, Some("order_token_read_only"))
+    );
+    // An order token is not an access token, nor an admin's.
+    assert_eq!(
+        code(&server.call("GET", "/v1/events/short/seats", Some(token), None)),
+        (401, Some("access_token_required"))
+    );
+    assert_eq!(code(&server.call("GET", "/v1/events/short/stats", Some(token), None)), (403, Some("admin_only")));
+
+    // Forged: another order's number under this token's MAC, or a changed MAC.
+    let (payload, mac) = token.split_once('.').unwrap();
+    let (their_payload, _) = theirs["order_token"].as_str().unwrap().split_once('.').unwrap();
+    let flipped = if mac.ends_with('A') { 'Q' } else { 'A' };
+    for forged in [format!("{their_payload}.{mac}"), format!("{payload}.{}{flipped}", &mac[..mac.len() - 1])] {
+        assert_eq!(code(&server.call("GET", &their_path, Some(&forged), None)), (401, Some("invalid_token")));
+        assert_eq!(code(&server.call("GET", &order_path, Some(&forged), None)), (401, Some("invalid_token")));
+    }
+
+    std::thread::sleep(Duration::from_millis(3_500)); // the access ends within 2 s (rounded up to a second) of admission
+    assert_eq!(code(&server.call("GET", &order_path, Some(&buyers[0].1), None)), (401, Some("token_expired")));
+    let (status, read) = server.call("GET", &order_path, Some(token), None);
+    assert_eq!((status, &read["status"]), (200, &json!("confirmed")), "the link outlives the access");
+    assert_eq!(code(&server.call("POST", &format!("{order_path}/cancel"), Some(token), None)).0, 403);
+    let calendar = server.raw(&format!("GET {order_path}/calendar"), Some(token));
+    assert_eq!(calendar.status, 200);
+    assert_eq!(calendar.header("content-type").as_deref(), Some("text/calendar; charset=utf-8"));
+    assert_eq!(calendar.header("content-disposition"), Some(format!("attachment; filename=\"{order_id}.ics\"")));
+    let ics = String::from_utf8(calendar.body.clone()).unwrap();
+    for line in [
+        "BEGIN:VCALENDAR\r\n",
+        "VERSION:2.0\r\n",
+        "BEGIN:VEVENT\r\n",
+        &format!("UID:{order_id}@guichet\r\n"),
+        "DTSTART:20990830T233000Z\r\n",
+        "SUMMARY:Céline Dion — test\r\n",
+        "LOCATION:Amphithéâtre Cogeco\r\n",
+        "END:VCALENDAR\r\n",
+    ] {
+        assert!(ics.contains(line), "{line:?} in {ics}");
+    }
+    assert_eq!(server.raw(&format!("GET {order_path}/calendar"), Some(token)).body, calendar.body, "the same file");
+    assert_eq!(server.raw(&format!("GET {order_path}/calendar"), Some(ADMIN)).body, calendar.body, "for the admin too");
+    assert_eq!(server.raw(&format!("GET {order_path}/calendar"), None).status, 401);
+}

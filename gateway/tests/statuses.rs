@@ -28,6 +28,7 @@ const OUT_OF_REACH: &[(&str, &str, u16, &str)] = &[
     ("get", "/v1/events/{event_id}/seats", 503, "`overloaded` needs 200,000 access tokens in one minute"),
     ("get", "/v1/holds/{hold_id}", 503, "`overloaded` needs 200,000 access tokens in one minute"),
     ("get", "/v1/orders/{order_id}", 503, "`overloaded` needs 200,000 access tokens in one minute"),
+    ("get", "/v1/orders/{order_id}/calendar", 503, "`overloaded` needs 200,000 access tokens in one minute"),
 ];
 
 type Operation = (String, String); // (method, path template)
@@ -441,11 +442,20 @@ fn seat_routes(record: &Recorder, data: &Path) {
     record.expect_too_large(&server, "POST", &purchase(&fresh), &access);
 
     let order_path = format!("/v1/orders/{order}");
-    record.expect(&server, call("GET", &order_path).token(&access), 200);
+    let read = record.expect(&server, call("GET", &order_path).token(&access), 200);
+    let order_token = read["order_token"].as_str().expect("an order token").to_owned();
+    record.expect(&server, call("GET", &order_path).token(&order_token), 200);
     record.expect(&server, call("GET", &order_path), 401);
     record.expect(&server, call("GET", &order_path).token(&rival), 403);
     record.expect(&server, call("GET", "/v1/orders/o0-ffff").token(ADMIN), 404);
+    let calendar = format!("{order_path}/calendar");
+    record.expect(&server, call("GET", &calendar).token(&order_token), 200);
+    record.expect(&server, call("GET", &calendar).token(&access), 200);
+    record.expect(&server, call("GET", &calendar), 401);
+    record.expect(&server, call("GET", &calendar).token(&rival), 403);
+    record.expect(&server, call("GET", "/v1/orders/o0-ffff/calendar").token(ADMIN), 404);
     let cancel = format!("{order_path}/cancel");
+    record.expect(&server, call("POST", &cancel).token(&order_token), 403);
     record.expect(&server, call("POST", &cancel), 401);
     record.expect(&server, call("POST", &cancel).token(&rival), 403);
     record.expect(&server, call("POST", "/v1/orders/o0-ffff/cancel").token(ADMIN), 404);
@@ -473,6 +483,9 @@ fn operator_routes_and_pages(record: &Recorder, data: &Path) {
         record.expect(&server, call("GET", path), 200);
     }
     record.expect(&server, call("GET", "/e/nope"), 404);
+    record.expect(&server, call("GET", "/o/o0-1"), 200);
+    record.expect(&server, call("GET", "/o/o7f-1"), 404);
+    record.expect(&server, call("GET", "/o/nope"), 404);
     let asset = record.expect(&server, call("GET", "/assets/style.css"), 200);
     let etag = asset["etag"].as_str().expect("an ETag").to_owned();
     record.expect(&server, call("GET", "/assets/style.css").header("If-None-Match", &etag), 304);
@@ -512,6 +525,7 @@ fn limits(record: &Recorder, data: &Path) {
         call("DELETE", &format!("/v1/holds/{held}")).token(&access),
         call("POST", &format!("/v1/holds/{held}/purchase")).token(&access).json(body).header("Idempotency-Key", "k2"),
         call("GET", &format!("/v1/orders/{order}")).token(&access),
+        call("GET", &format!("/v1/orders/{order}/calendar")).token(&access),
         call("POST", &format!("/v1/orders/{order}/cancel")).token(&access),
     ] {
         record.expect(&server, refused, 429);

@@ -6,6 +6,7 @@
 //! inventory or room record tagged with its event's number). How an engine
 //! comes back from its data directory is [`recovery`]'s part.
 
+mod order_tokens;
 pub mod recovery;
 
 use std::collections::BTreeMap;
@@ -295,7 +296,7 @@ impl Engine {
         &self.clock
     }
 
-    /// The keys that sign and check queue and access tokens.
+    /// The keys that sign and check queue, access and order tokens.
     pub fn keys(&self) -> &KeyRing {
         &self.keys
     }

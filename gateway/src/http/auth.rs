@@ -5,7 +5,7 @@
 //! usable credential, 403 with one that is not for this route.
 
 use guichet_engine::event::Event;
-use guichet_engine::ids::BuyerId;
+use guichet_engine::ids::{BuyerId, OrderId};
 use guichet_engine::inventory::Requester;
 use guichet_engine::tokens::{TokenError, TokenKind};
 use hyper::body::Incoming;
@@ -69,6 +69,45 @@ pub fn requester(app: &App, request: &Request<Incoming>, event: &Event) -> ApiRe
     match bearer(request.headers())? {
         Some(token) if is_admin(app, token) => Ok(Requester::Admin),
         _ => Ok(Requester::Buyer(access_buyer(app, request, event)?)),
+    }
+}
+
+/// Who reads an order: someone [`requester`] lets in (the admin, or a buyer
+/// by access token, still to be matched with the order's buyer), or the
+/// bearer of this very order's token.
+pub enum OrderReader {
+    Requester(Requester),
+    OrderToken,
+}
+
+/// Order reading routes (the order, its calendar): the order token of this
+/// order (read only; another order's is 403 `not_yours`), else as [`requester`].
+pub fn order_reader(app: &App, request: &Request<Incoming>, event: &Event, order: OrderId) -> ApiResult<OrderReader> {
+    if let Some(token) = bearer(request.headers())? {
+        match app.engine.verify_order_token(token) {
+            Ok(claims) if claims.event == event.number.0 && claims.order == order => {
+                return Ok(OrderReader::OrderToken)
+            }
+            Ok(_) => return Err(ApiError::forbidden("not_yours", "this order token is for another order")),
+            Err(TokenError::Expired) => return Err(TokenError::Expired.into()),
+            // Not an order token: the admin's or a buyer's, checked as such.
+            Err(_) => {}
+        }
+    }
+    Ok(OrderReader::Requester(requester(app, request, event)?))
+}
+
+/// Cancelling: an order token (even expired) is refused with 403: it reads,
+/// and a forwarded link must not be enough to cancel.
+pub fn refuse_order_token(app: &App, request: &Request<Incoming>) -> ApiResult<()> {
+    let Some(token) = bearer(request.headers())? else { return Ok(()) };
+    match app.engine.verify_order_token(token) {
+        Ok(_) | Err(TokenError::Expired) => Err(ApiError::forbidden(
+            "order_token_read_only",
+            "the order token only reads the order: cancelling needs the access token while it lasts \
+             (or a confirmation sent to the buyer's email, where offered)",
+        )),
+        Err(_) => Ok(()),
     }
 }
 

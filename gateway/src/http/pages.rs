@@ -1,7 +1,8 @@
 //! The pages for people: the event list (`/`), the buyer's queue, seat choice
 //! and checkout (`/e/{event_id}`), the promoter's dashboard (`/admin`), their
 //! stylesheet and scripts (`/assets/{name}`), and e-tickets' QR codes as SVG
-//! (`/qr/{code}`).
+//! (`/qr/{code}`), and an order by its link (`/o/{order_id}#t=<order token>`:
+//! the token stays in the fragment, which browsers never send).
 //!
 //! Everything is embedded in the binary and rendered once. The pages are plain
 //! HTML whose scripts call the public v1 API from the same origin; the server
@@ -13,6 +14,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::OnceLock;
 
 use bytes::Bytes;
+use guichet_engine::event::EventNumber;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{
@@ -24,6 +26,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use super::app::App;
 use super::page_routes::PAGE_ROUTES;
 use super::response::HttpResponse;
+use super::views;
 
 /// Only this origin's scripts, styles, images and API; nothing inline.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
@@ -61,14 +64,20 @@ const ASSETS: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../pages/admin.js"),
     },
+    Asset {
+        name: "order.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../pages/order.js"),
+    },
     Asset { name: "icon.svg", content_type: "image/svg+xml", body: include_bytes!("../../pages/icon.svg") },
 ];
 
 /// The HTML pages: templates with `{{lang}}` and `{{v}}` (the assets' version).
-const TEMPLATES: [&str; 3] = [
+const TEMPLATES: [&str; 4] = [
     include_str!("../../pages/index.html"),
     include_str!("../../pages/event.html"),
     include_str!("../../pages/admin.html"),
+    include_str!("../../pages/order.html"),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +85,7 @@ enum Page {
     Index = 0,
     Event = 1,
     Admin = 2,
+    Order = 3,
 }
 
 /// The languages the pages speak.
@@ -145,6 +155,9 @@ enum Target<'a> {
     Page(Page),
     /// The queue page of an event id; `false` when there is no such event.
     EventPage(bool),
+    /// The page of an order reference; `false` when it names no event's order
+    /// (whether the order exists is for the API to say, to the token's bearer).
+    OrderPage(bool),
     Asset(&'a str),
     Qr(&'a str),
 }
@@ -161,6 +174,10 @@ pub fn serve(app: &App, request: &Request<Incoming>) -> Option<(&'static str, Ht
             if let Some(id) = path.strip_prefix("/e/") {
                 let known = is_promoter_id(id) && app.engine.event(id).is_some();
                 (PAGE_ROUTES[1], Target::EventPage(known))
+            } else if let Some(id) = path.strip_prefix("/o/") {
+                let known = views::parse_ref(id, 'o')
+                    .is_some_and(|(number, _)| app.engine.event_by_number(EventNumber(number)).is_some());
+                (PAGE_ROUTES[5], Target::OrderPage(known))
             } else if let Some(name) = path.strip_prefix("/assets/") {
                 (PAGE_ROUTES[3], Target::Asset(name))
             } else if let Some(code) = path.strip_prefix("/qr/") {
@@ -180,6 +197,8 @@ pub fn serve(app: &App, request: &Request<Incoming>) -> Option<(&'static str, Ht
         Target::EventPage(true) => html_page(request, Page::Event, StatusCode::OK),
         // The page itself says there is no such event, in the buyer's language.
         Target::EventPage(false) => html_page(request, Page::Event, StatusCode::NOT_FOUND),
+        Target::OrderPage(true) => html_page(request, Page::Order, StatusCode::OK),
+        Target::OrderPage(false) => html_page(request, Page::Order, StatusCode::NOT_FOUND),
         Target::Asset(name) => asset(request, name),
         Target::Qr(code) => qr_svg(code),
     };

@@ -21,6 +21,12 @@ pub fn order_ref(event: &Event, order: OrderId) -> String {
     format!("o{:x}-{:x}", event.number.0, order.0)
 }
 
+/// The order's page, its token in the fragment: browsers never send a
+/// fragment, so the token stays out of server and proxy logs.
+pub fn order_url(order_id: &str, order_token: &str) -> String {
+    format!("/o/{order_id}#t={order_token}")
+}
+
 /// Splits `<prefix><event>-<id>` into the event number and the engine id.
 pub fn parse_ref(text: &str, prefix: char) -> Option<(u32, u64)> {
     let (event, id) = text.strip_prefix(prefix)?.split_once('-')?;
@@ -190,10 +196,12 @@ pub fn order_json(engine: &Engine, event: &Event, order: &Order) -> Value {
         OrderStatus::Confirmed => "confirmed",
         OrderStatus::Cancelled => "cancelled",
     };
+    let order_token = engine.order_token(event, order);
     let mut body = json!({
         "order_id": order_id, "event_id": event.id(), "status": status,
         "created_at": order.created_at.to_rfc3339(), "tickets": tickets, "total_cents": order.total_cents,
         "currency": event.valid.spec.currency, "payment_ref": &*order.payment_ref,
+        "order_url": order_url(&order_id, &order_token), "order_token": order_token,
     });
     if let (Some(at), Some(object)) = (order.cancelled_at, body.as_object_mut()) {
         object.insert("cancelled_at".into(), at.to_rfc3339().into());

@@ -1,6 +1,7 @@
 //! Buyers shopping (access token) and the promoter acting for them (admin
 //! token): the seat map, holds (placed with an optional `Idempotency-Key`),
-//! purchases (with a required one), orders and their cancellation.
+//! purchases (with a required one), and cancelling orders (reading them is
+//! `orders`'s, for the order token too).
 
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
 use crate::http::app::App;
-use crate::http::auth::{access_buyer, requester};
+use crate::http::auth::{access_buyer, refuse_order_token, requester};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::request::{idempotency_key, read_json};
 use crate::http::response::{json_response, no_content, HttpResponse};
@@ -135,12 +136,8 @@ fn owned_order(app: &App, reference: &str, request: &Request<Incoming>) -> ApiRe
     Ok((event, order, requester))
 }
 
-pub fn get_order(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
-    let (event, order, _) = owned_order(app, reference, request)?;
-    Ok(json_response(StatusCode::OK, &views::order_json(&app.engine, &event, &order)))
-}
-
 pub async fn cancel_order(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
+    refuse_order_token(app, request)?;
     let (event, order, requester) = owned_order(app, reference, request)?;
     let (cancelled, receipt) = event.inventory.cancel_order(order.id, requester)?;
     app.durable(receipt).await?;

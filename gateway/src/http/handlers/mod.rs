@@ -7,6 +7,7 @@
 mod events;
 mod holds;
 mod operator;
+mod orders;
 mod queue;
 
 use std::net::IpAddr;
@@ -111,8 +112,9 @@ async fn dispatch(app: &App, matched: Matched, request: Request<Incoming>, clien
         (Route::Hold, Method::GET) => holds::get_hold(app, &param, &request),
         (Route::Hold, _) => holds::release_hold(app, &param, &request).await,
         (Route::HoldPurchase, _) => holds::purchase(app, &param, request).await,
-        (Route::Order, _) => holds::get_order(app, &param, &request),
+        (Route::Order, _) => orders::get_order(app, &param, &request),
         (Route::OrderCancel, _) => holds::cancel_order(app, &param, &request).await,
+        (Route::OrderCalendar, _) => orders::order_calendar(app, &param, &request),
         (Route::Metrics, _) => Ok(operator::metrics_exposition(app)),
         (Route::Healthz, _) => Ok(operator::healthz()),
         (Route::TicketKey, _) => Ok(operator::ticket_key(app)),
