@@ -6,6 +6,7 @@
 //! inventory or room record tagged with its event's number). How an engine
 //! comes back from its data directory is [`recovery`]'s part.
 
+mod credentials;
 pub mod recovery;
 
 use std::collections::BTreeMap;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Clock;
 use crate::codec;
 use crate::commit::{ApplyError, Receipt, SinkError};
+use crate::credentials::{CredentialError, CredentialId, CredentialRecord, Credentials};
 use crate::entropy::{Entropy, OsEntropy};
 pub use crate::event::{Event, EventNumber, WalRecord};
 use crate::event::{LogHandle, WalRecordRef};
@@ -53,6 +55,9 @@ pub(crate) struct KeySection {
 /// newer build's state is never half read.
 #[derive(Default, Serialize, Deserialize)]
 pub(crate) struct NamedSections(pub(crate) BTreeMap<String, NamedSection>);
+
+/// The credentials' section of a snapshot.
+pub(crate) const CREDENTIALS_SECTION: &str = "credentials";
 
 #[derive(Serialize, Deserialize)]
 pub(crate) struct NamedSection {
@@ -166,6 +171,7 @@ pub struct Engine {
     keys: KeyRing,
     tickets: TicketSigner,
     events: DashMap<Box<str>, Arc<Event>>,
+    credentials: Credentials,
     /// Events by number; its lock serialises creations with their log records.
     ordered: Mutex<Vec<Arc<Event>>>,
     snapshot_running: Mutex<()>,
@@ -197,6 +203,7 @@ impl Engine {
             keys,
             tickets,
             events: DashMap::new(),
+            credentials: Credentials::default(),
             ordered: Mutex::new(Vec::new()),
             snapshot_running: Mutex::new(()),
             snapshot_covered: AtomicU64::new(0),
@@ -253,8 +260,18 @@ impl Engine {
         event
     }
 
-    /// Creates an event; durable once the receipt is.
+    /// Creates an event as the environment's admin; durable once the receipt is.
     pub fn create_event(&self, spec: &EventSpec) -> Result<(Arc<Event>, Receipt), CreateEventError> {
+        self.create_event_by(spec, CredentialId::ENV_ADMIN)
+    }
+
+    /// Creates an event for credential `by` (a promoter owns what it creates):
+    /// one record, for the events and the credentials alike.
+    pub fn create_event_by(
+        &self,
+        spec: &EventSpec,
+        by: CredentialId,
+    ) -> Result<(Arc<Event>, Receipt), CreateEventError> {
         let valid = spec.validate()?;
         let spec_json = serde_json::to_string(spec).expect("an event spec serialises");
         let mut ordered = self.ordered.lock();
@@ -268,8 +285,16 @@ impl Engine {
         let at = self.clock.now();
         let mut lottery_seed = [0; 32];
         self.options.entropy.fill(&mut lottery_seed);
-        let record = WalRecordRef::EventCreated { event: number, at, lottery_seed, spec_json: &spec_json };
-        let receipt = self.log.submit(&record)?;
+        let record =
+            WalRecordRef::EventCreatedBy { event: number, at, lottery_seed, spec_json: &spec_json, created_by: by };
+        let owned = CredentialRecord::EventOwned { id: by, event: spec.id.clone() };
+        let receipt =
+            self.credentials.change(|_| Ok(Some(owned)), |_| self.log.submit(&record)).map_err(
+                |error| match error {
+                    CredentialError::Log(sink) => CreateEventError::Log(sink),
+                    other => CreateEventError::Log(SinkError::Encode(other.to_string())),
+                },
+            )?;
         Ok((self.register(&mut ordered, number, valid, at, lottery_seed), receipt))
     }
 
@@ -443,9 +468,12 @@ impl Engine {
     }
 
     /// The engine-wide parts' cuts, each taken under that part's lock with the
-    /// log sequence read there. No part keeps engine-wide state yet.
-    fn snapshot_sections(&self, _wal: &Wal) -> Result<NamedSections, SnapshotError> {
-        Ok(NamedSections::default())
+    /// log sequence read there.
+    fn snapshot_sections(&self, wal: &Wal) -> Result<NamedSections, SnapshotError> {
+        let mut sections = NamedSections::default();
+        let (bytes, covered) = self.credentials.snapshot(|| wal.last_assigned_sequence());
+        sections.0.insert(CREDENTIALS_SECTION.into(), NamedSection { covered, bytes });
+        Ok(sections)
     }
 
     /// Removes snapshots older than `newest` and segments whose records are all
