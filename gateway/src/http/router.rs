@@ -22,6 +22,8 @@ pub enum Route {
     Metrics,
     Healthz,
     Readyz,
+    Tokens,
+    Token,
 }
 
 /// Each route's path (matchit syntax) and the methods it takes.
@@ -43,6 +45,8 @@ pub const ROUTES: &[(Route, &str, &[Method])] = &[
     (Route::Metrics, "/metrics", &[Method::GET]),
     (Route::Healthz, "/healthz", &[Method::GET]),
     (Route::Readyz, "/readyz", &[Method::GET]),
+    (Route::Tokens, "/v1/tokens", &[Method::GET, Method::POST]),
+    (Route::Token, "/v1/tokens/{token_id}", &[Method::DELETE]),
 ];
 
 impl Route {

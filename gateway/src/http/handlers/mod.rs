@@ -8,6 +8,7 @@ mod events;
 mod holds;
 mod operator;
 mod queue;
+mod tokens;
 
 use std::net::IpAddr;
 use std::time::Instant;
@@ -117,6 +118,9 @@ async fn dispatch(app: &App, matched: Matched, request: Request<Incoming>, clien
         (Route::Healthz, _) => Ok(operator::healthz()),
         (Route::TicketKey, _) => Ok(operator::ticket_key(app)),
         (Route::Readyz, _) => operator::readiness(app),
+        (Route::Tokens, Method::GET) => tokens::list_tokens(app, &request),
+        (Route::Tokens, _) => tokens::create_token(app, request).await,
+        (Route::Token, _) => tokens::revoke_token(app, &param, &request).await,
     }
 }
 
