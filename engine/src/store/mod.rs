@@ -6,6 +6,7 @@
 //! inventory or room record tagged with its event's number). How an engine
 //! comes back from its data directory is [`recovery`]'s part.
 
+mod creation;
 mod credentials;
 pub mod recovery;
 
@@ -20,20 +21,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::codec;
-use crate::commit::{ApplyError, Receipt, SinkError};
-use crate::credentials::{CredentialError, CredentialId, CredentialRecord, Credentials};
+use crate::commit::{Receipt, SinkError};
+use crate::credentials::Credentials;
 use crate::entropy::{Entropy, OsEntropy};
+use crate::event::LogHandle;
 pub use crate::event::{Event, EventNumber, WalRecord};
-use crate::event::{LogHandle, WalRecordRef};
 use crate::ids::BuyerId;
 use crate::inventory::{HoldKeysSnapshot, InventoryError, InventorySnapshot};
 use crate::limits::{DEFAULT_HEARTBEAT_GRACE_S, DEFAULT_POLL_TOLERANCE_PERCENT, MAX_EVENTS};
 use crate::room::{BuyerState, JoinKeysSnapshot, QueueStatus, RoomSnapshot};
-use crate::spec::{EventSpec, SpecErrors};
+use crate::spec::SpecErrors;
 use crate::tickets::{TicketClaims, TicketSigner};
 use crate::time::UnixTimeMs;
 use crate::tokens::{KeyRing, TokenClaims, TokenError, TokenKind};
-use crate::valid::ValidEvent;
 use crate::wal::reader;
 use crate::wal::snapshot::{snapshots, write_snapshot};
 use crate::wal::storage::Storage;
@@ -222,80 +222,6 @@ impl Engine {
     /// Records the sequence the snapshot recovery loaded covers.
     pub(crate) fn note_snapshot_loaded(&self, covered: u64) {
         self.snapshot_covered.store(covered, Ordering::Relaxed);
-    }
-
-    /// Builds an event from its logged spec and registers it under `number`.
-    pub(crate) fn add_event(
-        &self,
-        number: EventNumber,
-        spec_json: &str,
-        created_at: UnixTimeMs,
-        lottery_seed: [u8; 32],
-    ) -> Result<Arc<Event>, ApplyError> {
-        let spec: EventSpec = serde_json::from_str(spec_json).map_err(|e| ApplyError(format!("event spec: {e}")))?;
-        let valid = spec.validate().map_err(|e| ApplyError(e.to_string()))?;
-        let mut ordered = self.ordered.lock();
-        if number.0 as usize != ordered.len() {
-            return Err(ApplyError(format!("event number {} out of order (expected {})", number.0, ordered.len())));
-        }
-        Ok(self.register(&mut ordered, number, valid, created_at, lottery_seed))
-    }
-
-    fn register(
-        &self,
-        ordered: &mut Vec<Arc<Event>>,
-        number: EventNumber,
-        valid: ValidEvent,
-        created_at: UnixTimeMs,
-        lottery_seed: [u8; 32],
-    ) -> Arc<Event> {
-        let policy = crate::event::PollPolicy {
-            heartbeat_grace_s: self.options.heartbeat_grace_s,
-            poll_tolerance_percent: self.options.poll_tolerance_percent,
-        };
-        let (clock, log) = (self.clock.clone(), self.log.clone());
-        let event = Arc::new(Event::new(number, valid, created_at, lottery_seed, policy, clock, log));
-        self.events.insert(event.id().into(), event.clone());
-        ordered.push(event.clone());
-        event
-    }
-
-    /// Creates an event as the environment's admin; durable once the receipt is.
-    pub fn create_event(&self, spec: &EventSpec) -> Result<(Arc<Event>, Receipt), CreateEventError> {
-        self.create_event_by(spec, CredentialId::ENV_ADMIN)
-    }
-
-    /// Creates an event for credential `by` (a promoter owns what it creates):
-    /// one record, for the events and the credentials alike.
-    pub fn create_event_by(
-        &self,
-        spec: &EventSpec,
-        by: CredentialId,
-    ) -> Result<(Arc<Event>, Receipt), CreateEventError> {
-        let valid = spec.validate()?;
-        let spec_json = serde_json::to_string(spec).expect("an event spec serialises");
-        let mut ordered = self.ordered.lock();
-        if self.events.contains_key(spec.id.as_str()) {
-            return Err(CreateEventError::Exists(spec.id.clone()));
-        }
-        if ordered.len() >= MAX_EVENTS {
-            return Err(CreateEventError::TooManyEvents);
-        }
-        let number = EventNumber(ordered.len() as u32);
-        let at = self.clock.now();
-        let mut lottery_seed = [0; 32];
-        self.options.entropy.fill(&mut lottery_seed);
-        let record =
-            WalRecordRef::EventCreatedBy { event: number, at, lottery_seed, spec_json: &spec_json, created_by: by };
-        let owned = CredentialRecord::EventOwned { id: by, event: spec.id.clone() };
-        let receipt =
-            self.credentials.change(|_| Ok(Some(owned)), |_| self.log.submit(&record)).map_err(
-                |error| match error {
-                    CredentialError::Log(sink) => CreateEventError::Log(sink),
-                    other => CreateEventError::Log(SinkError::Encode(other.to_string())),
-                },
-            )?;
-        Ok((self.register(&mut ordered, number, valid, at, lottery_seed), receipt))
     }
 
     pub fn event(&self, id: &str) -> Option<Arc<Event>> {
