@@ -566,4 +566,19 @@ mod tests {
         assert_eq!(after[0].events.len(), 2);
         assert!(restored.credentials().verify(&viewer.token, clock.now()).is_err());
     }
+
+    #[test]
+    fn an_event_logged_by_an_older_build_replays_as_created_by_the_environment_admin() {
+        let clock = Arc::new(ManualClock::new(UnixTimeMs(ON_SALE.0 - 10_000)));
+        let spec_json = serde_json::to_string(&demo_event().spec).unwrap();
+        let record = crate::event::WalRecordRef::EventCreated {
+            event: EventNumber(0),
+            at: clock.now(),
+            lottery_seed: [7; 32],
+            spec_json: &spec_json,
+        };
+        let engine = replayed(&mut RecordList(vec![(1, codec::encode(&record).unwrap())]), &clock).unwrap();
+        assert_eq!(engine.events().len(), 1);
+        assert!(engine.credentials().list().is_empty(), "no credential owns it: it is t0's");
+    }
 }
