@@ -8,6 +8,7 @@
 //! - [`valid`]: an event the engine can run: spec checked, venue compiled;
 //! - [`inventory`]: holds, purchases, cancellations; records and `apply`;
 //! - [`room`]: the waiting room: lobby, lottery, admission, heartbeats;
+//! - [`credentials`]: staff and machine tokens: roles, scopes, hashed secrets;
 //! - [`tokens`]: the waiting room's signed queue and access tokens, and their key ring;
 //! - [`tickets`]: e-ticket codes, Ed25519-signed, checked offline by scanners;
 //! - [`wal`], [`codec`]: the write-ahead log and the bytes of its records;
@@ -22,6 +23,7 @@
 pub mod clock;
 pub mod codec;
 pub mod commit;
+pub mod credentials;
 pub mod demo;
 pub mod entropy;
 pub mod event;

@@ -91,3 +91,12 @@ pub const MAX_SLOTS_SCANNED_PER_TICK: u32 = 100_000;
 pub const DEFAULT_HEARTBEAT_GRACE_S: u32 = 60;
 /// Polls are accepted from this share of the advised interval on.
 pub const DEFAULT_POLL_TOLERANCE_PERCENT: u8 = 90;
+
+/// Staff and machine credentials (tokens) one engine keeps, revoked ones
+/// included (they stay listed, and answer `token_revoked`).
+pub const MAX_CREDENTIALS: usize = 10_000;
+/// A credential's label, in bytes.
+pub const MAX_CREDENTIAL_LABEL_BYTES: usize = 200;
+/// A staff request as the log keeps it (method and path), in bytes; longer
+/// paths are cut at a character boundary.
+pub const MAX_STAFF_REQUEST_BYTES: usize = 512;

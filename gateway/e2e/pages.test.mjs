@@ -476,3 +476,42 @@ test('an unknown event gives a page that says so', async () => {
   await buyer.context.close();
   await second.context.close();
 });
+
+test('the admin makes a viewer token on the dashboard, the viewer reads the event with it, and the admin revokes it', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-CA' });
+  const page = watch(await context.newPage(), 'admin');
+  await page.goto(BASE + '/admin');
+  await page.fill('#token', ADMIN);
+  await page.click('#login button[type=submit]');
+  await page.locator('#tokens').waitFor();
+  await page.selectOption('#k-role', 'viewer');
+  await page.fill('#k-events', EVENT);
+  await page.fill('#k-label', 'Box office screen');
+  await page.getByRole('button', { name: 'Make a token' }).click();
+  await page.locator('#token-made').waitFor();
+  const viewerToken = (await page.locator('#token-text').textContent()).trim();
+  assert.match(viewerToken, /^gch_t\d+_[A-Za-z0-9_-]{43}$/);
+  const row = page.locator('#token-list tbody tr', { hasText: 'Box office screen' });
+  await row.waitFor();
+  assert.ok((await row.textContent()).includes('viewer'));
+  await screenshot(page, 'tokens');
+
+  // The viewer signs in with it: the event's dashboard, no token section.
+  expectedErrors.add('403 /v1/tokens');
+  const viewerContext = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-CA' });
+  const viewer = watch(await viewerContext.newPage(), 'viewer');
+  await viewer.goto(`${BASE}/admin#${EVENT}`);
+  await viewer.fill('#token', viewerToken);
+  await viewer.click('#login button[type=submit]');
+  await viewer.locator('#s-rate').filter({ hasNotText: '–' }).waitFor();
+  assert.equal(await viewer.locator('#tokens').isVisible(), false);
+  await viewerContext.close();
+
+  page.once('dialog', (dialog) => dialog.accept());
+  await row.getByRole('button', { name: 'Revoke' }).click();
+  await page.locator('#message', { hasText: 'revoked' }).waitFor();
+  await page.locator('#token-list tbody tr', { hasText: 'Box office screen' }).filter({ hasText: 'revoked' }).waitFor();
+  const refused = await fetch(`${BASE}/v1/events/${EVENT}/stats`, { headers: { Authorization: 'Bearer ' + viewerToken } });
+  assert.equal(refused.status, 401);
+  await context.close();
+});

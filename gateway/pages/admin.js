@@ -2,7 +2,8 @@
 // sessionStorage, for this tab only), lists the events, creates one from a
 // form or from a copy of another, and shows an event's live dashboard from
 // `GET /v1/events/{id}/stats` every few seconds, with the room's controls
-// (`PATCH .../room`) and the order list (`GET .../orders`, cancel).
+// (`PATCH .../room`) and the order list (`GET .../orders`, cancel). With an
+// admin token it also lists, makes and revokes staff tokens (`/v1/tokens`).
 'use strict';
 
 const REFRESH_MS = 3000;
@@ -19,6 +20,7 @@ const admin = {
   orders: [],
   next: null,
   controlsFilled: false,
+  tokens: null,
 };
 
 function token() {
@@ -39,10 +41,10 @@ function failure(error) {
   return error instanceof TypeError ? t('error.network') : t('error.generic', { message: error.message });
 }
 
-/** An admin call; a refused token sends the promoter back to sign in. */
+/** A staff call; a refused token (not one whose role or events do not reach) sends the promoter back to sign in. */
 async function adminApi(method, path, options) {
   const answer = await api(method, path, Object.assign({ token: token() }, options || {}));
-  if (answer.status === 401 || answer.status === 403) {
+  if (answer.status === 401 || (answer.status === 403 && apiError(answer).code === 'admin_only')) {
     signOut();
     problem(t('admin.bad_token'));
     throw new Error(t('admin.bad_token'));
@@ -54,7 +56,7 @@ function signOut() {
   session.remove(TOKEN_KEY);
   clearTimeout(admin.timer);
   admin.eventId = null;
-  for (const id of ['chooser', 'dashboard', 'create', 'signout']) $(id).hidden = true;
+  for (const id of ['chooser', 'tokens', 'dashboard', 'create', 'signout']) $(id).hidden = true;
   $('login').hidden = false;
   $('token').value = '';
   $('token').focus();
@@ -80,6 +82,7 @@ async function signedIn() {
   $('chooser').hidden = false;
   try {
     await loadEvents();
+    await loadTokens();
   } catch (error) {
     problem(failure(error));
     return;
@@ -366,11 +369,75 @@ async function createEvent() {
   }
 }
 
+// ---- staff tokens (admin only: the section stays hidden for other roles) ----
+
+async function loadTokens() {
+  const answer = await api('GET', '/v1/tokens', { token: token() });
+  $('tokens').hidden = answer.status !== 200;
+  admin.tokens = answer.status === 200 ? answer.body.tokens : null;
+  renderTokens();
+}
+
+function tokenState(item) {
+  if (item.revoked_at) return t('admin.k.revoked', { when: dateTime(item.revoked_at) });
+  if (item.expires_at && new Date(item.expires_at) <= new Date()) return t('admin.k.expired');
+  return item.expires_at ? t('admin.k.until', { when: dateTime(item.expires_at) }) : t('admin.k.active');
+}
+
+function renderTokens() {
+  if (!admin.tokens) return;
+  const head = el('tr', {}, ['admin.k.id', 'admin.k.role', 'admin.k.events.column', 'admin.k.label.column', 'admin.k.created', 'admin.k.state', null]
+    .map((key) => el('th', { text: key ? t(key) : '' })));
+  const rows = admin.tokens.map((item) => el('tr', {}, [
+    el('td', { text: item.token_id }),
+    el('td', { text: item.role }),
+    el('td', { text: item.events.join(', ') || '–' }),
+    el('td', { text: item.label }),
+    el('td', { text: dateTime(item.created_at) + ' (' + item.created_by + ')' }),
+    el('td', { text: tokenState(item) }),
+    el('td', {}, [item.revoked_at ? null
+      : el('button', { type: 'button', class: 'danger', text: t('admin.k.revoke'), onclick: () => revokeToken(item) })]),
+  ]));
+  $('token-list').replaceChildren(el('thead', {}, [head]), el('tbody', {}, rows));
+}
+
+async function createToken() {
+  problem('');
+  const events = $('k-events').value.split(',').map((id) => id.trim()).filter((id) => id);
+  const body = { role: $('k-role').value, label: $('k-label').value.trim() };
+  if (events.length) body.events = events;
+  if ($('k-expires').value) body.expires_at = new Date($('k-expires').value).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  try {
+    const answer = await adminApi('POST', '/v1/tokens', { body });
+    if (answer.status !== 201) throw new Error(apiError(answer).message);
+    $('token-text').textContent = answer.body.token;
+    $('token-made').hidden = false;
+    $('token-create').reset();
+    await loadTokens();
+  } catch (error) {
+    problem(failure(error));
+  }
+}
+
+async function revokeToken(item) {
+  if (!confirm(t('admin.k.revoke.confirm', { id: item.token_id, label: item.label }))) return;
+  try {
+    const answer = await adminApi('DELETE', '/v1/tokens/' + encodeURIComponent(item.token_id));
+    if (answer.status !== 204) throw new Error(apiError(answer).message);
+    $('token-made').hidden = true;
+    message(t('admin.k.revoked.done', { id: item.token_id }));
+    await loadTokens();
+  } catch (error) {
+    problem(failure(error));
+  }
+}
+
 // ---- start ----
 
 document.addEventListener('DOMContentLoaded', () => {
   setupLanguage(() => {
     renderDashboard();
+    renderTokens();
     if (admin.eventId) renderOrders();
   });
   $('login').addEventListener('submit', (e) => {
@@ -392,6 +459,7 @@ document.addEventListener('DOMContentLoaded', () => {
   $('orders-more').addEventListener('click', () => loadOrders(false));
   $('template-use').addEventListener('click', copyTemplate);
   $('create').addEventListener('submit', (e) => { e.preventDefault(); createEvent(); });
+  $('token-create').addEventListener('submit', (e) => { e.preventDefault(); createToken(); });
   if (token()) signedIn();
   else signOut();
 });

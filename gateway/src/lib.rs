@@ -8,5 +8,6 @@ pub mod demo;
 pub mod http;
 mod metrics;
 pub mod server;
+pub mod token_tool;
 pub mod wal_tool;
 mod watchdog;

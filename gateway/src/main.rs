@@ -1,10 +1,10 @@
 //! `guichet`: the on-sale engine's command line: the HTTP server
 //! (`guichet serve`), the demo (an in-process sell-out of the demo venue),
-//! and the log tool for operators. Only the command line is parsed here;
+//! the log tool, and the token tool for operators. Only the command line is parsed here;
 //! the work is in this package's library (`src/lib.rs`).
 
 use clap::{Parser, Subcommand};
-use guichet::{config, demo, server, wal_tool};
+use guichet::{config, demo, server, token_tool, wal_tool};
 
 /// mimalloc rather than glibc's malloc: every request allocates and frees a
 /// few small buffers (head, body, JSON), and with glibc that was about 7 % of
@@ -31,6 +31,9 @@ enum Command {
     /// Reads a data directory's write-ahead log without changing it.
     #[command(subcommand)]
     Wal(wal_tool::WalCommand),
+    /// Makes, lists and revokes staff and machine tokens on a running server.
+    #[command(subcommand)]
+    Token(token_tool::TokenCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -38,5 +41,6 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => server::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Wal(command) => wal_tool::run(&command),
+        Command::Token(command) => token_tool::run(&command),
     }
 }

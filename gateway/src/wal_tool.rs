@@ -91,7 +91,16 @@ fn report_snapshots(storage: &DiskStorage) -> Result<(), String> {
 fn kind(record: &WalRecord) -> &'static str {
     use guichet_engine::inventory::InventoryRecord::*;
     match record {
-        WalRecord::EventCreated { .. } => "event_created",
+        WalRecord::EventCreated { .. } | WalRecord::EventCreatedBy { .. } => "event_created",
+        WalRecord::Credential { record } => {
+            use guichet_engine::credentials::CredentialRecord::*;
+            match record {
+                Created { .. } => "token_created",
+                Revoked { .. } => "token_revoked",
+                EventOwned { .. } => "event_owned",
+            }
+        }
+        WalRecord::StaffRequest { .. } => "staff_request",
         WalRecord::Inventory { record, .. } => match record {
             ExpiredReclaimed { .. } => "expired_reclaimed",
             HoldPlaced { .. } => "hold_placed",

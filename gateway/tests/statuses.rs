@@ -29,6 +29,7 @@ const OUT_OF_REACH: &[(&str, &str, u16, &str)] = &[
     ("get", "/v1/holds/{hold_id}", 503, "`overloaded` needs 200,000 access tokens in one minute"),
     ("get", "/v1/orders/{order_id}", 503, "`overloaded` needs 200,000 access tokens in one minute"),
     ("get", "/v1/orders/{order_id}/calendar", 503, "`overloaded` needs 200,000 access tokens in one minute"),
+    ("post", "/v1/tokens", 409, "`too_many_tokens` needs 10,000 tokens made, each with its own fsync"),
 ];
 
 type Operation = (String, String); // (method, path template)
@@ -341,6 +342,27 @@ fn promoter_routes(record: &Recorder, data: &Path) {
         record.expect(&server, call("GET", &path.replace("show", "nope")).token(ADMIN), 404);
     }
     record.expect(&server, call("GET", "/v1/events/show/orders?limit=0").token(ADMIN), 400);
+    token_routes(record, &server, &access);
+}
+
+fn token_routes(record: &Recorder, server: &Server, access: &str) {
+    let tokens = "/v1/tokens";
+    let viewer = r#"{"role":"viewer","events":["show"],"label":"box office"}"#;
+    let made = record.expect(server, call("POST", tokens).token(ADMIN).json(viewer), 201);
+    let (id, token) = (made["token_id"].as_str().expect("an id"), made["token"].as_str().expect("a token"));
+    record.expect(server, call("POST", tokens).token(ADMIN).json(r#"{"role":"door","label":"gate"}"#), 400);
+    record.expect(server, call("POST", tokens).json(viewer), 401);
+    record.expect(server, call("POST", tokens).token(token).json(viewer), 403);
+    record.expect(server, call("POST", tokens).token(ADMIN).typed(viewer, "text/plain"), 415);
+    record.expect_too_large(server, "POST", tokens, ADMIN);
+    record.expect(server, call("GET", tokens).token(ADMIN), 200);
+    record.expect(server, call("GET", tokens), 401);
+    record.expect(server, call("GET", tokens).token(access), 403);
+    let path = format!("{tokens}/{id}");
+    record.expect(server, call("DELETE", &path), 401);
+    record.expect(server, call("DELETE", &path).token(token), 403);
+    record.expect(server, call("DELETE", "/v1/tokens/t999").token(ADMIN), 404);
+    record.expect(server, call("DELETE", &path).token(ADMIN), 204);
 }
 
 fn waiting_room_routes(record: &Recorder, data: &Path) {
@@ -545,6 +567,8 @@ fn a_failed_log(record: &Recorder, data: &Path) {
     let bought = hold(record, &server, "show", &access);
     let order = buy(record, &server, &bought, &access, "k1");
     let to_buy = hold(record, &server, "show", &access);
+    let viewer = r#"{"role":"viewer","events":["show"],"label":"box office"}"#;
+    record.expect(&server, call("POST", "/v1/tokens").token(ADMIN).json(viewer), 201);
 
     server.break_the_log();
     let body = r#"{"payment_ref":"p"}"#;
@@ -558,6 +582,8 @@ fn a_failed_log(record: &Recorder, data: &Path) {
         call("DELETE", &format!("/v1/holds/{held}")).token(&access),
         call("POST", &format!("/v1/holds/{to_buy}/purchase")).token(&access).json(body).header("Idempotency-Key", "k2"),
         call("POST", &format!("/v1/orders/{order}/cancel")).token(ADMIN),
+        call("POST", "/v1/tokens").token(ADMIN).json(viewer),
+        call("DELETE", "/v1/tokens/t1").token(ADMIN),
         call("GET", "/readyz"),
     ] {
         record.expect(&server, change, 503);

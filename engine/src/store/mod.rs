@@ -6,6 +6,8 @@
 //! inventory or room record tagged with its event's number). How an engine
 //! comes back from its data directory is [`recovery`]'s part.
 
+mod creation;
+mod credentials;
 mod order_tokens;
 pub mod recovery;
 
@@ -20,19 +22,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::codec;
-use crate::commit::{ApplyError, Receipt, SinkError};
+use crate::commit::{Receipt, SinkError};
+use crate::credentials::Credentials;
 use crate::entropy::{Entropy, OsEntropy};
+use crate::event::LogHandle;
 pub use crate::event::{Event, EventNumber, WalRecord};
-use crate::event::{LogHandle, WalRecordRef};
 use crate::ids::BuyerId;
 use crate::inventory::{HoldKeysSnapshot, InventoryError, InventorySnapshot};
 use crate::limits::{DEFAULT_HEARTBEAT_GRACE_S, DEFAULT_POLL_TOLERANCE_PERCENT, MAX_EVENTS};
 use crate::room::{BuyerState, JoinKeysSnapshot, QueueStatus, RoomSnapshot};
-use crate::spec::{EventSpec, SpecErrors};
+use crate::spec::SpecErrors;
 use crate::tickets::{TicketClaims, TicketSigner};
 use crate::time::UnixTimeMs;
 use crate::tokens::{KeyRing, TokenClaims, TokenError, TokenKind};
-use crate::valid::ValidEvent;
 use crate::wal::reader;
 use crate::wal::snapshot::{snapshots, write_snapshot};
 use crate::wal::storage::Storage;
@@ -54,6 +56,9 @@ pub(crate) struct KeySection {
 /// newer build's state is never half read.
 #[derive(Default, Serialize, Deserialize)]
 pub(crate) struct NamedSections(pub(crate) BTreeMap<String, NamedSection>);
+
+/// The credentials' section of a snapshot.
+pub(crate) const CREDENTIALS_SECTION: &str = "credentials";
 
 #[derive(Serialize, Deserialize)]
 pub(crate) struct NamedSection {
@@ -167,6 +172,7 @@ pub struct Engine {
     keys: KeyRing,
     tickets: TicketSigner,
     events: DashMap<Box<str>, Arc<Event>>,
+    credentials: Credentials,
     /// Events by number; its lock serialises creations with their log records.
     ordered: Mutex<Vec<Arc<Event>>>,
     snapshot_running: Mutex<()>,
@@ -198,6 +204,7 @@ impl Engine {
             keys,
             tickets,
             events: DashMap::new(),
+            credentials: Credentials::default(),
             ordered: Mutex::new(Vec::new()),
             snapshot_running: Mutex::new(()),
             snapshot_covered: AtomicU64::new(0),
@@ -216,62 +223,6 @@ impl Engine {
     /// Records the sequence the snapshot recovery loaded covers.
     pub(crate) fn note_snapshot_loaded(&self, covered: u64) {
         self.snapshot_covered.store(covered, Ordering::Relaxed);
-    }
-
-    /// Builds an event from its logged spec and registers it under `number`.
-    pub(crate) fn add_event(
-        &self,
-        number: EventNumber,
-        spec_json: &str,
-        created_at: UnixTimeMs,
-        lottery_seed: [u8; 32],
-    ) -> Result<Arc<Event>, ApplyError> {
-        let spec: EventSpec = serde_json::from_str(spec_json).map_err(|e| ApplyError(format!("event spec: {e}")))?;
-        let valid = spec.validate().map_err(|e| ApplyError(e.to_string()))?;
-        let mut ordered = self.ordered.lock();
-        if number.0 as usize != ordered.len() {
-            return Err(ApplyError(format!("event number {} out of order (expected {})", number.0, ordered.len())));
-        }
-        Ok(self.register(&mut ordered, number, valid, created_at, lottery_seed))
-    }
-
-    fn register(
-        &self,
-        ordered: &mut Vec<Arc<Event>>,
-        number: EventNumber,
-        valid: ValidEvent,
-        created_at: UnixTimeMs,
-        lottery_seed: [u8; 32],
-    ) -> Arc<Event> {
-        let policy = crate::event::PollPolicy {
-            heartbeat_grace_s: self.options.heartbeat_grace_s,
-            poll_tolerance_percent: self.options.poll_tolerance_percent,
-        };
-        let (clock, log) = (self.clock.clone(), self.log.clone());
-        let event = Arc::new(Event::new(number, valid, created_at, lottery_seed, policy, clock, log));
-        self.events.insert(event.id().into(), event.clone());
-        ordered.push(event.clone());
-        event
-    }
-
-    /// Creates an event; durable once the receipt is.
-    pub fn create_event(&self, spec: &EventSpec) -> Result<(Arc<Event>, Receipt), CreateEventError> {
-        let valid = spec.validate()?;
-        let spec_json = serde_json::to_string(spec).expect("an event spec serialises");
-        let mut ordered = self.ordered.lock();
-        if self.events.contains_key(spec.id.as_str()) {
-            return Err(CreateEventError::Exists(spec.id.clone()));
-        }
-        if ordered.len() >= MAX_EVENTS {
-            return Err(CreateEventError::TooManyEvents);
-        }
-        let number = EventNumber(ordered.len() as u32);
-        let at = self.clock.now();
-        let mut lottery_seed = [0; 32];
-        self.options.entropy.fill(&mut lottery_seed);
-        let record = WalRecordRef::EventCreated { event: number, at, lottery_seed, spec_json: &spec_json };
-        let receipt = self.log.submit(&record)?;
-        Ok((self.register(&mut ordered, number, valid, at, lottery_seed), receipt))
     }
 
     pub fn event(&self, id: &str) -> Option<Arc<Event>> {
@@ -444,9 +395,12 @@ impl Engine {
     }
 
     /// The engine-wide parts' cuts, each taken under that part's lock with the
-    /// log sequence read there. No part keeps engine-wide state yet.
-    fn snapshot_sections(&self, _wal: &Wal) -> Result<NamedSections, SnapshotError> {
-        Ok(NamedSections::default())
+    /// log sequence read there.
+    fn snapshot_sections(&self, wal: &Wal) -> Result<NamedSections, SnapshotError> {
+        let mut sections = NamedSections::default();
+        let (bytes, covered) = self.credentials.snapshot(|| wal.last_assigned_sequence());
+        sections.0.insert(CREDENTIALS_SECTION.into(), NamedSection { covered, bytes });
+        Ok(sections)
     }
 
     /// Removes snapshots older than `newest` and segments whose records are all

@@ -10,13 +10,15 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{Coverage, Engine, EngineOptions, EngineSnapshot, KeySection, NamedSections};
+use super::{Coverage, Engine, EngineOptions, EngineSnapshot, KeySection, NamedSections, CREDENTIALS_SECTION};
 use crate::clock::Clock;
 use crate::codec;
 use crate::commit::Receipt;
+use crate::credentials::CredentialRecord;
 use crate::event::{Event, EventNumber, WalRecord};
 use crate::inventory::InventoryError;
 use crate::tickets::TicketSigner;
+use crate::time::UnixTimeMs;
 use crate::tokens::KeyRing;
 use crate::wal::reader::{DiskRecords, RecordSource, ScanError, TornTail};
 use crate::wal::snapshot::{read_snapshot_versioned, snapshots};
@@ -69,6 +71,8 @@ pub enum RecoveryError {
 struct Replay {
     events: Vec<(Arc<Event>, Coverage)>,
     position: LogPosition,
+    /// Every credential record at or before this sequence is in the snapshot.
+    credentials_covered: u64,
 }
 
 /// Replay's place in the log: the last record applied (at first, the
@@ -174,7 +178,7 @@ impl Engine {
         let (sequence, version, payload) =
             read_snapshot_versioned(&**self.storage(), &name).map_err(|e| broken(e.to_string()))?;
         let (snapshot, keys, sections) = decode_snapshot(version, &payload).map_err(|e| broken(e.to_string()))?;
-        self.restore_sections(sections).map_err(broken)?;
+        replay.credentials_covered = self.restore_sections(sections).map_err(broken)?;
         if !keys.events.is_empty() && keys.events.len() != snapshot.events.len() {
             return Err(broken("the key section does not match the events".into()));
         }
@@ -197,13 +201,21 @@ impl Engine {
         Ok(replay)
     }
 
-    /// Gives each engine-wide part its section. No part keeps one yet, so any
-    /// name is one a newer build wrote.
-    fn restore_sections(&self, sections: NamedSections) -> Result<(), String> {
-        match sections.0.into_keys().next() {
-            Some(name) => Err(format!("section {name:?} is not one this build knows (written by a newer build?)")),
-            None => Ok(()),
+    /// Gives each engine-wide part its section; returns what the
+    /// credentials' covers. A name this build does not know is one a newer
+    /// build wrote.
+    fn restore_sections(&self, sections: NamedSections) -> Result<u64, String> {
+        let mut credentials_covered = 0;
+        for (name, section) in sections.0 {
+            match name.as_str() {
+                CREDENTIALS_SECTION => {
+                    self.credentials.restore(&section.bytes)?;
+                    credentials_covered = section.covered;
+                }
+                _ => return Err(format!("section {name:?} is not one this build knows (written by a newer build?)")),
+            }
         }
+        Ok(credentials_covered)
     }
 
     /// Applies every record `source` holds after replay's position, each at
@@ -226,13 +238,22 @@ impl Engine {
         };
         match WalRecord::decode(payload).map_err(|e| e.to_string())? {
             WalRecord::EventCreated { event, at, lottery_seed, spec_json } => {
-                if (event.0 as usize) < replay.events.len() {
-                    return Ok(());
+                self.replay_creation(event, &spec_json, at, lottery_seed, replay)
+            }
+            WalRecord::EventCreatedBy { event, at, lottery_seed, spec_json, created_by } => {
+                if sequence > replay.credentials_covered {
+                    let owned = CredentialRecord::EventOwned { id: created_by, event: event_id(&spec_json)? };
+                    self.credentials.apply(&owned).map_err(|e| e.0)?;
                 }
-                let created = self.add_event(event, &spec_json, at, lottery_seed).map_err(|e| e.0)?;
-                replay.events.push((created, Coverage::default()));
+                self.replay_creation(event, &spec_json, at, lottery_seed, replay)
+            }
+            WalRecord::Credential { record } => {
+                if sequence > replay.credentials_covered {
+                    self.credentials.apply(&record).map_err(|e| e.0)?;
+                }
                 Ok(())
             }
+            WalRecord::StaffRequest { .. } => Ok(()),
             WalRecord::Inventory { event, record } => {
                 let (target, covered) = target(replay, event)?;
                 target
@@ -247,6 +268,23 @@ impl Engine {
                 Ok(())
             }
         }
+    }
+
+    /// An event's creation, unless the snapshot holds the event.
+    fn replay_creation(
+        &self,
+        event: EventNumber,
+        spec_json: &str,
+        at: UnixTimeMs,
+        lottery_seed: [u8; 32],
+        replay: &mut Replay,
+    ) -> Result<(), String> {
+        if (event.0 as usize) < replay.events.len() {
+            return Ok(());
+        }
+        let created = self.add_event(event, spec_json, at, lottery_seed).map_err(|e| e.0)?;
+        replay.events.push((created, Coverage::default()));
+        Ok(())
     }
 
     /// What the time the process was down changes: nobody loses a place in
@@ -275,6 +313,16 @@ impl Engine {
         file.sync_data()?;
         Ok(())
     }
+}
+
+/// The id of the event a logged spec describes.
+fn event_id(spec_json: &str) -> Result<String, String> {
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        id: String,
+    }
+    let spec: IdOnly = serde_json::from_str(spec_json).map_err(|e| format!("event spec: {e}"))?;
+    Ok(spec.id)
 }
 
 /// A snapshot's payload: version 1 has no key section.
@@ -454,7 +502,7 @@ mod tests {
             assert_eq!(version, 3);
             let (snapshot, keys, sections): (EngineSnapshot, KeySection, NamedSections) =
                 codec::decode(&payload).unwrap();
-            assert!(sections.0.is_empty());
+            assert_eq!(sections.0.keys().collect::<Vec<_>>(), ["credentials"]);
             (2, codec::encode(&(snapshot, keys)).unwrap())
         });
         let (loaded, report) = Engine::open(Arc::new(storage), small_segments(), clock.clone()).unwrap();
@@ -474,5 +522,63 @@ mod tests {
         });
         let refused = Engine::open(Arc::new(storage), small_segments(), clock).unwrap_err().to_string();
         assert!(refused.contains("\"from-the-future\" is not one this build knows"), "{refused}");
+    }
+
+    fn reopened(storage: &MemoryStorage, clock: &Arc<ManualClock>) -> Engine {
+        Engine::open(Arc::new(storage.clone()), small_segments(), clock.clone()).unwrap().0
+    }
+
+    #[test]
+    fn credentials_and_owned_events_come_back_from_the_log_and_from_a_snapshot() {
+        use crate::credentials::{CredentialId, NewCredential, Role};
+        let clock = Arc::new(ManualClock::new(UnixTimeMs(ON_SALE.0 - 10_000)));
+        let storage = MemoryStorage::new();
+        let engine = reopened(&storage, &clock);
+        let new = |role, events: &[&str]| NewCredential {
+            role,
+            events: events.iter().map(|e| e.to_string()).collect(),
+            label: "desk".into(),
+            expires_at: None,
+        };
+        let (promoter, _) = engine.create_credential(new(Role::Promoter, &[]), CredentialId::ENV_ADMIN).unwrap();
+        let mut spec = demo_event().spec;
+        engine.create_event_by(&spec, promoter.credential.id).unwrap();
+        let (viewer, _) = engine.create_credential(new(Role::Viewer, &[&spec.id]), promoter.credential.id).unwrap();
+        let receipt = engine.revoke_credential(viewer.credential.id, CredentialId::ENV_ADMIN).unwrap();
+        engine.wait_durable(receipt).unwrap();
+        let before = engine.credentials().list();
+        assert_eq!(before[0].events, vec![spec.id.clone()], "the promoter owns what it created");
+        engine.close();
+
+        let replayed = reopened(&storage, &clock);
+        assert_eq!(replayed.credentials().list(), before);
+        assert_eq!(replayed.credentials().verify(&promoter.token, clock.now()).unwrap().events, vec![spec.id.clone()]);
+        replayed.snapshot().unwrap();
+        // After the snapshot's cut: replayed on top of the section, not twice.
+        spec.id = "second".into();
+        let (_, receipt) = replayed.create_event_by(&spec, promoter.credential.id).unwrap();
+        replayed.wait_durable(receipt).unwrap();
+        let after = replayed.credentials().list();
+        replayed.close();
+
+        let restored = reopened(&storage, &clock);
+        assert_eq!(restored.credentials().list(), after);
+        assert_eq!(after[0].events.len(), 2);
+        assert!(restored.credentials().verify(&viewer.token, clock.now()).is_err());
+    }
+
+    #[test]
+    fn an_event_logged_by_an_older_build_replays_as_created_by_the_environment_admin() {
+        let clock = Arc::new(ManualClock::new(UnixTimeMs(ON_SALE.0 - 10_000)));
+        let spec_json = serde_json::to_string(&demo_event().spec).unwrap();
+        let record = crate::event::WalRecordRef::EventCreated {
+            event: EventNumber(0),
+            at: clock.now(),
+            lottery_seed: [7; 32],
+            spec_json: &spec_json,
+        };
+        let engine = replayed(&mut RecordList(vec![(1, codec::encode(&record).unwrap())]), &clock).unwrap();
+        assert_eq!(engine.events().len(), 1);
+        assert!(engine.credentials().list().is_empty(), "no credential owns it: it is t0's");
     }
 }

@@ -1,44 +1,205 @@
-//! Who is calling: the bearer token (`Authorization: Bearer <token>`), the
-//! promoter's admin token (compared in constant time), and buyers' queue and
-//! access tokens (signed by the engine, checked without a lookup). Each
-//! route group asks for the credential it needs; a refusal is 401 without a
-//! usable credential, 403 with one that is not for this route.
+//! Who is calling, and what they may do: the bearer token
+//! (`Authorization: Bearer <token>`); staff credentials (the configured
+//! admin token, compared in constant time, counts as credential `t0`, the
+//! first admin; the tokens `POST /v1/tokens` makes, with a role and a scope);
+//! buyers' queue and access tokens (signed by the engine, checked without a
+//! lookup). Each route asks for the credential and the [`Permission`] it
+//! needs; a refusal is 401 without a usable credential, 403 with one that is
+//! not for this route (`admin_only` for a buyer's, `role_not_allowed` for a
+//! role that does not grant it, `token_other_event` for another event's).
+//!
+//! Every role check is here, in [`Staff::may`]'s table. A staff request for
+//! a change is logged (`StaffRequest`, naming the credential) before the
+//! handler tries it, and traced.
 
+use guichet_engine::credentials::{CredentialId, Role, TOKEN_PREFIX};
 use guichet_engine::event::Event;
 use guichet_engine::ids::{BuyerId, OrderId};
 use guichet_engine::inventory::Requester;
 use guichet_engine::tokens::{TokenError, TokenKind};
 use hyper::body::Incoming;
 use hyper::header::AUTHORIZATION;
-use hyper::{HeaderMap, Request};
+use hyper::{HeaderMap, Method, Request};
 use subtle::ConstantTimeEq;
 
 use super::app::App;
 use super::error::{ApiError, ApiResult};
 use super::limiter::within_budget;
 
-/// Whether `token` is the admin token (compared in constant time).
-fn is_admin(app: &App, token: &str) -> bool {
+/// What a route asks of a staff credential.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Permission {
+    /// `POST`, `GET /v1/tokens`, `DELETE /v1/tokens/{id}`.
+    ManageTokens,
+    /// `POST /v1/events`.
+    CreateEvents,
+    /// The event's figures and orders: `GET …/stats`, `GET …/orders`.
+    ReadEvent,
+    /// One hold or order: `GET /v1/holds/{id}`, `GET /v1/orders/{id}`.
+    ReadSales,
+    /// The event's settings, holds and orders: `PATCH …/room`,
+    /// `DELETE /v1/holds/{id}`, `POST /v1/orders/{id}/cancel`.
+    ManageEvent,
+    /// `POST /v1/holds/{id}/purchase` for a buyer's hold.
+    Purchase,
+    /// Checking tickets in at the door (the route comes later).
+    CheckIn,
+}
+
+/// A staff credential that checked out: who, in what role, on which events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Staff {
+    pub id: CredentialId,
+    pub role: Role,
+    events: Vec<String>,
+}
+
+impl Staff {
+    fn env_admin() -> Staff {
+        Staff { id: CredentialId::ENV_ADMIN, role: Role::Admin, events: Vec::new() }
+    }
+
+    /// Whether the role grants `permission` (the one table of who may do what).
+    fn role_grants(&self, permission: Permission) -> bool {
+        use Permission::*;
+        match self.role {
+            Role::Admin => true,
+            Role::Promoter => matches!(permission, CreateEvents | ReadEvent | ReadSales | ManageEvent | Purchase),
+            Role::Viewer => matches!(permission, ReadEvent | ReadSales),
+            Role::Shop => matches!(permission, ReadSales | Purchase),
+            Role::Door => permission == CheckIn,
+        }
+    }
+
+    /// Whether the credential acts on `event`: an admin on all, others on their scope.
+    fn covers(&self, event: &Event) -> bool {
+        self.role == Role::Admin || self.events.iter().any(|id| id == event.id())
+    }
+
+    /// `permission` (on `event`, for a route about one): 403 if not.
+    pub fn may(&self, permission: Permission, event: Option<&Event>) -> ApiResult<()> {
+        if !self.role_grants(permission) {
+            let message = format!("a {} token may not use this route", self.role.name());
+            return Err(ApiError::forbidden("role_not_allowed", message));
+        }
+        match event {
+            Some(event) if !self.covers(event) => Err(ApiError::forbidden(
+                "token_other_event",
+                format!("this {} token is not for event {:?}", self.role.name(), event.id()),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether this credential may check tickets in at `event` (a door token
+    /// of the event, or an admin). The check-in route that asks comes later.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fn may_check_in(&self, event: &Event) -> bool {
+        self.may(Permission::CheckIn, Some(event)).is_ok()
+    }
+
+    /// Whether this is a `shop` token (of the event it was checked for).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fn is_shop(&self) -> bool {
+        self.role == Role::Shop
+    }
+}
+
+/// Whether `token` is the configured admin token (compared in constant time).
+fn is_env_admin(app: &App, token: &str) -> bool {
     app.admin_token.len() == token.len() && bool::from(app.admin_token.as_bytes().ct_eq(token.as_bytes()))
 }
 
 /// Whether `token` is a buyer's token that this server signed (for any event,
-/// expired or not): on an admin route that is 403, not 401.
+/// expired or not): on a staff route that is 403, not 401.
 fn is_buyer_token(app: &App, token: &str) -> bool {
     let checked = app.engine.keys().verify(token, TokenKind::Queue, 0, app.now());
     matches!(checked, Ok(_) | Err(TokenError::WrongKind | TokenError::OtherEvent | TokenError::Expired))
 }
 
-/// Admin routes: 401 without a token or with a bad one, 403 with a buyer's.
-pub fn require_admin(app: &App, request: &Request<Incoming>) -> ApiResult<()> {
+/// The staff credential `token` is, if it is one: `None` for anything that
+/// does not look like one, an error for one that does but fails.
+fn staff_token(app: &App, token: &str) -> Option<ApiResult<Staff>> {
+    if is_env_admin(app, token) {
+        return Some(Ok(Staff::env_admin()));
+    }
+    if !token.starts_with(TOKEN_PREFIX) {
+        return None;
+    }
+    Some(match app.engine.credentials().verify(token, app.now()) {
+        Ok(verified) => Ok(Staff { id: verified.id, role: verified.role, events: verified.events }),
+        Err(error) => Err(error.into()),
+    })
+}
+
+/// Staff routes: a staff credential whose role grants `permission` (on
+/// `event`, for a route about one). 401 without a token or with a bad,
+/// expired or revoked one; 403 with a buyer's, or a role or scope that
+/// does not reach. A request for a change is logged with who asked.
+pub fn require_staff(
+    app: &App,
+    request: &Request<Incoming>,
+    permission: Permission,
+    event: Option<&Event>,
+) -> ApiResult<Staff> {
     let token = bearer(request.headers())?
-        .ok_or_else(|| ApiError::unauthorized("missing_token", "this route needs the admin token"))?;
-    if is_admin(app, token) {
-        Ok(())
-    } else if is_buyer_token(app, token) {
-        Err(ApiError::forbidden("admin_only", "this route is for the promoter, not for buyers"))
-    } else {
-        Err(ApiError::unauthorized("invalid_token", "the token is not valid"))
+        .ok_or_else(|| ApiError::unauthorized("missing_token", "this route needs a staff token"))?;
+    let staff = match staff_token(app, token) {
+        Some(staff) => staff?,
+        None if is_buyer_token(app, token) => {
+            return Err(ApiError::forbidden("admin_only", "this route is for staff tokens, not for buyers"))
+        }
+        None => return Err(ApiError::unauthorized("invalid_token", "the token is not valid")),
+    };
+    staff.may(permission, event)?;
+    note_request(app, request, &staff)?;
+    Ok(staff)
+}
+
+/// Logs a staff request for a change (not a read) with who asked, before
+/// the handler tries it, and traces it.
+fn note_request(app: &App, request: &Request<Incoming>, staff: &Staff) -> ApiResult<()> {
+    if request.method() == Method::GET {
+        return Ok(());
+    }
+    let line = format!("{} {}", request.method(), request.uri().path());
+    tracing::info!(credential = %staff.id, role = staff.role.name(), request = %line, "staff request");
+    app.engine.note_staff_request(staff.id, &line).map_err(ApiError::from)?;
+    Ok(())
+}
+
+/// Who acts on a hold or order: its buyer (access token), or staff.
+#[derive(Clone, Debug)]
+pub enum Caller {
+    Buyer(BuyerId),
+    Staff(#[cfg_attr(not(test), allow(dead_code))] Staff),
+}
+
+impl Caller {
+    /// The engine's view: staff act for any buyer of the event.
+    pub fn requester(&self) -> Requester {
+        match self {
+            Caller::Buyer(buyer) => Requester::Buyer(*buyer),
+            Caller::Staff(_) => Requester::Admin,
+        }
+    }
+
+    /// Whether this is a `shop` token of the event (a purchase it confirms
+    /// is one the shop was paid for): what lets a purchase through for an
+    /// event whose payments a provider confirms.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fn is_shop(&self) -> bool {
+        matches!(self, Caller::Staff(staff) if staff.is_shop())
+    }
+}
+
+/// Hold and order routes: a staff credential with `permission` on the
+/// event, or the access token's buyer.
+pub fn caller(app: &App, request: &Request<Incoming>, event: &Event, permission: Permission) -> ApiResult<Caller> {
+    let staff = bearer(request.headers())?.filter(|token| is_env_admin(app, token) || token.starts_with(TOKEN_PREFIX));
+    match staff {
+        Some(_) => Ok(Caller::Staff(require_staff(app, request, permission, Some(event))?)),
+        None => Ok(Caller::Buyer(access_buyer(app, request, event)?)),
     }
 }
 
@@ -54,8 +215,9 @@ fn access_token_buyer(app: &App, request: &Request<Incoming>, event: &Event) -> 
     let required =
         || ApiError::unauthorized("access_token_required", "this route needs an access token from the queue");
     let token = bearer(request.headers())?.ok_or_else(required)?;
-    if is_admin(app, token) {
-        return Err(ApiError::forbidden("buyer_only", "the admin token has no buyer identity on this route"));
+    if let Some(staff) = staff_token(app, token) {
+        staff?;
+        return Err(ApiError::forbidden("buyer_only", "a staff token has no buyer identity on this route"));
     }
     match app.engine.verify_token(token, TokenKind::Access, event) {
         Ok(buyer) => Ok(buyer),
@@ -64,24 +226,16 @@ fn access_token_buyer(app: &App, request: &Request<Incoming>, event: &Event) -> 
     }
 }
 
-/// Hold and order routes: the admin, or the access token's buyer.
-pub fn requester(app: &App, request: &Request<Incoming>, event: &Event) -> ApiResult<Requester> {
-    match bearer(request.headers())? {
-        Some(token) if is_admin(app, token) => Ok(Requester::Admin),
-        _ => Ok(Requester::Buyer(access_buyer(app, request, event)?)),
-    }
-}
-
-/// Who reads an order: someone [`requester`] lets in (the admin, or a buyer
-/// by access token, still to be matched with the order's buyer), or the
-/// bearer of this very order's token.
+/// Who reads an order: a caller [`caller`] lets in (staff allowed to read
+/// the event's sales, or a buyer by access token, still to be matched with
+/// the order's buyer), or the bearer of this very order's token.
 pub enum OrderReader {
-    Requester(Requester),
+    Caller(Caller),
     OrderToken,
 }
 
 /// Order reading routes (the order, its calendar): the order token of this
-/// order (read only; another order's is 403 `not_yours`), else as [`requester`].
+/// order (read only; another order's is 403 `not_yours`), else as [`caller`].
 pub fn order_reader(app: &App, request: &Request<Incoming>, event: &Event, order: OrderId) -> ApiResult<OrderReader> {
     if let Some(token) = bearer(request.headers())? {
         match app.engine.verify_order_token(token) {
@@ -94,7 +248,7 @@ pub fn order_reader(app: &App, request: &Request<Incoming>, event: &Event, order
             Err(_) => {}
         }
     }
-    Ok(OrderReader::Requester(requester(app, request, event)?))
+    Ok(OrderReader::Caller(caller(app, request, event, Permission::ReadSales)?))
 }
 
 /// Cancelling: an order token (even expired) is refused with 403: it reads,
@@ -129,5 +283,67 @@ fn bearer(headers: &HeaderMap) -> ApiResult<Option<&str>> {
             Ok(Some(token.trim()))
         }
         _ => Err(ApiError::unauthorized("invalid_token", "Authorization must be `Bearer <token>`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use guichet_engine::clock::ManualClock;
+    use guichet_engine::spec::EventSpec;
+    use guichet_engine::store::{Engine, EngineOptions};
+    use guichet_engine::time::UnixTimeMs;
+    use guichet_engine::wal::storage::MemoryStorage;
+    use serde_json::json;
+
+    use super::*;
+
+    fn events() -> (Engine, Arc<Event>, Arc<Event>) {
+        let clock = Arc::new(ManualClock::new(UnixTimeMs(1_800_000_000_000)));
+        let (engine, _) = Engine::open(Arc::new(MemoryStorage::new()), EngineOptions::default(), clock).unwrap();
+        let spec = |id: &str| -> EventSpec {
+            serde_json::from_value(json!({
+                "id": id, "name": "Show", "venue": "Hall",
+                "starts_at": "2099-01-01T00:00:00Z", "on_sale_at": "2026-01-01T00:00:00Z", "currency": "CAD",
+                "tiers": [{"id": "ga", "name": "GA", "price_cents": 100}],
+                "sections": [{"id": "GA", "name": "GA", "tier": "ga", "capacity": 100}],
+                "per_buyer_limit": 4, "hold_ttl_s": 600,
+                "room": {"admit_per_minute": 60, "max_active": 100, "access_ttl_s": 900}
+            }))
+            .unwrap()
+        };
+        let (show, _) = engine.create_event(&spec("show")).unwrap();
+        let (other, _) = engine.create_event(&spec("other")).unwrap();
+        (engine, show, other)
+    }
+
+    fn staff(role: Role) -> Staff {
+        let events = if role == Role::Admin { Vec::new() } else { vec!["show".to_owned()] };
+        Staff { id: CredentialId(1), role, events }
+    }
+
+    #[test]
+    fn a_door_token_checks_in_at_its_event_only_and_a_shop_is_known_as_one() {
+        let (_engine, show, other) = events();
+        let checks_in: Vec<(Role, bool, bool)> =
+            Role::ALL.iter().map(|&r| (r, staff(r).may_check_in(&show), staff(r).may_check_in(&other))).collect();
+        assert_eq!(
+            checks_in,
+            [
+                (Role::Admin, true, true),
+                (Role::Promoter, false, false),
+                (Role::Door, true, false),
+                (Role::Viewer, false, false),
+                (Role::Shop, false, false),
+            ]
+        );
+        let shops: Vec<bool> = Role::ALL.iter().map(|&r| Caller::Staff(staff(r)).is_shop()).collect();
+        assert_eq!(shops, [false, false, false, false, true]);
+        assert!(!Caller::Buyer(BuyerId(3)).is_shop());
+        let refused = staff(Role::Shop).may(Permission::Purchase, Some(&other)).unwrap_err();
+        assert_eq!((refused.status.as_u16(), refused.code), (403, "token_other_event"));
+        let refused = staff(Role::Viewer).may(Permission::Purchase, Some(&show)).unwrap_err();
+        assert_eq!((refused.status.as_u16(), refused.code), (403, "role_not_allowed"));
     }
 }

@@ -3,6 +3,7 @@
 //! (`field`, `seats`). Clients branch on `code`.
 
 use bytes::Bytes;
+use guichet_engine::credentials::CredentialError;
 use guichet_engine::inventory::{InventoryError, SinkError};
 use guichet_engine::room::RoomError;
 use guichet_engine::store::CreateEventError;
@@ -177,6 +178,27 @@ impl From<CreateEventError> for ApiError {
             }
             CreateEventError::Log(sink) => log_error(&sink),
         }
+    }
+}
+
+impl From<CredentialError> for ApiError {
+    fn from(error: CredentialError) -> Self {
+        let (code, message) = (error.code(), error.to_string());
+        match error {
+            CredentialError::Invalid | CredentialError::Expired | CredentialError::Revoked => {
+                ApiError::unauthorized(code, message)
+            }
+            CredentialError::Unknown(_) => ApiError::not_found(code, message),
+            CredentialError::BadRequest { field, .. } => ApiError::bad_request(code, message).with("field", field),
+            CredentialError::TooMany => ApiError::new(StatusCode::CONFLICT, code, message),
+            CredentialError::Log(sink) => log_error(&sink),
+        }
+    }
+}
+
+impl From<SinkError> for ApiError {
+    fn from(error: SinkError) -> Self {
+        log_error(&error)
     }
 }
 

@@ -23,6 +23,8 @@ pub enum Route {
     Metrics,
     Healthz,
     Readyz,
+    Tokens,
+    Token,
 }
 
 /// Each route's path (matchit syntax) and the methods it takes.
@@ -45,6 +47,8 @@ pub const ROUTES: &[(Route, &str, &[Method])] = &[
     (Route::Metrics, "/metrics", &[Method::GET]),
     (Route::Healthz, "/healthz", &[Method::GET]),
     (Route::Readyz, "/readyz", &[Method::GET]),
+    (Route::Tokens, "/v1/tokens", &[Method::GET, Method::POST]),
+    (Route::Token, "/v1/tokens/{token_id}", &[Method::DELETE]),
 ];
 
 impl Route {

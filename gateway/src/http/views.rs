@@ -2,6 +2,7 @@
 //! opaque ids of holds, orders and tickets (which carry their event's number,
 //! so `/v1/holds/{id}` finds its event without a global map).
 
+use guichet_engine::credentials::Credential;
 use guichet_engine::event::Event;
 use guichet_engine::ids::{HoldId, OrderId};
 use guichet_engine::inventory::{Counts, Fit, Hold, HoldStatus, Order, OrderStatus, Place, SectionSeats};
@@ -313,4 +314,19 @@ pub fn seats_json(event: &Event) -> Value {
         })
         .collect();
     json!({ "event_id": event.id(), "sections": sections })
+}
+
+/// A staff or machine token as listed: never its secret.
+pub fn token_json(credential: &Credential) -> Value {
+    let time = |at: Option<UnixTimeMs>| at.map(UnixTimeMs::to_rfc3339);
+    json!({
+        "token_id": credential.id.to_string(),
+        "role": credential.role.name(),
+        "events": credential.events,
+        "label": credential.label,
+        "created_at": credential.created_at.to_rfc3339(),
+        "created_by": credential.created_by.to_string(),
+        "expires_at": time(credential.expires_at),
+        "revoked_at": time(credential.revoked_at),
+    })
 }

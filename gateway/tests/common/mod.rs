@@ -95,6 +95,16 @@ impl Guichet {
         self.child.id()
     }
 
+    /// Stops the server as an operator would (SIGTERM: it drains and takes
+    /// a snapshot), and waits for it.
+    #[allow(dead_code)]
+    pub fn terminate(mut self) {
+        let sent = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill runs");
+        assert!(sent.success(), "SIGTERM is sent");
+        let status = self.child.wait().expect("the server is reaped");
+        assert!(status.success(), "a clean stop: {status}");
+    }
+
     /// Stops the server as a crash would (SIGKILL), and waits for it.
     #[allow(dead_code)]
     pub fn kill(mut self) {

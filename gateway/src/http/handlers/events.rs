@@ -1,6 +1,6 @@
 //! The events: the list and one event's detail (public), and the
-//! promoter's routes (admin token): creating an event, the room's settings,
-//! the sales figures, the page of orders.
+//! promoter's routes (staff tokens, as their role allows): creating an
+//! event, the room's settings, the sales figures, the page of orders.
 
 use guichet_engine::ids::OrderId;
 use guichet_engine::inventory::{OrderCursor, Receipt};
@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use unicode_normalization::UnicodeNormalization;
 
 use crate::http::app::App;
-use crate::http::auth::require_admin;
+use crate::http::auth::{require_staff, Permission};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::request::{query_pairs, read_json};
 use crate::http::response::{json_response, HttpResponse};
@@ -88,9 +88,9 @@ fn folded(text: &str) -> String {
 }
 
 pub async fn create_event(app: &App, request: Request<Incoming>) -> ApiResult<HttpResponse> {
-    require_admin(app, &request)?;
+    let staff = require_staff(app, &request, Permission::CreateEvents, None)?;
     let spec: EventSpec = read_json(request, app.max_body_bytes).await?;
-    let (event, receipt) = app.engine.create_event(&spec)?;
+    let (event, receipt) = app.engine.create_event_by(&spec, staff.id)?;
     app.durable(receipt).await?;
     Ok(json_response(StatusCode::CREATED, &views::event_detail(&event, app.now())))
 }
@@ -103,7 +103,7 @@ pub fn event_detail(app: &App, id: &str) -> ApiResult<HttpResponse> {
 /// The sales figures: the event is looked up before the token is checked (404 before 401).
 pub fn event_stats(app: &App, id: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
     let event = app.event(id)?;
-    require_admin(app, request)?;
+    require_staff(app, request, Permission::ReadEvent, Some(&event))?;
     Ok(json_response(StatusCode::OK, &views::stats_json(&event)))
 }
 
@@ -120,7 +120,7 @@ struct RoomPatchBody {
 
 pub async fn patch_room(app: &App, id: &str, request: Request<Incoming>) -> ApiResult<HttpResponse> {
     let event = app.event(id)?;
-    require_admin(app, &request)?;
+    require_staff(app, &request, Permission::ManageEvent, Some(&event))?;
     let body: RoomPatchBody = read_json(request, app.max_body_bytes).await?;
     let patch =
         SettingsPatch { admit_per_minute: body.admit_per_minute, max_active: body.max_active, paused: body.paused };
@@ -131,7 +131,7 @@ pub async fn patch_room(app: &App, id: &str, request: Request<Incoming>) -> ApiR
 
 pub fn list_orders(app: &App, id: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
     let event = app.event(id)?;
-    require_admin(app, request)?;
+    require_staff(app, request, Permission::ReadEvent, Some(&event))?;
     let (mut after, mut limit) = (None, 100usize);
     for (key, value) in query_pairs(request.uri().query()) {
         let bad = |message: String| ApiError::bad_request("invalid_query", message).with("field", key.clone());

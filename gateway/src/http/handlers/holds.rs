@@ -1,7 +1,7 @@
-//! Buyers shopping (access token) and the promoter acting for them (admin
-//! token): the seat map, holds (placed with an optional `Idempotency-Key`),
-//! purchases (with a required one), and cancelling orders (reading them is
-//! `orders`'s, for the order token too).
+//! Buyers shopping (access token) and staff acting for them (a staff token
+//! whose role allows it: see `http/auth.rs`): the seat map, holds (placed
+//! with an optional `Idempotency-Key`), purchases (with a required one), and
+//! cancelling orders (reading them is `orders`'s, for the order token too).
 
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
 use crate::http::app::App;
-use crate::http::auth::{access_buyer, refuse_order_token, requester};
+use crate::http::auth::{access_buyer, caller, refuse_order_token, Permission};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::request::{idempotency_key, read_json};
 use crate::http::response::{json_response, no_content, HttpResponse};
@@ -77,9 +77,14 @@ pub async fn place_hold(app: &App, id: &str, request: Request<Incoming>) -> ApiR
     }
 }
 
-fn owned_hold(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<(Arc<Event>, Hold, Requester)> {
+fn owned_hold(
+    app: &App,
+    reference: &str,
+    request: &Request<Incoming>,
+    permission: Permission,
+) -> ApiResult<(Arc<Event>, Hold, Requester)> {
     let (event, id) = app.event_of_ref(reference, 'h', "hold")?;
-    let requester = requester(app, request, &event)?;
+    let requester = caller(app, request, &event, permission)?.requester();
     let hold = event
         .inventory
         .hold_info(HoldId(id))
@@ -91,12 +96,12 @@ fn owned_hold(app: &App, reference: &str, request: &Request<Incoming>) -> ApiRes
 }
 
 pub fn get_hold(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
-    let (event, hold, _) = owned_hold(app, reference, request)?;
+    let (event, hold, _) = owned_hold(app, reference, request, Permission::ReadSales)?;
     Ok(json_response(StatusCode::OK, &views::hold_view(&event, &hold, None, app.now())))
 }
 
 pub async fn release_hold(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
-    let (event, hold, requester) = owned_hold(app, reference, request)?;
+    let (event, hold, requester) = owned_hold(app, reference, request, Permission::ManageEvent)?;
     let receipt = event.inventory.release(hold.id, requester)?;
     app.durable(receipt).await?;
     Ok(no_content())
@@ -110,7 +115,9 @@ struct PurchaseBody {
 
 pub async fn purchase(app: &App, reference: &str, request: Request<Incoming>) -> ApiResult<HttpResponse> {
     let (event, id) = app.event_of_ref(reference, 'h', "hold")?;
-    let requester = requester(app, &request, &event)?;
+    // `caller.is_shop()`: a shop token of this event confirms a sale it was paid for.
+    let caller = caller(app, &request, &event, Permission::Purchase)?;
+    let requester = caller.requester();
     let key = idempotency_key(request.headers())?
         .ok_or_else(|| ApiError::bad_request("idempotency_key_required", "the Idempotency-Key header is required"))?;
     let body: PurchaseBody = read_json(request, app.max_body_bytes).await?;
@@ -123,9 +130,14 @@ pub async fn purchase(app: &App, reference: &str, request: Request<Incoming>) ->
     Ok(json_response(status, &views::order_json(&app.engine, &event, &purchase.order)))
 }
 
-fn owned_order(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<(Arc<Event>, Order, Requester)> {
+fn owned_order(
+    app: &App,
+    reference: &str,
+    request: &Request<Incoming>,
+    permission: Permission,
+) -> ApiResult<(Arc<Event>, Order, Requester)> {
     let (event, id) = app.event_of_ref(reference, 'o', "order")?;
-    let requester = requester(app, request, &event)?;
+    let requester = caller(app, request, &event, permission)?.requester();
     let order = event
         .inventory
         .order(OrderId(id))
@@ -138,7 +150,7 @@ fn owned_order(app: &App, reference: &str, request: &Request<Incoming>) -> ApiRe
 
 pub async fn cancel_order(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
     refuse_order_token(app, request)?;
-    let (event, order, requester) = owned_order(app, reference, request)?;
+    let (event, order, requester) = owned_order(app, reference, request, Permission::ManageEvent)?;
     let (cancelled, receipt) = event.inventory.cancel_order(order.id, requester)?;
     app.durable(receipt).await?;
     Ok(json_response(StatusCode::OK, &views::order_json(&app.engine, &event, &cancelled)))

@@ -9,6 +9,7 @@ mod holds;
 mod operator;
 mod orders;
 mod queue;
+mod tokens;
 
 use std::net::IpAddr;
 use std::time::Instant;
@@ -119,6 +120,9 @@ async fn dispatch(app: &App, matched: Matched, request: Request<Incoming>, clien
         (Route::Healthz, _) => Ok(operator::healthz()),
         (Route::TicketKey, _) => Ok(operator::ticket_key(app)),
         (Route::Readyz, _) => operator::readiness(app),
+        (Route::Tokens, Method::GET) => tokens::list_tokens(app, &request),
+        (Route::Tokens, _) => tokens::create_token(app, request).await,
+        (Route::Token, _) => tokens::revoke_token(app, &param, &request).await,
     }
 }
 

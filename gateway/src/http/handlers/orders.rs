@@ -30,7 +30,7 @@ fn readable_order(app: &App, reference: &str, request: &Request<Incoming>) -> Ap
         .order(OrderId(id))
         .ok_or_else(|| ApiError::not_found("unknown_order", "there is no such order"))?;
     match reader {
-        OrderReader::Requester(requester) if !requester.may_act_for(order.buyer) => {
+        OrderReader::Caller(caller) if !caller.requester().may_act_for(order.buyer) => {
             Err(ApiError::forbidden("not_yours", "this order belongs to another buyer"))
         }
         _ => Ok((event, order)),
