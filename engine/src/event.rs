@@ -15,6 +15,8 @@ use crate::ids::{BuyerId, HoldId};
 use crate::inventory::{
     HoldRequest, Inventory, InventoryError, InventoryRecord, KeyedHold, Purchase, RecordSink, Requester,
 };
+use crate::outbox::OutboxRecord;
+use crate::payments::PaymentRecord;
 use crate::room::{
     QueueStatus, RoomConfig, RoomError, RoomRecord, RoomSettings, RoomSink, Supply, TickReport, WaitingRoom,
 };
@@ -33,14 +35,35 @@ pub(crate) enum WalRecordRef<'a> {
     EventCreated { event: EventNumber, at: UnixTimeMs, lottery_seed: [u8; 32], spec_json: &'a str },
     Inventory { event: EventNumber, record: &'a InventoryRecord },
     Room { event: EventNumber, record: &'a RoomRecord },
+    Payment { record: &'a PaymentRecord },
+    Outbox { record: &'a OutboxRecord },
 }
 
 /// ... and as read back. The two enums must keep the same shape.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub enum WalRecord {
-    EventCreated { event: EventNumber, at: UnixTimeMs, lottery_seed: [u8; 32], spec_json: String },
-    Inventory { event: EventNumber, record: InventoryRecord },
-    Room { event: EventNumber, record: RoomRecord },
+    EventCreated {
+        event: EventNumber,
+        at: UnixTimeMs,
+        lottery_seed: [u8; 32],
+        spec_json: String,
+    },
+    Inventory {
+        event: EventNumber,
+        record: InventoryRecord,
+    },
+    Room {
+        event: EventNumber,
+        record: RoomRecord,
+    },
+    /// Engine-wide: a payment started, confirmed, failed or refunded.
+    Payment {
+        record: PaymentRecord,
+    },
+    /// Engine-wide: a side effect queued or attempted.
+    Outbox {
+        record: OutboxRecord,
+    },
 }
 
 impl WalRecord {

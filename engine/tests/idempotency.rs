@@ -213,9 +213,10 @@ fn a_version_1_snapshot_still_loads() {
     let report = engine.snapshot().unwrap();
     let name = format!("{:020}.snapshot", report.covered);
     let bytes = storage.contents(&name).unwrap();
-    // Version 2 = version 1's payload, then the key section: a length (8
-    // bytes) and, for the one event, two empty lists (8 bytes each).
-    let payload = &bytes[28..bytes.len() - 24];
+    // Version 3 = version 1's payload, then the key section: a length (8
+    // bytes) and, for the one event, two empty lists (8 bytes each); then
+    // the named sections, none here (a length of 0: 8 bytes).
+    let payload = &bytes[28..bytes.len() - 32];
     let mut old = Vec::new();
     old.extend_from_slice(b"GCHS");
     old.extend_from_slice(&1u16.to_le_bytes());

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::snapshot::{OUTBOX_SECTION, PAYMENTS_SECTION};
 use super::{Coverage, Engine, EngineOptions, EngineSnapshot, KeySection, NamedSections};
 use crate::clock::Clock;
 use crate::codec;
@@ -69,6 +70,15 @@ pub enum RecoveryError {
 struct Replay {
     events: Vec<(Arc<Event>, Coverage)>,
     position: LogPosition,
+    sections: SectionCuts,
+}
+
+/// The log sequences the engine-wide parts' sections cover: replay skips
+/// each part's records at or before its cut.
+#[derive(Clone, Copy, Debug, Default)]
+struct SectionCuts {
+    payments: u64,
+    outbox: u64,
 }
 
 /// Replay's place in the log: the last record applied (at first, the
@@ -174,7 +184,7 @@ impl Engine {
         let (sequence, version, payload) =
             read_snapshot_versioned(&**self.storage(), &name).map_err(|e| broken(e.to_string()))?;
         let (snapshot, keys, sections) = decode_snapshot(version, &payload).map_err(|e| broken(e.to_string()))?;
-        self.restore_sections(sections).map_err(broken)?;
+        replay.sections = self.restore_sections(sections).map_err(broken)?;
         if !keys.events.is_empty() && keys.events.len() != snapshot.events.len() {
             return Err(broken("the key section does not match the events".into()));
         }
@@ -197,13 +207,24 @@ impl Engine {
         Ok(replay)
     }
 
-    /// Gives each engine-wide part its section. No part keeps one yet, so any
-    /// name is one a newer build wrote.
-    fn restore_sections(&self, sections: NamedSections) -> Result<(), String> {
-        match sections.0.into_keys().next() {
-            Some(name) => Err(format!("section {name:?} is not one this build knows (written by a newer build?)")),
-            None => Ok(()),
+    /// Gives each engine-wide part its section; any other name is one a
+    /// newer build wrote. Returns the cut each part's section covers.
+    fn restore_sections(&self, sections: NamedSections) -> Result<SectionCuts, String> {
+        let mut cuts = SectionCuts::default();
+        for (name, section) in sections.0 {
+            match name.as_str() {
+                PAYMENTS_SECTION => {
+                    self.restore_payments(&section.bytes)?;
+                    cuts.payments = section.covered;
+                }
+                OUTBOX_SECTION => {
+                    self.restore_outbox(&section.bytes)?;
+                    cuts.outbox = section.covered;
+                }
+                _ => return Err(format!("section {name:?} is not one this build knows (written by a newer build?)")),
+            }
         }
+        Ok(cuts)
     }
 
     /// Applies every record `source` holds after replay's position, each at
@@ -246,6 +267,9 @@ impl Engine {
                 }
                 Ok(())
             }
+            WalRecord::Payment { record } if sequence > replay.sections.payments => self.replay_payment(&record),
+            WalRecord::Outbox { record } if sequence > replay.sections.outbox => self.replay_outbox(&record),
+            WalRecord::Payment { .. } | WalRecord::Outbox { .. } => Ok(()),
         }
     }
 
