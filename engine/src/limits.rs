@@ -112,3 +112,7 @@ pub const OUTBOX_MAX_RETRY_S: u32 = 3_600;
 /// ... and after this many failed attempts the entry is failed for good (about
 /// 14 hours after the first), left for an operator.
 pub const OUTBOX_MAX_ATTEMPTS: u32 = 20;
+/// A payment provider's webhook delivery (Stripe's events are a few KiB).
+pub const MAX_WEBHOOK_BODY_BYTES: usize = 256 * 1024;
+/// A payment provider's answer read by the gateway (a PaymentIntent, a refund).
+pub const MAX_PROVIDER_ANSWER_BYTES: usize = 256 * 1024;

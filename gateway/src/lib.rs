@@ -6,6 +6,7 @@ pub mod config;
 pub mod demo;
 pub mod http;
 mod metrics;
+pub mod payments;
 pub mod server;
 pub mod wal_tool;
 mod watchdog;

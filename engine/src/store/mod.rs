@@ -6,7 +6,7 @@
 //! inventory or room record tagged with its event's number). How an engine
 //! comes back from its data directory is [`recovery`]'s part.
 
-mod payments;
+pub mod payments;
 pub mod recovery;
 mod snapshot;
 

@@ -22,6 +22,9 @@ pub enum Route {
     Metrics,
     Healthz,
     Readyz,
+    HoldCheckout,
+    PaymentWebhook,
+    PaymentTestConfirm,
 }
 
 /// Each route's path (matchit syntax) and the methods it takes.
@@ -43,6 +46,9 @@ pub const ROUTES: &[(Route, &str, &[Method])] = &[
     (Route::Metrics, "/metrics", &[Method::GET]),
     (Route::Healthz, "/healthz", &[Method::GET]),
     (Route::Readyz, "/readyz", &[Method::GET]),
+    (Route::HoldCheckout, "/v1/holds/{hold_id}/checkout", &[Method::POST]),
+    (Route::PaymentWebhook, "/v1/payments/webhook", &[Method::POST]),
+    (Route::PaymentTestConfirm, "/v1/payments/{payment_id}/test-confirm", &[Method::POST]),
 ];
 
 impl Route {

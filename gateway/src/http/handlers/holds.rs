@@ -8,12 +8,13 @@ use guichet_engine::event::Event;
 use guichet_engine::ids::{HoldId, OrderId};
 use guichet_engine::inventory::{Hold, HoldRequest, KeyedHold, Order, Receipt, Requester, SeatRequest};
 use guichet_engine::json_fields;
+use guichet_engine::payments::PaymentError;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
 use crate::http::app::App;
-use crate::http::auth::{access_buyer, requester};
+use crate::http::auth::{access_buyer, requester, shop_may_purchase};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::request::{idempotency_key, read_json};
 use crate::http::response::{json_response, no_content, HttpResponse};
@@ -91,7 +92,16 @@ fn owned_hold(app: &App, reference: &str, request: &Request<Incoming>) -> ApiRes
 
 pub fn get_hold(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
     let (event, hold, _) = owned_hold(app, reference, request)?;
-    Ok(json_response(StatusCode::OK, &views::hold_view(&event, &hold, None, app.now())))
+    let view = views::hold_view(&event, &hold, None, app.now());
+    // A paid event's hold shows its payment (and refund) too.
+    match app.engine.payment_for_hold(&event, hold.id) {
+        Some(payment) => {
+            let mut shown = serde_json::to_value(view).unwrap_or_default();
+            shown["payment"] = views::payment_json(&app.engine, &event, &payment);
+            Ok(json_response(StatusCode::OK, &shown))
+        }
+        None => Ok(json_response(StatusCode::OK, &view)),
+    }
 }
 
 pub async fn release_hold(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
@@ -110,6 +120,9 @@ struct PurchaseBody {
 pub async fn purchase(app: &App, reference: &str, request: Request<Incoming>) -> ApiResult<HttpResponse> {
     let (event, id) = app.event_of_ref(reference, 'h', "hold")?;
     let requester = requester(app, &request, &event)?;
+    if event.valid.spec.payment_provider().is_some() && !shop_may_purchase(app, &request, &event) {
+        return Err(PaymentError::PaymentRequired.into());
+    }
     let key = idempotency_key(request.headers())?
         .ok_or_else(|| ApiError::bad_request("idempotency_key_required", "the Idempotency-Key header is required"))?;
     let body: PurchaseBody = read_json(request, app.max_body_bytes).await?;

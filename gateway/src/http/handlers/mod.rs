@@ -7,6 +7,7 @@
 mod events;
 mod holds;
 mod operator;
+mod payments;
 mod queue;
 
 use std::net::IpAddr;
@@ -117,6 +118,9 @@ async fn dispatch(app: &App, matched: Matched, request: Request<Incoming>, clien
         (Route::Healthz, _) => Ok(operator::healthz()),
         (Route::TicketKey, _) => Ok(operator::ticket_key(app)),
         (Route::Readyz, _) => operator::readiness(app),
+        (Route::HoldCheckout, _) => payments::checkout(app, &param, request).await,
+        (Route::PaymentWebhook, _) => payments::webhook(app, request).await,
+        (Route::PaymentTestConfirm, _) => payments::test_confirm(app, &param, request).await,
     }
 }
 
@@ -160,6 +164,7 @@ mod tests {
             join_limiter: WindowLimiter::new(1_000_000),
             trusted_proxies: TrustedProxies::new(Vec::new()).expect("no proxies is valid"),
             seat_call_limiter: WindowLimiter::new(1_000_000),
+            providers: Arc::new(crate::payments::Providers::new(&crate::config::PaymentSecrets::default())),
         }
     }
 
