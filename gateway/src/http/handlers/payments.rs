@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use crate::http::app::App;
 use crate::http::auth::{access_buyer, verify_webhook};
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::request::{parse_json, read_body};
+use crate::http::request::{read_body, read_optional_json};
 use crate::http::response::{json_response, HttpResponse};
 use crate::http::views;
 use crate::payments::CheckoutAnswer;
@@ -30,10 +30,7 @@ struct CheckoutBody {}
 pub async fn checkout(app: &App, reference: &str, request: Request<Incoming>) -> ApiResult<HttpResponse> {
     let (event, id) = app.event_of_ref(reference, 'h', "hold")?;
     let buyer = access_buyer(app, &request, &event)?;
-    let body = read_body(request, app.max_body_bytes).await?;
-    if !body.is_empty() {
-        parse_json::<CheckoutBody>(&body)?;
-    }
+    read_optional_json::<CheckoutBody>(request, app.max_body_bytes).await?;
     let provider_kind = event.valid.spec.payment_provider().ok_or(PaymentError::NoProvider)?;
     let provider = app.providers.get(provider_kind).ok_or_else(|| {
         ApiError::unavailable("provider_not_configured", "this server has no key for the event's payment provider")
