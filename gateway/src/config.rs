@@ -10,6 +10,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::http::client_address::{parse_trusted_proxy, TrustedProxies};
+use crate::payments::{PaymentSecrets, DEFAULT_STRIPE_API_BASE};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -142,29 +143,6 @@ pub struct ServeConfig {
     pub workers: Option<usize>,
     pub trusted_proxies: TrustedProxies,
     pub payments: PaymentSecrets,
-}
-
-/// The payment providers' secrets and addresses: from the configuration
-/// only, never from an event's spec or the log.
-#[derive(Clone, Default)]
-pub struct PaymentSecrets {
-    pub stripe_secret_key: Option<String>,
-    pub stripe_webhook_secret: Option<String>,
-    pub stripe_api_base: String,
-}
-
-/// Where Stripe's API is reached when nothing says otherwise.
-pub const DEFAULT_STRIPE_API_BASE: &str = "http://127.0.0.1:8443";
-
-impl std::fmt::Debug for PaymentSecrets {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never print a secret, only whether it is set.
-        f.debug_struct("PaymentSecrets")
-            .field("stripe_secret_key", &self.stripe_secret_key.is_some())
-            .field("stripe_webhook_secret", &self.stripe_webhook_secret.is_some())
-            .field("stripe_api_base", &self.stripe_api_base)
-            .finish()
-    }
 }
 
 impl ServeArgs {

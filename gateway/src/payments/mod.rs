@@ -18,8 +18,6 @@ use guichet_engine::payments::Payment;
 use guichet_engine::spec::ProviderKind;
 use guichet_engine::store::payments::RefundRequest;
 
-use crate::config::PaymentSecrets;
-
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What the buyer's page needs to pay.
@@ -95,5 +93,28 @@ impl Providers {
             ProviderKind::Stripe => self.stripe.as_ref().map(|p| p as &dyn PaymentProvider),
             ProviderKind::External => Some(&self.external),
         }
+    }
+}
+
+/// The payment providers' secrets and addresses: from the configuration
+/// only, never from an event's spec or the log.
+#[derive(Clone, Default)]
+pub struct PaymentSecrets {
+    pub stripe_secret_key: Option<String>,
+    pub stripe_webhook_secret: Option<String>,
+    pub stripe_api_base: String,
+}
+
+/// Where Stripe's API is reached when nothing says otherwise.
+pub const DEFAULT_STRIPE_API_BASE: &str = "http://127.0.0.1:8443";
+
+impl std::fmt::Debug for PaymentSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print a secret, only whether it is set.
+        f.debug_struct("PaymentSecrets")
+            .field("stripe_secret_key", &self.stripe_secret_key.is_some())
+            .field("stripe_webhook_secret", &self.stripe_webhook_secret.is_some())
+            .field("stripe_api_base", &self.stripe_api_base)
+            .finish()
     }
 }

@@ -164,7 +164,7 @@ mod tests {
             join_limiter: WindowLimiter::new(1_000_000),
             trusted_proxies: TrustedProxies::new(Vec::new()).expect("no proxies is valid"),
             seat_call_limiter: WindowLimiter::new(1_000_000),
-            providers: Arc::new(crate::payments::Providers::new(&crate::config::PaymentSecrets::default())),
+            providers: Arc::new(crate::payments::Providers::new(&crate::payments::PaymentSecrets::default())),
         }
     }
 
