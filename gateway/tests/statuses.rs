@@ -482,6 +482,8 @@ fn operator_routes_and_pages(record: &Recorder, data: &Path) {
     record.expect(&server, call("GET", "/assets/nope.css"), 404);
     record.expect(&server, call("GET", "/qr/AAAA.BBBB"), 200);
     record.expect(&server, call("GET", "/qr/not%20a%20code"), 404);
+    record.expect(&server, call("GET", "/pay/test/pay_0123"), 200);
+    record.expect(&server, call("GET", "/pay/test/not%20an%20id"), 404);
 }
 
 /// Waits for a fresh minute if this one is nearly over: the budgets are
