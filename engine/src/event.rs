@@ -16,6 +16,8 @@ use crate::ids::{BuyerId, HoldId};
 use crate::inventory::{
     HoldRequest, Inventory, InventoryError, InventoryRecord, KeyedHold, Purchase, RecordSink, Requester,
 };
+use crate::outbox::OutboxRecord;
+use crate::payments::PaymentRecord;
 use crate::room::{
     QueueStatus, RoomConfig, RoomError, RoomRecord, RoomSettings, RoomSink, Supply, TickReport, WaitingRoom,
 };
@@ -63,6 +65,12 @@ pub(crate) enum WalRecordRef<'a> {
         at: UnixTimeMs,
         request: &'a str,
     },
+    Payment {
+        record: &'a PaymentRecord,
+    },
+    Outbox {
+        record: &'a OutboxRecord,
+    },
 }
 
 /// ... and as read back. The two enums must keep the same shape.
@@ -102,6 +110,14 @@ pub enum WalRecord {
         by: CredentialId,
         at: UnixTimeMs,
         request: String,
+    },
+    /// Engine-wide: a payment started, confirmed, failed or refunded.
+    Payment {
+        record: PaymentRecord,
+    },
+    /// Engine-wide: a side effect queued or attempted.
+    Outbox {
+        record: OutboxRecord,
     },
 }
 

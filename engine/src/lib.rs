@@ -7,6 +7,8 @@
 //! - [`layout`]: the venue compiled to indices (shards are the lock unit);
 //! - [`valid`]: an event the engine can run: spec checked, venue compiled;
 //! - [`inventory`]: holds, purchases, cancellations; records and `apply`;
+//! - [`payments`]: payments started, confirmed, failed or refunded; webhook deliveries seen;
+//! - [`outbox`]: side effects (refunds, email) recorded before they are attempted, retried with backoff;
 //! - [`room`]: the waiting room: lobby, lottery, admission, heartbeats;
 //! - [`credentials`]: staff and machine tokens: roles, scopes, hashed secrets;
 //! - [`tokens`]: the waiting room's signed queue and access tokens, and their key ring;
@@ -33,6 +35,8 @@ pub mod json_fields;
 pub mod layout;
 pub mod limits;
 pub mod maintenance;
+pub mod outbox;
+pub mod payments;
 pub mod room;
 pub mod spec;
 pub mod store;

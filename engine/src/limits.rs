@@ -100,3 +100,37 @@ pub const MAX_CREDENTIAL_LABEL_BYTES: usize = 200;
 /// A staff request as the log keeps it (method and path), in bytes; longer
 /// paths are cut at a character boundary.
 pub const MAX_STAFF_REQUEST_BYTES: usize = 512;
+/// While its payment is under way, a hold lasts until this long after the
+/// checkout (a payment page's usual time, with the provider's confirmation)...
+pub const PAYMENT_HOLD_EXTENSION_S: u32 = 900;
+/// ... but never longer than this after the hold was placed, whatever the
+/// checkouts: seats are not kept from other buyers for longer.
+pub const MAX_HOLD_WITH_PAYMENT_S: u32 = 1_800;
+/// Payments one engine keeps (each tied to a hold or an order; never forgotten).
+pub const MAX_PAYMENTS: usize = 2_000_000;
+/// Webhook deliveries remembered by the provider's event id, so a duplicate
+/// changes nothing. Stripe retries a delivery for up to 3 days; ids are kept
+/// `WEBHOOK_EVENT_KEPT_S` and forgotten oldest first past this count (a
+/// forgotten id delivered again is still harmless: each payment change is
+/// made once whatever delivers it).
+pub const MAX_WEBHOOK_EVENTS_KEPT: usize = 1_000_000;
+/// How long a webhook event id is kept: Stripe's 3 days of retries, plus a day.
+pub const WEBHOOK_EVENT_KEPT_S: u32 = 4 * 86_400;
+/// A provider's event id or payment reference as given (longer is refused).
+pub const MAX_PROVIDER_ID_LEN: usize = 255;
+/// Entries one outbox keeps (pending, failed, and done ones until room is
+/// needed: done entries are forgotten oldest first).
+pub const MAX_OUTBOX_ENTRIES: usize = 1_000_000;
+/// One outbox entry's payload.
+pub const MAX_OUTBOX_PAYLOAD_BYTES: usize = 4_096;
+/// An outbox entry's first retry waits this long; each next one twice as long ...
+pub const OUTBOX_FIRST_RETRY_S: u32 = 2;
+/// ... up to this long ...
+pub const OUTBOX_MAX_RETRY_S: u32 = 3_600;
+/// ... and after this many failed attempts the entry is failed for good (about
+/// 14 hours after the first), left for an operator.
+pub const OUTBOX_MAX_ATTEMPTS: u32 = 20;
+/// A payment provider's webhook delivery (Stripe's events are a few KiB).
+pub const MAX_WEBHOOK_BODY_BYTES: usize = 256 * 1024;
+/// A payment provider's answer read by the gateway (a PaymentIntent, a refund).
+pub const MAX_PROVIDER_ANSWER_BYTES: usize = 256 * 1024;

@@ -31,6 +31,59 @@ pub struct EventSpec {
     #[serde(deserialize_with = "crate::json_fields::integer")]
     pub hold_ttl_s: u32,
     pub room: RoomSpec,
+    /// Who takes the money; absent: purchases carry the client's own
+    /// `payment_ref`, as for free events and invitations. Never secrets:
+    /// those come from the server's configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::json_fields::present")]
+    pub payment: Option<PaymentSpec>,
+}
+
+/// The `payment` section: which provider confirms this event's payments.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentSpec {
+    /// `test`, `stripe` or `external` (see [`ProviderKind`]).
+    pub provider: String,
+}
+
+/// The payment providers an event may name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ProviderKind {
+    /// The demo: a test payment page confirms at once; no money moves.
+    Test,
+    /// A Stripe-compatible provider: payment intents and signed webhooks.
+    Stripe,
+    /// A trusted shop took the money itself and confirms with a `shop` token.
+    External,
+}
+
+impl ProviderKind {
+    pub const NAMES: [&'static str; 3] = ["test", "stripe", "external"];
+
+    pub fn parse(name: &str) -> Option<ProviderKind> {
+        match name {
+            "test" => Some(ProviderKind::Test),
+            "stripe" => Some(ProviderKind::Stripe),
+            "external" => Some(ProviderKind::External),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ProviderKind::Test => "test",
+            ProviderKind::Stripe => "stripe",
+            ProviderKind::External => "external",
+        }
+    }
+}
+
+impl EventSpec {
+    /// The provider this event's payments go through; `None` for an event
+    /// sold as before (purchases with the client's `payment_ref`).
+    pub fn payment_provider(&self) -> Option<ProviderKind> {
+        self.payment.as_ref().and_then(|payment| ProviderKind::parse(&payment.provider))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,6 +260,11 @@ impl EventSpec {
         check.in_range("room.admit_per_minute", self.room.admit_per_minute, MIN_ADMIT_PER_MINUTE, MAX_ADMIT_PER_MINUTE);
         check.in_range("room.max_active", self.room.max_active, MIN_MAX_ACTIVE, MAX_MAX_ACTIVE);
         check.in_range("room.access_ttl_s", self.room.access_ttl_s, MIN_TTL_S, MAX_TTL_S);
+        if let Some(payment) = &self.payment {
+            let names = ProviderKind::NAMES.join(", ");
+            let known = ProviderKind::parse(&payment.provider).is_some();
+            check.require(known, "payment.provider", &format!("must be one of {names}"));
+        }
     }
 }
 

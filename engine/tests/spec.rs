@@ -119,3 +119,30 @@ fn the_demo_venue_is_the_amphitheatre_cogeco() {
     assert_eq!(loge_seats, 200);
     assert_eq!(layout.tiers.len(), 3);
 }
+
+#[test]
+fn a_payment_section_names_a_known_provider() {
+    for provider in ["test", "stripe", "external"] {
+        let mut json = small_spec_json();
+        json["payment"] = serde_json::json!({ "provider": provider });
+        assert_eq!(problems(json.clone()), Vec::<String>::new(), "{provider}");
+        assert_eq!(spec_from(json).payment_provider().map(|p| p.name()), Some(provider));
+    }
+    let mut json = small_spec_json();
+    json["payment"] = serde_json::json!({ "provider": "paypal" });
+    assert_eq!(problems(json), vec!["payment.provider must be one of test, stripe, external"]);
+    assert_eq!(spec_from(small_spec_json()).payment_provider(), None, "no section: sold as before");
+}
+
+#[test]
+fn a_payment_section_takes_no_secrets() {
+    let mut json = small_spec_json();
+    json["payment"] = serde_json::json!({ "provider": "stripe", "secret_key": "sk_live_x" });
+    assert!(serde_json::from_value::<EventSpec>(json).is_err());
+}
+
+#[test]
+fn an_event_without_payment_serialises_as_before() {
+    let text = serde_json::to_string(&spec_from(small_spec_json())).unwrap();
+    assert!(!text.contains("payment"), "the logged spec of an unpaid event is unchanged");
+}

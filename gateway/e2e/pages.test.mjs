@@ -515,3 +515,37 @@ test('the admin makes a viewer token on the dashboard, the viewer reads the even
   assert.equal(refused.status, 401);
   await context.close();
 });
+
+test('a buyer of an event paid through the test provider pays on the test page and gets the tickets', async () => {
+  const paid = EVENT + '-paid';
+  const created = await call('POST', '/v1/events', {
+    id: paid, name: 'Test provider — navigateur', venue: 'Salle test',
+    starts_at: '2099-08-30T23:30:00Z', on_sale_at: '2026-01-01T00:00:00Z', currency: 'CAD',
+    tiers: [{ id: 'pelouse', name: 'Pelouse', price_cents: 7950 }],
+    sections: [{ id: 'PELOUSE', name: 'Pelouse', tier: 'pelouse', capacity: 50 }],
+    per_buyer_limit: 4, hold_ttl_s: 600,
+    room: { admit_per_minute: 6000, max_active: 100, access_ttl_s: 900 },
+    payment: { provider: 'test' },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const context = await browser.newContext({ viewport: { width: 390, height: 800 }, locale: 'en-CA' });
+  const page = watch(await context.newPage(), 'payer');
+  await page.goto(`${BASE}/e/${paid}`);
+  await page.locator('#join').click();
+  await page.locator('#v-seats').waitFor({ timeout: 30000 });
+  await page.selectOption('#best-quantity', '2');
+  await page.locator('#best button[type=submit]').click();
+  await page.locator('#v-checkout').waitFor();
+  await page.fill('#pay-name', 'Karl Tremblay');
+  await page.click('#pay-submit');
+  await page.waitForURL(/\/pay\/test\/pay_[0-9a-f]{32}\?e=/);
+  await page.locator('#pay-amount', { hasText: '159' }).waitFor();
+  await screenshot(page, 'test-payment-page');
+  await page.click('#pay-now');
+  await page.waitForURL(new RegExp(`/e/${paid}$`));
+  await page.locator('#v-done').waitFor();
+  assert.equal(await page.locator('img.qr').count(), 2);
+  const figures = await call('GET', `/v1/events/${paid}/stats`);
+  assert.equal(figures.body.orders, 1);
+  await context.close();
+});

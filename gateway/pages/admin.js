@@ -150,6 +150,7 @@ function renderDashboard() {
   $('dash-state').textContent = t('state.' + event.state);
   $('dash-link').href = '/e/' + encodeURIComponent(event.id);
   $('dash-link').textContent = location.origin + '/e/' + event.id;
+  $('dash-payment').textContent = t('admin.payment.shown', { how: t('admin.payment.' + (event.payment ? event.payment.provider : 'none')) });
   $('dash-status').textContent = t('admin.live', { s: REFRESH_MS / 1000, when: timeOnly(admin.refreshedAt) });
   $('dash-status').className = 'status-line';
   const q = stats.queue;
@@ -321,6 +322,7 @@ async function copyTemplate() {
     $('f-rate').value = e.room.admit_per_minute;
     $('f-max').value = e.room.max_active;
     $('f-access').value = e.room.access_ttl_s;
+    $('f-payment').value = e.payment ? e.payment.provider : '';
     $('f-layout').value = JSON.stringify({ tiers: e.tiers, sections: e.sections }, null, 2);
     $('f-id').focus();
   } catch (error) {
@@ -353,6 +355,7 @@ async function createEvent() {
     hold_ttl_s: Number($('f-hold').value),
     room: { admit_per_minute: Number($('f-rate').value), max_active: Number($('f-max').value), access_ttl_s: Number($('f-access').value) },
   };
+  if ($('f-payment').value) spec.payment = { provider: $('f-payment').value };
   try {
     const answer = await adminApi('POST', '/v1/events', { body: spec });
     if (answer.status !== 201) {

@@ -462,11 +462,13 @@ function showCheckout() {
   $('hold-tickets').replaceChildren(...rows);
   $('pay-submit').textContent = t('checkout.pay', { total: money(hold.total_cents, hold.currency) });
   $('pay-name').value = kept().name || '';
+  $('pay').querySelector('.notice').textContent = t(page.event.payment ? 'checkout.paid_test' : 'checkout.test');
   tick();
 }
 
 async function pay() {
   if (page.busy) return;
+  if (page.event.payment) return checkout();
   const hold = kept().hold;
   // One key per hold, kept: a retry after a reload or a lost answer returns the same order.
   let purchase = kept().purchase;
@@ -511,6 +513,67 @@ async function pay() {
     $('pay-submit').disabled = false;
     if (page.view === 'v-checkout') $('pay-submit').textContent = t('checkout.pay', { total: money(hold.total_cents, hold.currency) });
   }
+}
+
+/** A paid event: start the payment, then go to the provider's page (the test page). */
+async function checkout() {
+  const hold = kept().hold;
+  keep({ name: $('pay-name').value.trim() });
+  page.busy = true;
+  $('pay-submit').disabled = true;
+  $('pay-submit').textContent = t('checkout.paying');
+  try {
+    const answer = await api('POST', '/v1/holds/' + encodeURIComponent(hold.hold_id) + '/checkout', {
+      token: kept().accessToken,
+    });
+    if (answer.status === 200) {
+      keep({ payment: answer.body.payment });
+      if (answer.body.redirect_url) {
+        location.assign(answer.body.redirect_url + '?e=' + encodeURIComponent(page.id));
+        return;
+      }
+      problem(t('checkout.provider'));
+      return;
+    }
+    const error = apiError(answer);
+    if (answer.status === 410 || error.code === 'hold_not_active' || error.code === 'payment_not_pending') {
+      keep({ hold: undefined, payment: undefined });
+      await enterShop();
+      problem(t('checkout.expired'));
+      return;
+    }
+    if (answer.status === 401) return accessOver();
+    problem(t('error.generic', { message: error.message }));
+  } catch (error) {
+    problem(networkOrMessage(error));
+  } finally {
+    page.busy = false;
+    $('pay-submit').disabled = false;
+    if (page.view === 'v-checkout') $('pay-submit').textContent = t('checkout.pay', { total: money(hold.total_cents, hold.currency) });
+  }
+}
+
+/** Back from paying: the hold says whether the payment made the order (or was refunded). */
+async function followPayment() {
+  const state = kept();
+  const answer = await api('GET', '/v1/holds/' + encodeURIComponent(state.hold.hold_id), { token: state.accessToken });
+  if (answer.status !== 200) return false;
+  const hold = answer.body;
+  if (hold.payment) keep({ payment: hold.payment });
+  if (hold.status === 'purchased' && hold.order_id) {
+    const order = await api('GET', '/v1/orders/' + encodeURIComponent(hold.order_id), { token: state.accessToken });
+    if (order.status !== 200) return false;
+    keep({ order: order.body, hold: undefined });
+    showDone();
+    return true;
+  }
+  if (hold.payment && hold.payment.status === 'refunded') {
+    keep({ hold: undefined, payment: undefined });
+    await enterShop();
+    problem(t('checkout.refunded'));
+    return true;
+  }
+  return false;
 }
 
 async function release() {
@@ -635,7 +698,7 @@ async function start() {
     showDone();
     if (hasAccess()) refreshOrder();
   } else if (hasAccess()) {
-    await enterShop();
+    if (!(state.hold && state.payment && (await followPayment().catch(() => false)))) await enterShop();
   } else if (state.queueToken) {
     // The last status seen, until the next poll is allowed.
     show('v-queue');

@@ -10,6 +10,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::http::client_address::{parse_trusted_proxy, TrustedProxies};
+use crate::payments::{PaymentSecrets, DEFAULT_STRIPE_API_BASE};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -85,6 +86,17 @@ pub struct ServeArgs {
     /// header is ignored and the TCP peer is the client [default: none].
     #[arg(long = "trusted-proxy", env = "GUICHET_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_trusted_proxy)]
     pub trusted_proxies: Vec<IpNet>,
+    /// Stripe's secret API key (`sk_...`), for events whose provider is `stripe`.
+    #[arg(long, env = "GUICHET_STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+    /// The signing secret of the Stripe webhook endpoint (`whsec_...`).
+    #[arg(long, env = "GUICHET_STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub stripe_webhook_secret: Option<String>,
+    /// Where Stripe's API is reached, as `http://host:port` (a TLS-originating
+    /// egress proxy in production; a fake provider in tests) [default:
+    /// http://127.0.0.1:8443].
+    #[arg(long, env = "GUICHET_STRIPE_API_BASE")]
+    pub stripe_api_base: Option<String>,
 }
 
 /// The same settings in the TOML file; unknown keys are refused.
@@ -106,6 +118,9 @@ struct FileConfig {
     poll_tolerance_percent: Option<u8>,
     workers: Option<usize>,
     trusted_proxies: Option<Vec<String>>,
+    stripe_secret_key: Option<String>,
+    stripe_webhook_secret: Option<String>,
+    stripe_api_base: Option<String>,
 }
 
 /// Settings resolved from all sources.
@@ -127,6 +142,7 @@ pub struct ServeConfig {
     /// `None`: one per core.
     pub workers: Option<usize>,
     pub trusted_proxies: TrustedProxies,
+    pub payments: PaymentSecrets,
 }
 
 impl ServeArgs {
@@ -150,7 +166,18 @@ impl ServeArgs {
         } else {
             self.trusted_proxies.clone()
         };
+        let non_empty = |value: Option<String>| value.filter(|v| !v.is_empty());
+        let payments = PaymentSecrets {
+            stripe_secret_key: non_empty(self.stripe_secret_key.clone().or(file.stripe_secret_key)),
+            stripe_webhook_secret: non_empty(self.stripe_webhook_secret.clone().or(file.stripe_webhook_secret)),
+            stripe_api_base: non_empty(self.stripe_api_base.clone().or(file.stripe_api_base))
+                .unwrap_or_else(|| DEFAULT_STRIPE_API_BASE.to_owned()),
+        };
+        if !payments.stripe_api_base.starts_with("http://") {
+            return Err("stripe_api_base must be an http:// address (put a TLS-originating proxy before Stripe)".into());
+        }
         Ok(ServeConfig {
+            payments,
             trusted_proxies: TrustedProxies::new(trusted_proxies)?,
             listen: self.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".parse().expect("a valid address")),
             data_dir: self.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("./data")),
@@ -216,6 +243,19 @@ mod tests {
         let expected = ["fd00::/8", "127.0.0.1/32"].map(|p| p.parse().unwrap()).to_vec();
         assert_eq!(from_flags.trusted_proxies, TrustedProxies::new(expected).unwrap());
         assert!(resolve(&[], "").trusted_proxies.is_empty(), "none by default");
+    }
+
+    #[test]
+    fn payment_secrets_come_from_the_file_then_flags_and_are_never_printed() {
+        let file = "stripe_secret_key = \"sk_test_file\"\nstripe_webhook_secret = \"whsec_file\"";
+        let from_file = resolve(&[], file).payments;
+        assert_eq!(from_file.stripe_secret_key.as_deref(), Some("sk_test_file"));
+        assert_eq!(from_file.stripe_api_base, DEFAULT_STRIPE_API_BASE);
+        let flags = ["--stripe-webhook-secret", "whsec_flag", "--stripe-api-base", "http://127.0.0.1:9"];
+        let from_flags = resolve(&flags, file).payments;
+        assert_eq!(from_flags.stripe_webhook_secret.as_deref(), Some("whsec_flag"));
+        assert_eq!(from_flags.stripe_api_base, "http://127.0.0.1:9");
+        assert!(!format!("{from_flags:?}").contains("whsec"), "secrets stay out of logs");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `guichet demo`: the server with the demo event (the Amphithéâtre Cogeco)
-//! going on sale a minute after start. With `--sell-out`, an in-process run
+//! going on sale a minute after start, paid through the `test` provider (the
+//! buyer pays on the test payment page). With `--sell-out`, an in-process run
 //! instead: buyers on every core race for the 9,000 places through the real
 //! allocator until it sells out, then the result is audited.
 
@@ -62,6 +63,8 @@ fn serve_demo(args: &DemoArgs) -> ExitCode {
         if engine.event(&id).is_none() {
             let mut spec = demo_event().spec;
             spec.on_sale_at = engine.clock().now().plus_s(60).to_rfc3339();
+            // Paid through the test provider: the whole paid flow, no money.
+            spec.payment = Some(guichet_engine::spec::PaymentSpec { provider: "test".into() });
             match engine.create_event(&spec).map(|(_, receipt)| engine.wait_durable(receipt)) {
                 Ok(Ok(())) => {}
                 Ok(Err(error)) => eprintln!("demo event not saved: {error}"),
@@ -71,6 +74,9 @@ fn serve_demo(args: &DemoArgs) -> ExitCode {
         if let Some(event) = engine.event(&id) {
             println!("demo: {} — {}", event.valid.spec.name, event.valid.spec.venue);
             println!("  goes on sale at {} (the room opens then)", event.valid.on_sale_at);
+            if let Some(provider) = event.valid.spec.payment_provider() {
+                println!("  paid through the {} provider (no card is charged)", provider.name());
+            }
             println!("  buy:     http://{address}/e/{id}");
             println!("  promoter dashboard: http://{address}/admin");
             println!("  event:   http://{address}/v1/events/{id}");

@@ -7,6 +7,7 @@ pub mod config;
 pub mod demo;
 pub mod http;
 mod metrics;
+pub mod payments;
 pub mod server;
 pub mod token_tool;
 pub mod wal_tool;

@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serves the v1 HTTP API on a data directory.
-    Serve(config::ServeArgs),
+    Serve(Box<config::ServeArgs>),
     /// Serves the demo event (Amphithéâtre Cogeco, 9,000 places) going on sale
     /// a minute after start; `--sell-out` races buyers in process instead.
     Demo(demo::DemoArgs),

@@ -53,6 +53,8 @@ pub struct Metrics {
     log_poisoned: IntGauge,
     log_durable_sequence: IntGauge,
     snapshot_behind_records: IntGauge,
+    outbox: IntGaugeVec,
+    outbox_oldest_pending_seconds: IntGauge,
 }
 
 fn registered<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: T) -> T {
@@ -129,6 +131,15 @@ impl Metrics {
                 "guichet_snapshot_behind_records",
                 "Records in the log since the newest snapshot (what a restart replays)",
             ),
+            outbox: gauge_vec(
+                "guichet_outbox_entries",
+                "Outbox entries (refunds) by state: pending, retrying (pending after a failed attempt), done, failed",
+                &["state"],
+            ),
+            outbox_oldest_pending_seconds: gauge(
+                "guichet_outbox_oldest_pending_seconds",
+                "Age of the oldest outbox entry not yet done (0: none)",
+            ),
             registry,
         }
     }
@@ -186,5 +197,12 @@ impl Metrics {
         self.log_poisoned.set(i64::from(wal.is_poisoned()));
         self.log_durable_sequence.set(wal.durable_sequence() as i64);
         self.snapshot_behind_records.set(wal.last_assigned_sequence().saturating_sub(engine.snapshot_covered()) as i64);
+        let outbox = engine.outbox_counts();
+        let states = [("pending", outbox.pending), ("retrying", outbox.retrying), ("done", outbox.done)];
+        for (state, value) in states.into_iter().chain([("failed", outbox.failed)]) {
+            self.outbox.with_label_values(&[state]).set(value as i64);
+        }
+        let oldest = outbox.oldest_pending_at.map_or(0, |at| at.ms_until(engine.clock().now()) / 1000);
+        self.outbox_oldest_pending_seconds.set(oldest as i64);
     }
 }

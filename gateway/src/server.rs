@@ -110,6 +110,7 @@ async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App)) -> 
     let engine = Arc::new(engine);
     let maintenance = Maintenance::start(engine.clone(), MaintenanceOptions::default()).map_err(|e| e.to_string())?;
     let admin_token = config.admin_token.clone().unwrap_or_else(generate_admin_token);
+    let providers = Arc::new(crate::payments::Providers::new(&config.payments));
     let app = Arc::new(App {
         engine: engine.clone(),
         admin_token,
@@ -118,12 +119,15 @@ async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App)) -> 
         join_limiter: WindowLimiter::new(config.joins_per_minute_per_client),
         trusted_proxies: config.trusted_proxies.clone(),
         seat_call_limiter: WindowLimiter::new(config.seat_calls_per_minute_per_buyer),
+        providers: providers.clone(),
     });
+    let refund_worker = tokio::spawn(crate::payments::refunds::run(engine.clone(), providers));
     let listener =
         TcpListener::bind(config.listen).await.map_err(|e| format!("listening on {}: {e}", config.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     on_ready(address, &app);
     accept_until_signal(listener, app, &config).await;
+    refund_worker.abort();
     maintenance.stop();
     let engine_for_shutdown = engine.clone();
     match tokio::task::spawn_blocking(move || engine_for_shutdown.shutdown()).await {

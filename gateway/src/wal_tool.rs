@@ -110,6 +110,7 @@ fn kind(record: &WalRecord) -> &'static str {
             PlacesBlocked { .. } => "places_blocked",
             PlacesUnblocked { .. } => "places_unblocked",
             HoldPlacedWithKey { .. } => "hold_placed_with_key",
+            HoldExtended { .. } => "hold_extended",
         },
         WalRecord::Room { record, .. } => {
             use guichet_engine::room::RoomRecord::*;
@@ -123,5 +124,19 @@ fn kind(record: &WalRecord) -> &'static str {
                 JoinedWithKey { .. } => "room_joined_with_key",
             }
         }
+        WalRecord::Payment { record } => {
+            use guichet_engine::payments::PaymentRecord::*;
+            match record {
+                Started { .. } => "payment_started",
+                Confirmed { .. } => "payment_confirmed",
+                Failed { .. } => "payment_failed",
+                RefundQueued { .. } => "payment_refund_queued",
+                EventSeen { .. } => "payment_event_seen",
+            }
+        }
+        WalRecord::Outbox { record } => match record {
+            guichet_engine::outbox::OutboxRecord::Queued { .. } => "outbox_queued",
+            guichet_engine::outbox::OutboxRecord::Attempted { .. } => "outbox_attempted",
+        },
     }
 }

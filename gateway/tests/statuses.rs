@@ -280,6 +280,9 @@ fn every_documented_status_of_every_route_is_reached() {
     operator_routes_and_pages(&record, &dir.path().join("pages"));
     limits(&record, &dir.path().join("limits"));
     a_failed_log(&record, &dir.path().join("failed"));
+    payment_routes(&record, &dir.path().join("payments"));
+    payments_unconfigured_or_failing(&record, &dir.path().join("payments-failed"));
+    payment_limits(&record, &dir.path().join("payments-limits"));
 
     let met = record.met.into_inner();
     let out_of_reach: BTreeSet<(String, String, u16)> =
@@ -514,6 +517,8 @@ fn operator_routes_and_pages(record: &Recorder, data: &Path) {
     record.expect(&server, call("GET", "/assets/nope.css"), 404);
     record.expect(&server, call("GET", "/qr/AAAA.BBBB"), 200);
     record.expect(&server, call("GET", "/qr/not%20a%20code"), 404);
+    record.expect(&server, call("GET", "/pay/test/pay_0123"), 200);
+    record.expect(&server, call("GET", "/pay/test/not%20an%20id"), 404);
 }
 
 /// Waits for a fresh minute if this one is nearly over: the budgets are
@@ -588,4 +593,117 @@ fn a_failed_log(record: &Recorder, data: &Path) {
     ] {
         record.expect(&server, change, 503);
     }
+}
+
+const WEBHOOK_SECRET: &str = "whsec_statuses";
+
+fn paid_spec(id: &str, provider: &str) -> String {
+    let mut paid = spec(id);
+    paid["payment"] = json!({ "provider": provider });
+    paid.to_string()
+}
+
+/// A webhook delivery signed now.
+fn signed_delivery(body: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).expect("a key");
+    mac.update(format!("{at}.{body}").as_bytes());
+    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    format!("t={at},v1={hex}")
+}
+
+/// An address where nothing listens: the provider does not answer.
+fn unreachable_provider() -> String {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    format!("http://{}", closed.local_addr().expect("an address"))
+}
+
+/// Checkout, the webhook and the test page's confirmation.
+fn payment_routes(record: &Recorder, data: &Path) {
+    let provider = unreachable_provider();
+    let args =
+        ["--stripe-secret-key", "sk_test", "--stripe-webhook-secret", WEBHOOK_SECRET, "--stripe-api-base", &provider];
+    let server = Server::start(data, &args);
+    record.expect(&server, call("POST", "/v1/events").token(ADMIN).json(&paid_spec("demo", "test")), 201);
+    record.expect(&server, call("POST", "/v1/events").token(ADMIN).json(&paid_spec("card", "stripe")), 201);
+    record.expect(&server, call("POST", "/v1/events").token(ADMIN).json(&spec("free").to_string()), 201);
+    let mut quick: Value = serde_json::from_str(&paid_spec("quick", "test")).expect("json");
+    quick["hold_ttl_s"] = json!(1);
+    record.expect(&server, call("POST", "/v1/events").token(ADMIN).json(&quick.to_string()), 201);
+    let (_, access) = admitted(record, &server, "demo");
+    let (_, rival) = admitted(record, &server, "demo");
+    let (_, card_access) = admitted(record, &server, "card");
+    let (_, free_access) = admitted(record, &server, "free");
+    let (_, quick_access) = admitted(record, &server, "quick");
+
+    let checkout = |hold: &str| format!("/v1/holds/{hold}/checkout");
+    let held = hold(record, &server, "demo", &access);
+    let paid = record.expect(&server, call("POST", &checkout(&held)).token(&access), 200);
+    let payment = paid["payment"]["payment_id"].as_str().expect("a payment id").to_owned();
+    record.expect(&server, call("POST", &checkout(&held)).token(&access).json(r#"{"email":"a@b.c"}"#), 400);
+    record.expect(&server, call("POST", &checkout(&held)), 401);
+    record.expect(&server, call("POST", &checkout(&held)).token(&rival), 403);
+    record.expect(&server, call("POST", &checkout("h0-ffff")).token(&access), 404);
+    record.expect(&server, call("POST", &checkout(&held)).token(&access).typed("{}", "text/plain"), 415);
+    record.expect_too_large(&server, "POST", &checkout(&held), &access);
+    let free_hold = hold(record, &server, "free", &free_access);
+    record.expect(&server, call("POST", &checkout(&free_hold)).token(&free_access), 409);
+    let quick_hold = hold(record, &server, "quick", &quick_access);
+    std::thread::sleep(Duration::from_millis(1_200));
+    record.expect(&server, call("POST", &checkout(&quick_hold)).token(&quick_access), 410);
+    let card_hold = hold(record, &server, "card", &card_access);
+    record.expect(&server, call("POST", &checkout(&card_hold)).token(&card_access), 502);
+    let purchase = call("POST", &format!("/v1/holds/{held}/purchase")).token(&access);
+    record.expect(&server, purchase.json(r#"{"payment_ref":"p"}"#).header("Idempotency-Key", "k"), 409);
+
+    let confirm = format!("/v1/payments/{payment}/test-confirm");
+    record.expect(&server, call("POST", &confirm), 401);
+    record.expect(&server, call("POST", &confirm).token(&rival), 403);
+    record.expect(&server, call("POST", "/v1/payments/pay_nope/test-confirm").token(&access), 404);
+    record.expect(&server, call("POST", &confirm).token(&access), 200);
+
+    let webhook = "/v1/payments/webhook";
+    let ignored = r#"{"id":"evt_1","type":"charge.succeeded","data":{"object":{}}}"#;
+    let signature = signed_delivery(ignored);
+    record.expect(&server, call("POST", webhook).json(ignored).header("Stripe-Signature", &signature), 200);
+    record.expect(&server, call("POST", webhook).json(ignored), 400);
+    record.expect_too_large(&server, "POST", webhook, "none");
+}
+
+/// No provider keys: checkout and the webhook are 503; then a failed log.
+fn payments_unconfigured_or_failing(record: &Recorder, data: &Path) {
+    let server = Server::start(data, &[]);
+    record.expect(&server, call("POST", "/v1/events").token(ADMIN).json(&paid_spec("demo", "test")), 201);
+    record.expect(&server, call("POST", "/v1/events").token(ADMIN).json(&paid_spec("card", "stripe")), 201);
+    let (_, access) = admitted(record, &server, "demo");
+    let (_, card_access) = admitted(record, &server, "card");
+    let card_hold = hold(record, &server, "card", &card_access);
+    record.expect(&server, call("POST", &format!("/v1/holds/{card_hold}/checkout")).token(&card_access), 503);
+    record.expect(
+        &server,
+        call("POST", "/v1/payments/webhook").json("{}").header("Stripe-Signature", "t=1,v1=00"),
+        503,
+    );
+    let held = hold(record, &server, "demo", &access);
+    let paid = record.expect(&server, call("POST", &format!("/v1/holds/{held}/checkout")).token(&access), 200);
+    let payment = paid["payment"]["payment_id"].as_str().expect("a payment id").to_owned();
+    let unpaid = hold(record, &server, "demo", &access);
+    server.break_the_log();
+    record.expect(&server, call("POST", &format!("/v1/payments/{payment}/test-confirm")).token(&access), 503);
+    record.expect(&server, call("POST", &format!("/v1/holds/{unpaid}/checkout")).token(&access), 503);
+}
+
+/// The buyer's budget of seat calls covers checkout and the test page's confirmation.
+fn payment_limits(record: &Recorder, data: &Path) {
+    let server = Server::start(data, &["--seat-calls-per-minute-per-buyer", "3"]);
+    early_in_a_minute();
+    record.expect(&server, call("POST", "/v1/events").token(ADMIN).json(&paid_spec("demo", "test")), 201);
+    let (_, access) = admitted(record, &server, "demo");
+    let held = hold(record, &server, "demo", &access);
+    let paid = record.expect(&server, call("POST", &format!("/v1/holds/{held}/checkout")).token(&access), 200);
+    let payment = paid["payment"]["payment_id"].as_str().expect("a payment id").to_owned();
+    record.expect(&server, call("GET", "/v1/events/demo/seats").token(&access), 200);
+    record.expect(&server, call("POST", &format!("/v1/holds/{held}/checkout")).token(&access), 429);
+    record.expect(&server, call("POST", &format!("/v1/payments/{payment}/test-confirm")).token(&access), 429);
 }

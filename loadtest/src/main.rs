@@ -37,7 +37,7 @@ enum Command {
     Run(RunArgs),
     /// Prints a preset's scenario (a starting point for your own).
     Preset {
-        /// smoke, celine-2016 or stress
+        /// smoke, paid-smoke, celine-2016 or stress
         name: String,
     },
 }
@@ -47,7 +47,8 @@ struct RunArgs {
     /// A scenario file (TOML); or use --preset.
     #[arg(required_unless_present = "preset", conflicts_with = "preset")]
     scenario: Option<PathBuf>,
-    /// A scenario shipped with the tool: smoke (seconds), celine-2016 (the
+    /// A scenario shipped with the tool: smoke (seconds), paid-smoke (smoke,
+    /// paid through the test provider), celine-2016 (the
     /// 2016 on-sale: 9,000 places, 45,000 buyers), stress (60,000 places,
     /// 200,000 buyers).
     #[arg(long)]

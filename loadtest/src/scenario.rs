@@ -10,6 +10,7 @@ use serde::Deserialize;
 /// The presets shipped with the tool: name, TOML text.
 pub const PRESETS: &[(&str, &str)] = &[
     ("smoke", include_str!("../presets/smoke.toml")),
+    ("paid-smoke", include_str!("../presets/paid-smoke.toml")),
     ("celine-2016", include_str!("../presets/celine-2016.toml")),
     ("stress", include_str!("../presets/stress.toml")),
 ];
@@ -53,6 +54,10 @@ pub struct EventSettings {
     pub spec_file: Option<PathBuf>,
     pub per_buyer_limit: Option<u32>,
     pub hold_ttl_s: Option<u32>,
+    /// `"test"`: the event is paid through the test provider, and each buyer
+    /// pays by checkout then the test page's confirmation instead of a
+    /// purchase. Leave it out for an event sold as before.
+    pub payment: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -162,7 +167,7 @@ fn default_min_rank_correlation() -> f64 {
 /// A scenario that cannot run, naming the field.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    #[error("no preset named {0:?} (presets: smoke, celine-2016, stress)")]
+    #[error("no preset named {0:?} (presets: smoke, paid-smoke, celine-2016, stress)")]
     UnknownPreset(String),
     #[error("reading {path}: {error}")]
     Read { path: PathBuf, error: std::io::Error },
@@ -226,6 +231,9 @@ impl Scenario {
         if let Some(ttl) = self.event.hold_ttl_s {
             spec.hold_ttl_s = ttl;
         }
+        if let Some(provider) = &self.event.payment {
+            spec.payment = Some(guichet_engine::spec::PaymentSpec { provider: provider.clone() });
+        }
         spec.room.admit_per_minute = self.room.admit_per_minute;
         spec.room.max_active = self.room.max_active;
         spec.room.access_ttl_s = self.room.access_ttl_s;
@@ -249,6 +257,9 @@ impl Scenario {
             if buyers > 0 && seconds == 0 {
                 return Err(invalid(field, "buyers arrive in this phase, so it needs a length of at least 1 s"));
             }
+        }
+        if self.event.payment.as_deref().is_some_and(|provider| provider != "test") {
+            return Err(invalid("event.payment", "only \"test\" can be driven by the load test"));
         }
         let buyers = &self.buyers;
         if buyers.tickets_per_order.is_empty() || buyers.tickets_per_order.iter().all(|w| w.weight == 0) {

@@ -58,6 +58,7 @@ pub async fn set_up(server: Server<'_>, scenario: &Scenario, no_queue: bool) -> 
         venue: venue(scenario),
         sold_out_patience: Duration::from_secs(scenario.buyers.sold_out_patience_s),
         tally: Tally::default(),
+        paid_through_test_provider: scenario.event.payment.is_some(),
     });
     Ok(Stage { spawned, target, admin_token, seed_sha256_before, context })
 }

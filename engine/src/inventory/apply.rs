@@ -38,7 +38,7 @@ impl Inventory {
                 return refuse(format!("hold {hold} does not belong to buyer {}'s shard", buyer.0));
             }
             HoldPlaced { buyer, .. } | HoldPlacedWithKey { buyer, .. } => Some(buyer.shard()),
-            HoldEnded { hold, .. } | HoldPurchased { hold, .. } => {
+            HoldEnded { hold, .. } | HoldPurchased { hold, .. } | HoldExtended { hold, .. } => {
                 Some(hold.shard().ok_or_else(|| ApplyError(format!("hold id {hold} names no shard")))?)
             }
             OrderCancelled { order, .. } => {
@@ -56,7 +56,7 @@ impl Inventory {
             | HoldPlacedWithKey { places, .. }
             | PlacesBlocked { places, .. }
             | PlacesUnblocked { places, .. } => places.clone(),
-            HoldEnded { hold, .. } | HoldPurchased { hold, .. } => {
+            HoldEnded { hold, .. } | HoldPurchased { hold, .. } | HoldExtended { hold, .. } => {
                 let found = locked.buyers().holds.get(hold).map(|h| h.places.clone());
                 found.ok_or_else(|| ApplyError(format!("unknown hold {hold}")))?
             }
@@ -141,6 +141,7 @@ impl Inventory {
                     }
                 }
             }
+            HoldExtended { hold, expires_at, .. } => self.apply_extension(locked, *hold, *expires_at)?,
             PlacesBlocked { places, .. } | PlacesUnblocked { places, .. } => {
                 let blocked = matches!(record, PlacesBlocked { .. });
                 self.check_places(places)?;
@@ -188,6 +189,29 @@ impl Inventory {
             total_cents,
             status: HoldStatus::Active,
             ended_receipt: Receipt::NONE,
+        });
+        Ok(())
+    }
+
+    /// A live hold's new, later expiry, in its buyer's books and in every
+    /// shard it has places in.
+    fn apply_extension(&self, locked: &mut Locked<'_>, hold: HoldId, expires_at: UnixTimeMs) -> Result<(), ApplyError> {
+        let held = active_hold(locked, hold)?.clone();
+        check_hold_intact(locked, &held)?;
+        if expires_at <= held.expires_at {
+            return refuse(format!("hold {hold} would not last longer (expires at {:?})", held.expires_at));
+        }
+        let buyers = locked.buyers();
+        if let Some(found) = buyers.holds.get_mut(&hold) {
+            found.expires_at = expires_at;
+        }
+        if let Some(state) = buyers.buyers.get_mut(&held.buyer) {
+            state.active_holds.iter_mut().filter(|h| h.hold == hold).for_each(|h| h.expires_at = expires_at);
+        }
+        for_each_shard(&held.places, |shard| {
+            if let Some(entry) = locked.shard(shard).holds.get_mut(&hold) {
+                entry.expires_at = expires_at;
+            }
         });
         Ok(())
     }

@@ -153,6 +153,30 @@ impl Inventory {
         }
     }
 
+    /// Makes a live hold last until `until` (while its payment is under
+    /// way); a hold that already lasts that long is left as it is (no
+    /// record). Returns the hold as it is now.
+    pub fn extend_hold(&self, hold_id: HoldId, until: UnixTimeMs) -> Result<(Hold, Receipt), InventoryError> {
+        let now = self.clock.now();
+        let mut locked = self.lock_buyers_of(hold_id.shard(), InventoryError::UnknownHold)?;
+        let hold = locked.buyers().holds.get(&hold_id).ok_or(InventoryError::UnknownHold)?;
+        let (status, expires_at, places) = (hold.status, hold.expires_at, hold.places.clone());
+        match status {
+            HoldStatus::Active if now < expires_at => {}
+            HoldStatus::Active | HoldStatus::Expired { .. } => return Err(InventoryError::HoldExpired),
+            HoldStatus::Released { .. } => return Err(InventoryError::HoldNotActive { why: "it was released" }),
+            HoldStatus::Purchased { .. } => return Err(InventoryError::HoldNotActive { why: "it was purchased" }),
+        }
+        if until <= expires_at {
+            let hold = locked.buyers().holds[&hold_id].clone();
+            return Ok((hold, Receipt::NONE));
+        }
+        self.lock_places(&mut locked, &places);
+        let receipt =
+            self.commit(&mut locked, &InventoryRecord::HoldExtended { hold: hold_id, at: now, expires_at: until })?;
+        Ok((locked.buyers().holds[&hold_id].clone(), receipt))
+    }
+
     /// Ends every hold whose time is up; returns how many. Run by a sweeper,
     /// so that availability counts do not wait for the next buyer.
     pub fn expire_holds(&self) -> Result<usize, InventoryError> {

@@ -125,6 +125,13 @@ pub enum InventoryRecord {
         idempotency_key: Box<str>,
         request: [u8; 16],
     },
+    /// A live hold lasts longer while its payment is under way (never
+    /// shorter: `expires_at` is later than the hold's expiry before it).
+    HoldExtended {
+        hold: HoldId,
+        at: UnixTimeMs,
+        expires_at: UnixTimeMs,
+    },
 }
 
 /// Where committed records go: the write-ahead log, or nowhere in tests.

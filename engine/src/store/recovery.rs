@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::snapshot::{OUTBOX_SECTION, PAYMENTS_SECTION};
 use super::{Coverage, Engine, EngineOptions, EngineSnapshot, KeySection, NamedSections, CREDENTIALS_SECTION};
 use crate::clock::Clock;
 use crate::codec;
@@ -71,8 +72,16 @@ pub enum RecoveryError {
 struct Replay {
     events: Vec<(Arc<Event>, Coverage)>,
     position: LogPosition,
-    /// Every credential record at or before this sequence is in the snapshot.
-    credentials_covered: u64,
+    sections: SectionCuts,
+}
+
+/// The log sequences the engine-wide parts' sections cover: replay skips
+/// each part's records at or before its cut.
+#[derive(Clone, Copy, Debug, Default)]
+struct SectionCuts {
+    credentials: u64,
+    payments: u64,
+    outbox: u64,
 }
 
 /// Replay's place in the log: the last record applied (at first, the
@@ -178,7 +187,7 @@ impl Engine {
         let (sequence, version, payload) =
             read_snapshot_versioned(&**self.storage(), &name).map_err(|e| broken(e.to_string()))?;
         let (snapshot, keys, sections) = decode_snapshot(version, &payload).map_err(|e| broken(e.to_string()))?;
-        replay.credentials_covered = self.restore_sections(sections).map_err(broken)?;
+        replay.sections = self.restore_sections(sections).map_err(broken)?;
         if !keys.events.is_empty() && keys.events.len() != snapshot.events.len() {
             return Err(broken("the key section does not match the events".into()));
         }
@@ -201,21 +210,28 @@ impl Engine {
         Ok(replay)
     }
 
-    /// Gives each engine-wide part its section; returns what the
-    /// credentials' covers. A name this build does not know is one a newer
-    /// build wrote.
-    fn restore_sections(&self, sections: NamedSections) -> Result<u64, String> {
-        let mut credentials_covered = 0;
+    /// Gives each engine-wide part its section; any other name is one a
+    /// newer build wrote. Returns the cut each part's section covers.
+    fn restore_sections(&self, sections: NamedSections) -> Result<SectionCuts, String> {
+        let mut cuts = SectionCuts::default();
         for (name, section) in sections.0 {
             match name.as_str() {
+                PAYMENTS_SECTION => {
+                    self.restore_payments(&section.bytes)?;
+                    cuts.payments = section.covered;
+                }
+                OUTBOX_SECTION => {
+                    self.restore_outbox(&section.bytes)?;
+                    cuts.outbox = section.covered;
+                }
                 CREDENTIALS_SECTION => {
                     self.credentials.restore(&section.bytes)?;
-                    credentials_covered = section.covered;
+                    cuts.credentials = section.covered;
                 }
                 _ => return Err(format!("section {name:?} is not one this build knows (written by a newer build?)")),
             }
         }
-        Ok(credentials_covered)
+        Ok(cuts)
     }
 
     /// Applies every record `source` holds after replay's position, each at
@@ -241,14 +257,14 @@ impl Engine {
                 self.replay_creation(event, &spec_json, at, lottery_seed, replay)
             }
             WalRecord::EventCreatedBy { event, at, lottery_seed, spec_json, created_by } => {
-                if sequence > replay.credentials_covered {
+                if sequence > replay.sections.credentials {
                     let owned = CredentialRecord::EventOwned { id: created_by, event: event_id(&spec_json)? };
                     self.credentials.apply(&owned).map_err(|e| e.0)?;
                 }
                 self.replay_creation(event, &spec_json, at, lottery_seed, replay)
             }
             WalRecord::Credential { record } => {
-                if sequence > replay.credentials_covered {
+                if sequence > replay.sections.credentials {
                     self.credentials.apply(&record).map_err(|e| e.0)?;
                 }
                 Ok(())
@@ -267,6 +283,9 @@ impl Engine {
                 }
                 Ok(())
             }
+            WalRecord::Payment { record } if sequence > replay.sections.payments => self.replay_payment(&record),
+            WalRecord::Outbox { record } if sequence > replay.sections.outbox => self.replay_outbox(&record),
+            WalRecord::Payment { .. } | WalRecord::Outbox { .. } => Ok(()),
         }
     }
 

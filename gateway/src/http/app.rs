@@ -14,6 +14,7 @@ use super::error::{ApiError, ApiResult};
 use super::limiter::WindowLimiter;
 use super::views;
 use crate::metrics::Metrics;
+use crate::payments::Providers;
 
 pub struct App {
     pub engine: Arc<Engine>,
@@ -24,6 +25,8 @@ pub struct App {
     /// Whose `X-Forwarded-For` names the client for the join budget.
     pub trusted_proxies: TrustedProxies,
     pub seat_call_limiter: WindowLimiter,
+    /// The payment providers (shared with the refund worker).
+    pub providers: Arc<Providers>,
 }
 
 impl App {

@@ -5,8 +5,9 @@
 use bytes::Bytes;
 use guichet_engine::credentials::CredentialError;
 use guichet_engine::inventory::{InventoryError, SinkError};
+use guichet_engine::payments::PaymentError;
 use guichet_engine::room::RoomError;
-use guichet_engine::store::CreateEventError;
+use guichet_engine::store::{CheckoutError, CreateEventError};
 use guichet_engine::tokens::TokenError;
 use guichet_engine::wal::WalError;
 use http_body_util::Full;
@@ -123,6 +124,31 @@ impl From<InventoryError> for ApiError {
             api = api.with("field", field);
         }
         api
+    }
+}
+
+impl From<PaymentError> for ApiError {
+    fn from(error: PaymentError) -> Self {
+        let message = error.to_string();
+        match &error {
+            PaymentError::NoProvider | PaymentError::PaymentRequired | PaymentError::PaymentNotPending { .. } => {
+                ApiError::new(StatusCode::CONFLICT, error.code(), message)
+            }
+            PaymentError::UnknownPayment => ApiError::not_found(error.code(), message),
+            PaymentError::TooManyPayments => ApiError::unavailable(error.code(), message).retry_after(60),
+            PaymentError::BadProviderId => ApiError::bad_request(error.code(), message),
+        }
+    }
+}
+
+impl From<CheckoutError> for ApiError {
+    fn from(error: CheckoutError) -> Self {
+        match error {
+            CheckoutError::Payment(error) => error.into(),
+            CheckoutError::Inventory(error) => error.into(),
+            CheckoutError::Outbox(error) => ApiError::unavailable(error.code(), error.to_string()).retry_after(60),
+            CheckoutError::Log(sink) => log_error(&sink),
+        }
     }
 }
 

@@ -69,15 +69,21 @@ const ASSETS: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../pages/order.js"),
     },
+    Asset {
+        name: "pay.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../pages/pay.js"),
+    },
     Asset { name: "icon.svg", content_type: "image/svg+xml", body: include_bytes!("../../pages/icon.svg") },
 ];
 
 /// The HTML pages: templates with `{{lang}}` and `{{v}}` (the assets' version).
-const TEMPLATES: [&str; 4] = [
+const TEMPLATES: [&str; 5] = [
     include_str!("../../pages/index.html"),
     include_str!("../../pages/event.html"),
     include_str!("../../pages/admin.html"),
     include_str!("../../pages/order.html"),
+    include_str!("../../pages/pay.html"),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,6 +92,8 @@ enum Page {
     Event = 1,
     Admin = 2,
     Order = 3,
+    /// The test provider's payment page.
+    TestPay = 4,
 }
 
 /// The languages the pages speak.
@@ -160,6 +168,7 @@ enum Target<'a> {
     OrderPage(bool),
     Asset(&'a str),
     Qr(&'a str),
+    TestPay(StatusCode),
 }
 
 /// Answers a page route, or `None` when the path is not one (the caller then
@@ -182,6 +191,10 @@ pub fn serve(app: &App, request: &Request<Incoming>) -> Option<(&'static str, Ht
                 (PAGE_ROUTES[3], Target::Asset(name))
             } else if let Some(code) = path.strip_prefix("/qr/") {
                 (PAGE_ROUTES[4], Target::Qr(code))
+            } else if let Some(id) = path.strip_prefix("/pay/test/") {
+                // The page itself asks the API about the payment.
+                let status = if is_promoter_id(id) { StatusCode::OK } else { StatusCode::NOT_FOUND };
+                (PAGE_ROUTES[6], Target::TestPay(status))
             } else {
                 return None;
             }
@@ -201,6 +214,7 @@ pub fn serve(app: &App, request: &Request<Incoming>) -> Option<(&'static str, Ht
         Target::OrderPage(false) => html_page(request, Page::Order, StatusCode::NOT_FOUND),
         Target::Asset(name) => asset(request, name),
         Target::Qr(code) => qr_svg(code),
+        Target::TestPay(status) => html_page(request, Page::TestPay, status),
     };
     Some((label, response))
 }

@@ -57,6 +57,22 @@ pub async fn read_json<T: DeserializeOwned>(request: Request<Incoming>, max_byte
     }
 }
 
+/// Reads an optional JSON body: none (empty) is `None`; a body must be
+/// declared JSON (415) and parse as `T`.
+pub async fn read_optional_json<T: DeserializeOwned>(
+    request: Request<Incoming>,
+    max_bytes: usize,
+) -> ApiResult<Option<T>> {
+    let declared = request.headers().get(CONTENT_TYPE).map(|value| value.to_str().unwrap_or("(not text)").to_owned());
+    let body = read_body(request, max_bytes).await?;
+    match declared {
+        _ if body.is_empty() => Ok(None),
+        Some(media_type) if is_json(&media_type) => parse_json(&body).map(Some),
+        Some(media_type) => Err(unsupported_media_type(&media_type)),
+        None => Err(unsupported_media_type("no Content-Type")),
+    }
+}
+
 /// Whether a `Content-Type` value is `application/json`, whatever its case
 /// and parameters (RFC 9110: type and subtype are case-insensitive).
 pub fn is_json(media_type: &str) -> bool {

@@ -25,6 +25,9 @@ pub enum Route {
     Readyz,
     Tokens,
     Token,
+    HoldCheckout,
+    PaymentWebhook,
+    PaymentTestConfirm,
 }
 
 /// Each route's path (matchit syntax) and the methods it takes.
@@ -49,6 +52,9 @@ pub const ROUTES: &[(Route, &str, &[Method])] = &[
     (Route::Readyz, "/readyz", &[Method::GET]),
     (Route::Tokens, "/v1/tokens", &[Method::GET, Method::POST]),
     (Route::Token, "/v1/tokens/{token_id}", &[Method::DELETE]),
+    (Route::HoldCheckout, "/v1/holds/{hold_id}/checkout", &[Method::POST]),
+    (Route::PaymentWebhook, "/v1/payments/webhook", &[Method::POST]),
+    (Route::PaymentTestConfirm, "/v1/payments/{payment_id}/test-confirm", &[Method::POST]),
 ];
 
 impl Route {

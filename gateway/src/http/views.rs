@@ -6,6 +6,8 @@ use guichet_engine::credentials::Credential;
 use guichet_engine::event::Event;
 use guichet_engine::ids::{HoldId, OrderId};
 use guichet_engine::inventory::{Counts, Fit, Hold, HoldStatus, Order, OrderStatus, Place, SectionSeats};
+use guichet_engine::outbox::OutboxState;
+use guichet_engine::payments::{Payment, PaymentState};
 use guichet_engine::room::{BuyerState, QueueStatus, RoomSettings, StallReason};
 use guichet_engine::store::Engine;
 use guichet_engine::time::UnixTimeMs;
@@ -145,6 +147,9 @@ pub struct HoldView<'a> {
     currency: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     fit: Option<Fit>,
+    /// The order a purchased hold became.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    order_id: Option<String>,
 }
 
 pub fn hold_view<'a>(event: &'a Event, hold: &Hold, fit: Option<Fit>, now: UnixTimeMs) -> HoldView<'a> {
@@ -177,6 +182,10 @@ pub fn hold_view<'a>(event: &'a Event, hold: &Hold, fit: Option<Fit>, now: UnixT
         total_cents: hold.total_cents,
         currency: &event.valid.spec.currency,
         fit,
+        order_id: match hold.status {
+            HoldStatus::Purchased { order, .. } => Some(order_ref(event, order)),
+            _ => None,
+        },
     }
 }
 
@@ -329,4 +338,34 @@ pub fn token_json(credential: &Credential) -> Value {
         "expires_at": time(credential.expires_at),
         "revoked_at": time(credential.revoked_at),
     })
+}
+
+/// A payment as the API shows it: its state and, when its money is being
+/// given back, the refund's (`pending` while attempts go on, `done`, `failed`).
+pub fn payment_json(engine: &Engine, event: &Event, payment: &Payment) -> Value {
+    let mut view = json!({
+        "payment_id": payment.id.as_str(),
+        "hold_id": hold_ref(event, payment.hold),
+        "provider": payment.provider.name(),
+        "status": payment.state.name(),
+        "amount_cents": payment.amount_cents,
+        "currency": &*payment.currency,
+        "started_at": payment.started_at.to_rfc3339(),
+    });
+    if let PaymentState::Confirmed { order, .. } = payment.state {
+        view["order_id"] = order_ref(event, order).into();
+    }
+    if let Some(refund) = engine.refund_of(payment) {
+        let status = match refund.state {
+            OutboxState::Pending => "pending",
+            OutboxState::Done { .. } => "done",
+            OutboxState::Failed { .. } => "failed",
+        };
+        let mut shown = json!({ "status": status, "attempts": refund.attempts });
+        if refund.state == OutboxState::Pending {
+            shown["next_attempt_at"] = refund.next_attempt_at.to_rfc3339().into();
+        }
+        view["refund"] = shown;
+    }
+    view
 }

@@ -38,4 +38,7 @@ pub struct Context {
     pub venue: Venue,
     pub sold_out_patience: Duration,
     pub tally: Tally,
+    /// The event is paid through the test provider: buyers check out and
+    /// confirm on the test page instead of purchasing.
+    pub paid_through_test_provider: bool,
 }

@@ -9,6 +9,7 @@ use guichet_engine::event::Event;
 use guichet_engine::ids::{HoldId, OrderId};
 use guichet_engine::inventory::{Hold, HoldRequest, KeyedHold, Order, Receipt, Requester, SeatRequest};
 use guichet_engine::json_fields;
+use guichet_engine::payments::PaymentError;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
@@ -97,7 +98,16 @@ fn owned_hold(
 
 pub fn get_hold(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
     let (event, hold, _) = owned_hold(app, reference, request, Permission::ReadSales)?;
-    Ok(json_response(StatusCode::OK, &views::hold_view(&event, &hold, None, app.now())))
+    let view = views::hold_view(&event, &hold, None, app.now());
+    // A paid event's hold shows its payment (and refund) too.
+    match app.engine.payment_for_hold(&event, hold.id) {
+        Some(payment) => {
+            let mut shown = serde_json::to_value(view).unwrap_or_default();
+            shown["payment"] = views::payment_json(&app.engine, &event, &payment);
+            Ok(json_response(StatusCode::OK, &shown))
+        }
+        None => Ok(json_response(StatusCode::OK, &view)),
+    }
 }
 
 pub async fn release_hold(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
@@ -115,8 +125,12 @@ struct PurchaseBody {
 
 pub async fn purchase(app: &App, reference: &str, request: Request<Incoming>) -> ApiResult<HttpResponse> {
     let (event, id) = app.event_of_ref(reference, 'h', "hold")?;
-    // `caller.is_shop()`: a shop token of this event confirms a sale it was paid for.
+    // A shop token of this event confirms a sale it was paid for; anyone
+    // else buys a paid event's seats through its provider.
     let caller = caller(app, &request, &event, Permission::Purchase)?;
+    if event.valid.spec.payment_provider().is_some() && !caller.is_shop() {
+        return Err(PaymentError::PaymentRequired.into());
+    }
     let requester = caller.requester();
     let key = idempotency_key(request.headers())?
         .ok_or_else(|| ApiError::bad_request("idempotency_key_required", "the Idempotency-Key header is required"))?;

@@ -8,6 +8,7 @@ mod events;
 mod holds;
 mod operator;
 mod orders;
+mod payments;
 mod queue;
 mod tokens;
 
@@ -123,6 +124,9 @@ async fn dispatch(app: &App, matched: Matched, request: Request<Incoming>, clien
         (Route::Tokens, Method::GET) => tokens::list_tokens(app, &request),
         (Route::Tokens, _) => tokens::create_token(app, request).await,
         (Route::Token, _) => tokens::revoke_token(app, &param, &request).await,
+        (Route::HoldCheckout, _) => payments::checkout(app, &param, request).await,
+        (Route::PaymentWebhook, _) => payments::webhook(app, request).await,
+        (Route::PaymentTestConfirm, _) => payments::test_confirm(app, &param, request).await,
     }
 }
 
@@ -166,6 +170,7 @@ mod tests {
             join_limiter: WindowLimiter::new(1_000_000),
             trusted_proxies: TrustedProxies::new(Vec::new()).expect("no proxies is valid"),
             seat_call_limiter: WindowLimiter::new(1_000_000),
+            providers: Arc::new(crate::payments::Providers::new(&crate::payments::PaymentSecrets::default())),
         }
     }
 

@@ -1,0 +1,152 @@
+//! Payments in the engine: a checkout extends its hold; a confirmation buys
+//! the hold through the purchase path (one order per payment); failures
+//! release; deliveries in any order and twice; money that comes too late is
+//! refunded through the outbox; all of it survives replay and snapshots.
+mod common;
+use std::sync::Arc;
+
+use common::*;
+use guichet_engine::clock::ManualClock;
+use guichet_engine::ids::BuyerId;
+use guichet_engine::inventory::{HoldStatus, InventoryError, Requester};
+use guichet_engine::limits::{MAX_HOLD_WITH_PAYMENT_S, PAYMENT_HOLD_EXTENSION_S};
+use guichet_engine::outbox::OutboxState;
+use guichet_engine::payments::PaymentState;
+use guichet_engine::store::{CheckoutError, ConfirmOutcome, Confirmation, Engine, EngineOptions};
+use guichet_engine::wal::storage::MemoryStorage;
+
+const BUYER: BuyerId = BuyerId(3);
+
+fn paid_engine(storage: &MemoryStorage, clock: &Arc<ManualClock>) -> Engine {
+    let (engine, _) = Engine::open(Arc::new(storage.clone()), EngineOptions::default(), clock.clone()).unwrap();
+    let mut json = small_spec_json();
+    json["payment"] = serde_json::json!({ "provider": "stripe" });
+    let (_, receipt) = engine.create_event(&spec_from(json)).unwrap();
+    engine.wait_durable(receipt).unwrap();
+    engine
+}
+
+fn reopen(storage: &MemoryStorage, clock: &Arc<ManualClock>) -> Engine {
+    Engine::open(Arc::new(storage.crash(0)), EngineOptions::default(), clock.clone()).unwrap().0
+}
+
+fn checkout(engine: &Engine) -> (guichet_engine::ids::HoldId, String) {
+    let event = engine.event("test-event").unwrap();
+    let placed = event.inventory.hold(BUYER, &best_in("A", 2)).unwrap();
+    let (payment, receipt) = engine.start_payment(&event, placed.hold.id, BUYER).unwrap();
+    engine.wait_durable(receipt).unwrap();
+    (placed.hold.id, payment.id.as_str().to_owned())
+}
+
+fn delivery<'a>(payment: &'a str, event_id: &'a str) -> Confirmation<'a> {
+    Confirmation { payment, provider_event: Some(event_id), provider_ref: Some("pi_1") }
+}
+
+#[test]
+fn a_checkout_extends_the_hold_to_its_limit() {
+    let (storage, clock) = (MemoryStorage::new(), Arc::new(ManualClock::new(T0)));
+    let engine = paid_engine(&storage, &clock);
+    let (hold, payment) = checkout(&engine);
+    let event = engine.event("test-event").unwrap();
+    let expires = event.inventory.hold_info(hold).unwrap().expires_at;
+    assert_eq!(expires, T0.plus_s(PAYMENT_HOLD_EXTENSION_S), "60 s hold, extended for the payment");
+    event.inventory.check_invariants().unwrap();
+    clock.advance_ms(120_000);
+    assert_eq!(event.inventory.expire_holds().unwrap(), 0, "past its first expiry, the hold lives on");
+    assert_eq!(event.inventory.availability().total.held, 2, "its seats are still held");
+    event.inventory.check_invariants().unwrap();
+    clock.advance_ms(680_000);
+    let (again, _) = engine.start_payment(&event, hold, BUYER).unwrap();
+    assert_eq!(again.id.as_str(), payment, "one payment per hold");
+    assert!(event.inventory.hold_info(hold).unwrap().expires_at <= T0.plus_s(MAX_HOLD_WITH_PAYMENT_S));
+    let other = engine.start_payment(&event, hold, BuyerId(4));
+    assert!(matches!(other, Err(CheckoutError::Inventory(InventoryError::NotYours))));
+    let replayed = reopen(&storage, &clock);
+    assert_eq!(replayed.event("test-event").unwrap().inventory.hold_info(hold).unwrap().expires_at, expires);
+}
+
+#[test]
+fn a_confirmation_buys_the_hold_once_and_a_duplicate_changes_nothing() {
+    let (storage, clock) = (MemoryStorage::new(), Arc::new(ManualClock::new(T0)));
+    let engine = paid_engine(&storage, &clock);
+    let (hold, payment) = checkout(&engine);
+    let ConfirmOutcome::Ordered { order, created: true, receipt, .. } =
+        engine.confirm_payment(delivery(&payment, "evt_1")).unwrap()
+    else {
+        panic!("the first confirmation makes the order")
+    };
+    engine.wait_durable(receipt).unwrap();
+    assert_eq!(&*order.payment_ref, payment.as_str());
+    assert!(matches!(engine.confirm_payment(delivery(&payment, "evt_1")).unwrap(), ConfirmOutcome::Duplicate));
+    let ConfirmOutcome::Ordered { order: again, created: false, .. } =
+        engine.confirm_payment(delivery(&payment, "evt_2")).unwrap()
+    else {
+        panic!("another delivery of the success finds the same order")
+    };
+    assert_eq!(again.id, order.id);
+    let failed_late = engine.fail_payment(delivery(&payment, "evt_3"), false).unwrap();
+    assert!(matches!(failed_late, ConfirmOutcome::Unchanged { .. }), "failed after succeeded: the order stands");
+    let replayed = reopen(&storage, &clock);
+    let event = replayed.event("test-event").unwrap();
+    assert!(matches!(event.inventory.hold_info(hold).unwrap().status, HoldStatus::Purchased { .. }));
+    assert!(matches!(replayed.confirm_payment(delivery(&payment, "evt_1")).unwrap(), ConfirmOutcome::Duplicate));
+    assert!(matches!(replayed.payment(&payment).unwrap().state, PaymentState::Confirmed { .. }));
+}
+
+#[test]
+fn a_failed_payment_releases_the_hold_and_a_later_success_is_refunded() {
+    let (storage, clock) = (MemoryStorage::new(), Arc::new(ManualClock::new(T0)));
+    let engine = paid_engine(&storage, &clock);
+    let (hold, payment) = checkout(&engine);
+    let event = engine.event("test-event").unwrap();
+    assert!(matches!(
+        engine.fail_payment(delivery(&payment, "evt_f"), false).unwrap(),
+        ConfirmOutcome::Released { .. }
+    ));
+    assert!(matches!(event.inventory.hold_info(hold).unwrap().status, HoldStatus::Released { .. }));
+    let ConfirmOutcome::Refunding { receipt, .. } = engine.confirm_payment(delivery(&payment, "evt_s")).unwrap() else {
+        panic!("succeeded after failed: refunded")
+    };
+    engine.wait_durable(receipt).unwrap();
+    let refund = engine.refund_of(&engine.payment(&payment).unwrap()).unwrap();
+    assert_eq!(refund.state, OutboxState::Pending);
+    assert_eq!(&*refund.idempotency_key, format!("refund-{payment}"));
+    let replayed = reopen(&storage, &clock);
+    assert_eq!(replayed.outbox_due("refund", 10).len(), 1, "the queued refund survives a crash");
+}
+
+#[test]
+fn a_confirmation_after_the_hold_expired_is_refunded_and_the_refund_survives_snapshots() {
+    let (storage, clock) = (MemoryStorage::new(), Arc::new(ManualClock::new(T0)));
+    let engine = paid_engine(&storage, &clock);
+    let (_, payment) = checkout(&engine);
+    clock.advance_ms(u64::from(MAX_HOLD_WITH_PAYMENT_S) * 1000);
+    engine.expire_holds().unwrap();
+    let taken = engine.event("test-event").unwrap().inventory.hold(BuyerId(9), &best_in("A", 4));
+    assert!(taken.is_ok(), "the expired hold's seats went to another buyer");
+    let outcome = engine.confirm_payment(delivery(&payment, "evt_late")).unwrap();
+    let ConfirmOutcome::Refunding { receipt, .. } = outcome else { panic!("{outcome:?}") };
+    engine.wait_durable(receipt).unwrap();
+    engine.snapshot().unwrap();
+    let replayed = reopen(&storage, &clock);
+    let due = replayed.outbox_due("refund", 10);
+    assert_eq!(due.len(), 1);
+    let payload: serde_json::Value = serde_json::from_slice(&due[0].payload).unwrap();
+    assert_eq!(payload["provider_ref"], "pi_1");
+    assert_eq!(payload["amount_cents"], 20_000);
+    let receipt = replayed.outbox_attempted(due[0].id, Err("503".into()), false).unwrap();
+    replayed.wait_durable(receipt).unwrap();
+    assert!(replayed.outbox_due("refund", 10).is_empty(), "backing off");
+    assert_eq!(replayed.outbox_counts().retrying, 1);
+    assert!(matches!(replayed.confirm_payment(delivery(&payment, "evt_late")).unwrap(), ConfirmOutcome::Duplicate));
+}
+
+#[test]
+fn an_event_without_a_provider_takes_no_checkout() {
+    let (storage, clock) = (MemoryStorage::new(), Arc::new(ManualClock::new(T0)));
+    let (engine, _) = Engine::open(Arc::new(storage), EngineOptions::default(), clock).unwrap();
+    let (event, _) = engine.create_event(&spec_from(small_spec_json())).unwrap();
+    let placed = event.inventory.hold(BUYER, &best_in("A", 1)).unwrap();
+    assert_eq!(engine.start_payment(&event, placed.hold.id, BUYER).unwrap_err().code(), "no_payment_provider");
+    event.inventory.purchase(placed.hold.id, Requester::Buyer(BUYER), "k", "cash").unwrap();
+}

@@ -1,0 +1,87 @@
+//! Stripe (or a Stripe-compatible provider): a checkout creates a
+//! PaymentIntent (form-encoded, our payment id in its metadata, which every
+//! webhook about it echoes) and answers its client secret; a refund is
+//! `POST /v1/refunds` for the PaymentIntent. Both carry an `Idempotency-Key`
+//! that derives from our payment, so a repeated call makes nothing twice.
+
+use guichet_engine::payments::Payment;
+use guichet_engine::spec::ProviderKind;
+use guichet_engine::store::payments::RefundRequest;
+use hyper::StatusCode;
+
+use super::client::post_form;
+use super::{BoxFuture, CheckoutAnswer, PaymentProvider, ProviderError};
+
+pub struct StripeProvider {
+    api_base: String,
+    secret_key: String,
+}
+
+impl StripeProvider {
+    pub fn new(api_base: String, secret_key: String) -> Self {
+        Self { api_base: api_base.trim_end_matches('/').to_owned(), secret_key }
+    }
+
+    async fn create_intent(&self, payment: &Payment) -> Result<CheckoutAnswer, ProviderError> {
+        let amount = payment.amount_cents.to_string();
+        let currency = payment.currency.to_ascii_lowercase();
+        let form = [
+            ("amount", amount.as_str()),
+            ("currency", currency.as_str()),
+            ("metadata[payment_id]", payment.id.as_str()),
+            ("automatic_payment_methods[enabled]", "true"),
+        ];
+        let key = format!("checkout-{}", payment.id.as_str());
+        let (status, body) = post_form(&self.api_base, "/v1/payment_intents", &self.secret_key, &key, &form).await?;
+        let answer: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        if !status.is_success() {
+            return Err(refusal("creating the payment intent", status, &answer));
+        }
+        match answer["client_secret"].as_str() {
+            Some(secret) => Ok(CheckoutAnswer::ClientSecret(secret.to_owned())),
+            None => Err(ProviderError::retry("the payment intent came back without a client_secret")),
+        }
+    }
+
+    async fn refund_intent(&self, refund: &RefundRequest, key: &str) -> Result<(), ProviderError> {
+        let intent = refund
+            .provider_ref
+            .as_deref()
+            .ok_or_else(|| ProviderError::permanent("no payment intent to refund (the confirmation named none)"))?;
+        let form = [("payment_intent", intent), ("metadata[payment_id]", refund.payment_id.as_str())];
+        let (status, body) = post_form(&self.api_base, "/v1/refunds", &self.secret_key, key, &form).await?;
+        let answer: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        if status.is_success() || answer["error"]["code"] == "charge_already_refunded" {
+            return Ok(());
+        }
+        Err(refusal("refunding", status, &answer))
+    }
+}
+
+/// A provider's refusal: for good on a 4xx other than 409 and 429 (the
+/// request is wrong; an operator must look), else worth retrying.
+fn refusal(what: &str, status: StatusCode, answer: &serde_json::Value) -> ProviderError {
+    let message = answer["error"]["message"].as_str().unwrap_or("no message");
+    let text = format!("{what}: the provider answered {status}: {message}");
+    let transient =
+        status.is_server_error() || status == StatusCode::CONFLICT || status == StatusCode::TOO_MANY_REQUESTS;
+    if transient {
+        ProviderError::retry(text)
+    } else {
+        ProviderError::permanent(text)
+    }
+}
+
+impl PaymentProvider for StripeProvider {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Stripe
+    }
+
+    fn checkout<'a>(&'a self, payment: &'a Payment) -> BoxFuture<'a, Result<CheckoutAnswer, ProviderError>> {
+        Box::pin(self.create_intent(payment))
+    }
+
+    fn refund<'a>(&'a self, refund: &'a RefundRequest, key: &'a str) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(self.refund_intent(refund, key))
+    }
+}
