@@ -779,6 +779,29 @@ fn code(reply: &(u16, Value)) -> (u16, Option<&str>) {
     (reply.0, reply.1["error"]["code"].as_str())
 }
 
+/// An order token names its buyer too: one signed for this order's number
+/// but another buyer (an order number a crash let the log lose, given again
+/// to someone else) reads nothing.
+#[test]
+fn an_order_token_for_another_buyer_of_the_same_order_number_reads_nothing() {
+    let (_dir, data) = data_dir();
+    let server = Server::start(&data);
+    create(&server, &spec("renumbered"));
+    let buyers = admitted_buyers(&server, "renumbered", 1);
+    let mine = buy_one(&server, "renumbered", &buyers[0].1, "k1");
+    let order_path = format!("/v1/orders/{}", mine["order_id"].as_str().unwrap());
+    let keys: guichet_engine::tokens::KeyRing =
+        serde_json::from_slice(&std::fs::read(data.join("signing-keys.json")).unwrap()).unwrap();
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let claims = keys.verify_order(mine["order_token"].as_str().unwrap(), guichet_engine::time::UnixTimeMs(now_ms));
+    let claims = claims.expect("the order token verifies with the server's keys");
+    let other_buyer =
+        guichet_engine::tokens::OrderClaims { buyer: guichet_engine::ids::BuyerId(claims.buyer.0 + 1), ..claims };
+    let stranger = keys.sign_order(&other_buyer);
+    assert_eq!(server.call("GET", &order_path, Some(mine["order_token"].as_str().unwrap()), None).0, 200);
+    assert_eq!(code(&server.call("GET", &order_path, Some(&stranger), None)), (403, Some("not_yours")));
+}
+
 #[test]
 fn an_order_token_reads_its_order_after_the_access_expired_and_nothing_else() {
     let (_dir, data) = data_dir();

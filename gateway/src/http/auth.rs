@@ -228,10 +228,12 @@ fn access_token_buyer(app: &App, request: &Request<Incoming>, event: &Event) -> 
 
 /// Who reads an order: a caller [`caller`] lets in (staff allowed to read
 /// the event's sales, or a buyer by access token, still to be matched with
-/// the order's buyer), or the bearer of this very order's token.
+/// the order's buyer), or the bearer of this very order's token (whose
+/// buyer must still be the order's: an order number the log lost in a crash
+/// may later name another buyer's order).
 pub enum OrderReader {
     Caller(Caller),
-    OrderToken,
+    OrderToken { buyer: BuyerId },
 }
 
 /// Order reading routes (the order, its calendar): the order token of this
@@ -240,7 +242,7 @@ pub fn order_reader(app: &App, request: &Request<Incoming>, event: &Event, order
     if let Some(token) = bearer(request.headers())? {
         match app.engine.verify_order_token(token) {
             Ok(claims) if claims.event == event.number.0 && claims.order == order => {
-                return Ok(OrderReader::OrderToken)
+                return Ok(OrderReader::OrderToken { buyer: claims.buyer })
             }
             Ok(_) => return Err(ApiError::forbidden("not_yours", "this order token is for another order")),
             Err(TokenError::Expired) => return Err(TokenError::Expired.into()),

@@ -33,6 +33,9 @@ fn readable_order(app: &App, reference: &str, request: &Request<Incoming>) -> Ap
         OrderReader::Caller(caller) if !caller.requester().may_act_for(order.buyer) => {
             Err(ApiError::forbidden("not_yours", "this order belongs to another buyer"))
         }
+        OrderReader::OrderToken { buyer } if buyer != order.buyer => {
+            Err(ApiError::forbidden("not_yours", "this order token is for another buyer's order"))
+        }
         _ => Ok((event, order)),
     }
 }
