@@ -197,6 +197,11 @@ impl PaymentBook {
         self.seen.contains(provider_event)
     }
 
+    /// Every payment, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Payment> {
+        self.payments.values()
+    }
+
     pub fn is_full(&self) -> bool {
         self.payments.len() >= MAX_PAYMENTS
     }

@@ -150,3 +150,54 @@ fn an_event_without_a_provider_takes_no_checkout() {
     assert_eq!(engine.start_payment(&event, placed.hold.id, BUYER).unwrap_err().code(), "no_payment_provider");
     event.inventory.purchase(placed.hold.id, Requester::Buyer(BUYER), "k", "cash").unwrap();
 }
+
+/// A paid order, confirmed: (payment id, order id).
+fn paid_order(engine: &Engine) -> (String, guichet_engine::ids::OrderId) {
+    let (_, payment) = checkout(engine);
+    let outcome = engine.confirm_payment(delivery(&payment, "evt_s")).unwrap();
+    let ConfirmOutcome::Ordered { order, receipt, .. } = outcome else { panic!("{outcome:?}") };
+    engine.wait_durable(receipt).unwrap();
+    (payment, order.id)
+}
+
+#[test]
+fn cancelling_a_paid_order_queues_its_refund_once() {
+    let (storage, clock) = (MemoryStorage::new(), Arc::new(ManualClock::new(T0)));
+    let engine = paid_engine(&storage, &clock);
+    let (payment, order) = paid_order(&engine);
+    let event = engine.event("test-event").unwrap();
+    let (cancelled, receipt) = engine.cancel_order(&event, order, Requester::Admin).unwrap();
+    assert!(cancelled.cancelled_at.is_some());
+    assert!(receipt > cancelled.cancel_receipt, "the answer waits on the refund's record too");
+    engine.wait_durable(receipt).unwrap();
+    let due = engine.outbox_due("refund", 10);
+    assert_eq!(due.len(), 1);
+    assert_eq!(&*due[0].idempotency_key, format!("refund-{payment}"));
+    let payload: serde_json::Value = serde_json::from_slice(&due[0].payload).unwrap();
+    assert_eq!((payload["provider_ref"].as_str(), payload["amount_cents"].as_u64()), (Some("pi_1"), Some(20_000)));
+    let (_, again) = engine.cancel_order(&event, order, Requester::Admin).unwrap();
+    engine.wait_durable(again).unwrap();
+    assert_eq!(engine.outbox_counts().pending, 1, "cancelling again queues nothing more");
+    let replayed = reopen(&storage, &clock);
+    assert_eq!(replayed.outbox_due("refund", 10).len(), 1, "the refund survives a crash");
+}
+
+/// A crash between the cancellation's record and its refund's: the engine
+/// queues the refund when it opens (the cancellation alone is logged here,
+/// as the crash left it).
+#[test]
+fn a_cancellation_whose_refund_a_crash_cut_off_is_refunded_on_open() {
+    let (storage, clock) = (MemoryStorage::new(), Arc::new(ManualClock::new(T0)));
+    let engine = paid_engine(&storage, &clock);
+    let (payment, order) = paid_order(&engine);
+    let event = engine.event("test-event").unwrap();
+    let (_, receipt) = event.inventory.cancel_order(order, Requester::Admin).unwrap();
+    engine.wait_durable(receipt).unwrap();
+    assert!(engine.outbox_due("refund", 10).is_empty());
+    let replayed = reopen(&storage, &clock);
+    let due = replayed.outbox_due("refund", 10);
+    assert_eq!(due.len(), 1, "queued on open");
+    assert_eq!(&*due[0].idempotency_key, format!("refund-{payment}"));
+    let replayed = reopen(&storage, &clock);
+    assert_eq!(replayed.outbox_due("refund", 10).len(), 1, "once");
+}

@@ -2,8 +2,9 @@
 //! (good, stale, forged, duplicate, out of order), a failed payment, money
 //! that comes after the hold ended (refunded against a fake Stripe on
 //! loopback, written here), a crash before the refund is attempted, the test
-//! provider's payment page, and purchases refused for paid events while
-//! unpaid events sell as before.
+//! provider's payment page, purchases refused for paid events while unpaid
+//! events sell as before, and cancellations refunded (by the buyer or the
+//! promoter, once, across a crash; not for shops' or free orders).
 
 mod common;
 
@@ -486,4 +487,144 @@ fn metrics_text(server: &Server) -> String {
     let url = format!("{}/metrics", server.guichet.base());
     let mut response = server.agent.get(&url).call().unwrap();
     response.body_mut().read_to_string().unwrap()
+}
+
+/// An event whose buyers may cancel until `refund_until`.
+fn refundable_event(server: &Server, event: &str, provider: Option<&str>) -> (String, String) {
+    let mut spec = spec(event, provider);
+    spec["refund_until"] = json!("2099-01-01T00:00:00Z");
+    let (status, body) = server.call("POST", "/v1/events", Some(ADMIN), Some(&spec.to_string()));
+    assert_eq!(status, 201, "{body}");
+    let access = admitted(server, event);
+    let (status, hold) = server.call(
+        "POST",
+        &format!("/v1/events/{event}/holds"),
+        Some(&access),
+        Some(r#"{"section":"A","quantity":2}"#),
+    );
+    assert_eq!(status, 201, "{hold}");
+    (access, hold["hold_id"].as_str().unwrap().to_owned())
+}
+
+/// Pays a hold through the fake Stripe: (payment id, order id).
+fn paid_through_stripe(server: &Server, hold_id: &str, access: &str) -> (String, String) {
+    let (payment, _) = checkout(server, hold_id, access);
+    let (status, body) = server.deliver_now(&stripe_event("evt_paid", "payment_intent.succeeded", &payment));
+    assert_eq!((status, body["outcome"].as_str()), (200, Some("ordered")), "{body}");
+    (payment, server.hold(hold_id, access)["order_id"].as_str().unwrap().to_owned())
+}
+
+fn order_of(server: &Server, order_id: &str, token: &str) -> Value {
+    let (status, order) = server.call("GET", &format!("/v1/orders/{order_id}"), Some(token), None);
+    assert_eq!(status, 200, "{order}");
+    order
+}
+
+fn assert_one_refund_of(stripe: &FakeStripe, payment: &str) {
+    let refunds = stripe.requests_to("/v1/refunds");
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(refunds[0].idempotency_key, format!("refund-{payment}"));
+    assert!(refunds[0].body.contains("payment_intent=pi_0"), "{}", refunds[0].body);
+    assert!(refunds[0].body.contains("amount=29900"), "the order's amount: {}", refunds[0].body);
+}
+
+#[test]
+fn a_buyers_cancellation_is_refunded_once_against_the_provider() {
+    let (_dir, data) = data_dir();
+    let stripe = FakeStripe::start();
+    let server = Server::start(&data, &stripe.base);
+    let (access, hold_id) = refundable_event(&server, "paid", Some("stripe"));
+    let (payment, order_id) = paid_through_stripe(&server, &hold_id, &access);
+    assert!(order_of(&server, &order_id, &access).get("refund").is_none(), "nothing to refund yet");
+    let cancel = format!("/v1/orders/{order_id}/cancel");
+    let (status, cancelled) = server.call("POST", &cancel, Some(&access), None);
+    assert_eq!((status, cancelled["status"].as_str()), (200, Some("cancelled")), "{cancelled}");
+    assert!(cancelled["refund"]["status"].is_string(), "the refund's state is shown: {cancelled}");
+    wait_for("the refund", || !stripe.requests_to("/v1/refunds").is_empty());
+    wait_for("the refund shown done", || order_of(&server, &order_id, &access)["refund"]["status"] == "done");
+    let (status, again) = server.call("POST", &cancel, Some(&access), None);
+    assert_eq!((status, again["status"].as_str()), (200, Some("cancelled")));
+    // The worker looks once a second: give it the time to do it twice.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_one_refund_of(&stripe, &payment);
+    assert_eq!(order_of(&server, &order_id, &access)["refund"]["attempts"], 1);
+}
+
+#[test]
+fn a_promoters_cancellation_is_refunded_against_the_provider() {
+    let (_dir, data) = data_dir();
+    let stripe = FakeStripe::start();
+    let server = Server::start(&data, &stripe.base);
+    let (access, hold_id) = buyer_with_hold(&server, "paid", Some("stripe"));
+    let (payment, order_id) = paid_through_stripe(&server, &hold_id, &access);
+    let cancel = format!("/v1/orders/{order_id}/cancel");
+    let (status, refused) = server.call("POST", &cancel, Some(&access), None);
+    assert_eq!((status, refused["error"]["code"].as_str()), (403, Some("refund_period_over")), "no refund_until");
+    assert!(stripe.requests_to("/v1/refunds").is_empty());
+    let (status, cancelled) = server.call("POST", &cancel, Some(ADMIN), None);
+    assert_eq!(status, 200, "{cancelled}");
+    wait_for("the refund", || !stripe.requests_to("/v1/refunds").is_empty());
+    assert_one_refund_of(&stripe, &payment);
+    wait_for("the refund shown done", || order_of(&server, &order_id, ADMIN)["refund"]["status"] == "done");
+}
+
+#[test]
+fn a_crash_right_after_a_cancellation_still_refunds() {
+    let (_dir, data) = data_dir();
+    let stripe = FakeStripe::start();
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let unreachable = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let server = Server::start(&data, &stripe.base);
+    let (access, hold_id) = refundable_event(&server, "paid", Some("stripe"));
+    let (payment, order_id) = paid_through_stripe(&server, &hold_id, &access);
+    server.guichet.kill();
+    // The provider cannot be reached: the refund is not made before the crash.
+    let server = Server::start(&data, &unreachable);
+    let (status, _) = server.call("POST", &format!("/v1/orders/{order_id}/cancel"), Some(&access), None);
+    assert_eq!(status, 200);
+    server.guichet.kill();
+    let server = Server::start(&data, &stripe.base);
+    wait_for("the refund after the restart", || !stripe.requests_to("/v1/refunds").is_empty());
+    assert_one_refund_of(&stripe, &payment);
+    wait_for("the refund recorded", || order_of(&server, &order_id, &access)["refund"]["status"] == "done");
+}
+
+#[test]
+fn cancellations_of_test_external_and_free_orders() {
+    let (_dir, data) = data_dir();
+    let stripe = FakeStripe::start();
+    let server = Server::start(&data, &stripe.base);
+    // The test provider: its refund is done at once, no money moves.
+    let (access, hold_id) = refundable_event(&server, "demo", Some("test"));
+    let (payment, _) = checkout(&server, &hold_id, &access);
+    let confirm = format!("/v1/payments/{payment}/test-confirm");
+    let (status, confirmed) = server.call("POST", &confirm, Some(&access), None);
+    assert_eq!(status, 200, "{confirmed}");
+    let order_id = confirmed["order"]["order_id"].as_str().unwrap().to_owned();
+    assert_eq!(server.call("POST", &format!("/v1/orders/{order_id}/cancel"), Some(&access), None).0, 200);
+    wait_for("the test refund done", || order_of(&server, &order_id, &access)["refund"]["status"] == "done");
+    // A shop took the money and gives it back itself; a free order has none.
+    for (event, provider) in [("partner", Some("external")), ("free", None)] {
+        let (access, hold_id) = refundable_event(&server, event, provider);
+        let seller = match provider {
+            Some(_) => {
+                let body = json!({ "role": "shop", "events": [event], "label": "till" }).to_string();
+                let (status, made) = server.call("POST", "/v1/tokens", Some(ADMIN), Some(&body));
+                assert_eq!(status, 201, "{made}");
+                made["token"].as_str().expect("a token").to_owned()
+            }
+            None => access.clone(),
+        };
+        let key = [("Idempotency-Key", "sale-1")];
+        let purchase = format!("/v1/holds/{hold_id}/purchase");
+        let (status, order) = server.send("POST", &purchase, Some(&seller), Some(r#"{"payment_ref":"till-1"}"#), &key);
+        assert_eq!(status, 201, "{order}");
+        let order_id = order["order_id"].as_str().unwrap();
+        let (status, cancelled) = server.call("POST", &format!("/v1/orders/{order_id}/cancel"), Some(&access), None);
+        assert_eq!((status, cancelled["status"].as_str()), (200, Some("cancelled")), "{cancelled}");
+        assert!(cancelled.get("refund").is_none(), "{event}: no refund queued: {cancelled}");
+    }
+    assert!(stripe.received.lock().unwrap().is_empty(), "no provider was called");
+    assert!(metrics_text(&server).contains("guichet_outbox_entries{state=\"done\"} 1"));
 }

@@ -6,6 +6,7 @@
 //! inventory or room record tagged with its event's number). How an engine
 //! comes back from its data directory is [`recovery`]'s part.
 
+mod cancellations;
 mod creation;
 mod credentials;
 mod order_tokens;

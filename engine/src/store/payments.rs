@@ -284,20 +284,7 @@ impl Engine {
         let now = self.clock.now();
         let provider_ref =
             confirmation.provider_ref.map(str::to_owned).or(payment.provider_ref.as_deref().map(Into::into));
-        let request = RefundRequest {
-            payment_id: payment.id.as_str().into(),
-            provider: payment.provider,
-            provider_ref: provider_ref.clone(),
-            amount_cents: payment.amount_cents,
-            currency: payment.currency.to_string(),
-        };
-        let payload = serde_json::to_vec(&request).expect("a refund request serialises");
-        {
-            let mut outbox = self.outbox.lock();
-            if let Some(record) = outbox.queue(REFUND_KIND, &payment.id.refund_key(), payload, now)? {
-                self.log_outbox(&mut outbox, &record)?;
-            }
-        }
+        self.queue_refund_entry(&payment, provider_ref.clone())?;
         let record = PaymentRecord::RefundQueued {
             payment: payment.id.clone(),
             at: now,
@@ -307,6 +294,28 @@ impl Engine {
         let receipt = self.log_payment(book, record)?;
         let payment = book.get(payment.id.as_str()).cloned().unwrap_or(payment);
         Ok(ConfirmOutcome::Refunding { payment, receipt })
+    }
+
+    /// Queues the refund of all of `payment` in the outbox under its stable
+    /// key (`None`: an entry with that key was queued before).
+    pub(super) fn queue_refund_entry(
+        &self,
+        payment: &Payment,
+        provider_ref: Option<String>,
+    ) -> Result<Option<Receipt>, CheckoutError> {
+        let request = RefundRequest {
+            payment_id: payment.id.as_str().into(),
+            provider: payment.provider,
+            provider_ref,
+            amount_cents: payment.amount_cents,
+            currency: payment.currency.to_string(),
+        };
+        let payload = serde_json::to_vec(&request).expect("a refund request serialises");
+        let mut outbox = self.outbox.lock();
+        match outbox.queue(REFUND_KIND, &payment.id.refund_key(), payload, self.clock.now())? {
+            Some(record) => Ok(Some(self.log_outbox(&mut outbox, &record)?)),
+            None => Ok(None),
+        }
     }
 
     /// A delivery that changes nothing; its event id is remembered so its

@@ -64,6 +64,8 @@ pub enum RecoveryError {
          the segments after the snapshot aside to start from the snapshot alone, or restore a backup"
     )]
     LogBehindSnapshot { log_end: u64, snapshot: u64 },
+    #[error("queueing the refunds of cancelled orders: {0}")]
+    Refunds(String),
 }
 
 /// Events during recovery, each with what its snapshot covers, and where
@@ -149,6 +151,10 @@ impl Engine {
         let wal = Wal::start(engine.storage().clone(), wal_options, outcome.last_sequence, outcome.append)?;
         engine.start_log(wal);
         report.holds_expired = engine.resume_after_downtime()?;
+        let refunds_queued = engine.queue_missing_refunds().map_err(|e| RecoveryError::Refunds(e.to_string()))?;
+        if refunds_queued > 0 {
+            tracing::warn!(refunds_queued, "queued the refunds of cancellations a crash cut short");
+        }
         report.records_replayed = replay.position.records;
         report.last_sequence = replay.position.last;
         report.torn_tail = outcome.torn_tail;

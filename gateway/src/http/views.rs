@@ -6,7 +6,7 @@ use guichet_engine::credentials::Credential;
 use guichet_engine::event::Event;
 use guichet_engine::ids::{HoldId, OrderId};
 use guichet_engine::inventory::{Counts, Fit, Hold, HoldStatus, Order, OrderStatus, Place, SectionSeats};
-use guichet_engine::outbox::OutboxState;
+use guichet_engine::outbox::{OutboxEntry, OutboxState};
 use guichet_engine::payments::{Payment, PaymentState};
 use guichet_engine::room::{BuyerState, QueueStatus, RoomSettings, StallReason};
 use guichet_engine::store::Engine;
@@ -216,6 +216,9 @@ pub fn order_json(engine: &Engine, event: &Event, order: &Order) -> Value {
     if let (Some(at), Some(object)) = (order.cancelled_at, body.as_object_mut()) {
         object.insert("cancelled_at".into(), at.to_rfc3339().into());
     }
+    if let Some(refund) = engine.refund_payment_of(event, order).and_then(|payment| engine.refund_of(&payment)) {
+        body["refund"] = refund_json(&refund);
+    }
     body
 }
 
@@ -356,16 +359,21 @@ pub fn payment_json(engine: &Engine, event: &Event, payment: &Payment) -> Value 
         view["order_id"] = order_ref(event, order).into();
     }
     if let Some(refund) = engine.refund_of(payment) {
-        let status = match refund.state {
-            OutboxState::Pending => "pending",
-            OutboxState::Done { .. } => "done",
-            OutboxState::Failed { .. } => "failed",
-        };
-        let mut shown = json!({ "status": status, "attempts": refund.attempts });
-        if refund.state == OutboxState::Pending {
-            shown["next_attempt_at"] = refund.next_attempt_at.to_rfc3339().into();
-        }
-        view["refund"] = shown;
+        view["refund"] = refund_json(&refund);
     }
     view
+}
+
+/// A refund's state: `pending` while attempts go on, `done`, `failed`.
+fn refund_json(refund: &OutboxEntry) -> Value {
+    let status = match refund.state {
+        OutboxState::Pending => "pending",
+        OutboxState::Done { .. } => "done",
+        OutboxState::Failed { .. } => "failed",
+    };
+    let mut shown = json!({ "status": status, "attempts": refund.attempts });
+    if refund.state == OutboxState::Pending {
+        shown["next_attempt_at"] = refund.next_attempt_at.to_rfc3339().into();
+    }
+    shown
 }

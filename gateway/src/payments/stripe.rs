@@ -48,7 +48,13 @@ impl StripeProvider {
             .provider_ref
             .as_deref()
             .ok_or_else(|| ProviderError::permanent("no payment intent to refund (the confirmation named none)"))?;
-        let form = [("payment_intent", intent), ("metadata[payment_id]", refund.payment_id.as_str())];
+        // The amount is stated, so a refund never gives back more than the order's.
+        let amount = refund.amount_cents.to_string();
+        let form = [
+            ("payment_intent", intent),
+            ("amount", amount.as_str()),
+            ("metadata[payment_id]", refund.payment_id.as_str()),
+        ];
         let (status, body) = post_form(&self.api_base, "/v1/refunds", &self.secret_key, key, &form).await?;
         let answer: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         if status.is_success() || answer["error"]["code"] == "charge_already_refunded" {

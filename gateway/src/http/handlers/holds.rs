@@ -165,7 +165,7 @@ fn owned_order(
 pub async fn cancel_order(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
     refuse_order_token(app, request)?;
     let (event, order, requester) = owned_order(app, reference, request, Permission::ManageEvent)?;
-    let (cancelled, receipt) = event.inventory.cancel_order(order.id, requester)?;
+    let (cancelled, receipt) = app.engine.cancel_order(&event, order.id, requester)?;
     app.durable(receipt).await?;
     Ok(json_response(StatusCode::OK, &views::order_json(&app.engine, &event, &cancelled)))
 }
