@@ -46,7 +46,10 @@ echo "fuzz: $("$VENV/bin/schemathesis" --version)"
 # - the poll interval (a poll sooner than 90% of `poll_after_ms` is 429):
 #   tolerance 0 accepts every poll, so the queue status is fuzzed, not only
 #   its 429.
-temp_server_start fuzz fuzz-server --seat-calls-per-minute-per-buyer 100000000 --poll-tolerance-percent 0
+# And a webhook signing secret, so the provider's webhook route is fuzzed
+# (unsigned deliveries are 400), not only its 503 for a server without one.
+temp_server_start fuzz fuzz-server --seat-calls-per-minute-per-buyer 100000000 --poll-tolerance-percent 0 \
+    --stripe-webhook-secret whsec_fuzz
 WORK=$SERVER_DIR
 
 "$VENV/bin/python" "$FUZZ_DIR/setup.py" "$URL" "$ADMIN_TOKEN" "$WORK/state.json" "$WORK/schemathesis.toml"

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use regex::Regex;
 
 const API_DOC: &str = include_str!("../../docs/api.md");
+const OPENAPI: &str = include_str!("../../docs/openapi.yaml");
 
 /// Engine codes no route can reach yet, and why.
 const NO_ROUTE_YET: &[(&str, &str)] = &[
@@ -146,4 +147,24 @@ fn the_gateway_sends_its_own_codes_with_the_documented_status() {
             "`{code}` is sent with {statuses:?}, docs/api.md says {documented:?}"
         );
     }
+}
+
+/// The `ErrorCode` enum of docs/openapi.yaml (what clients generated from
+/// it accept, and what the schema fuzzing checks answers against).
+fn openapi_codes() -> BTreeSet<String> {
+    let schema = OPENAPI.split("\n    ErrorCode:\n").nth(1).expect("docs/openapi.yaml has an ErrorCode schema");
+    let list = schema.split("enum:\n").nth(1).expect("ErrorCode has an enum");
+    list.lines().map_while(|line| line.strip_prefix("        - ")).map(|code| code.trim().to_owned()).collect()
+}
+
+#[test]
+fn the_openapi_error_code_enum_is_the_documented_table() {
+    let table: BTreeSet<String> = documented().into_keys().collect();
+    let openapi = openapi_codes();
+    let missing: Vec<_> = table.difference(&openapi).collect();
+    let extra: Vec<_> = openapi.difference(&table).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "ErrorCode in docs/openapi.yaml lacks {missing:?} and has {extra:?} beyond docs/api.md's table"
+    );
 }
