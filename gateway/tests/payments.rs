@@ -236,6 +236,12 @@ fn checkout(server: &Server, hold_id: &str, access: &str) -> (String, Value) {
     (answer["payment"]["payment_id"].as_str().unwrap().to_owned(), answer)
 }
 
+/// An address on loopback where nothing listens: every call to it fails.
+fn unreachable_address() -> String {
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", closed.local_addr().unwrap())
+}
+
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !done() {
@@ -381,9 +387,7 @@ fn a_crash_before_the_refund_is_attempted_does_not_lose_it() {
     let (_dir, data) = data_dir();
     let stripe = FakeStripe::start();
     // Nothing listens at the provider's address yet: every attempt fails.
-    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
-    let unreachable = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
+    let unreachable = unreachable_address();
     let server = Server::start(&data, &stripe.base);
     let (access, hold_id) = buyer_with_hold(&server, "paid", Some("stripe"));
     let (payment, _) = checkout(&server, &hold_id, &access);
@@ -572,9 +576,7 @@ fn a_promoters_cancellation_is_refunded_against_the_provider() {
 fn a_crash_right_after_a_cancellation_still_refunds() {
     let (_dir, data) = data_dir();
     let stripe = FakeStripe::start();
-    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
-    let unreachable = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
+    let unreachable = unreachable_address();
     let server = Server::start(&data, &stripe.base);
     let (access, hold_id) = refundable_event(&server, "paid", Some("stripe"));
     let (payment, order_id) = paid_through_stripe(&server, &hold_id, &access);
