@@ -466,6 +466,26 @@ function showCheckout() {
   tick();
 }
 
+/** The pay button while a purchase or checkout is under way, or back to its total. */
+function payButtonBusy(busy, hold) {
+  page.busy = busy;
+  $('pay-submit').disabled = busy;
+  if (busy) $('pay-submit').textContent = t('checkout.paying');
+  else if (page.view === 'v-checkout') $('pay-submit').textContent = t('checkout.pay', { total: money(hold.total_cents, hold.currency) });
+}
+
+/** A purchase or checkout refused: the hold is gone (back to the seats, `forget` cleared), the access is over, or the server says why. */
+async function payRefused(answer, error, forget) {
+  if (answer.status === 410 || error.code === 'hold_not_active' || error.code === 'payment_not_pending') {
+    keep(forget);
+    await enterShop();
+    problem(t('checkout.expired'));
+    return;
+  }
+  if (answer.status === 401) return accessOver();
+  problem(t('error.generic', { message: error.message }));
+}
+
 async function pay() {
   if (page.busy) return;
   if (page.event.payment) return checkout();
@@ -476,9 +496,7 @@ async function pay() {
     purchase = { holdId: hold.hold_id, key: 'k-' + randomHex(16), paymentRef: 'test-' + randomHex(12) };
   }
   keep({ purchase, name: $('pay-name').value.trim() });
-  page.busy = true;
-  $('pay-submit').disabled = true;
-  $('pay-submit').textContent = t('checkout.paying');
+  payButtonBusy(true, hold);
   try {
     for (let attempt = 0; attempt < 5; attempt++) {
       const answer = await api('POST', '/v1/holds/' + encodeURIComponent(hold.hold_id) + '/purchase', {
@@ -496,22 +514,12 @@ async function pay() {
         await sleep((answer.retryAfterS || 1) * 1000);
         continue;
       }
-      if (answer.status === 410 || error.code === 'hold_not_active') {
-        keep({ hold: undefined, purchase: undefined });
-        await enterShop();
-        problem(t('checkout.expired'));
-        return;
-      }
-      if (answer.status === 401) return accessOver();
-      problem(t('error.generic', { message: error.message }));
-      return;
+      return await payRefused(answer, error, { hold: undefined, purchase: undefined });
     }
   } catch (error) {
     problem(networkOrMessage(error));
   } finally {
-    page.busy = false;
-    $('pay-submit').disabled = false;
-    if (page.view === 'v-checkout') $('pay-submit').textContent = t('checkout.pay', { total: money(hold.total_cents, hold.currency) });
+    payButtonBusy(false, hold);
   }
 }
 
@@ -519,9 +527,7 @@ async function pay() {
 async function checkout() {
   const hold = kept().hold;
   keep({ name: $('pay-name').value.trim() });
-  page.busy = true;
-  $('pay-submit').disabled = true;
-  $('pay-submit').textContent = t('checkout.paying');
+  payButtonBusy(true, hold);
   try {
     const answer = await api('POST', '/v1/holds/' + encodeURIComponent(hold.hold_id) + '/checkout', {
       token: kept().accessToken,
@@ -535,21 +541,11 @@ async function checkout() {
       problem(t('checkout.provider'));
       return;
     }
-    const error = apiError(answer);
-    if (answer.status === 410 || error.code === 'hold_not_active' || error.code === 'payment_not_pending') {
-      keep({ hold: undefined, payment: undefined });
-      await enterShop();
-      problem(t('checkout.expired'));
-      return;
-    }
-    if (answer.status === 401) return accessOver();
-    problem(t('error.generic', { message: error.message }));
+    return await payRefused(answer, apiError(answer), { hold: undefined, payment: undefined });
   } catch (error) {
     problem(networkOrMessage(error));
   } finally {
-    page.busy = false;
-    $('pay-submit').disabled = false;
-    if (page.view === 'v-checkout') $('pay-submit').textContent = t('checkout.pay', { total: money(hold.total_cents, hold.currency) });
+    payButtonBusy(false, hold);
   }
 }
 
