@@ -8,6 +8,7 @@
 //! - [`valid`]: an event the engine can run: spec checked, venue compiled;
 //! - [`inventory`]: holds, purchases, cancellations; records and `apply`;
 //! - [`payments`]: payments started, confirmed, failed or refunded; webhook deliveries seen;
+//! - [`emails`]: what to email a buyer about an order (queued in the outbox; the address is looked up at send time);
 //! - [`outbox`]: side effects (refunds, email) recorded before they are attempted, retried with backoff;
 //! - [`room`]: the waiting room: lobby, lottery, admission, heartbeats;
 //! - [`credentials`]: staff and machine tokens: roles, scopes, hashed secrets;
@@ -27,6 +28,7 @@ pub mod codec;
 pub mod commit;
 pub mod credentials;
 pub mod demo;
+pub mod emails;
 pub mod entropy;
 pub mod event;
 pub mod ids;

@@ -9,8 +9,10 @@
 mod cancellations;
 mod creation;
 mod credentials;
+mod emails;
 mod order_tokens;
 pub mod payments;
+pub mod personal;
 pub mod recovery;
 mod snapshot;
 

@@ -343,7 +343,7 @@ impl Engine {
         Ok(receipt)
     }
 
-    fn log_outbox(&self, outbox: &mut Outbox, record: &OutboxRecord) -> Result<Receipt, SinkError> {
+    pub(super) fn log_outbox(&self, outbox: &mut Outbox, record: &OutboxRecord) -> Result<Receipt, SinkError> {
         let receipt = self.log.submit(&WalRecordRef::Outbox { record })?;
         if let Err(error) = outbox.apply(record) {
             panic!("apply refused an outbox change the engine had checked ({error}); record: {record:?}");
