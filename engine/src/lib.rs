@@ -8,6 +8,7 @@
 //! - [`valid`]: an event the engine can run: spec checked, venue compiled;
 //! - [`inventory`]: holds, purchases, cancellations; records and `apply`;
 //! - [`payments`]: payments started, confirmed, failed or refunded; webhook deliveries seen;
+//! - [`confirmations`]: a cancellation's one-time code, emailed to the buyer (signed, never stored);
 //! - [`emails`]: what to email a buyer about an order (queued in the outbox; the address is looked up at send time);
 //! - [`outbox`]: side effects (refunds, email) recorded before they are attempted, retried with backoff;
 //! - [`room`]: the waiting room: lobby, lottery, admission, heartbeats;
@@ -26,6 +27,7 @@
 pub mod clock;
 pub mod codec;
 pub mod commit;
+pub mod confirmations;
 pub mod credentials;
 pub mod demo;
 pub mod emails;

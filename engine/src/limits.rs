@@ -134,3 +134,20 @@ pub const OUTBOX_MAX_ATTEMPTS: u32 = 20;
 pub const MAX_WEBHOOK_BODY_BYTES: usize = 256 * 1024;
 /// A payment provider's answer read by the gateway (a PaymentIntent, a refund).
 pub const MAX_PROVIDER_ANSWER_BYTES: usize = 256 * 1024;
+/// A cancellation's emailed confirmation code cancels for this long after
+/// the cancellation was asked for.
+pub const CANCEL_CONFIRMATION_VALID_S: u32 = 1_800;
+/// Cancellation confirmations one order may be sent over its life: each is
+/// an email to the buyer, so a forwarded link cannot flood the mailbox.
+pub const MAX_CANCEL_REQUESTS_PER_ORDER: u32 = 5;
+/// A new cancellation confirmation for an order no sooner than this after the last.
+pub const CANCEL_REQUEST_INTERVAL_S: u32 = 60;
+/// "Find my order" emails one order may be sent over its life; past it a
+/// lookup still answers as always, and sends nothing.
+pub const MAX_ORDER_LINK_EMAILS_PER_ORDER: u32 = 10;
+/// A new "Find my order" email for an order no sooner than this after the last.
+pub const ORDER_LINK_EMAIL_INTERVAL_S: u32 = 300;
+/// A confirmation code's text (they are about 40 characters).
+pub const MAX_CONFIRMATION_CODE_LEN: usize = 80;
+/// An email address as "Find my order" takes it (RFC 5321's longest path).
+pub const MAX_LOOKUP_EMAIL_BYTES: usize = 254;

@@ -348,6 +348,12 @@ impl KeyRing {
         self.keys.iter().find(|key| key.id == id)
     }
 
+    /// An HMAC-SHA256 keyed with key `key_id`, for the engine's other signed
+    /// values (a cancellation's confirmation code); `None` if the ring lacks it.
+    pub(crate) fn keyed_mac(&self, key_id: u32) -> Option<HmacSha256> {
+        self.key(key_id).map(SigningKey::mac)
+    }
+
     fn current_key(&self) -> &SigningKey {
         self.key(self.current).expect("a key ring always holds its current key")
     }

@@ -6,6 +6,7 @@
 //! inventory or room record tagged with its event's number). How an engine
 //! comes back from its data directory is [`recovery`]'s part.
 
+mod buyer_requests;
 mod cancellations;
 mod creation;
 mod credentials;
@@ -16,6 +17,7 @@ pub mod personal;
 pub mod recovery;
 mod snapshot;
 
+pub use buyer_requests::BuyerRequestError;
 pub use payments::{CheckoutError, ConfirmOutcome, Confirmation};
 
 use std::collections::BTreeMap;
