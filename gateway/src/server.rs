@@ -119,6 +119,7 @@ async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App)) -> 
         join_limiter: WindowLimiter::new(config.joins_per_minute_per_client),
         trusted_proxies: config.trusted_proxies.clone(),
         seat_call_limiter: WindowLimiter::new(config.seat_calls_per_minute_per_buyer),
+        lookup_limiter: crate::http::limiter::LookupLimiter::default(),
         providers: providers.clone(),
     });
     let refund_worker = tokio::spawn(crate::payments::refunds::run(engine.clone(), providers));

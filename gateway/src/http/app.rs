@@ -11,7 +11,7 @@ use guichet_engine::time::UnixTimeMs;
 
 use super::client_address::TrustedProxies;
 use super::error::{ApiError, ApiResult};
-use super::limiter::WindowLimiter;
+use super::limiter::{LookupLimiter, WindowLimiter};
 use super::views;
 use crate::metrics::Metrics;
 use crate::payments::Providers;
@@ -25,6 +25,8 @@ pub struct App {
     /// Whose `X-Forwarded-For` names the client for the join budget.
     pub trusted_proxies: TrustedProxies,
     pub seat_call_limiter: WindowLimiter,
+    /// "Find my order"'s budgets, per client address and per order.
+    pub lookup_limiter: LookupLimiter,
     /// The payment providers (shared with the refund worker).
     pub providers: Arc<Providers>,
 }

@@ -258,13 +258,56 @@ pub fn order_reader(app: &App, request: &Request<Incoming>, event: &Event, order
 pub fn refuse_order_token(app: &App, request: &Request<Incoming>) -> ApiResult<()> {
     let Some(token) = bearer(request.headers())? else { return Ok(()) };
     match app.engine.verify_order_token(token) {
-        Ok(_) | Err(TokenError::Expired) => Err(ApiError::forbidden(
-            "order_token_read_only",
-            "the order token only reads the order: cancelling needs the access token while it lasts \
-             (or a confirmation sent to the buyer's email, where offered)",
-        )),
+        Ok(_) | Err(TokenError::Expired) => Err(order_token_read_only()),
         Err(_) => Ok(()),
     }
+}
+
+fn order_token_read_only() -> ApiError {
+    ApiError::forbidden(
+        "order_token_read_only",
+        "the order token only reads the order: cancelling needs the access token while it lasts, \
+         or the confirmation emailed to the buyer (POST /v1/orders/{order_id}/cancel-requests)",
+    )
+}
+
+/// The buyer named by the bearer's order token if it is a valid token of
+/// this very order (`None` for any other token, or none).
+pub fn this_order_token(
+    app: &App,
+    request: &Request<Incoming>,
+    event: &Event,
+    order: OrderId,
+) -> ApiResult<Option<BuyerId>> {
+    let Some(token) = bearer(request.headers())? else { return Ok(None) };
+    match app.engine.verify_order_token(token) {
+        Ok(claims) if claims.event == event.number.0 && claims.order == order => Ok(Some(claims.buyer)),
+        _ => Ok(None),
+    }
+}
+
+/// Cancelling with this order's token: only with `confirmation`, a code
+/// the engine emailed to the buyer for this order, unexpired.
+pub fn confirmed_by_email(app: &App, event: &Event, order: OrderId, confirmation: Option<&str>) -> ApiResult<()> {
+    let code = confirmation.ok_or_else(order_token_read_only)?;
+    Ok(app.engine.check_cancel_confirmation(event, order, code)?)
+}
+
+/// Asking for a cancellation confirmation: this order's token (its link),
+/// or the access token of the order's buyer; returns the buyer it names
+/// (the engine compares it with the order's).
+pub fn order_holder(app: &App, request: &Request<Incoming>, event: &Event, order: OrderId) -> ApiResult<BuyerId> {
+    if let Some(buyer) = this_order_token(app, request, event, order)? {
+        return Ok(buyer);
+    }
+    if let Some(token) = bearer(request.headers())? {
+        match app.engine.verify_order_token(token) {
+            Ok(_) => return Err(ApiError::forbidden("not_yours", "this order token is for another order")),
+            Err(TokenError::Expired) => return Err(TokenError::Expired.into()),
+            Err(_) => {}
+        }
+    }
+    access_buyer(app, request, event)
 }
 
 /// Queue routes: the queue token of this event.

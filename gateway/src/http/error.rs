@@ -3,11 +3,12 @@
 //! (`field`, `seats`). Clients branch on `code`.
 
 use bytes::Bytes;
+use guichet_engine::confirmations::ConfirmationError;
 use guichet_engine::credentials::CredentialError;
 use guichet_engine::inventory::{InventoryError, SinkError};
 use guichet_engine::payments::PaymentError;
 use guichet_engine::room::RoomError;
-use guichet_engine::store::{CheckoutError, CreateEventError};
+use guichet_engine::store::{BuyerRequestError, CheckoutError, CreateEventError};
 use guichet_engine::tokens::TokenError;
 use guichet_engine::wal::WalError;
 use http_body_util::Full;
@@ -149,6 +150,30 @@ impl From<CheckoutError> for ApiError {
             CheckoutError::Outbox(error) => ApiError::unavailable(error.code(), error.to_string()).retry_after(60),
             CheckoutError::Log(sink) => log_error(&sink),
         }
+    }
+}
+
+impl From<BuyerRequestError> for ApiError {
+    fn from(error: BuyerRequestError) -> Self {
+        let message = error.to_string();
+        match error {
+            BuyerRequestError::Inventory(error) => error.into(),
+            BuyerRequestError::OrderCancelled | BuyerRequestError::CancelRequestsExhausted => {
+                ApiError::new(StatusCode::CONFLICT, error.code(), message)
+            }
+            BuyerRequestError::CancelRequestTooSoon { retry_after_s } => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, error.code(), message).retry_after(retry_after_s)
+            }
+            BuyerRequestError::Confirmation(error) => error.into(),
+            BuyerRequestError::Outbox(error) => ApiError::unavailable(error.code(), error.to_string()).retry_after(60),
+            BuyerRequestError::Log(sink) => log_error(&sink),
+        }
+    }
+}
+
+impl From<ConfirmationError> for ApiError {
+    fn from(error: ConfirmationError) -> Self {
+        ApiError::forbidden(error.code(), error.to_string())
     }
 }
 

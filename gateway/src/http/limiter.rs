@@ -1,6 +1,8 @@
 //! Budgets per minute: queue joins per client address (so one machine cannot
 //! fill a waiting room with buyers nobody is behind; IPv6 clients by /64),
-//! and seat calls per admitted buyer (per access token). A fixed one-minute
+//! seat calls per admitted buyer (per access token), and "Find my order"
+//! lookups per client address and per order id asked about (existing or
+//! not, so a refusal tells nothing either). A fixed one-minute
 //! window per key, in a bounded table. A refusal is 429 with the seconds to
 //! wait, or 503 when too many keys are tracked at once.
 
@@ -67,6 +69,42 @@ impl WindowLimiter {
         }
         *count += 1;
         Ok(())
+    }
+}
+
+/// "Find my order" lookups a client address may make per minute.
+pub const LOOKUPS_PER_CLIENT_PER_MINUTE: u32 = 5;
+/// Lookups of one order id per minute, from all clients together.
+pub const LOOKUPS_PER_ORDER_PER_MINUTE: u32 = 3;
+
+/// "Find my order"'s two budgets.
+#[derive(Debug)]
+pub struct LookupLimiter {
+    pub per_client: WindowLimiter,
+    pub per_order: WindowLimiter,
+}
+
+impl Default for LookupLimiter {
+    fn default() -> Self {
+        Self {
+            per_client: WindowLimiter::new(LOOKUPS_PER_CLIENT_PER_MINUTE),
+            per_order: WindowLimiter::new(LOOKUPS_PER_ORDER_PER_MINUTE),
+        }
+    }
+}
+
+/// An order id's key for its budget, as typed: the same order however its
+/// hex digits are written, and any other text by its digest.
+pub fn order_key(order_id: &str, parsed: Option<(u32, u64)>) -> u128 {
+    use sha2::Digest;
+    match parsed {
+        Some((event, order)) => (1 << 127) | (u128::from(event) << 64) | u128::from(order),
+        None => {
+            let digest = sha2::Sha256::digest(order_id.as_bytes());
+            let mut first = [0; 16];
+            first.copy_from_slice(&digest[..16]);
+            u128::from_le_bytes(first) >> 1
+        }
     }
 }
 

@@ -28,6 +28,8 @@ pub enum Route {
     HoldCheckout,
     PaymentWebhook,
     PaymentTestConfirm,
+    OrderCancelRequests,
+    OrderLookup,
 }
 
 /// Each route's path (matchit syntax) and the methods it takes.
@@ -55,6 +57,8 @@ pub const ROUTES: &[(Route, &str, &[Method])] = &[
     (Route::HoldCheckout, "/v1/holds/{hold_id}/checkout", &[Method::POST]),
     (Route::PaymentWebhook, "/v1/payments/webhook", &[Method::POST]),
     (Route::PaymentTestConfirm, "/v1/payments/{payment_id}/test-confirm", &[Method::POST]),
+    (Route::OrderCancelRequests, "/v1/orders/{order_id}/cancel-requests", &[Method::POST]),
+    (Route::OrderLookup, "/v1/orders/lookup", &[Method::POST]),
 ];
 
 impl Route {

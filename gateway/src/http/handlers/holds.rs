@@ -15,9 +15,9 @@ use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
 use crate::http::app::App;
-use crate::http::auth::{access_buyer, caller, refuse_order_token, Permission};
+use crate::http::auth::{access_buyer, caller, confirmed_by_email, refuse_order_token, this_order_token, Permission};
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::request::{idempotency_key, read_json};
+use crate::http::request::{idempotency_key, read_json, read_optional_json};
 use crate::http::response::{json_response, no_content, HttpResponse};
 use crate::http::views;
 
@@ -152,22 +152,46 @@ fn owned_order(
 ) -> ApiResult<(Arc<Event>, Order, Requester)> {
     let (event, id) = app.event_of_ref(reference, 'o', "order")?;
     let requester = caller(app, request, &event, permission)?.requester();
-    let order = event
-        .inventory
-        .order(OrderId(id))
-        .ok_or_else(|| ApiError::not_found("unknown_order", "there is no such order"))?;
+    let order = event.inventory.order(OrderId(id)).ok_or_else(unknown_order)?;
     if !requester.may_act_for(order.buyer) {
         return Err(ApiError::forbidden("not_yours", "this order belongs to another buyer"));
     }
     Ok((event, order, requester))
 }
 
-pub async fn cancel_order(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
-    refuse_order_token(app, request)?;
-    let (event, order, requester) = owned_order(app, reference, request, Permission::ManageEvent)?;
+/// An optional body: the confirmation code emailed to the buyer, sent with
+/// the order's token (the access token and staff need none).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CancelBody {
+    #[serde(default, deserialize_with = "json_fields::present")]
+    confirmation: Option<String>,
+}
+
+pub async fn cancel_order(app: &App, reference: &str, request: Request<Incoming>) -> ApiResult<HttpResponse> {
+    let (event, id) = app.event_of_ref(reference, 'o', "order")?;
+    let (event, order, requester) = match this_order_token(app, &request, &event, OrderId(id))? {
+        Some(buyer) => {
+            let body: Option<CancelBody> = read_optional_json(request, app.max_body_bytes).await?;
+            confirmed_by_email(app, &event, OrderId(id), body.as_ref().and_then(|b| b.confirmation.as_deref()))?;
+            let order = event.inventory.order(OrderId(id)).ok_or_else(unknown_order)?;
+            if order.buyer != buyer {
+                return Err(ApiError::forbidden("not_yours", "this order token is for another buyer's order"));
+            }
+            (event, order, Requester::Buyer(buyer))
+        }
+        None => {
+            refuse_order_token(app, &request)?;
+            owned_order(app, reference, &request, Permission::ManageEvent)?
+        }
+    };
     let (cancelled, receipt) = app.engine.cancel_order(&event, order.id, requester)?;
     app.durable(receipt).await?;
     Ok(json_response(StatusCode::OK, &views::order_json(&app.engine, &event, &cancelled)))
+}
+
+fn unknown_order() -> ApiError {
+    ApiError::not_found("unknown_order", "there is no such order")
 }
 
 /// 409 while the request that first used a key is not yet durable: its

@@ -115,7 +115,7 @@ async fn dispatch(app: &App, matched: Matched, request: Request<Incoming>, clien
         (Route::Hold, _) => holds::release_hold(app, &param, &request).await,
         (Route::HoldPurchase, _) => holds::purchase(app, &param, request).await,
         (Route::Order, _) => orders::get_order(app, &param, &request),
-        (Route::OrderCancel, _) => holds::cancel_order(app, &param, &request).await,
+        (Route::OrderCancel, _) => holds::cancel_order(app, &param, request).await,
         (Route::OrderCalendar, _) => orders::order_calendar(app, &param, &request),
         (Route::Metrics, _) => Ok(operator::metrics_exposition(app)),
         (Route::Healthz, _) => Ok(operator::healthz()),
@@ -127,6 +127,10 @@ async fn dispatch(app: &App, matched: Matched, request: Request<Incoming>, clien
         (Route::HoldCheckout, _) => payments::checkout(app, &param, request).await,
         (Route::PaymentWebhook, _) => payments::webhook(app, request).await,
         (Route::PaymentTestConfirm, _) => payments::test_confirm(app, &param, request).await,
+        (Route::OrderCancelRequests, _) => orders::request_cancellation(app, &param, request).await,
+        (Route::OrderLookup, _) => {
+            orders::lookup(app, app.trusted_proxies.client_address(client, request.headers()), request).await
+        }
     }
 }
 
@@ -170,6 +174,7 @@ mod tests {
             join_limiter: WindowLimiter::new(1_000_000),
             trusted_proxies: TrustedProxies::new(Vec::new()).expect("no proxies is valid"),
             seat_call_limiter: WindowLimiter::new(1_000_000),
+            lookup_limiter: crate::http::limiter::LookupLimiter::default(),
             providers: Arc::new(crate::payments::Providers::new(&crate::payments::PaymentSecrets::default())),
         }
     }

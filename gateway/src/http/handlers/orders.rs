@@ -1,14 +1,18 @@
 //! The buyer's order after the sale: read by the access token while it
 //! lasts, by the admin, or by the order's own token (its link) long after;
-//! and the show as a calendar file. Cancelling is `holds`'s: it needs more
-//! than the order token.
+//! the show as a calendar file; a cancellation's confirmation emailed to
+//! the buyer (cancelling is `holds`'s: with the order token it needs that
+//! confirmation); and "Find my order", which emails the link again and
+//! answers alike whoever asks about whatever.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use guichet_engine::event::Event;
+use guichet_engine::event::{Event, EventNumber};
 use guichet_engine::ids::OrderId;
 use guichet_engine::inventory::Order;
+use guichet_engine::limits::MAX_LOOKUP_EMAIL_BYTES;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
@@ -16,8 +20,13 @@ use hyper::{Request, Response, StatusCode};
 
 use crate::calendar::order_ics;
 use crate::http::app::App;
-use crate::http::auth::{order_reader, OrderReader};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::http::auth::{order_holder, order_reader, OrderReader};
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::limiter::{client_key, order_key, within_budget};
+use crate::http::request::{read_json, read_optional_json};
 use crate::http::response::{json_response, HttpResponse};
 use crate::http::views;
 
@@ -59,4 +68,57 @@ pub fn order_calendar(app: &App, reference: &str, request: &Request<Incoming>) -
     // The buyer's: not for shared caches.
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
     Ok(response)
+}
+
+/// The cancellation confirmation's body: empty or `{}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmptyBody {}
+
+/// Emails the buyer a one-time code that cancels the order (with the order
+/// link), for the bearer of the order's token or its access token: 202
+/// once the email is queued durably. The answer never names the address.
+pub async fn request_cancellation(app: &App, reference: &str, request: Request<Incoming>) -> ApiResult<HttpResponse> {
+    let (event, id) = app.event_of_ref(reference, 'o', "order")?;
+    let buyer = order_holder(app, &request, &event, OrderId(id))?;
+    let _: Option<EmptyBody> = read_optional_json(request, app.max_body_bytes).await?;
+    let (_, receipt) = app.engine.request_cancellation(&event, OrderId(id), buyer)?;
+    app.durable(receipt).await?;
+    Ok(json_response(StatusCode::ACCEPTED, &json!({ "status": "sent" })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LookupBody {
+    email: String,
+    order_id: String,
+}
+
+/// The longest order id worth looking up (`o` and two hex numbers).
+const MAX_LOOKUP_ORDER_ID_LEN: usize = 1 + 8 + 1 + 16;
+
+/// "Find my order": the order link emailed again to the address given at
+/// checkout. Whatever the order and address, the same 202 and body: the
+/// answer does not tell whether the order exists or whose it is. Not
+/// awaited: the email's record is logged (the writer syncs it at once), but
+/// waiting on it only when there is one would tell by the time taken; the
+/// answer acknowledges no change, and a buyer who got no email asks again.
+pub async fn lookup(app: &App, client: IpAddr, request: Request<Incoming>) -> ApiResult<HttpResponse> {
+    let limits = &app.lookup_limiter;
+    within_budget(&limits.per_client, client_key(client), app.now(), "lookup_rate_limited")?;
+    let body: LookupBody = read_json(request, app.max_body_bytes).await?;
+    if body.email.len() > MAX_LOOKUP_EMAIL_BYTES || !body.email.contains('@') {
+        return Err(ApiError::bad_request("invalid_email", "email must be an address (at most 254 bytes)"));
+    }
+    if body.order_id.len() > MAX_LOOKUP_ORDER_ID_LEN {
+        return Err(ApiError::bad_request("invalid_order_id", "order_id is an order's id, as o1-2a"));
+    }
+    let parsed = views::parse_ref(&body.order_id, 'o');
+    within_budget(&limits.per_order, order_key(&body.order_id, parsed), app.now(), "lookup_rate_limited")?;
+    let event = parsed.and_then(|(number, _)| app.engine.event_by_number(EventNumber(number)));
+    let order = OrderId(parsed.map_or(0, |(_, id)| id));
+    if let Err(error) = app.engine.request_order_link(event.as_deref(), order, &body.email) {
+        tracing::warn!(code = error.code(), %error, "an order link's email was not queued");
+    }
+    Ok(json_response(StatusCode::ACCEPTED, &json!({ "status": "accepted" })))
 }
