@@ -149,5 +149,6 @@ pub const MAX_ORDER_LINK_EMAILS_PER_ORDER: u32 = 10;
 pub const ORDER_LINK_EMAIL_INTERVAL_S: u32 = 300;
 /// A confirmation code's text (they are about 40 characters).
 pub const MAX_CONFIRMATION_CODE_LEN: usize = 80;
-/// An email address as "Find my order" takes it (RFC 5321's longest path).
-pub const MAX_LOOKUP_EMAIL_BYTES: usize = 254;
+/// An email address as "Find my order" takes it, in characters (RFC 5321's
+/// longest path is 254 octets).
+pub const MAX_LOOKUP_EMAIL_CHARS: usize = 254;

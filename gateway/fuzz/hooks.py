@@ -20,7 +20,7 @@ with open(os.environ["FUZZ_STATE"], encoding="utf-8") as _file:
     STATE = json.load(_file)
 
 ADMIN_OPERATIONS = {"createEvent", "patchRoom", "getStats", "listOrders"}
-SHOPPER_OPERATIONS = {"seatMap", "placeHold"}
+SHOPPER_OPERATIONS = {"seatMap", "placeHold", "requestCancellation"}
 BUYER_OR_ADMIN_OPERATIONS = {"getHold", "releaseHold", "purchaseHold", "getOrder", "cancelOrder"}
 QUEUE_TOKENS = {"queueStatus": "poller_queue", "leaveQueue": "leaver_queue"}
 
@@ -66,6 +66,11 @@ class Tokens:
 #   saw (the setup's keys, its own), and a key already used by this buyer
 #   for another hold or `payment_ref` is refused; `too_many_orders`: the
 #   buyer's 1,000 orders. Both depend on what came before, not on the schema.
+# - requestCancellation, 409 and 429: each order is sent at most 5
+#   confirmations, one a minute, and none once cancelled: what the fuzzer
+#   asked before decides, not the schema.
+# - lookupOrder, 429 `lookup_rate_limited`: 5 lookups a minute per client
+#   and 3 per order id, whatever is asked (so a refusal tells nothing).
 # - paymentWebhook, 400 `invalid_signature`: the signature is an HMAC of the
 #   body under a secret the fuzzer does not have; the webhook tests in
 #   gateway/tests/payments.rs sign their own deliveries.
@@ -83,6 +88,9 @@ BY_DESIGN_REFUSALS = {
     },
     ("purchaseHold", 422): {"idempotency_key_reused", "too_many_orders"},
     ("paymentWebhook", 400): {"invalid_signature"},
+    ("requestCancellation", 409): {"order_cancelled", "cancel_requests_exhausted"},
+    ("requestCancellation", 429): {"cancel_request_too_soon", "rate_limited"},
+    ("lookupOrder", 429): {"lookup_rate_limited"},
 }
 
 

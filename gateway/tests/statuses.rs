@@ -30,6 +30,7 @@ const OUT_OF_REACH: &[(&str, &str, u16, &str)] = &[
     ("get", "/v1/orders/{order_id}", 503, "`overloaded` needs 200,000 access tokens in one minute"),
     ("get", "/v1/orders/{order_id}/calendar", 503, "`overloaded` needs 200,000 access tokens in one minute"),
     ("post", "/v1/tokens", 409, "`too_many_tokens` needs 10,000 tokens made, each with its own fsync"),
+    ("post", "/v1/orders/lookup", 503, "`overloaded` needs 200,000 client addresses in one minute"),
 ];
 
 type Operation = (String, String); // (method, path template)
@@ -280,6 +281,7 @@ fn every_documented_status_of_every_route_is_reached() {
     operator_routes_and_pages(&record, &dir.path().join("pages"));
     limits(&record, &dir.path().join("limits"));
     a_failed_log(&record, &dir.path().join("failed"));
+    find_my_order(&record, &dir.path().join("lookup"));
     payment_routes(&record, &dir.path().join("payments"));
     payments_unconfigured_or_failing(&record, &dir.path().join("payments-failed"));
     payment_limits(&record, &dir.path().join("payments-limits"));
@@ -484,7 +486,23 @@ fn seat_routes(record: &Recorder, data: &Path) {
     record.expect(&server, call("POST", &cancel), 401);
     record.expect(&server, call("POST", &cancel).token(&rival), 403);
     record.expect(&server, call("POST", "/v1/orders/o0-ffff/cancel").token(ADMIN), 404);
+    // With only the order link: a confirmation emailed to the buyer, then the cancellation with it.
+    let requests = format!("{order_path}/cancel-requests");
+    record.expect(&server, call("POST", &requests), 401);
+    record.expect(&server, call("POST", &requests).token(&rival), 403);
+    record.expect(&server, call("POST", "/v1/orders/o0-ffff/cancel-requests").token(&access), 404);
+    record.expect(&server, call("POST", &requests).token(&order_token).json(r#"{"x":1}"#), 400);
+    record.expect(&server, call("POST", &requests).token(&order_token).typed("{}", "text/plain"), 415);
+    record.expect_too_large(&server, "POST", &requests, &order_token);
+    record.expect(&server, call("POST", &requests).token(&order_token).json("{}"), 202);
+    record.expect(&server, call("POST", &requests).token(&order_token), 429);
+    let guessed = r#"{"confirmation":"1.1.4000000000.AAAAAAAAAAAAAAAAAAAAAA"}"#;
+    record.expect(&server, call("POST", &cancel).token(&order_token).json(guessed), 403);
+    record.expect(&server, call("POST", &cancel).token(&order_token).json(r#"{"confirmation":5}"#), 400);
+    record.expect(&server, call("POST", &cancel).token(&order_token).typed("{}", "text/plain"), 415);
+    record.expect_too_large(&server, "POST", &cancel, &order_token);
     record.expect(&server, call("POST", &cancel).token(&access), 200);
+    record.expect(&server, call("POST", &requests).token(&order_token), 409);
     // Without `refund_until` a buyer may not cancel.
     let final_hold = hold(record, &server, "final", &final_access);
     let final_order = buy(record, &server, &final_hold, &final_access, "f1");
@@ -559,6 +577,20 @@ fn limits(record: &Recorder, data: &Path) {
     }
 }
 
+/// "Find my order": the same 202 whatever is asked, within its budgets.
+fn find_my_order(record: &Recorder, data: &Path) {
+    let server = Server::start(data, &[]);
+    early_in_a_minute();
+    let lookup = "/v1/orders/lookup";
+    record.expect(&server, call("POST", lookup).json(r#"{"email":"a@example.com","order_id":"o0-1"}"#), 202);
+    record.expect(&server, call("POST", lookup).json(r#"{"email":"nobody","order_id":"o0-1"}"#), 400);
+    record.expect(&server, call("POST", lookup).typed("{}", "text/plain"), 415);
+    record.expect_too_large(&server, "POST", lookup, "none");
+    // Five a minute from this client, whatever they were.
+    record.expect(&server, call("POST", lookup).json(r#"{"email":"b@example.com","order_id":"o0-2"}"#), 202);
+    record.expect(&server, call("POST", lookup).json(r#"{"email":"c@example.com","order_id":"o0-3"}"#), 429);
+}
+
 /// Every change after the log failed: 503, and the server is not ready.
 fn a_failed_log(record: &Recorder, data: &Path) {
     // Every poll accepted, so the admitted buyer's poll waits for the log.
@@ -586,6 +618,7 @@ fn a_failed_log(record: &Recorder, data: &Path) {
         call("POST", "/v1/events/show/holds").token(&access).json(r#"{"section":"GA","quantity":1}"#),
         call("DELETE", &format!("/v1/holds/{held}")).token(&access),
         call("POST", &format!("/v1/holds/{to_buy}/purchase")).token(&access).json(body).header("Idempotency-Key", "k2"),
+        call("POST", &format!("/v1/orders/{order}/cancel-requests")).token(&access),
         call("POST", &format!("/v1/orders/{order}/cancel")).token(ADMIN),
         call("POST", "/v1/tokens").token(ADMIN).json(viewer),
         call("DELETE", "/v1/tokens/t1").token(ADMIN),

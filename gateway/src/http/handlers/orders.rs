@@ -12,7 +12,7 @@ use bytes::Bytes;
 use guichet_engine::event::{Event, EventNumber};
 use guichet_engine::ids::OrderId;
 use guichet_engine::inventory::Order;
-use guichet_engine::limits::MAX_LOOKUP_EMAIL_BYTES;
+use guichet_engine::limits::MAX_LOOKUP_EMAIL_CHARS;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
@@ -94,7 +94,7 @@ struct LookupBody {
     order_id: String,
 }
 
-/// The longest order id worth looking up (`o` and two hex numbers).
+/// The longest order id worth looking up, in characters (`o` and two hex numbers).
 const MAX_LOOKUP_ORDER_ID_LEN: usize = 1 + 8 + 1 + 16;
 
 /// "Find my order": the order link emailed again to the address given at
@@ -107,10 +107,10 @@ pub async fn lookup(app: &App, client: IpAddr, request: Request<Incoming>) -> Ap
     let limits = &app.lookup_limiter;
     within_budget(&limits.per_client, client_key(client), app.now(), "lookup_rate_limited")?;
     let body: LookupBody = read_json(request, app.max_body_bytes).await?;
-    if body.email.len() > MAX_LOOKUP_EMAIL_BYTES || !body.email.contains('@') {
-        return Err(ApiError::bad_request("invalid_email", "email must be an address (at most 254 bytes)"));
+    if body.email.chars().count() > MAX_LOOKUP_EMAIL_CHARS || !body.email.contains('@') {
+        return Err(ApiError::bad_request("invalid_email", "email must be an address (at most 254 characters)"));
     }
-    if body.order_id.len() > MAX_LOOKUP_ORDER_ID_LEN {
+    if body.order_id.chars().count() > MAX_LOOKUP_ORDER_ID_LEN {
         return Err(ApiError::bad_request("invalid_order_id", "order_id is an order's id, as o1-2a"));
     }
     let parsed = views::parse_ref(&body.order_id, 'o');
