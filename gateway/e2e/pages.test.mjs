@@ -6,12 +6,14 @@
 // promoter changes the admission rate and sees the dashboard follow; the
 // second buyer, admitted in turn, picks seats on the map; a third leaves; a
 // buyer's order link shows and prints the tickets in a fresh browser once
-// the access has expired.
+// the access has expired; a buyer with only the order link cancels through
+// the confirmation emailed to them, and asks for a lost link again.
 // Any page JavaScript error, console error, or unexpected HTTP error fails
 // the test it happens in. Screenshots of each step go to $SCREENSHOTS.
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { createHmac } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -19,6 +21,8 @@ const BASE = process.env.GUICHET_URL;
 const ADMIN = process.env.GUICHET_ADMIN_TOKEN;
 const SHOTS = process.env.SCREENSHOTS || 'screenshots';
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+/** The server's data directory: the test signs a cancellation code as the email would carry it. */
+const DATA_DIR = process.env.GUICHET_DATA_DIR;
 assert.ok(BASE && ADMIN, 'GUICHET_URL and GUICHET_ADMIN_TOKEN are set (run.sh sets them)');
 mkdirSync(SHOTS, { recursive: true });
 
@@ -426,6 +430,90 @@ test('the order link shows and prints the tickets in a fresh browser after the a
   await page.goto(`${BASE}/o/${orderId}`);
   await page.locator('#refused-text', { hasText: 'incomplete' }).waitFor();
   await fresh.close();
+});
+
+/** A buyer joins, is admitted and buys one place through the API: the Order. */
+async function buyOne(event) {
+  const joined = await (await fetch(`${BASE}/v1/events/${event}/queue`, { method: 'POST' })).json();
+  let status = joined.status;
+  while (status.state !== 'admitted') {
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const polled = await fetch(`${BASE}/v1/events/${event}/queue/status`, { headers: { Authorization: 'Bearer ' + joined.queue_token } });
+    if (polled.status === 200) status = await polled.json();
+  }
+  const buyer = { Authorization: 'Bearer ' + status.access_token, 'Content-Type': 'application/json' };
+  const hold = await (await fetch(`${BASE}/v1/events/${event}/holds`, {
+    method: 'POST', headers: buyer, body: JSON.stringify({ section: 'A', quantity: 1 }),
+  })).json();
+  const bought = await fetch(`${BASE}/v1/holds/${hold.hold_id}/purchase`, {
+    method: 'POST', headers: Object.assign({ 'Idempotency-Key': 'e2e-cancel' }, buyer), body: JSON.stringify({ payment_ref: 'cash' }),
+  });
+  assert.equal(bought.status, 201);
+  return bought.json();
+}
+
+/**
+ * The code the confirmation email carries (engine/src/confirmations.rs): the
+ * server signs it when the email is written; the test, which has no mailbox,
+ * signs it with the server's key the same way.
+ */
+function confirmationCode(orderId, nth) {
+  const ring = JSON.parse(readFileSync(join(DATA_DIR, 'signing-keys.json'), 'utf8'));
+  const key = ring.keys.find((k) => k.id === ring.current);
+  const [event, order] = orderId.slice(1).split('-').map((hex) => BigInt('0x' + hex));
+  const expires = BigInt(Math.floor(Date.now() / 1000) + 1800);
+  const fields = Buffer.alloc(24);
+  fields.writeUInt32LE(Number(event), 0);
+  fields.writeBigUInt64LE(order, 4);
+  fields.writeUInt32LE(nth, 12);
+  fields.writeBigUInt64LE(expires, 16);
+  const mac = createHmac('sha256', Buffer.from(key.secret))
+    .update(Buffer.from('guichet cancel confirmation v1\0', 'latin1')).update(fields).digest();
+  return `${key.id}.${nth}.${expires}.${mac.subarray(0, 16).toString('base64url')}`;
+}
+
+test('with only the order link, a buyer cancels through the emailed confirmation, and finds a lost link', async () => {
+  const id = EVENT + '-cancel';
+  const created = await call('POST', '/v1/events', {
+    id, name: 'Kaïn — annulable', venue: 'Salle Albert-Rousseau, Québec',
+    starts_at: '2099-06-01T00:30:00Z', on_sale_at: '2026-01-01T00:00:00Z', refund_until: '2099-05-01T00:00:00Z', currency: 'CAD',
+    tiers: [{ id: 'parterre', name: 'Parterre', price_cents: 5500 }],
+    sections: [{ id: 'A', name: 'Parterre A', tier: 'parterre', rows: [{ id: '1', seats: 10 }] }],
+    per_buyer_limit: 4, hold_ttl_s: 600, room: { admit_per_minute: 60000, max_active: 10, access_ttl_s: 900 },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const order = await buyOne(id);
+
+  // A fresh browser with the link: the order token alone asks for the confirmation.
+  const context = await browser.newContext({ viewport: { width: 390, height: 800 }, locale: 'en-CA' });
+  const page = watch(await context.newPage(), 'cancelling buyer');
+  await page.goto(BASE + order.order_url);
+  await page.locator('#v-order').waitFor();
+  assert.equal(await page.locator('#cancel-confirm').isVisible(), false, 'no confirmation yet');
+  await page.getByRole('button', { name: 'Cancel my order' }).click();
+  await page.locator('#cancel-result', { hasText: 'We emailed a confirmation' }).waitFor();
+  assert.match(await page.locator('#order-status').textContent(), /Confirmed/, 'not cancelled by the request');
+  await screenshot(page, 'cancel-requested');
+
+  // The emailed link: the same page with the code; confirming cancels.
+  await page.goto(BASE + order.order_url + '&c=' + confirmationCode(order.order_id, 1));
+  await page.getByRole('button', { name: 'Confirm the cancellation' }).click();
+  await page.locator('#order-status', { hasText: 'cancelled' }).waitFor();
+  assert.equal(await page.locator('#cancel-box').isVisible(), false);
+  assert.ok(!page.url().includes('&c='), 'the used code leaves the address');
+  await screenshot(page, 'cancelled-by-link');
+  await context.close();
+
+  // Find my order, on the event list: the same answer whatever is asked.
+  const home = await browser.newContext({ viewport: { width: 390, height: 800 }, locale: 'en-CA' });
+  const finder = watch(await home.newPage(), 'finder');
+  await finder.goto(BASE + '/');
+  await finder.fill('#find-email', 'someone@example.com');
+  await finder.fill('#find-order', order.order_id);
+  await finder.getByRole('button', { name: 'Email me the link' }).click();
+  await finder.locator('#find-result', { hasText: 'If this order was bought with this address' }).waitFor();
+  await screenshot(finder, 'find-my-order');
+  await home.close();
 });
 
 test('a sold-out event says so before anyone joins', async () => {

@@ -37,7 +37,7 @@ DATA=$SERVER_DIR
 rm -rf "$SHOTS"
 mkdir -p "$SHOTS"
 status=0
-GUICHET_URL="$URL" GUICHET_ADMIN_TOKEN="$ADMIN_TOKEN" SCREENSHOTS="$SHOTS" CHROMIUM="$CHROMIUM" \
+GUICHET_URL="$URL" GUICHET_ADMIN_TOKEN="$ADMIN_TOKEN" GUICHET_DATA_DIR="$SERVER_DIR/data" SCREENSHOTS="$SHOTS" CHROMIUM="$CHROMIUM" \
     timeout 300 node --test --test-concurrency=1 --test-timeout=120000 --test-reporter=spec \
     "$E2E_DIR/pages.test.mjs" 2>&1 | tee "$DATA/report" || status=$?
 temp_server_check e2e "during the tests" || status=1

@@ -1,5 +1,6 @@
 // The event list (`/`): events on sale or soon on sale, with search by name,
-// venue and date, from `GET /v1/events`.
+// venue and date, from `GET /v1/events`; and "Find my order", which has the
+// order's link emailed again (the answer never says whether it exists).
 'use strict';
 
 let shown = [];
@@ -48,7 +49,29 @@ function render() {
   $('count').textContent = shown.length ? t('index.count', { n: shown.length }) : t('index.none');
 }
 
+async function findOrder(submitted) {
+  submitted.preventDefault();
+  const form = $('find');
+  const result = $('find-result');
+  form.querySelector('button').disabled = true;
+  try {
+    const body = { email: form.email.value.trim(), order_id: form.order_id.value.trim().toLowerCase() };
+    const answer = await api('POST', '/v1/orders/lookup', { body });
+    result.className = 'notice ' + (answer.status === 202 ? 'ok' : 'bad');
+    if (answer.status === 202) result.textContent = t('find.sent');
+    else if (answer.status === 429) result.textContent = t('find.too_many', { s: answer.retryAfterS || 60 });
+    else result.textContent = t('error.generic', { message: apiError(answer).message });
+  } catch (error) {
+    result.className = 'notice bad';
+    result.textContent = t('error.network');
+  } finally {
+    result.hidden = false;
+    form.querySelector('button').disabled = false;
+  }
+}
+
 document.addEventListener('DOMContentLoaded', () => {
+  $('find').addEventListener('submit', findOrder);
   setupLanguage(render);
   const form = $('search');
   const initial = new URLSearchParams(location.search);

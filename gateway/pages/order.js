@@ -5,17 +5,22 @@
 // code; it prints cleanly and offers the show as a calendar file. It needs
 // nothing kept in the browser: a fresh browser, long after the shopping
 // time ran out, shows the same tickets.
+//
+// Cancelling with only this link takes two steps, so a forwarded link is not
+// enough: "Cancel my order" has a confirmation emailed to the buyer; its
+// link is this page with `&c=<code>` in the fragment, which offers
+// "Confirm the cancellation".
 'use strict';
 
-const page = { orderId: '', token: '', order: null, event: null };
+const page = { orderId: '', token: '', confirmation: '', order: null, event: null };
 
 function orderIdFromPath() {
   const match = /^\/o\/([^/]+)$/.exec(window.location.pathname);
   return match ? decodeURIComponent(match[1]) : '';
 }
 
-function tokenFromFragment() {
-  return new URLSearchParams(window.location.hash.replace(/^#/, '')).get('t') || '';
+function fragment(name) {
+  return new URLSearchParams(window.location.hash.replace(/^#/, '')).get(name) || '';
 }
 
 function refuse(key) {
@@ -60,6 +65,7 @@ function render() {
   $('order-status').className = 'notice ' + (cancelled ? 'bad' : 'ok');
   $('order-total').textContent = t('checkout.total') + ': ' + money(order.total_cents, order.currency);
   $('calendar').setAttribute('href', '/v1/orders/' + encodeURIComponent(order.order_id) + '/calendar');
+  renderCancellation();
   const cards = order.tickets.map((ticket, index) => el('article', { class: 'card ticket' }, [
     el('h3', { text: t('done.ticket', { n: index + 1, total: order.tickets.length }) }),
     el('p', {}, [el('strong', { text: event.name })]),
@@ -71,6 +77,82 @@ function render() {
     el('p', { class: 'code', text: ticket.code }),
   ]));
   $('tickets').replaceChildren(...cards);
+}
+
+/** The cancel box (while the order stands) or the refund's state (once cancelled). */
+function renderCancellation() {
+  const order = page.order;
+  const cancelled = order.status === 'cancelled';
+  $('cancel-box').hidden = cancelled;
+  $('cancel-request').hidden = Boolean(page.confirmation);
+  $('cancel-confirm').hidden = !page.confirmation;
+  $('cancel-text').textContent = t(page.confirmation ? 'order.cancel.confirm_text' : 'order.cancel.request_text');
+  const refund = cancelled && order.refund ? order.refund.status : '';
+  $('refund-status').hidden = !refund;
+  $('refund-status').textContent = refund ? t('order.refund.' + refund) : '';
+}
+
+function cancelResult(key, values, bad) {
+  $('cancel-result').hidden = !key;
+  $('cancel-result').textContent = key ? t(key, values) : '';
+  $('cancel-result').className = 'notice ' + (bad ? 'bad' : 'ok');
+}
+
+/** The words for a refused cancellation step, by the API's code. */
+function cancelRefusal(answer) {
+  const error = apiError(answer);
+  const keys = {
+    refund_period_over: 'order.cancel.closed',
+    cancel_request_too_soon: 'order.cancel.too_soon',
+    cancel_requests_exhausted: 'order.cancel.exhausted',
+    confirmation_expired: 'order.cancel.expired',
+    invalid_confirmation: 'order.cancel.invalid',
+  };
+  if (keys[error.code]) cancelResult(keys[error.code], { s: answer.retryAfterS || 60 }, true);
+  else cancelResult('error.generic', { message: error.message }, true);
+  if (error.code === 'confirmation_expired' || error.code === 'invalid_confirmation') forgetConfirmation();
+}
+
+/** Drops the code from the address (it is used or refused) and offers a new request. */
+function forgetConfirmation() {
+  page.confirmation = '';
+  history.replaceState(null, '', window.location.pathname + '#t=' + encodeURIComponent(page.token));
+  renderCancellation();
+}
+
+async function requestCancellation() {
+  $('cancel-request').disabled = true;
+  try {
+    const path = '/v1/orders/' + encodeURIComponent(page.orderId) + '/cancel-requests';
+    const answer = await api('POST', path, { token: page.token });
+    if (answer.status === 202) cancelResult('order.cancel.sent');
+    else if (apiError(answer).code === 'order_cancelled') await start();
+    else cancelRefusal(answer);
+  } catch (error) {
+    cancelResult('error.network', {}, true);
+  } finally {
+    $('cancel-request').disabled = false;
+  }
+}
+
+async function confirmCancellation() {
+  $('cancel-confirm').disabled = true;
+  try {
+    const path = '/v1/orders/' + encodeURIComponent(page.orderId) + '/cancel';
+    const answer = await api('POST', path, { token: page.token, body: { confirmation: page.confirmation } });
+    if (answer.status === 200) {
+      page.order = answer.body;
+      forgetConfirmation();
+      cancelResult('');
+      render();
+    } else {
+      cancelRefusal(answer);
+    }
+  } catch (error) {
+    cancelResult('error.network', {}, true);
+  } finally {
+    $('cancel-confirm').disabled = false;
+  }
 }
 
 /** Downloads the calendar file with the order token (a plain link could not send it). */
@@ -99,7 +181,8 @@ async function downloadCalendar(clickEvent) {
 
 async function start() {
   page.orderId = orderIdFromPath();
-  page.token = tokenFromFragment();
+  page.token = fragment('t');
+  page.confirmation = fragment('c');
   if (!page.orderId || !page.token) {
     refuse('order.no_token');
     return;
@@ -127,6 +210,8 @@ document.addEventListener('DOMContentLoaded', () => {
   setupLanguage(render);
   $('print').addEventListener('click', () => window.print());
   $('calendar').addEventListener('click', downloadCalendar);
+  $('cancel-request').addEventListener('click', requestCancellation);
+  $('cancel-confirm').addEventListener('click', confirmCancellation);
   window.addEventListener('hashchange', start);
   start();
 });
