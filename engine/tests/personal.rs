@@ -14,12 +14,18 @@ use guichet_engine::personal::{BuyerContact, ErasedBy, PersonalData};
 use guichet_engine::store::personal::{PersonalDataState, KEY_TABLE_DIR};
 use guichet_engine::store::{ConfirmOutcome, Confirmation, Engine, EngineOptions};
 use guichet_engine::wal::storage::{MemoryStorage, Storage};
+use guichet_engine::wal::WalOptions;
 
 const BUYER: BuyerId = BuyerId(3);
 const EMAIL: &str = "ana.levesque@example.org";
 
+/// Small segments: each test's disk is copied at every crash.
+fn options() -> EngineOptions {
+    EngineOptions { wal: WalOptions { segment_bytes: 1 << 20, ..WalOptions::default() }, ..EngineOptions::default() }
+}
+
 fn paid_engine(storage: &MemoryStorage, clock: &Arc<ManualClock>) -> Engine {
-    let (engine, _) = Engine::open(Arc::new(storage.clone()), EngineOptions::default(), clock.clone()).unwrap();
+    let (engine, _) = Engine::open(Arc::new(storage.clone()), options(), clock.clone()).unwrap();
     let mut json = small_spec_json();
     json["payment"] = serde_json::json!({ "provider": "stripe" });
     let (_, receipt) = engine.create_event(&spec_from(json)).unwrap();
@@ -30,7 +36,7 @@ fn paid_engine(storage: &MemoryStorage, clock: &Arc<ManualClock>) -> Engine {
 /// The engine back after a crash, and the disk it now runs on.
 fn reopen(storage: &MemoryStorage, clock: &Arc<ManualClock>) -> (Engine, MemoryStorage) {
     let disk = storage.crash(0);
-    (Engine::open(Arc::new(disk.clone()), EngineOptions::default(), clock.clone()).unwrap().0, disk)
+    (Engine::open(Arc::new(disk.clone()), options(), clock.clone()).unwrap().0, disk)
 }
 
 fn contact() -> BuyerContact {
@@ -154,4 +160,23 @@ fn personal_data_is_erased_when_its_retention_ends() {
     assert_eq!(state(&engine, order), PersonalDataState::Erased);
     assert!(key_files(&storage).is_empty());
     assert_eq!(engine.erase_expired_personal_data().unwrap(), 0, "once");
+}
+
+#[test]
+fn the_sweeper_erases_personal_data_past_its_retention() {
+    use guichet_engine::maintenance::{Maintenance, MaintenanceOptions};
+    let (storage, clock) = (MemoryStorage::new(), Arc::new(ManualClock::new(T0)));
+    let engine = Arc::new(paid_engine(&storage, &clock));
+    let order = bought_with_contact(&engine);
+    let options = MaintenanceOptions { sweep_interval: std::time::Duration::from_millis(10), ..Default::default() };
+    let maintenance = Maintenance::start(engine.clone(), options).unwrap();
+    let starts_at = engine.event("test-event").unwrap().valid.starts_at;
+    clock.set(starts_at.plus_s(PERSONAL_DATA_KEPT_AFTER_SHOW_S));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while state(&engine, order) != PersonalDataState::Erased {
+        assert!(std::time::Instant::now() < deadline, "the sweeper erased the data in time");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    maintenance.stop();
+    assert_eq!(contact_of(&engine, order), None);
 }

@@ -2,7 +2,8 @@
 //! a `name` (checked, each refusal naming its field), the order says
 //! whether they are kept, and they are on disk only encrypted: no file of
 //! the data directory (log segments, snapshots, key table) holds the
-//! address in clear, before or after a restart.
+//! address in clear, before or after a restart. Staff over the event (an
+//! admin, the event's promoter) erase them: the key is deleted, once.
 
 mod common;
 
@@ -159,4 +160,64 @@ fn a_checkout_refuses_a_bad_email_or_name_naming_the_field() {
     assert_eq!((status, code.as_deref()), (400, Some("invalid_body")), "other fields are refused");
     let (status, answer) = server.call("POST", &path, Some(&access), Some(&json!({ "email": EMAIL }).to_string()));
     assert_eq!(status, 200, "{answer}");
+}
+
+/// A staff token made by the admin: `role` over `events`.
+fn token(server: &Server, role: &str, events: &[&str]) -> String {
+    let body = json!({ "role": role, "events": events, "label": format!("{role} {events:?}") }).to_string();
+    let (status, made) = server.call("POST", "/v1/tokens", Some(ADMIN), Some(&body));
+    assert_eq!(status, 201, "{made}");
+    made["token"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn staff_over_the_event_erase_a_buyers_data_once_and_nothing_readable_is_left() {
+    let (_dir, data) = data_dir();
+    let server = Server::start(&data);
+    create_event(&server, "paid");
+    create_event(&server, "other");
+    let (order, access) = bought(&server, "paid", &json!({ "email": EMAIL, "name": "Ana" }).to_string());
+    let order_id = order["order_id"].as_str().unwrap();
+    let path = format!("/v1/orders/{order_id}/personal-data");
+    let erase = |token: Option<&str>| {
+        let (status, answer) = server.call("DELETE", &path, token, None);
+        (status, answer["error"]["code"].as_str().map(str::to_owned), answer)
+    };
+    assert_eq!(erase(None).0, 401, "no token");
+    let (status, code, _) = erase(Some(&access));
+    assert_eq!((status, code.as_deref()), (403, Some("admin_only")), "the buyer does not erase through staff routes");
+    let (status, code, _) = erase(Some(&token(&server, "viewer", &["paid"])));
+    assert_eq!((status, code.as_deref()), (403, Some("role_not_allowed")));
+    let (status, code, _) = erase(Some(&token(&server, "promoter", &["other"])));
+    assert_eq!((status, code.as_deref()), (403, Some("token_other_event")));
+    let (status, _, answer) = erase(Some(&token(&server, "shop", &["paid"])));
+    assert_eq!(status, 403, "{answer}");
+    let key_table = data.join("personal-keys");
+    let key_bytes: Vec<Vec<u8>> =
+        key_table.read_dir().unwrap().map(|e| std::fs::read(e.unwrap().path()).unwrap()).collect();
+    assert_eq!(key_bytes.len(), 1, "the refusals erased nothing");
+
+    let promoter = token(&server, "promoter", &["paid"]);
+    let (status, _, answer) = erase(Some(&promoter));
+    assert_eq!((status, &answer), (200, &json!({ "order_id": order_id, "personal_data": "erased" })));
+    assert_eq!(key_table.read_dir().unwrap().count(), 0, "the key is deleted");
+    let (status, _, again) = erase(Some(ADMIN));
+    assert_eq!((status, &again["personal_data"]), (200, &json!("erased")), "twice: 200, nothing more");
+    let (status, read) = server.call("GET", &format!("/v1/orders/{order_id}"), Some(&access), None);
+    assert_eq!((status, &read["personal_data"], &read["status"]), (200, &json!("erased"), &json!("confirmed")));
+    let (status, unknown) = server.call("DELETE", "/v1/orders/o0-999999/personal-data", Some(ADMIN), None);
+    assert_eq!((status, &unknown["error"]["code"]), (404, &json!("unknown_order")));
+    let (without, _) = bought(&server, "paid", "{}");
+    let path = format!("/v1/orders/{}/personal-data", without["order_id"].as_str().unwrap());
+    let (status, answer) = server.call("DELETE", &path, Some(ADMIN), None);
+    assert_eq!((status, &answer["personal_data"]), (200, &json!("none")), "nothing given, nothing to erase");
+
+    server.guichet.terminate();
+    assert_eq!(files_holding(&data, EMAIL.as_bytes()), Vec::<String>::new());
+    for key in &key_bytes {
+        assert_eq!(files_holding(&data, key), Vec::<String>::new(), "the key is nowhere on disk");
+    }
+    let server = Server::start(&data);
+    let (status, read) = server.call("GET", &format!("/v1/orders/{order_id}"), Some(ADMIN), None);
+    assert_eq!((status, &read["personal_data"]), (200, &json!("erased")), "after a restart too");
 }
