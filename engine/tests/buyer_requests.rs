@@ -8,26 +8,49 @@ use common::*;
 use guichet_engine::clock::ManualClock;
 use guichet_engine::confirmations::ConfirmationError;
 use guichet_engine::emails::{EmailMessage, EmailRequest, EMAIL_KIND};
+use guichet_engine::event::Event;
 use guichet_engine::ids::{BuyerId, OrderId};
 use guichet_engine::inventory::{InventoryError, Requester};
-use guichet_engine::limits::{CANCEL_CONFIRMATION_VALID_S, CANCEL_REQUEST_INTERVAL_S, MAX_CANCEL_REQUESTS_PER_ORDER};
-use guichet_engine::store::{BuyerRequestError, Engine, EngineOptions};
+use guichet_engine::limits::{
+    CANCEL_CONFIRMATION_VALID_S, CANCEL_REQUEST_INTERVAL_S, MAX_CANCEL_REQUESTS_PER_ORDER,
+    MAX_ORDER_LINK_EMAILS_PER_ORDER, ORDER_LINK_EMAIL_INTERVAL_S,
+};
+use guichet_engine::personal::PersonalData;
+use guichet_engine::store::{BuyerRequestError, ConfirmOutcome, Confirmation, Engine, EngineOptions};
 use guichet_engine::wal::storage::{MemoryStorage, Storage};
 
 const BUYER: BuyerId = BuyerId(3);
 
-/// An engine with an event whose buyers may still cancel, and one order of `BUYER`'s.
+const EMAIL: &str = "Ana.Levesque@example.org";
+
+/// An engine with an event paid through the `test` provider whose buyers
+/// may still cancel, and one order of `BUYER`'s, who gave an email address.
 fn engine_with_order(storage: &MemoryStorage, clock: &Arc<ManualClock>) -> (Engine, OrderId) {
     let (engine, _) = Engine::open(Arc::new(storage.clone()), EngineOptions::default(), clock.clone()).unwrap();
     let mut json = small_spec_json();
     json["starts_at"] = "2027-06-01T20:00:00Z".into();
     json["refund_until"] = "2027-05-01T00:00:00Z".into();
+    json["payment"] = serde_json::json!({ "provider": "test" });
     let (event, receipt) = engine.create_event(&spec_from(json)).unwrap();
     engine.wait_durable(receipt).unwrap();
-    let placed = event.inventory.hold(BUYER, &best_in("A", 2)).unwrap();
-    let bought = event.inventory.purchase(placed.hold.id, Requester::Buyer(BUYER), "key", "cash").unwrap();
-    engine.wait_durable(bought.receipt).unwrap();
-    (engine, bought.order.id)
+    let order = buy(&engine, &event, BUYER, Some(EMAIL));
+    (engine, order)
+}
+
+/// A checkout by `buyer` (with `email` if given), confirmed: the order.
+fn buy(engine: &Engine, event: &Event, buyer: BuyerId, email: Option<&str>) -> OrderId {
+    let placed = event.inventory.hold(buyer, &best_in("A", 1)).unwrap();
+    let (payment, receipt) = engine.start_payment(event, placed.hold.id, buyer).unwrap();
+    engine.wait_durable(receipt).unwrap();
+    if let Some(data) = PersonalData::checked(email.map(str::to_owned), None).unwrap() {
+        engine.wait_durable(engine.keep_personal_data(&payment, &data).unwrap()).unwrap();
+    }
+    let confirmation = Confirmation { payment: payment.id.as_str(), provider_event: None, provider_ref: None };
+    let ConfirmOutcome::Ordered { order, receipt, .. } = engine.confirm_payment(confirmation).unwrap() else {
+        panic!("the confirmation makes the order")
+    };
+    engine.wait_durable(receipt).unwrap();
+    order.id
 }
 
 fn reopen(storage: &MemoryStorage, clock: &Arc<ManualClock>) -> Engine {
@@ -119,7 +142,7 @@ fn only_an_order_its_buyer_may_still_cancel_gets_a_confirmation() {
     let (_, receipt) = engine.cancel_order(&event, order, Requester::Buyer(BUYER)).unwrap();
     engine.wait_durable(receipt).unwrap();
     assert_eq!(refused(BUYER, order), "order_cancelled");
-    assert_eq!(engine.outbox_counts().pending, 0, "no email queued");
+    assert!(engine.outbox_due(EMAIL_KIND, 10).is_empty(), "no email queued");
 
     let (storage, clock) = (MemoryStorage::new(), Arc::new(ManualClock::new(T0)));
     let (engine, order) = engine_with_order(&storage, &clock);
@@ -130,12 +153,44 @@ fn only_an_order_its_buyer_may_still_cancel_gets_a_confirmation() {
 }
 
 #[test]
-fn find_my_order_sends_nothing_without_a_matching_contact() {
+fn an_order_without_an_email_address_gets_no_confirmation() {
+    let (storage, clock) = (MemoryStorage::new(), Arc::new(ManualClock::new(T0)));
+    let (engine, _) = engine_with_order(&storage, &clock);
+    let event = engine.event("test-event").unwrap();
+    let silent = buy(&engine, &event, BuyerId(4), None);
+    assert_eq!(engine.request_cancellation(&event, silent, BuyerId(4)).unwrap_err().code(), "no_buyer_email");
+    assert_eq!(engine.outbox_counts().pending, 0);
+}
+
+#[test]
+fn find_my_order_queues_the_link_only_for_the_buyers_own_address() {
     let (storage, clock) = (MemoryStorage::new(), Arc::new(ManualClock::new(T0)));
     let (engine, order) = engine_with_order(&storage, &clock);
     let event = engine.event("test-event").unwrap();
-    assert_eq!(engine.request_order_link(Some(&event), order, "buyer@example.com").unwrap(), None);
-    assert_eq!(engine.request_order_link(None, order, "buyer@example.com").unwrap(), None);
-    assert_eq!(engine.request_order_link(Some(&event), OrderId(999), "").unwrap(), None);
+    let silent = buy(&engine, &event, BuyerId(4), None);
+    assert_eq!(engine.request_order_link(Some(&event), order, "someone@example.org").unwrap(), None);
+    assert_eq!(engine.request_order_link(Some(&event), silent, EMAIL).unwrap(), None, "no address given");
+    assert_eq!(engine.request_order_link(None, order, EMAIL).unwrap(), None, "no such event");
+    assert_eq!(engine.request_order_link(Some(&event), OrderId(999), EMAIL).unwrap(), None);
+    assert_eq!(engine.request_order_link(Some(&event), silent, "").unwrap(), None);
     assert_eq!(engine.outbox_counts().pending, 0);
+
+    let receipt = engine.request_order_link(Some(&event), order, " ana.LEVESQUE@example.org ").unwrap();
+    engine.wait_durable(receipt.expect("the buyer's own address, in another case")).unwrap();
+    let due = engine.outbox_due(EMAIL_KIND, 10);
+    assert_eq!(due.len(), 1);
+    let request: EmailRequest = serde_json::from_slice(&due[0].payload).unwrap();
+    assert_eq!(request.message, EmailMessage::OrderLink { nth: 1 });
+    assert!(
+        !String::from_utf8_lossy(&due[0].payload).to_lowercase().contains("example.org"),
+        "no address in the entry"
+    );
+    assert_eq!(engine.request_order_link(Some(&event), order, EMAIL).unwrap(), None, "not again so soon");
+    for nth in 2..=MAX_ORDER_LINK_EMAILS_PER_ORDER {
+        clock.advance_ms(u64::from(ORDER_LINK_EMAIL_INTERVAL_S) * 1000);
+        assert!(engine.request_order_link(Some(&event), order, EMAIL).unwrap().is_some(), "link {nth}");
+    }
+    clock.advance_ms(u64::from(ORDER_LINK_EMAIL_INTERVAL_S) * 1000);
+    assert_eq!(engine.request_order_link(Some(&event), order, EMAIL).unwrap(), None, "the order's last link was sent");
+    assert_eq!(engine.outbox_counts().pending, u64::from(MAX_ORDER_LINK_EMAILS_PER_ORDER));
 }

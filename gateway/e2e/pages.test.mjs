@@ -432,8 +432,8 @@ test('the order link shows and prints the tickets in a fresh browser after the a
   await fresh.close();
 });
 
-/** A buyer joins, is admitted and buys one place through the API: the Order. */
-async function buyOne(event) {
+/** A buyer joins, is admitted and pays one place (test provider, giving `email`) through the API: the Order. */
+async function buyOne(event, email) {
   const joined = await (await fetch(`${BASE}/v1/events/${event}/queue`, { method: 'POST' })).json();
   let status = joined.status;
   while (status.state !== 'admitted') {
@@ -445,11 +445,14 @@ async function buyOne(event) {
   const hold = await (await fetch(`${BASE}/v1/events/${event}/holds`, {
     method: 'POST', headers: buyer, body: JSON.stringify({ section: 'A', quantity: 1 }),
   })).json();
-  const bought = await fetch(`${BASE}/v1/holds/${hold.hold_id}/purchase`, {
-    method: 'POST', headers: Object.assign({ 'Idempotency-Key': 'e2e-cancel' }, buyer), body: JSON.stringify({ payment_ref: 'cash' }),
+  const checkout = await fetch(`${BASE}/v1/holds/${hold.hold_id}/checkout`, {
+    method: 'POST', headers: buyer, body: JSON.stringify({ email }),
   });
-  assert.equal(bought.status, 201);
-  return bought.json();
+  assert.equal(checkout.status, 200);
+  const payment = (await checkout.json()).payment.payment_id;
+  const paid = await fetch(`${BASE}/v1/payments/${payment}/test-confirm`, { method: 'POST', headers: buyer });
+  assert.equal(paid.status, 200);
+  return (await paid.json()).order;
 }
 
 /**
@@ -477,12 +480,13 @@ test('with only the order link, a buyer cancels through the emailed confirmation
   const created = await call('POST', '/v1/events', {
     id, name: 'Kaïn — annulable', venue: 'Salle Albert-Rousseau, Québec',
     starts_at: '2099-06-01T00:30:00Z', on_sale_at: '2026-01-01T00:00:00Z', refund_until: '2099-05-01T00:00:00Z', currency: 'CAD',
+    payment: { provider: 'test' },
     tiers: [{ id: 'parterre', name: 'Parterre', price_cents: 5500 }],
     sections: [{ id: 'A', name: 'Parterre A', tier: 'parterre', rows: [{ id: '1', seats: 10 }] }],
     per_buyer_limit: 4, hold_ttl_s: 600, room: { admit_per_minute: 60000, max_active: 10, access_ttl_s: 900 },
   });
   assert.equal(created.status, 201, JSON.stringify(created.body));
-  const order = await buyOne(id);
+  const order = await buyOne(id, 'kim.tremblay@example.org');
 
   // A fresh browser with the link: the order token alone asks for the confirmation.
   const context = await browser.newContext({ viewport: { width: 390, height: 800 }, locale: 'en-CA' });
@@ -500,6 +504,7 @@ test('with only the order link, a buyer cancels through the emailed confirmation
   await page.getByRole('button', { name: 'Confirm the cancellation' }).click();
   await page.locator('#order-status', { hasText: 'cancelled' }).waitFor();
   assert.equal(await page.locator('#cancel-box').isVisible(), false);
+  await page.locator('#refund-status', { hasText: /Refund under way|Refunded/ }).waitFor();
   assert.ok(!page.url().includes('&c='), 'the used code leaves the address');
   await screenshot(page, 'cancelled-by-link');
   await context.close();
@@ -508,7 +513,7 @@ test('with only the order link, a buyer cancels through the emailed confirmation
   const home = await browser.newContext({ viewport: { width: 390, height: 800 }, locale: 'en-CA' });
   const finder = watch(await home.newPage(), 'finder');
   await finder.goto(BASE + '/');
-  await finder.fill('#find-email', 'someone@example.com');
+  await finder.fill('#find-email', 'Kim.Tremblay@example.org');
   await finder.fill('#find-order', order.order_id);
   await finder.getByRole('button', { name: 'Email me the link' }).click();
   await finder.locator('#find-result', { hasText: 'If this order was bought with this address' }).waitFor();

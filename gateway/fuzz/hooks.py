@@ -67,8 +67,9 @@ class Tokens:
 #   for another hold or `payment_ref` is refused; `too_many_orders`: the
 #   buyer's 1,000 orders. Both depend on what came before, not on the schema.
 # - requestCancellation, 409 and 429: each order is sent at most 5
-#   confirmations, one a minute, and none once cancelled: what the fuzzer
-#   asked before decides, not the schema.
+#   confirmations, one a minute, none once cancelled, and none to a buyer
+#   who gave no email at checkout (the setup's orders are bought without):
+#   what came before decides, not the schema.
 # - lookupOrder, 429 `lookup_rate_limited`: 5 lookups a minute per client
 #   and 3 per order id, whatever is asked (so a refusal tells nothing).
 # - paymentWebhook, 400 `invalid_signature`: the signature is an HMAC of the
@@ -88,7 +89,7 @@ BY_DESIGN_REFUSALS = {
     },
     ("purchaseHold", 422): {"idempotency_key_reused", "too_many_orders"},
     ("paymentWebhook", 400): {"invalid_signature"},
-    ("requestCancellation", 409): {"order_cancelled", "cancel_requests_exhausted"},
+    ("requestCancellation", 409): {"order_cancelled", "no_buyer_email", "cancel_requests_exhausted"},
     ("requestCancellation", 429): {"cancel_request_too_soon", "rate_limited"},
     ("lookupOrder", 429): {"lookup_rate_limited"},
 }

@@ -494,8 +494,8 @@ fn seat_routes(record: &Recorder, data: &Path) {
     record.expect(&server, call("POST", &requests).token(&order_token).json(r#"{"x":1}"#), 400);
     record.expect(&server, call("POST", &requests).token(&order_token).typed("{}", "text/plain"), 415);
     record.expect_too_large(&server, "POST", &requests, &order_token);
-    record.expect(&server, call("POST", &requests).token(&order_token).json("{}"), 202);
-    record.expect(&server, call("POST", &requests).token(&order_token), 429);
+    // A free order: no address was given (paid orders get theirs in `payment_routes`).
+    record.expect(&server, call("POST", &requests).token(&order_token).json("{}"), 409);
     let guessed = r#"{"confirmation":"1.1.4000000000.AAAAAAAAAAAAAAAAAAAAAA"}"#;
     record.expect(&server, call("POST", &cancel).token(&order_token).json(guessed), 403);
     record.expect(&server, call("POST", &cancel).token(&order_token).json(r#"{"confirmation":5}"#), 400);
@@ -618,7 +618,6 @@ fn a_failed_log(record: &Recorder, data: &Path) {
         call("POST", "/v1/events/show/holds").token(&access).json(r#"{"section":"GA","quantity":1}"#),
         call("DELETE", &format!("/v1/holds/{held}")).token(&access),
         call("POST", &format!("/v1/holds/{to_buy}/purchase")).token(&access).json(body).header("Idempotency-Key", "k2"),
-        call("POST", &format!("/v1/orders/{order}/cancel-requests")).token(&access),
         call("POST", &format!("/v1/orders/{order}/cancel")).token(ADMIN),
         call("POST", "/v1/tokens").token(ADMIN).json(viewer),
         call("DELETE", "/v1/tokens/t1").token(ADMIN),
@@ -669,12 +668,17 @@ fn payment_routes(record: &Recorder, data: &Path) {
     let (_, card_access) = admitted(record, &server, "card");
     let (_, free_access) = admitted(record, &server, "free");
     let (_, quick_access) = admitted(record, &server, "quick");
+    let mut back: Value = serde_json::from_str(&paid_spec("back", "test")).expect("json");
+    back["refund_until"] = json!("2099-01-01T00:00:00Z");
+    record.expect(&server, call("POST", "/v1/events").token(ADMIN).json(&back.to_string()), 201);
+    let (_, back_access) = admitted(record, &server, "back");
 
     let checkout = |hold: &str| format!("/v1/holds/{hold}/checkout");
     let held = hold(record, &server, "demo", &access);
     let paid = record.expect(&server, call("POST", &checkout(&held)).token(&access), 200);
     let payment = paid["payment"]["payment_id"].as_str().expect("a payment id").to_owned();
-    record.expect(&server, call("POST", &checkout(&held)).token(&access).json(r#"{"email":"a@b.c"}"#), 400);
+    record.expect(&server, call("POST", &checkout(&held)).token(&access).json(r#"{"email":"no-at-sign"}"#), 400);
+    record.expect(&server, call("POST", &checkout(&held)).token(&access).json(r#"{"email":"ana@example.org"}"#), 200);
     record.expect(&server, call("POST", &checkout(&held)), 401);
     record.expect(&server, call("POST", &checkout(&held)).token(&rival), 403);
     record.expect(&server, call("POST", &checkout("h0-ffff")).token(&access), 404);
@@ -694,7 +698,22 @@ fn payment_routes(record: &Recorder, data: &Path) {
     record.expect(&server, call("POST", &confirm), 401);
     record.expect(&server, call("POST", &confirm).token(&rival), 403);
     record.expect(&server, call("POST", "/v1/payments/pay_nope/test-confirm").token(&access), 404);
-    record.expect(&server, call("POST", &confirm).token(&access), 200);
+    let confirmed = record.expect(&server, call("POST", &confirm).token(&access), 200);
+    let order = confirmed["order"]["order_id"].as_str().expect("an order id");
+    let back_hold = hold(record, &server, "back", &back_access);
+    let given = r#"{"email":"ana@example.org"}"#;
+    let back_paid = record.expect(&server, call("POST", &checkout(&back_hold)).token(&back_access).json(given), 200);
+    let back_payment = back_paid["payment"]["payment_id"].as_str().expect("a payment id").to_owned();
+    let back_confirm = format!("/v1/payments/{back_payment}/test-confirm");
+    let back_order = record.expect(&server, call("POST", &back_confirm).token(&back_access), 200);
+    let requests = format!("/v1/orders/{}/cancel-requests", back_order["order"]["order_id"].as_str().expect("an id"));
+    record.expect(&server, call("POST", &requests).token(&back_access), 202);
+    record.expect(&server, call("POST", &requests).token(&back_access), 429);
+    let erase = format!("/v1/orders/{order}/personal-data");
+    record.expect(&server, call("DELETE", &erase), 401);
+    record.expect(&server, call("DELETE", &erase).token(&access), 403);
+    record.expect(&server, call("DELETE", "/v1/orders/o0-ffff/personal-data").token(ADMIN), 404);
+    record.expect(&server, call("DELETE", &erase).token(ADMIN), 200);
 
     let webhook = "/v1/payments/webhook";
     let ignored = r#"{"id":"evt_1","type":"charge.succeeded","data":{"object":{}}}"#;
@@ -722,9 +741,23 @@ fn payments_unconfigured_or_failing(record: &Recorder, data: &Path) {
     let paid = record.expect(&server, call("POST", &format!("/v1/holds/{held}/checkout")).token(&access), 200);
     let payment = paid["payment"]["payment_id"].as_str().expect("a payment id").to_owned();
     let unpaid = hold(record, &server, "demo", &access);
+    let mut back: Value = serde_json::from_str(&paid_spec("back", "test")).expect("json");
+    back["refund_until"] = json!("2099-01-01T00:00:00Z");
+    record.expect(&server, call("POST", "/v1/events").token(ADMIN).json(&back.to_string()), 201);
+    let (_, back_access) = admitted(record, &server, "back");
+    let back_hold = hold(record, &server, "back", &back_access);
+    let given = r#"{"email":"ana@example.org"}"#;
+    let back_checkout = format!("/v1/holds/{back_hold}/checkout");
+    let back_paid = record.expect(&server, call("POST", &back_checkout).token(&back_access).json(given), 200);
+    let back_payment = back_paid["payment"]["payment_id"].as_str().expect("a payment id").to_owned();
+    let back_confirm = format!("/v1/payments/{back_payment}/test-confirm");
+    let back_order = record.expect(&server, call("POST", &back_confirm).token(&back_access), 200);
+    let requests = format!("/v1/orders/{}/cancel-requests", back_order["order"]["order_id"].as_str().expect("an id"));
     server.break_the_log();
+    record.expect(&server, call("POST", &requests).token(&back_access), 503);
     record.expect(&server, call("POST", &format!("/v1/payments/{payment}/test-confirm")).token(&access), 503);
     record.expect(&server, call("POST", &format!("/v1/holds/{unpaid}/checkout")).token(&access), 503);
+    record.expect(&server, call("DELETE", "/v1/orders/o0-ffff/personal-data").token(ADMIN), 503);
 }
 
 /// The buyer's budget of seat calls covers checkout and the test page's confirmation.

@@ -43,6 +43,8 @@ pub enum BuyerRequestError {
     Inventory(#[from] InventoryError),
     #[error("the order is already cancelled")]
     OrderCancelled,
+    #[error("no email address was given for this order (or it was erased): there is nowhere to send a confirmation")]
+    NoBuyerEmail,
     #[error("this order was sent {MAX_CANCEL_REQUESTS_PER_ORDER} cancellation confirmations already")]
     CancelRequestsExhausted,
     #[error("a cancellation confirmation was sent less than {CANCEL_REQUEST_INTERVAL_S} s ago")]
@@ -60,6 +62,7 @@ impl BuyerRequestError {
         match self {
             BuyerRequestError::Inventory(error) => error.code(),
             BuyerRequestError::OrderCancelled => "order_cancelled",
+            BuyerRequestError::NoBuyerEmail => "no_buyer_email",
             BuyerRequestError::CancelRequestsExhausted => "cancel_requests_exhausted",
             BuyerRequestError::CancelRequestTooSoon { .. } => "cancel_request_too_soon",
             BuyerRequestError::Confirmation(error) => error.code(),
@@ -78,7 +81,8 @@ struct Earlier {
 impl Engine {
     /// Sends the buyer of `order_id` a cancellation confirmation: the order
     /// must be `buyer`'s, not cancelled, and cancellable by its buyer now
-    /// (before `refund_until`), with the same refusals as the cancellation.
+    /// (before `refund_until`), with the same refusals as the cancellation,
+    /// and its buyer must have given an email address (still kept).
     /// Returns which request this is and the receipt to await.
     pub fn request_cancellation(
         &self,
@@ -96,6 +100,9 @@ impl Engine {
         let now = self.clock.now();
         if event.valid.refund_until.is_none_or(|until| now >= until) {
             return Err(InventoryError::RefundPeriodOver.into());
+        }
+        if self.buyer_contact(event, order_id).is_none() {
+            return Err(BuyerRequestError::NoBuyerEmail);
         }
         let mut outbox = self.outbox.lock();
         let earlier = earlier_requests(&outbox, event, order_id, cancel_message, MAX_CANCEL_REQUESTS_PER_ORDER);

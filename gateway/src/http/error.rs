@@ -7,6 +7,7 @@ use guichet_engine::confirmations::ConfirmationError;
 use guichet_engine::credentials::CredentialError;
 use guichet_engine::inventory::{InventoryError, SinkError};
 use guichet_engine::payments::PaymentError;
+use guichet_engine::personal::PersonalError;
 use guichet_engine::room::RoomError;
 use guichet_engine::store::{BuyerRequestError, CheckoutError, CreateEventError};
 use guichet_engine::tokens::TokenError;
@@ -149,6 +150,17 @@ impl From<CheckoutError> for ApiError {
             CheckoutError::Inventory(error) => error.into(),
             CheckoutError::Outbox(error) => ApiError::unavailable(error.code(), error.to_string()).retry_after(60),
             CheckoutError::Log(sink) => log_error(&sink),
+            CheckoutError::Personal(error) => error.into(),
+        }
+    }
+}
+
+impl From<PersonalError> for ApiError {
+    fn from(error: PersonalError) -> Self {
+        let message = error.to_string();
+        match error.field() {
+            Some(field) => ApiError::bad_request(error.code(), message).with("field", field),
+            None => ApiError::unavailable(error.code(), message).retry_after(60),
         }
     }
 }
@@ -158,9 +170,9 @@ impl From<BuyerRequestError> for ApiError {
         let message = error.to_string();
         match error {
             BuyerRequestError::Inventory(error) => error.into(),
-            BuyerRequestError::OrderCancelled | BuyerRequestError::CancelRequestsExhausted => {
-                ApiError::new(StatusCode::CONFLICT, error.code(), message)
-            }
+            BuyerRequestError::OrderCancelled
+            | BuyerRequestError::NoBuyerEmail
+            | BuyerRequestError::CancelRequestsExhausted => ApiError::new(StatusCode::CONFLICT, error.code(), message),
             BuyerRequestError::CancelRequestTooSoon { retry_after_s } => {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, error.code(), message).retry_after(retry_after_s)
             }
