@@ -30,6 +30,14 @@ pub fn order_url(order_id: &str, order_token: &str) -> String {
     format!("/o/{order_id}#t={order_token}")
 }
 
+/// The link a cancellation confirmation email carries: the order's page,
+/// which offers "Confirm the cancellation" when the fragment has `c`
+/// (`Engine::cancel_confirmation_code` gives the code).
+#[cfg_attr(not(test), allow(dead_code))]
+pub fn cancel_confirmation_url(order_id: &str, order_token: &str, code: &str) -> String {
+    format!("{}&c={code}", order_url(order_id, order_token))
+}
+
 /// Splits `<prefix><event>-<id>` into the event number and the engine id.
 pub fn parse_ref(text: &str, prefix: char) -> Option<(u32, u64)> {
     let (event, id) = text.strip_prefix(prefix)?.split_once('-')?;
@@ -377,4 +385,15 @@ fn refund_json(refund: &OutboxEntry) -> Value {
         shown["next_attempt_at"] = refund.next_attempt_at.to_rfc3339().into();
     }
     shown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_confirmation_link_is_the_order_link_with_the_code_in_the_fragment() {
+        let url = cancel_confirmation_url("o1-2a", "payload.mac", "1.1.1800000000.tag");
+        assert_eq!(url, "/o/o1-2a#t=payload.mac&c=1.1.1800000000.tag");
+    }
 }
