@@ -106,7 +106,8 @@ fn erasure_deletes_the_key_once_and_leaves_the_order() {
     let (storage, clock) = (MemoryStorage::new(), Arc::new(ManualClock::new(T0)));
     let engine = paid_engine(&storage, &clock);
     let order = bought_with_contact(&engine);
-    let key = storage.subdirectory(KEY_TABLE_DIR).unwrap().read(&key_files(&storage)[0]).unwrap();
+    let key_name = key_files(&storage)[0].clone();
+    let key = storage.subdirectory(KEY_TABLE_DIR).unwrap().read(&key_name).unwrap();
     let event = engine.event("test-event").unwrap();
     let by = ErasedBy::Staff(CredentialId(0));
     let (after, receipt) = engine.erase_personal_data(&event, order, by).unwrap().unwrap();
@@ -117,10 +118,13 @@ fn erasure_deletes_the_key_once_and_leaves_the_order() {
     assert!(on_disk(&storage, &key).is_empty(), "the key's bytes are on disk nowhere");
     let (again, _) = engine.erase_personal_data(&event, order, by).unwrap().unwrap();
     assert_eq!(again, PersonalDataState::Erased, "erasing twice changes nothing");
+    let restored_backup = storage.subdirectory(KEY_TABLE_DIR).unwrap();
+    restored_backup.write_atomically(&key_name, &key).unwrap();
     assert!(engine.erase_personal_data(&event, OrderId(999_999), by).unwrap().is_none(), "no such order");
     let (replayed, disk) = reopen(&storage, &clock);
     assert_eq!(state(&replayed, order), PersonalDataState::Erased);
     assert_eq!(contact_of(&replayed, order), None);
+    assert!(on_disk(&disk, &key).is_empty(), "an erased key restored from a backup is removed at start");
     replayed.snapshot().unwrap();
     replayed.close();
     let (from_snapshot, disk) = reopen(&disk, &clock);

@@ -630,6 +630,7 @@ test('a buyer of an event paid through the test provider pays on the test page a
   await page.locator('#best button[type=submit]').click();
   await page.locator('#v-checkout').waitFor();
   await page.fill('#pay-name', 'Karl Tremblay');
+  await page.fill('#pay-email', 'karl.tremblay@example.org');
   await page.click('#pay-submit');
   await page.waitForURL(/\/pay\/test\/pay_[0-9a-f]{32}\?e=/);
   await page.locator('#pay-amount', { hasText: '159' }).waitFor();
@@ -640,5 +641,7 @@ test('a buyer of an event paid through the test provider pays on the test page a
   assert.equal(await page.locator('img.qr').count(), 2);
   const figures = await call('GET', `/v1/events/${paid}/stats`);
   assert.equal(figures.body.orders, 1);
+  const orders = await call('GET', `/v1/events/${paid}/orders`);
+  assert.equal(orders.body.orders[0].personal_data, 'kept', 'the email and name went with the checkout');
   await context.close();
 });

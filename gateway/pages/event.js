@@ -462,6 +462,9 @@ function showCheckout() {
   $('hold-tickets').replaceChildren(...rows);
   $('pay-submit').textContent = t('checkout.pay', { total: money(hold.total_cents, hold.currency) });
   $('pay-name').value = kept().name || '';
+  // Kept (encrypted) only for a paid event's checkout.
+  $('pay-email-field').hidden = !page.event.payment;
+  $('pay-email').value = '';
   $('pay').querySelector('.notice').textContent = t(page.event.payment ? 'checkout.paid_test' : 'checkout.test');
   tick();
 }
@@ -526,11 +529,18 @@ async function pay() {
 /** A paid event: start the payment, then go to the provider's page (the test page). */
 async function checkout() {
   const hold = kept().hold;
-  keep({ name: $('pay-name').value.trim() });
+  const name = $('pay-name').value.trim();
+  const email = $('pay-email').value.trim();
+  // The address is not kept in the browser: it goes to the server alone.
+  keep({ name });
+  const body = {};
+  if (name) body.name = name;
+  if (email) body.email = email;
   payButtonBusy(true, hold);
   try {
     const answer = await api('POST', '/v1/holds/' + encodeURIComponent(hold.hold_id) + '/checkout', {
       token: kept().accessToken,
+      body,
     });
     if (answer.status === 200) {
       keep({ payment: answer.body.payment });
