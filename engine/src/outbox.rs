@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::commit::ApplyError;
+use crate::commit::{ApplyError, Receipt};
 use crate::limits::{
     MAX_OUTBOX_ENTRIES, MAX_OUTBOX_PAYLOAD_BYTES, OUTBOX_FIRST_RETRY_S, OUTBOX_MAX_ATTEMPTS, OUTBOX_MAX_RETRY_S,
 };
@@ -47,6 +47,12 @@ pub struct OutboxEntry {
     pub next_attempt_at: UnixTimeMs,
     pub last_error: Option<Box<str>>,
     pub state: OutboxState,
+    /// The log position of its `Queued` record, until that is durable: an
+    /// entry is not attempted before, so no effect leaves for an entry a
+    /// crash could still take back. Not in snapshots: whatever a snapshot
+    /// holds is durable.
+    #[serde(skip)]
+    pub queued_receipt: Receipt,
 }
 
 /// What an attempt came to.
@@ -171,6 +177,7 @@ impl Outbox {
                     next_attempt_at: *at,
                     last_error: None,
                     state: OutboxState::Pending,
+                    queued_receipt: Receipt::NONE,
                 };
                 self.next_id = self.next_id.max(id.0 + 1);
                 self.by_key.insert(idempotency_key.clone(), *id);
@@ -196,10 +203,29 @@ impl Outbox {
         Ok(())
     }
 
-    /// Pending entries of `kind` due at `now`, oldest first, at most `max`.
-    pub fn due(&self, kind: &str, now: UnixTimeMs, max: usize) -> Vec<OutboxEntry> {
+    /// Remembers where `id`'s `Queued` record is in the log (live traffic
+    /// only: a replayed record is durable already).
+    pub fn note_queued_at(&mut self, id: OutboxEntryId, receipt: Receipt) {
+        if let Some(entry) = self.entries.get_mut(&id) {
+            entry.queued_receipt = receipt;
+        }
+    }
+
+    /// Pending entries of `kind` due at `now` whose `Queued` record is
+    /// durable (at or before `durable`), oldest first, at most `max`.
+    pub fn due(&self, kind: &str, now: UnixTimeMs, durable: Receipt, max: usize) -> Vec<OutboxEntry> {
         let pending = self.entries.values().filter(|e| e.state == OutboxState::Pending);
-        pending.filter(|e| &*e.kind == kind && e.next_attempt_at <= now).take(max).cloned().collect()
+        let due = pending.filter(|e| &*e.kind == kind && e.next_attempt_at <= now && e.queued_receipt <= durable);
+        due.take(max).cloned().collect()
+    }
+
+    /// Every entry of `kind`, whatever its state, oldest first.
+    pub fn all_of<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a OutboxEntry> + 'a {
+        self.entries.values().filter(move |e| &*e.kind == kind)
+    }
+
+    pub fn get(&self, id: OutboxEntryId) -> Option<&OutboxEntry> {
+        self.entries.get(&id)
     }
 
     pub fn by_key(&self, idempotency_key: &str) -> Option<&OutboxEntry> {
@@ -207,8 +233,17 @@ impl Outbox {
     }
 
     pub fn counts(&self) -> OutboxCounts {
+        Self::count(self.entries.values())
+    }
+
+    /// The counts of the entries of `kind` alone.
+    pub fn counts_of(&self, kind: &str) -> OutboxCounts {
+        Self::count(self.all_of(kind))
+    }
+
+    fn count<'a>(entries: impl Iterator<Item = &'a OutboxEntry>) -> OutboxCounts {
         let mut counts = OutboxCounts::default();
-        for entry in self.entries.values() {
+        for entry in entries {
             match entry.state {
                 OutboxState::Pending => {
                     counts.pending += 1;
@@ -269,8 +304,8 @@ mod tests {
         let mut outbox = Outbox::default();
         let id = queued(&mut outbox, "refund-1", 1_000);
         assert_eq!(outbox.queue("refund", "refund-1", vec![], UnixTimeMs(2_000)), Ok(None));
-        assert_eq!(outbox.due("refund", UnixTimeMs(1_000), 10).len(), 1);
-        assert!(outbox.due("email", UnixTimeMs(1_000), 10).is_empty(), "by kind");
+        assert_eq!(outbox.due("refund", UnixTimeMs(1_000), Receipt::NONE, 10).len(), 1);
+        assert!(outbox.due("email", UnixTimeMs(1_000), Receipt::NONE, 10).is_empty(), "by kind");
         assert_eq!(outbox.by_key("refund-1").map(|e| e.id), Some(id));
     }
 
@@ -285,7 +320,7 @@ mod tests {
             let entry = outbox.by_key("k").unwrap().clone();
             if attempt + 1 < OUTBOX_MAX_ATTEMPTS {
                 assert_eq!(entry.next_attempt_at, now.plus_s(retry_delay_s(attempt)));
-                assert!(outbox.due("refund", now, 10).is_empty(), "not before its time");
+                assert!(outbox.due("refund", now, Receipt::NONE, 10).is_empty(), "not before its time");
                 now = entry.next_attempt_at;
             } else {
                 assert_eq!(entry.state, OutboxState::Failed { at: now });
@@ -296,6 +331,15 @@ mod tests {
         assert_eq!(retry_delay_s(30), OUTBOX_MAX_RETRY_S);
         assert_eq!(outbox.counts().failed, 1);
         assert_eq!(outbox.attempted(id, now, Ok(())), None, "a failed entry is not attempted again");
+    }
+
+    #[test]
+    fn an_entry_is_not_due_before_its_queued_record_is_durable() {
+        let mut outbox = Outbox::default();
+        let id = queued(&mut outbox, "k", 0);
+        outbox.note_queued_at(id, Receipt(7));
+        assert!(outbox.due("refund", UnixTimeMs(0), Receipt(6), 10).is_empty(), "record 7 is not durable yet");
+        assert_eq!(outbox.due("refund", UnixTimeMs(0), Receipt(7), 10).len(), 1);
     }
 
     #[test]

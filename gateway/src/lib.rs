@@ -6,6 +6,7 @@ pub mod calendar;
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod mail;
 mod metrics;
 pub mod payments;
 pub mod server;

@@ -13,6 +13,7 @@ use super::client_address::TrustedProxies;
 use super::error::{ApiError, ApiResult};
 use super::limiter::WindowLimiter;
 use super::views;
+use crate::mail::status::MailStatus;
 use crate::metrics::Metrics;
 use crate::payments::Providers;
 
@@ -27,6 +28,8 @@ pub struct App {
     pub seat_call_limiter: WindowLimiter,
     /// The payment providers (shared with the refund worker).
     pub providers: Arc<Providers>,
+    /// The SMTP relay's state (shared with the mail worker).
+    pub mail: Arc<MailStatus>,
 }
 
 impl App {

@@ -162,11 +162,14 @@ mod tests {
         let (engine, _) =
             guichet_engine::store::Engine::open(Arc::new(storage.clone()), EngineOptions::default(), clock)
                 .expect("a fresh engine opens");
+        let metrics = Metrics::new(metric_labels());
+        let mail = Arc::new(crate::mail::status::MailStatus::new(None, metrics.mail_meters()));
         App {
             engine: Arc::new(engine),
             admin_token: "admin".into(),
             max_body_bytes: 1 << 20,
-            metrics: Metrics::new(metric_labels()),
+            metrics,
+            mail,
             join_limiter: WindowLimiter::new(1_000_000),
             trusted_proxies: TrustedProxies::new(Vec::new()).expect("no proxies is valid"),
             seat_call_limiter: WindowLimiter::new(1_000_000),
