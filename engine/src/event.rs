@@ -18,6 +18,7 @@ use crate::inventory::{
 };
 use crate::outbox::OutboxRecord;
 use crate::payments::PaymentRecord;
+use crate::personal::PersonalRecord;
 use crate::room::{
     QueueStatus, RoomConfig, RoomError, RoomRecord, RoomSettings, RoomSink, Supply, TickReport, WaitingRoom,
 };
@@ -71,6 +72,9 @@ pub(crate) enum WalRecordRef<'a> {
     Outbox {
         record: &'a OutboxRecord,
     },
+    Personal {
+        record: &'a PersonalRecord,
+    },
 }
 
 /// ... and as read back. The two enums must keep the same shape.
@@ -118,6 +122,10 @@ pub enum WalRecord {
     /// Engine-wide: a side effect queued or attempted.
     Outbox {
         record: OutboxRecord,
+    },
+    /// Engine-wide: a buyer's personal data kept (sealed) or erased.
+    Personal {
+        record: PersonalRecord,
     },
 }
 

@@ -8,6 +8,7 @@
 //! - [`valid`]: an event the engine can run: spec checked, venue compiled;
 //! - [`inventory`]: holds, purchases, cancellations; records and `apply`;
 //! - [`payments`]: payments started, confirmed, failed or refunded; webhook deliveries seen;
+//! - [`personal`]: buyers' email and name, sealed per payment; erased by deleting the key;
 //! - [`emails`]: what to email a buyer about an order (queued in the outbox; the address is looked up at send time);
 //! - [`outbox`]: side effects (refunds, email) recorded before they are attempted, retried with backoff;
 //! - [`room`]: the waiting room: lobby, lottery, admission, heartbeats;
@@ -39,6 +40,7 @@ pub mod limits;
 pub mod maintenance;
 pub mod outbox;
 pub mod payments;
+pub mod personal;
 pub mod room;
 pub mod spec;
 pub mod store;

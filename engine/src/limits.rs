@@ -139,3 +139,12 @@ pub const EMAIL_CATCH_UP_S: u32 = 2 * 86_400;
 pub const MAX_WEBHOOK_BODY_BYTES: usize = 256 * 1024;
 /// A payment provider's answer read by the gateway (a PaymentIntent, a refund).
 pub const MAX_PROVIDER_ANSWER_BYTES: usize = 256 * 1024;
+/// A buyer's email address, in bytes (RFC 5321's longest usable path).
+pub const MAX_EMAIL_BYTES: usize = 254;
+/// A buyer's name, in bytes.
+pub const MAX_BUYER_NAME_BYTES: usize = 200;
+/// Buyers' personal data kept (one per payment at most).
+pub const MAX_PERSONAL_RECORDS: usize = MAX_PAYMENTS;
+/// A buyer's personal data is erased (its key deleted) this long after the
+/// show starts: time for the refunds, questions and chargebacks that follow.
+pub const PERSONAL_DATA_KEPT_AFTER_SHOW_S: u32 = 30 * 86_400;

@@ -1,6 +1,7 @@
 //! Background upkeep of an [`Engine`]: the waiting rooms' admission tick, the
-//! hold sweeper (so availability counts do not wait for the next buyer), and
-//! periodic snapshots (so recovery replays a bounded log).
+//! hold sweeper (so availability counts do not wait for the next buyer), the
+//! personal data's retention (erased `PERSONAL_DATA_KEPT_AFTER_SHOW_S` after
+//! the show), and periodic snapshots (so recovery replays a bounded log).
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -98,6 +99,11 @@ fn run(engine: &Engine, options: MaintenanceOptions, stop: &(Mutex<bool>, Condva
         next_sweep = Instant::now() + options.sweep_interval;
         if let Err(error) = engine.expire_holds() {
             tracing::error!("hold sweeper: {error}");
+        }
+        match engine.erase_expired_personal_data() {
+            Ok(0) => {}
+            Ok(erased) => tracing::info!(erased, "erased the personal data past its retention"),
+            Err(error) => tracing::error!("personal-data retention: {error}"),
         }
         for event in engine.events() {
             if let Err(error) = event.room.drop_silent() {

@@ -138,5 +138,9 @@ fn kind(record: &WalRecord) -> &'static str {
             guichet_engine::outbox::OutboxRecord::Queued { .. } => "outbox_queued",
             guichet_engine::outbox::OutboxRecord::Attempted { .. } => "outbox_attempted",
         },
+        WalRecord::Personal { record } => match record {
+            guichet_engine::personal::PersonalRecord::Kept { .. } => "personal_data_kept",
+            guichet_engine::personal::PersonalRecord::Erased { .. } => "personal_data_erased",
+        },
     }
 }

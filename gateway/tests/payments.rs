@@ -475,18 +475,6 @@ fn a_shop_token_of_the_event_may_purchase_a_paid_events_hold() {
     assert_eq!(server.hold(&hold_id, &access)["status"], "purchased");
 }
 
-#[test]
-fn checkout_takes_no_personal_data_yet() {
-    let (_dir, data) = data_dir();
-    let stripe = FakeStripe::start();
-    let server = Server::start(&data, &stripe.base);
-    let (access, hold_id) = buyer_with_hold(&server, "paid", Some("test"));
-    let path = format!("/v1/holds/{hold_id}/checkout");
-    let (status, body) = server.call("POST", &path, Some(&access), Some(r#"{"email":"a@b.c"}"#));
-    assert_eq!((status, body["error"]["field"].as_str()), (400, Some("email")), "{body}");
-    assert_eq!(server.call("POST", &path, Some(&access), Some("{}")).0, 200);
-}
-
 fn metrics_text(server: &Server) -> String {
     let url = format!("{}/metrics", server.guichet.base());
     let mut response = server.agent.get(&url).call().unwrap();

@@ -641,7 +641,8 @@ fn payment_routes(record: &Recorder, data: &Path) {
     let held = hold(record, &server, "demo", &access);
     let paid = record.expect(&server, call("POST", &checkout(&held)).token(&access), 200);
     let payment = paid["payment"]["payment_id"].as_str().expect("a payment id").to_owned();
-    record.expect(&server, call("POST", &checkout(&held)).token(&access).json(r#"{"email":"a@b.c"}"#), 400);
+    record.expect(&server, call("POST", &checkout(&held)).token(&access).json(r#"{"email":"no-at-sign"}"#), 400);
+    record.expect(&server, call("POST", &checkout(&held)).token(&access).json(r#"{"email":"ana@example.org"}"#), 200);
     record.expect(&server, call("POST", &checkout(&held)), 401);
     record.expect(&server, call("POST", &checkout(&held)).token(&rival), 403);
     record.expect(&server, call("POST", &checkout("h0-ffff")).token(&access), 404);
@@ -661,7 +662,13 @@ fn payment_routes(record: &Recorder, data: &Path) {
     record.expect(&server, call("POST", &confirm), 401);
     record.expect(&server, call("POST", &confirm).token(&rival), 403);
     record.expect(&server, call("POST", "/v1/payments/pay_nope/test-confirm").token(&access), 404);
-    record.expect(&server, call("POST", &confirm).token(&access), 200);
+    let confirmed = record.expect(&server, call("POST", &confirm).token(&access), 200);
+    let order = confirmed["order"]["order_id"].as_str().expect("an order id");
+    let erase = format!("/v1/orders/{order}/personal-data");
+    record.expect(&server, call("DELETE", &erase), 401);
+    record.expect(&server, call("DELETE", &erase).token(&access), 403);
+    record.expect(&server, call("DELETE", "/v1/orders/o0-ffff/personal-data").token(ADMIN), 404);
+    record.expect(&server, call("DELETE", &erase).token(ADMIN), 200);
 
     let webhook = "/v1/payments/webhook";
     let ignored = r#"{"id":"evt_1","type":"charge.succeeded","data":{"object":{}}}"#;
@@ -692,6 +699,7 @@ fn payments_unconfigured_or_failing(record: &Recorder, data: &Path) {
     server.break_the_log();
     record.expect(&server, call("POST", &format!("/v1/payments/{payment}/test-confirm")).token(&access), 503);
     record.expect(&server, call("POST", &format!("/v1/holds/{unpaid}/checkout")).token(&access), 503);
+    record.expect(&server, call("DELETE", "/v1/orders/o0-ffff/personal-data").token(ADMIN), 503);
 }
 
 /// The buyer's budget of seat calls covers checkout and the test page's confirmation.

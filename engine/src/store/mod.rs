@@ -39,6 +39,7 @@ use crate::inventory::{HoldKeysSnapshot, InventoryError, InventorySnapshot};
 use crate::limits::{DEFAULT_HEARTBEAT_GRACE_S, DEFAULT_POLL_TOLERANCE_PERCENT, MAX_EVENTS};
 use crate::outbox::Outbox;
 use crate::payments::PaymentBook;
+use crate::personal::PersonalBook;
 use crate::room::{BuyerState, JoinKeysSnapshot, QueueStatus, RoomSnapshot};
 use crate::spec::SpecErrors;
 use crate::tickets::{TicketClaims, TicketSigner};
@@ -189,6 +190,11 @@ pub struct Engine {
     /// order: payments, then an event's inventory, then the outbox.
     payments: Mutex<PaymentBook>,
     outbox: Mutex<Outbox>,
+    /// Buyers' sealed personal data (snapshot section `personal`; after the
+    /// payments in lock order) and the key table that opens it (never in a
+    /// snapshot or the log).
+    personal: Mutex<PersonalBook>,
+    personal_keys: Arc<dyn Storage>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -206,6 +212,7 @@ impl Engine {
         clock: Arc<dyn Clock>,
         keys: KeyRing,
         tickets: TicketSigner,
+        personal_keys: Arc<dyn Storage>,
     ) -> Engine {
         Engine {
             storage,
@@ -221,6 +228,8 @@ impl Engine {
             snapshot_covered: AtomicU64::new(0),
             payments: Mutex::new(PaymentBook::default()),
             outbox: Mutex::new(Outbox::default()),
+            personal: Mutex::new(PersonalBook::default()),
+            personal_keys,
         }
     }
 

@@ -23,6 +23,7 @@ use crate::inventory::{InventoryError, Order, Requester};
 use crate::limits::{MAX_HOLD_WITH_PAYMENT_S, MAX_PROVIDER_ID_LEN, PAYMENT_HOLD_EXTENSION_S};
 use crate::outbox::{Outbox, OutboxCounts, OutboxEntry, OutboxEntryId, OutboxError, OutboxRecord};
 use crate::payments::{Payment, PaymentBook, PaymentError, PaymentId, PaymentRecord, PaymentState};
+use crate::personal::PersonalError;
 use crate::spec::ProviderKind;
 
 /// The outbox kind of a refund; its payload is a JSON [`RefundRequest`].
@@ -49,6 +50,8 @@ pub enum CheckoutError {
     Outbox(#[from] OutboxError),
     #[error(transparent)]
     Log(#[from] SinkError),
+    #[error(transparent)]
+    Personal(#[from] PersonalError),
 }
 
 impl CheckoutError {
@@ -58,6 +61,7 @@ impl CheckoutError {
             CheckoutError::Inventory(error) => error.code(),
             CheckoutError::Outbox(error) => error.code(),
             CheckoutError::Log(error) => error.code(),
+            CheckoutError::Personal(error) => error.code(),
         }
     }
 }

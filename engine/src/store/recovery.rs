@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::snapshot::{OUTBOX_SECTION, PAYMENTS_SECTION};
+use super::personal::KEY_TABLE_DIR;
+use super::snapshot::{OUTBOX_SECTION, PAYMENTS_SECTION, PERSONAL_SECTION};
 use super::{Coverage, Engine, EngineOptions, EngineSnapshot, KeySection, NamedSections, CREDENTIALS_SECTION};
 use crate::clock::Clock;
 use crate::codec;
@@ -86,6 +87,7 @@ struct SectionCuts {
     credentials: u64,
     payments: u64,
     outbox: u64,
+    personal: u64,
 }
 
 /// Replay's place in the log: the last record applied (at first, the
@@ -165,6 +167,10 @@ impl Engine {
             // Settled before the engine serves: outboxes hand out only durable entries.
             engine.wait_durable(engine.after_everything_logged(Receipt::NONE))?;
         }
+        let unused_keys = engine.remove_unused_personal_keys()?;
+        if unused_keys > 0 {
+            tracing::warn!(unused_keys, "removed personal-data keys whose checkout a crash cut short");
+        }
         report.records_replayed = replay.position.records;
         report.last_sequence = replay.position.last;
         report.torn_tail = outcome.torn_tail;
@@ -190,7 +196,8 @@ impl Engine {
     ) -> Result<Engine, RecoveryError> {
         let keys = load_or_create(&*storage, SIGNING_KEYS_FILE, || KeyRing::generate(&*options.entropy))?;
         let tickets = load_or_create(&*storage, TICKET_KEY_FILE, || TicketSigner::generate(&*options.entropy))?;
-        Ok(Engine::with_keys(storage, options, clock, keys, tickets))
+        let personal_keys = storage.subdirectory(KEY_TABLE_DIR)?;
+        Ok(Engine::with_keys(storage, options, clock, keys, tickets, personal_keys))
     }
 
     /// Loads the newest snapshot: its events with what each covers, and the
@@ -239,6 +246,10 @@ impl Engine {
                 OUTBOX_SECTION => {
                     self.restore_outbox(&section.bytes)?;
                     cuts.outbox = section.covered;
+                }
+                PERSONAL_SECTION => {
+                    self.restore_personal(&section.bytes)?;
+                    cuts.personal = section.covered;
                 }
                 CREDENTIALS_SECTION => {
                     self.credentials.restore(&section.bytes)?;
@@ -301,7 +312,8 @@ impl Engine {
             }
             WalRecord::Payment { record } if sequence > replay.sections.payments => self.replay_payment(&record),
             WalRecord::Outbox { record } if sequence > replay.sections.outbox => self.replay_outbox(&record),
-            WalRecord::Payment { .. } | WalRecord::Outbox { .. } => Ok(()),
+            WalRecord::Personal { record } if sequence > replay.sections.personal => self.replay_personal(&record),
+            WalRecord::Payment { .. } | WalRecord::Outbox { .. } | WalRecord::Personal { .. } => Ok(()),
         }
     }
 

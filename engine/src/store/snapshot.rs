@@ -20,6 +20,7 @@ use crate::wal::Wal;
 /// The names of the engine-wide parts' snapshot sections.
 pub(crate) const PAYMENTS_SECTION: &str = "payments";
 pub(crate) const OUTBOX_SECTION: &str = "outbox";
+pub(crate) const PERSONAL_SECTION: &str = "personal";
 
 impl Engine {
     /// Writes a snapshot of everything, then deletes the segments and older
@@ -97,6 +98,15 @@ impl Engine {
             if !outbox.is_empty() {
                 let covered = wal.last_assigned_sequence();
                 sections.insert(OUTBOX_SECTION.into(), NamedSection { covered, bytes: codec::encode(&*outbox)? });
+            }
+        }
+        {
+            // Sealed bytes and key ids only: the keys stay in the key table.
+            let personal = self.personal.lock();
+            if !personal.is_empty() {
+                let covered = wal.last_assigned_sequence();
+                let bytes = codec::encode(&personal.snapshot())?;
+                sections.insert(PERSONAL_SECTION.into(), NamedSection { covered, bytes });
             }
         }
         Ok(NamedSections(sections))

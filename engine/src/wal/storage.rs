@@ -26,6 +26,9 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn write_atomically(&self, name: &str, bytes: &[u8]) -> io::Result<()>;
     /// Where the files are, for messages.
     fn describe(&self, name: &str) -> String;
+    /// A directory of its own inside this one (made durably if new), for
+    /// files the log never lists (the personal-data key table).
+    fn subdirectory(&self, name: &str) -> io::Result<Arc<dyn Storage>>;
 }
 
 /// A file open for positioned writes.
@@ -152,6 +155,15 @@ impl Storage for DiskStorage {
     fn describe(&self, name: &str) -> String {
         self.dir.join(name).display().to_string()
     }
+
+    fn subdirectory(&self, name: &str) -> io::Result<Arc<dyn Storage>> {
+        let path = self.dir.join(name);
+        if !path.exists() {
+            fs::create_dir(&path)?;
+            self.sync_dir()?;
+        }
+        Ok(Arc::new(DiskStorage::open(path)?))
+    }
 }
 
 /// Creates `path` holding `bytes` zeros, synced: appends then never change
@@ -185,6 +197,8 @@ impl StorageFile for DiskFile {
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStorage {
     disk: Arc<Mutex<MemoryDisk>>,
+    /// A subdirectory's files are the disk's with this prefix (`name/`).
+    prefix: String,
     /// While set, syncs wait: a test can act while a change is logged but not yet durable.
     syncs_held: Arc<(Mutex<bool>, Condvar)>,
 }
@@ -255,45 +269,67 @@ impl MemoryStorage {
 
     /// A file's current contents.
     pub fn contents(&self, name: &str) -> Option<Vec<u8>> {
-        self.disk.lock().files.get(name).map(|f| f.current.clone())
+        self.disk.lock().files.get(&self.path(name)).map(|f| f.current.clone())
+    }
+
+    /// Every file's name and contents, subdirectories' too (`dir/name`).
+    pub fn all_files(&self) -> Vec<(String, Vec<u8>)> {
+        self.disk.lock().files.iter().map(|(name, f)| (name.clone(), f.current.clone())).collect()
+    }
+
+    /// The disk's name of a file of this directory.
+    fn path(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
     }
 }
 
 impl Storage for MemoryStorage {
     fn list(&self) -> io::Result<Vec<String>> {
-        Ok(self.disk.lock().files.keys().cloned().collect())
+        let disk = self.disk.lock();
+        let names = disk.files.keys().filter_map(|name| name.strip_prefix(&self.prefix));
+        Ok(names.filter(|name| !name.contains('/')).map(str::to_owned).collect())
     }
 
     fn open_for_writing(&self, name: &str, preallocate_bytes: u64) -> io::Result<Box<dyn StorageFile>> {
+        let name = self.path(name);
         let mut disk = self.disk.lock();
-        disk.files.entry(name.to_owned()).or_insert_with(|| {
+        disk.files.entry(name.clone()).or_insert_with(|| {
             let zeros = vec![0; preallocate_bytes as usize];
             MemoryFile { synced: zeros.clone(), current: zeros }
         });
-        Ok(Box::new(MemoryFileHandle {
-            disk: self.disk.clone(),
-            syncs_held: self.syncs_held.clone(),
-            name: name.to_owned(),
-        }))
+        Ok(Box::new(MemoryFileHandle { disk: self.disk.clone(), syncs_held: self.syncs_held.clone(), name }))
     }
 
     fn read(&self, name: &str) -> io::Result<Vec<u8>> {
         let disk = self.disk.lock();
-        disk.files.get(name).map(|f| f.current.clone()).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+        disk.files
+            .get(&self.path(name))
+            .map(|f| f.current.clone())
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
     }
 
     fn remove(&self, name: &str) -> io::Result<()> {
-        self.disk.lock().files.remove(name).map(drop).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+        self.disk
+            .lock()
+            .files
+            .remove(&self.path(name))
+            .map(drop)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
     }
 
     fn write_atomically(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
         let file = MemoryFile { synced: bytes.to_vec(), current: bytes.to_vec() };
-        self.disk.lock().files.insert(name.to_owned(), file);
+        self.disk.lock().files.insert(self.path(name), file);
         Ok(())
     }
 
     fn describe(&self, name: &str) -> String {
-        format!("memory:{name}")
+        format!("memory:{}", self.path(name))
+    }
+
+    fn subdirectory(&self, name: &str) -> io::Result<Arc<dyn Storage>> {
+        let prefix = format!("{}{name}/", self.prefix);
+        Ok(Arc::new(MemoryStorage { prefix, ..self.clone() }))
     }
 }
 

@@ -44,6 +44,8 @@ pub enum Permission {
     Purchase,
     /// Checking tickets in at the door (the route comes later).
     CheckIn,
+    /// Erasing a buyer's email and name: `DELETE /v1/orders/{id}/personal-data`.
+    ErasePersonalData,
 }
 
 /// A staff credential that checked out: who, in what role, on which events.
@@ -64,7 +66,9 @@ impl Staff {
         use Permission::*;
         match self.role {
             Role::Admin => true,
-            Role::Promoter => matches!(permission, CreateEvents | ReadEvent | ReadSales | ManageEvent | Purchase),
+            Role::Promoter => {
+                matches!(permission, CreateEvents | ReadEvent | ReadSales | ManageEvent | Purchase | ErasePersonalData)
+            }
             Role::Viewer => matches!(permission, ReadEvent | ReadSales),
             Role::Shop => matches!(permission, ReadSales | Purchase),
             Role::Door => permission == CheckIn,
@@ -392,5 +396,23 @@ mod tests {
         assert_eq!((refused.status.as_u16(), refused.code), (403, "token_other_event"));
         let refused = staff(Role::Viewer).may(Permission::Purchase, Some(&show)).unwrap_err();
         assert_eq!((refused.status.as_u16(), refused.code), (403, "role_not_allowed"));
+    }
+
+    #[test]
+    fn an_admin_or_the_events_promoter_may_erase_personal_data() {
+        let (_engine, show, other) = events();
+        let erases = |role: Role, event: &Event| staff(role).may(Permission::ErasePersonalData, Some(event)).is_ok();
+        let table: Vec<(Role, bool, bool)> =
+            Role::ALL.iter().map(|&r| (r, erases(r, &show), erases(r, &other))).collect();
+        assert_eq!(
+            table,
+            [
+                (Role::Admin, true, true),
+                (Role::Promoter, true, false),
+                (Role::Door, false, false),
+                (Role::Viewer, false, false),
+                (Role::Shop, false, false),
+            ]
+        );
     }
 }

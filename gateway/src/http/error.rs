@@ -6,6 +6,7 @@ use bytes::Bytes;
 use guichet_engine::credentials::CredentialError;
 use guichet_engine::inventory::{InventoryError, SinkError};
 use guichet_engine::payments::PaymentError;
+use guichet_engine::personal::PersonalError;
 use guichet_engine::room::RoomError;
 use guichet_engine::store::{CheckoutError, CreateEventError};
 use guichet_engine::tokens::TokenError;
@@ -148,6 +149,17 @@ impl From<CheckoutError> for ApiError {
             CheckoutError::Inventory(error) => error.into(),
             CheckoutError::Outbox(error) => ApiError::unavailable(error.code(), error.to_string()).retry_after(60),
             CheckoutError::Log(sink) => log_error(&sink),
+            CheckoutError::Personal(error) => error.into(),
+        }
+    }
+}
+
+impl From<PersonalError> for ApiError {
+    fn from(error: PersonalError) -> Self {
+        let message = error.to_string();
+        match error.field() {
+            Some(field) => ApiError::bad_request(error.code(), message).with("field", field),
+            None => ApiError::unavailable(error.code(), message).retry_after(60),
         }
     }
 }

@@ -28,6 +28,7 @@ pub enum Route {
     HoldCheckout,
     PaymentWebhook,
     PaymentTestConfirm,
+    OrderPersonalData,
 }
 
 /// Each route's path (matchit syntax) and the methods it takes.
@@ -55,6 +56,7 @@ pub const ROUTES: &[(Route, &str, &[Method])] = &[
     (Route::HoldCheckout, "/v1/holds/{hold_id}/checkout", &[Method::POST]),
     (Route::PaymentWebhook, "/v1/payments/webhook", &[Method::POST]),
     (Route::PaymentTestConfirm, "/v1/payments/{payment_id}/test-confirm", &[Method::POST]),
+    (Route::OrderPersonalData, "/v1/orders/{order_id}/personal-data", &[Method::DELETE]),
 ];
 
 impl Route {

@@ -212,6 +212,7 @@ pub fn order_json(engine: &Engine, event: &Event, order: &Order) -> Value {
         "created_at": order.created_at.to_rfc3339(), "tickets": tickets, "total_cents": order.total_cents,
         "currency": event.valid.spec.currency, "payment_ref": &*order.payment_ref,
         "order_url": order_url(&order_id, &order_token), "order_token": order_token,
+        "personal_data": engine.personal_data_state(event, order).name(),
     });
     if let (Some(at), Some(object)) = (order.cancelled_at, body.as_object_mut()) {
         object.insert("cancelled_at".into(), at.to_rfc3339().into());

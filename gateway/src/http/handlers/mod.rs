@@ -9,6 +9,7 @@ mod holds;
 mod operator;
 mod orders;
 mod payments;
+mod personal;
 mod queue;
 mod tokens;
 
@@ -127,6 +128,7 @@ async fn dispatch(app: &App, matched: Matched, request: Request<Incoming>, clien
         (Route::HoldCheckout, _) => payments::checkout(app, &param, request).await,
         (Route::PaymentWebhook, _) => payments::webhook(app, request).await,
         (Route::PaymentTestConfirm, _) => payments::test_confirm(app, &param, request).await,
+        (Route::OrderPersonalData, _) => personal::erase(app, &param, &request).await,
     }
 }
 

@@ -4,8 +4,10 @@
 //! payment page confirms through the same engine path as the webhook.
 
 use guichet_engine::ids::HoldId;
+use guichet_engine::json_fields;
 use guichet_engine::limits::MAX_WEBHOOK_BODY_BYTES;
 use guichet_engine::payments::PaymentError;
+use guichet_engine::personal::PersonalData;
 use guichet_engine::spec::ProviderKind;
 use guichet_engine::store::{ConfirmOutcome, Confirmation};
 use hyper::body::Incoming;
@@ -21,22 +23,31 @@ use crate::http::response::{json_response, HttpResponse};
 use crate::http::views;
 use crate::payments::CheckoutAnswer;
 
-/// The checkout body: empty, or `{}`. (`email` and `name` come with the
-/// encrypted personal data; until then they are refused as unknown fields.)
-#[derive(Deserialize)]
+/// The checkout body: empty, `{}`, or the buyer's `email` and `name`
+/// (checked, then kept sealed: see the engine's `personal`).
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct CheckoutBody {}
+struct CheckoutBody {
+    #[serde(default, deserialize_with = "json_fields::present")]
+    email: Option<String>,
+    #[serde(default, deserialize_with = "json_fields::present")]
+    name: Option<String>,
+}
 
 pub async fn checkout(app: &App, reference: &str, request: Request<Incoming>) -> ApiResult<HttpResponse> {
     let (event, id) = app.event_of_ref(reference, 'h', "hold")?;
     let buyer = access_buyer(app, &request, &event)?;
-    read_optional_json::<CheckoutBody>(request, app.max_body_bytes).await?;
+    let body = read_optional_json::<CheckoutBody>(request, app.max_body_bytes).await?.unwrap_or_default();
+    let personal = PersonalData::checked(body.email, body.name)?;
     let provider_kind = event.valid.spec.payment_provider().ok_or(PaymentError::NoProvider)?;
     let provider = app.providers.get(provider_kind).ok_or_else(|| {
         ApiError::unavailable("provider_not_configured", "this server has no key for the event's payment provider")
             .retry_after(60)
     })?;
-    let (payment, receipt) = app.engine.start_payment(&event, HoldId(id), buyer)?;
+    let (payment, mut receipt) = app.engine.start_payment(&event, HoldId(id), buyer)?;
+    if let Some(personal) = &personal {
+        receipt = receipt.max(app.engine.keep_personal_data(&payment, personal)?);
+    }
     app.durable(receipt).await?;
     let answer = provider.checkout(&payment).await.map_err(|error| {
         tracing::warn!(payment = payment.id.as_str(), "checkout: {}", error.message);
