@@ -134,3 +134,7 @@ pub const OUTBOX_MAX_ATTEMPTS: u32 = 20;
 pub const MAX_WEBHOOK_BODY_BYTES: usize = 256 * 1024;
 /// A payment provider's answer read by the gateway (a PaymentIntent, a refund).
 pub const MAX_PROVIDER_ANSWER_BYTES: usize = 256 * 1024;
+/// Ticket PDFs rendered at once (the order route and the email worker
+/// together; more wait their turn): rendering is CPU work, kept to fewer
+/// threads than the machine's two cores so the sale is never starved.
+pub const MAX_DOCUMENT_RENDERS_AT_ONCE: usize = 1;

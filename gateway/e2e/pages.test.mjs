@@ -410,11 +410,19 @@ test('the order link shows and prints the tickets in a fresh browser after the a
   assert.ok(ics.includes(`UID:${orderId}@guichet`), ics);
   assert.ok(ics.includes('DTSTART:20990501T003000Z'), ics);
 
+  // The tickets as a PDF: one page per ticket.
+  const [pdfDownload] = await Promise.all([page.waitForEvent('download'), page.click('#tickets-pdf')]);
+  assert.equal(pdfDownload.suggestedFilename(), orderId + '-tickets.pdf');
+  const pdfFile = (await readFile(await pdfDownload.path())).toString('latin1');
+  assert.ok(pdfFile.startsWith('%PDF-'), pdfFile.slice(0, 16));
+  assert.equal((pdfFile.match(/\/Type\s*\/Page(?!s)/g) || []).length, 2, 'a page per ticket');
+
   // Print: the tickets, and none of the page's chrome.
   await page.emulateMedia({ media: 'print' });
   assert.equal(await page.locator('header.top').isVisible(), false);
   assert.equal(await page.locator('#print').isVisible(), false);
   assert.equal(await page.locator('#calendar').isVisible(), false);
+  assert.equal(await page.locator('#tickets-pdf').isVisible(), false);
   assert.equal(await page.locator('article.ticket:visible').count(), 2);
   assert.equal(await page.locator('img.qr:visible').count(), 2);
   await screenshot(page, 'order-link-print');

@@ -2,6 +2,9 @@
 //! pages, its words (accents included) and each page's QR code, decoded
 //! from the squares drawn on the page.
 
+mod common;
+
+use common::pdf::pages_text;
 use guichet::documents::{tickets_pdf, TicketLine, TicketPlace, TicketsDocument};
 use guichet_engine::time::UnixTimeMs;
 use lopdf::content::Content;
@@ -38,34 +41,13 @@ fn document(buyer_name: Option<&str>) -> TicketsDocument {
     }
 }
 
-/// The words shown on a page, a line per text operation. Its fonts must say
-/// WinAnsiEncoding, the encoding the words are read in here (lopdf's own
-/// text extraction reads StandardEncoding whatever the font says).
-fn page_text(pdf: &Document, page: u32) -> String {
-    let id = pdf.get_pages()[&page];
-    for (_, font) in pdf.get_page_fonts(id) {
-        assert_eq!(font.get(b"Encoding").and_then(Object::as_name_str).ok(), Some("WinAnsiEncoding"));
-    }
-    let content = Content::decode(&pdf.get_page_content(id).expect("content")).expect("operations");
-    let mut text = String::new();
-    for op in content.operations.iter().filter(|op| op.operator == "Tj") {
-        for operand in &op.operands {
-            if let Object::String(bytes, _) = operand {
-                text += &Document::decode_text(Some("WinAnsiEncoding"), bytes);
-                text.push('\n');
-            }
-        }
-    }
-    text
-}
-
 #[test]
 fn one_page_per_ticket_with_its_words() {
     let bytes = tickets_pdf(&document(Some("Céline Dion"))).expect("a PDF");
     assert!(bytes.starts_with(b"%PDF-"), "{:?}", &bytes[..8]);
-    let pdf = Document::load_mem(&bytes).expect("the PDF parses");
-    assert_eq!(pdf.get_pages().len(), 2, "one page per ticket");
-    let first = page_text(&pdf, 1);
+    let pages = pages_text(&bytes);
+    assert_eq!(pages.len(), 2, "one page per ticket");
+    let first = &pages[0];
     for words in [
         "Céline à l'Amphithéâtre",
         "Amphithéâtre Cogeco, Trois-Rivières",
@@ -80,7 +62,7 @@ fn one_page_per_ticket_with_its_words() {
     ] {
         assert!(first.contains(words), "{words:?} is not on page 1: {first:?}");
     }
-    let second = page_text(&pdf, 2);
+    let second = &pages[1];
     assert!(second.contains("Fosse, general admission") && second.contains(&code(2)), "{second:?}");
     assert!(!first.contains("CANCELLED"), "{first:?}");
 }
@@ -89,8 +71,7 @@ fn one_page_per_ticket_with_its_words() {
 fn a_buyer_without_a_name_gets_no_name_line_and_a_cancelled_order_says_so() {
     let mut tickets = document(None);
     tickets.cancelled = true;
-    let pdf = Document::load_mem(&tickets_pdf(&tickets).expect("a PDF")).expect("the PDF parses");
-    let text = page_text(&pdf, 1);
+    let text = &pages_text(&tickets_pdf(&tickets).expect("a PDF"))[0];
     assert!(!text.contains("Name:"), "{text:?}");
     assert!(text.contains("CANCELLED"), "{text:?}");
 }

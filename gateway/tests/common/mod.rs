@@ -3,6 +3,8 @@
 //! the admin token [`ADMIN`], killed when the test lets go of it. Each test
 //! file speaks HTTP to it in its own way; what they share is here.
 
+pub mod pdf;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
