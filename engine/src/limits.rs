@@ -148,3 +148,7 @@ pub const MAX_PERSONAL_RECORDS: usize = MAX_PAYMENTS;
 /// A buyer's personal data is erased (its key deleted) this long after the
 /// show starts: time for the refunds, questions and chargebacks that follow.
 pub const PERSONAL_DATA_KEPT_AFTER_SHOW_S: u32 = 30 * 86_400;
+/// Ticket PDFs rendered at once (the order route and the email worker
+/// together; more wait their turn): rendering is CPU work, kept to fewer
+/// threads than the machine's two cores so the sale is never starved.
+pub const MAX_DOCUMENT_RENDERS_AT_ONCE: usize = 1;

@@ -93,6 +93,10 @@ pub struct ServeArgs {
     /// The signing secret of the Stripe webhook endpoint (`whsec_...`).
     #[arg(long, env = "GUICHET_STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
     pub stripe_webhook_secret: Option<String>,
+    /// Stripe's publishable key (`pk_...`, not a secret): the buyer's page
+    /// needs it to show the card form of a `stripe` event.
+    #[arg(long, env = "GUICHET_STRIPE_PUBLISHABLE_KEY")]
+    pub stripe_publishable_key: Option<String>,
     /// Where Stripe's API is reached, as `http://host:port` (a TLS-originating
     /// egress proxy in production; a fake provider in tests) [default:
     /// http://127.0.0.1:8443].
@@ -137,6 +141,7 @@ struct FileConfig {
     trusted_proxies: Option<Vec<String>>,
     stripe_secret_key: Option<String>,
     stripe_webhook_secret: Option<String>,
+    stripe_publishable_key: Option<String>,
     stripe_api_base: Option<String>,
     smtp_relay: Option<String>,
     mail_from: Option<String>,
@@ -193,6 +198,7 @@ impl ServeArgs {
         let payments = PaymentSecrets {
             stripe_secret_key: non_empty(self.stripe_secret_key.clone().or(file.stripe_secret_key)),
             stripe_webhook_secret: non_empty(self.stripe_webhook_secret.clone().or(file.stripe_webhook_secret)),
+            stripe_publishable_key: non_empty(self.stripe_publishable_key.clone().or(file.stripe_publishable_key)),
             stripe_api_base: non_empty(self.stripe_api_base.clone().or(file.stripe_api_base))
                 .unwrap_or_else(|| DEFAULT_STRIPE_API_BASE.to_owned()),
         };
@@ -311,6 +317,10 @@ mod tests {
         assert_eq!(from_flags.stripe_webhook_secret.as_deref(), Some("whsec_flag"));
         assert_eq!(from_flags.stripe_api_base, "http://127.0.0.1:9");
         assert!(!format!("{from_flags:?}").contains("whsec"), "secrets stay out of logs");
+        let publishable = resolve(&["--stripe-publishable-key", "pk_test_flag"], "").payments;
+        assert_eq!(publishable.stripe_publishable_key.as_deref(), Some("pk_test_flag"));
+        let from_file = resolve(&[], "stripe_publishable_key = \"pk_test_file\"").payments;
+        assert_eq!(from_file.stripe_publishable_key.as_deref(), Some("pk_test_file"));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod calendar;
 pub mod config;
 pub mod demo;
+pub mod documents;
 pub mod http;
 pub mod mail;
 mod metrics;

@@ -6,6 +6,7 @@
 /// The SMTP server the email tests send to (unused by the other tests).
 #[allow(dead_code)]
 pub mod smtp;
+pub mod pdf;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};

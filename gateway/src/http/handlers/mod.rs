@@ -118,6 +118,7 @@ async fn dispatch(app: &App, matched: Matched, request: Request<Incoming>, clien
         (Route::Order, _) => orders::get_order(app, &param, &request),
         (Route::OrderCancel, _) => holds::cancel_order(app, &param, &request).await,
         (Route::OrderCalendar, _) => orders::order_calendar(app, &param, &request),
+        (Route::OrderTickets, _) => orders::order_tickets_pdf(app, &param, &request).await,
         (Route::Metrics, _) => Ok(operator::metrics_exposition(app)),
         (Route::Healthz, _) => Ok(operator::healthz()),
         (Route::TicketKey, _) => Ok(operator::ticket_key(app)),
