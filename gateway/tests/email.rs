@@ -1,8 +1,9 @@
 //! Email to buyers over real SMTP: a server on loopback (aiosmtpd) receives
 //! the confirmation of a paid order (its link, its Message-ID, its calendar
-//! file), the cancellation and refund notices; a failing relay is retried
-//! with backoff and shows in the metrics and the stats; a kill -9 between
-//! the order and the send neither loses the confirmation nor changes its
+//! file, its tickets as a PDF), the cancellation and refund notices; an
+//! order without an address sends nothing; a failing relay is retried with
+//! backoff and shows in the metrics and the stats; a kill -9 between the
+//! order and the send neither loses the confirmation nor changes its
 //! Message-ID.
 
 mod common;
@@ -123,6 +124,9 @@ fn assert_confirmation(mail: &Mail, order: &Value) {
     let ics = mail.attachments.iter().find(|a| a["content_type"] == "text/calendar").expect("a calendar file");
     assert_eq!(ics["filename"], format!("{}.ics", order["order_id"].as_str().unwrap()));
     assert!(ics["text"].as_str().unwrap().contains("SUMMARY:Paid show"), "{ics}");
+    let pdf = mail.attachments.iter().find(|a| a["content_type"] == "application/pdf").expect("the tickets");
+    assert_eq!(pdf["filename"], format!("tickets-{}.pdf", order["order_id"].as_str().unwrap()));
+    assert!(pdf["starts"].as_str().unwrap().starts_with("%PDF-"), "{pdf}");
 }
 
 #[test]

@@ -4,8 +4,10 @@
 //! sender's domain and the Date is when the entry was queued, so a message
 //! sent again after a crash is the same message; an order's confirmation
 //! carries its link (`{public_url}/o/{order_id}#t={order_token}`) and its
-//! calendar file.
+//! calendar file and its tickets as a PDF (rendered by `documents`, one
+//! at a time, off the serving threads).
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use guichet_engine::emails::{EmailMessage, EmailRequest};
@@ -24,14 +26,28 @@ use crate::http::views::{order_ref, order_url};
 
 /// What an entry comes to.
 pub enum Composed {
-    Send(Box<Message>),
+    /// A message to write ([`Draft::message`]), its tickets rendered first
+    /// by the caller when [`Draft::wants_tickets`].
+    Write(Box<Draft>),
     /// Nothing to send (the label says why); the entry is done.
     Skip(&'static str),
 }
 
-/// The message of `entry`; an error is for good (the entry is unreadable,
-/// or its order is gone).
-pub fn compose(engine: &Engine, settings: &MailSettings, entry: &OutboxEntry) -> Result<Composed, String> {
+/// An entry's message before its attachments are rendered.
+pub struct Draft {
+    pub what: EmailMessage,
+    pub event: Arc<Event>,
+    pub order: Order,
+    pub contact: BuyerContact,
+    /// The order's public id (`o<event>-<order>`).
+    pub order_id: String,
+    /// The order's page, with its token.
+    pub link: String,
+}
+
+/// The message `entry` asks for, from the order as it is now; an error is
+/// for good (the entry is unreadable, or its order is gone).
+pub fn prepare(engine: &Engine, settings: &MailSettings, entry: &OutboxEntry) -> Result<Composed, String> {
     let request: EmailRequest =
         serde_json::from_slice(&entry.payload).map_err(|e| format!("unreadable email entry: {e}"))?;
     let event = engine.event_by_number(EventNumber(request.event)).ok_or("the order's event is gone")?;
@@ -42,9 +58,27 @@ pub fn compose(engine: &Engine, settings: &MailSettings, entry: &OutboxEntry) ->
     let Some(contact) = engine.buyer_contact(&event, order.id) else { return Ok(Composed::Skip("no_address")) };
     let order_id = order_ref(&event, order.id);
     let link = format!("{}{}", settings.public_url, order_url(&order_id, &engine.order_token(&event, &order)));
-    let letter = Letter { event: &event, order: &order, order_id, link };
-    let message = letter.message(&request.message, settings, &contact, entry)?;
-    Ok(Composed::Send(Box::new(message)))
+    Ok(Composed::Write(Box::new(Draft { what: request.message, event, order, contact, order_id, link })))
+}
+
+impl Draft {
+    /// Whether the message carries the tickets (a PDF): the confirmation does.
+    pub fn wants_tickets(&self) -> bool {
+        self.what == EmailMessage::Confirmation
+    }
+
+    /// The whole message, as entry `entry` (its key, its time), with the
+    /// rendered `tickets` if any.
+    pub fn message(
+        &self,
+        settings: &MailSettings,
+        entry: &OutboxEntry,
+        tickets: Option<Vec<u8>>,
+    ) -> Result<Message, String> {
+        let letter =
+            Letter { event: &self.event, order: &self.order, order_id: self.order_id.clone(), link: self.link.clone() };
+        letter.message(&self.what, settings, &self.contact, entry, tickets)
+    }
 }
 
 /// An order, as a message tells of it.
@@ -65,6 +99,7 @@ impl Letter<'_> {
         settings: &MailSettings,
         contact: &BuyerContact,
         entry: &OutboxEntry,
+        tickets: Option<Vec<u8>>,
     ) -> Result<Message, String> {
         let address = contact.email.parse().map_err(|e| format!("the buyer's address is not usable: {e}"))?;
         let to = Mailbox::new(contact.name.clone(), address);
@@ -74,6 +109,10 @@ impl Letter<'_> {
             let ics = order_ics(self.event, self.order, &self.order_id);
             let calendar = ContentType::parse("text/calendar; charset=utf-8").map_err(|e| e.to_string())?;
             parts = parts.singlepart(Attachment::new(format!("{}.ics", self.order_id)).body(ics, calendar));
+        }
+        if let Some(pdf) = tickets {
+            let kind = ContentType::parse("application/pdf").map_err(|e| e.to_string())?;
+            parts = parts.singlepart(Attachment::new(format!("tickets-{}.pdf", self.order_id)).body(pdf, kind));
         }
         Message::builder()
             .from(settings.from.clone())
@@ -102,7 +141,7 @@ impl Letter<'_> {
                 format!(
                     "your order {order_id} is confirmed: {tickets} ticket(s) for {show} ({when}), {amount}.\n\n\
                      Your tickets, to show at the door or print:\n{link}\n\n\
-                     The calendar file is attached."
+                     The tickets (PDF) and the calendar file are attached."
                 ),
             ),
             EmailMessage::OrderLink { .. } => (

@@ -19,10 +19,12 @@ use guichet_engine::emails::EMAIL_KIND;
 use guichet_engine::outbox::{OutboxEntry, OutboxEntryId};
 use guichet_engine::store::Engine;
 use lettre::message::Mailbox;
+use lettre::Message;
 
 use self::compose::Composed;
 use self::smtp::{Relay, SendFailure};
 use self::status::MailStatus;
+use crate::documents::{render_tickets_pdf, TicketsDocument};
 
 /// How often the worker looks for email due.
 const MAIL_POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -76,14 +78,9 @@ async fn attempt(
     entry: OutboxEntry,
 ) -> bool {
     let (id, key) = (entry.id, entry.idempotency_key.clone());
-    let (for_compose, settings_for_compose) = (engine.clone(), settings.clone());
-    // Composing renders attachments (the calendar file, the tickets): off the serving threads.
-    let composed = tokio::task::spawn_blocking(move || compose::compose(&for_compose, &settings_for_compose, &entry))
-        .await
-        .unwrap_or_else(|error| Err(format!("composing panicked: {error}")));
     let now = || engine.clock().now();
-    let (result, permanent) = match composed {
-        Ok(Composed::Send(message)) => match relay.send(*message).await {
+    let (result, permanent) = match written(engine, settings, status, &entry).await {
+        Ok(Some(message)) => match relay.send(message).await {
             Ok(()) => {
                 status.sent(now());
                 (Ok(()), false)
@@ -94,11 +91,7 @@ async fn attempt(
                 (Err(message), permanent)
             }
         },
-        Ok(Composed::Skip(reason)) => {
-            tracing::debug!(%key, "email not sent: {reason}");
-            status.skipped(reason);
-            (Ok(()), false)
-        }
+        Ok(None) => (Ok(()), false),
         Err(error) => {
             tracing::warn!(%key, "email cannot be composed: {error}");
             status.unsendable();
@@ -108,6 +101,39 @@ async fn attempt(
     let relay_down = result.is_err() && !permanent;
     record(engine, id, result, permanent).await;
     relay_down
+}
+
+/// The message of `entry` with its tickets rendered (`None`: nothing to
+/// send, counted as skipped); an error is for good.
+async fn written(
+    engine: &Arc<Engine>,
+    settings: &Arc<MailSettings>,
+    status: &MailStatus,
+    entry: &OutboxEntry,
+) -> Result<Option<Message>, String> {
+    // The buyer's contact is read from the key table on disk: off the serving threads.
+    let (for_prepare, settings_for_prepare, entry_for_prepare) = (engine.clone(), settings.clone(), entry.clone());
+    let prepared =
+        tokio::task::spawn_blocking(move || compose::prepare(&for_prepare, &settings_for_prepare, &entry_for_prepare))
+            .await
+            .unwrap_or_else(|panicked| Err(format!("composing panicked: {panicked}")));
+    let draft = match prepared? {
+        Composed::Write(draft) => draft,
+        Composed::Skip(reason) => {
+            tracing::debug!(key = %entry.idempotency_key, "email not sent: {reason}");
+            status.skipped(reason);
+            return Ok(None);
+        }
+    };
+    let tickets = match draft.wants_tickets() {
+        true => {
+            let name = draft.contact.name.as_deref();
+            let document = TicketsDocument::of(engine, &draft.event, &draft.order, &draft.order_id, name);
+            Some(render_tickets_pdf(document).await.map_err(|e| format!("the tickets PDF: {e}"))?)
+        }
+        false => None,
+    };
+    draft.message(settings, entry, tickets).map(Some)
 }
 
 async fn record(engine: &Engine, id: OutboxEntryId, result: Result<(), String>, permanent: bool) {
