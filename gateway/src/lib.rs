@@ -8,6 +8,7 @@ pub mod demo;
 pub mod documents;
 pub mod http;
 pub mod mail;
+pub mod mail_status;
 mod metrics;
 pub mod payments;
 pub mod server;

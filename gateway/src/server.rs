@@ -27,7 +27,7 @@ use crate::http::error::ApiError;
 use crate::http::handlers::handle;
 use crate::http::limiter::WindowLimiter;
 use crate::http::router::{metric_labels, Router};
-use crate::mail::status::MailStatus;
+use crate::mail_status::MailStatus;
 use crate::metrics::Metrics;
 use crate::watchdog::{with_deadline, ConnectionLimits, Watchdog, WatchedStream};
 

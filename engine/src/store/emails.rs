@@ -67,10 +67,12 @@ impl Engine {
         }
     }
 
-    /// Queues the notice that a payment's money went back, if the payment
-    /// made an order (money that came too late made none).
-    pub(super) fn queue_refunded_email(&self, payment_id: &str) -> Result<Receipt, SinkError> {
-        let made = self.payments.lock().get(payment_id).map(|p| (p.event, p.state.clone()));
+    /// Queues the notice that a payment's money went back, once `refund`
+    /// (an outbox entry of a refund) is done, if the payment made an order
+    /// (money that came too late made none).
+    pub(super) fn queue_refunded_email(&self, refund: &OutboxEntry) -> Result<Receipt, SinkError> {
+        let Some(payment_id) = refunded_payment(refund) else { return Ok(Receipt::NONE) };
+        let made = self.payments.lock().get(&payment_id).map(|p| (p.event, p.state.clone()));
         let Some((event, PaymentState::Confirmed { order, .. })) = made else { return Ok(Receipt::NONE) };
         let Some(event) = self.event_by_number(EventNumber(event)) else { return Ok(Receipt::NONE) };
         self.queue_order_email(&event, order, EmailMessage::Refunded)
@@ -139,7 +141,7 @@ impl Engine {
 }
 
 /// The payment whose refund `entry` is, once the refund is done.
-pub(super) fn refunded_payment(entry: &OutboxEntry) -> Option<String> {
+fn refunded_payment(entry: &OutboxEntry) -> Option<String> {
     if &*entry.kind != REFUND_KIND || !matches!(entry.state, OutboxState::Done { .. }) {
         return None;
     }

@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::emails::refunded_payment;
 use super::Engine;
 use crate::commit::{Receipt, SinkError};
 use crate::emails::EmailMessage;
@@ -230,10 +229,10 @@ impl Engine {
         };
         let Some(record) = record else { return Ok(Receipt::NONE) };
         let receipt = self.log_outbox(&mut outbox, &record)?;
-        let refunded = outbox.get(id).and_then(refunded_payment);
+        let refund = outbox.get(id).filter(|entry| &*entry.kind == REFUND_KIND).cloned();
         drop(outbox);
-        match refunded {
-            Some(payment) => Ok(self.queue_refunded_email(&payment)?.max(receipt)),
+        match refund {
+            Some(refund) => Ok(self.queue_refunded_email(&refund)?.max(receipt)),
             None => Ok(receipt),
         }
     }

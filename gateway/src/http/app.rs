@@ -13,7 +13,7 @@ use super::client_address::TrustedProxies;
 use super::error::{ApiError, ApiResult};
 use super::limiter::WindowLimiter;
 use super::views;
-use crate::mail::status::MailStatus;
+use crate::mail_status::MailStatus;
 use crate::metrics::Metrics;
 use crate::payments::Providers;
 

@@ -1,7 +1,7 @@
 //! Email to buyers: the worker that drains the engine's outbox of email
 //! (`compose` builds each message when it is sent, `smtp` hands it to the
-//! configured relay, `status` keeps the relay's last word for the
-//! dashboard). At least once: an entry is attempted only once its record is
+//! configured relay; `crate::mail_status` keeps the relay's last word for
+//! the dashboard). At least once: an entry is attempted only once its record is
 //! durable, its outcome is recorded after the attempt, and a message sent
 //! again after a crash carries the same Message-ID (it derives from the
 //! entry's key), so the receiving side can tell it is the same message.
@@ -10,7 +10,6 @@
 
 pub mod compose;
 pub mod smtp;
-pub mod status;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,8 +22,8 @@ use lettre::Message;
 
 use self::compose::Composed;
 use self::smtp::{Relay, SendFailure};
-use self::status::MailStatus;
 use crate::documents::{render_tickets_pdf, TicketsDocument};
+use crate::mail_status::MailStatus;
 
 /// How often the worker looks for email due.
 const MAIL_POLL_INTERVAL: Duration = Duration::from_secs(1);

@@ -166,7 +166,7 @@ mod tests {
             guichet_engine::store::Engine::open(Arc::new(storage.clone()), EngineOptions::default(), clock)
                 .expect("a fresh engine opens");
         let metrics = Metrics::new(metric_labels());
-        let mail = Arc::new(crate::mail::status::MailStatus::new(None, metrics.mail_meters()));
+        let mail = Arc::new(crate::mail_status::MailStatus::new(None, metrics.mail_meters()));
         App {
             engine: Arc::new(engine),
             admin_token: "admin".into(),

@@ -1,4 +1,5 @@
-//! The relay's state as the mail worker last saw it: counted in the metrics
+//! The SMTP relay's state as the mail worker last saw it (below `http`,
+//! which shows it, and `mail`, which updates it): counted in the metrics
 //! (`guichet_email_*`) and shown on the dashboard (last success, last
 //! error), so a failing relay is seen before buyers ask where their tickets are.
 
