@@ -8,7 +8,7 @@
 //! is the caller's. The state changes only through [`Outbox::apply`], live and
 //! on replay.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -110,6 +110,11 @@ pub struct Outbox {
     entries: BTreeMap<OutboxEntryId, OutboxEntry>,
     #[serde(skip)]
     by_key: HashMap<Box<str>, OutboxEntryId>,
+    /// The pending entries: the workers' look for due ones (every second,
+    /// under the lock confirmations queue email under) skips the done ones,
+    /// which the outbox keeps by the hundred thousand.
+    #[serde(skip)]
+    pending: BTreeSet<OutboxEntryId>,
     next_id: u64,
 }
 
@@ -181,6 +186,7 @@ impl Outbox {
                 };
                 self.next_id = self.next_id.max(id.0 + 1);
                 self.by_key.insert(idempotency_key.clone(), *id);
+                self.pending.insert(*id);
                 self.entries.insert(*id, entry);
             }
             OutboxRecord::Attempted { id, at, outcome } => {
@@ -188,7 +194,10 @@ impl Outbox {
                 let entry = entry.ok_or_else(|| ApplyError(format!("outbox entry {} is not pending", id.0)))?;
                 entry.attempts += 1;
                 match outcome {
-                    AttemptOutcome::Done => entry.state = OutboxState::Done { at: *at },
+                    AttemptOutcome::Done => {
+                        entry.state = OutboxState::Done { at: *at };
+                        self.pending.remove(id);
+                    }
                     AttemptOutcome::Retry { next_attempt_at, error } => {
                         entry.next_attempt_at = *next_attempt_at;
                         entry.last_error = Some(error.clone());
@@ -196,6 +205,7 @@ impl Outbox {
                     AttemptOutcome::GaveUp { error } => {
                         entry.state = OutboxState::Failed { at: *at };
                         entry.last_error = Some(error.clone());
+                        self.pending.remove(id);
                     }
                 }
             }
@@ -214,7 +224,7 @@ impl Outbox {
     /// Pending entries of `kind` due at `now` whose `Queued` record is
     /// durable (at or before `durable`), oldest first, at most `max`.
     pub fn due(&self, kind: &str, now: UnixTimeMs, durable: Receipt, max: usize) -> Vec<OutboxEntry> {
-        let pending = self.entries.values().filter(|e| e.state == OutboxState::Pending);
+        let pending = self.pending.iter().filter_map(|id| self.entries.get(id));
         let due = pending.filter(|e| &*e.kind == kind && e.next_attempt_at <= now && e.queued_receipt <= durable);
         due.take(max).cloned().collect()
     }
@@ -265,6 +275,7 @@ impl Outbox {
     /// Rebuilds what snapshots leave out (the index by key).
     pub fn restored(mut self) -> Self {
         self.by_key = self.entries.values().map(|e| (e.idempotency_key.clone(), e.id)).collect();
+        self.pending = self.entries.values().filter(|e| e.state == OutboxState::Pending).map(|e| e.id).collect();
         self
     }
 
@@ -275,6 +286,7 @@ impl Outbox {
     fn forget(&mut self, id: OutboxEntryId) {
         if let Some(entry) = self.entries.remove(&id) {
             self.by_key.remove(&entry.idempotency_key);
+            self.pending.remove(&id);
         }
     }
 }
@@ -352,5 +364,6 @@ mod tests {
         assert_eq!(restored, outbox);
         assert_eq!(restored.by_key("k").unwrap().state, OutboxState::Done { at: UnixTimeMs(5) });
         assert_eq!(restored.queue("refund", "k", vec![], UnixTimeMs(9)), Ok(None), "the key is still known");
+        assert!(restored.due("refund", UnixTimeMs(9), Receipt::NONE, 10).is_empty(), "done: never due again");
     }
 }
