@@ -130,6 +130,11 @@ pub const OUTBOX_MAX_RETRY_S: u32 = 3_600;
 /// ... and after this many failed attempts the entry is failed for good (about
 /// 14 hours after the first), left for an operator.
 pub const OUTBOX_MAX_ATTEMPTS: u32 = 20;
+/// On open, an email a crash cut off after its order's change (confirmed,
+/// cancelled, refunded) is queued if that change is at most this old: a
+/// restart comes soon after a crash, and an older change's email entry may
+/// have been forgotten after it was sent (done entries go when the outbox is full).
+pub const EMAIL_CATCH_UP_S: u32 = 2 * 86_400;
 /// A payment provider's webhook delivery (Stripe's events are a few KiB).
 pub const MAX_WEBHOOK_BODY_BYTES: usize = 256 * 1024;
 /// A payment provider's answer read by the gateway (a PaymentIntent, a refund).
@@ -161,3 +166,7 @@ pub const MAX_CONFIRMATION_CODE_LEN: usize = 80;
 /// An email address as "Find my order" takes it, in characters (RFC 5321's
 /// longest path is 254 octets).
 pub const MAX_LOOKUP_EMAIL_CHARS: usize = 254;
+/// Ticket PDFs rendered at once (the order route and the email worker
+/// together; more wait their turn): rendering is CPU work, kept to fewer
+/// threads than the machine's two cores so the sale is never starved.
+pub const MAX_DOCUMENT_RENDERS_AT_ONCE: usize = 1;

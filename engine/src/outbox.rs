@@ -8,11 +8,11 @@
 //! is the caller's. The state changes only through [`Outbox::apply`], live and
 //! on replay.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::commit::ApplyError;
+use crate::commit::{ApplyError, Receipt};
 use crate::limits::{
     MAX_OUTBOX_ENTRIES, MAX_OUTBOX_PAYLOAD_BYTES, OUTBOX_FIRST_RETRY_S, OUTBOX_MAX_ATTEMPTS, OUTBOX_MAX_RETRY_S,
 };
@@ -47,6 +47,12 @@ pub struct OutboxEntry {
     pub next_attempt_at: UnixTimeMs,
     pub last_error: Option<Box<str>>,
     pub state: OutboxState,
+    /// The log position of its `Queued` record, until that is durable: an
+    /// entry is not attempted before, so no effect leaves for an entry a
+    /// crash could still take back. Not in snapshots: whatever a snapshot
+    /// holds is durable.
+    #[serde(skip)]
+    pub queued_receipt: Receipt,
 }
 
 /// What an attempt came to.
@@ -104,6 +110,11 @@ pub struct Outbox {
     entries: BTreeMap<OutboxEntryId, OutboxEntry>,
     #[serde(skip)]
     by_key: HashMap<Box<str>, OutboxEntryId>,
+    /// The pending entries: the workers' look for due ones (every second,
+    /// under the lock confirmations queue email under) skips the done ones,
+    /// which the outbox keeps by the hundred thousand.
+    #[serde(skip)]
+    pending: BTreeSet<OutboxEntryId>,
     next_id: u64,
 }
 
@@ -171,9 +182,11 @@ impl Outbox {
                     next_attempt_at: *at,
                     last_error: None,
                     state: OutboxState::Pending,
+                    queued_receipt: Receipt::NONE,
                 };
                 self.next_id = self.next_id.max(id.0 + 1);
                 self.by_key.insert(idempotency_key.clone(), *id);
+                self.pending.insert(*id);
                 self.entries.insert(*id, entry);
             }
             OutboxRecord::Attempted { id, at, outcome } => {
@@ -181,7 +194,10 @@ impl Outbox {
                 let entry = entry.ok_or_else(|| ApplyError(format!("outbox entry {} is not pending", id.0)))?;
                 entry.attempts += 1;
                 match outcome {
-                    AttemptOutcome::Done => entry.state = OutboxState::Done { at: *at },
+                    AttemptOutcome::Done => {
+                        entry.state = OutboxState::Done { at: *at };
+                        self.pending.remove(id);
+                    }
                     AttemptOutcome::Retry { next_attempt_at, error } => {
                         entry.next_attempt_at = *next_attempt_at;
                         entry.last_error = Some(error.clone());
@@ -189,6 +205,7 @@ impl Outbox {
                     AttemptOutcome::GaveUp { error } => {
                         entry.state = OutboxState::Failed { at: *at };
                         entry.last_error = Some(error.clone());
+                        self.pending.remove(id);
                     }
                 }
             }
@@ -196,10 +213,29 @@ impl Outbox {
         Ok(())
     }
 
-    /// Pending entries of `kind` due at `now`, oldest first, at most `max`.
-    pub fn due(&self, kind: &str, now: UnixTimeMs, max: usize) -> Vec<OutboxEntry> {
-        let pending = self.entries.values().filter(|e| e.state == OutboxState::Pending);
-        pending.filter(|e| &*e.kind == kind && e.next_attempt_at <= now).take(max).cloned().collect()
+    /// Remembers where `id`'s `Queued` record is in the log (live traffic
+    /// only: a replayed record is durable already).
+    pub fn note_queued_at(&mut self, id: OutboxEntryId, receipt: Receipt) {
+        if let Some(entry) = self.entries.get_mut(&id) {
+            entry.queued_receipt = receipt;
+        }
+    }
+
+    /// Pending entries of `kind` due at `now` whose `Queued` record is
+    /// durable (at or before `durable`), oldest first, at most `max`.
+    pub fn due(&self, kind: &str, now: UnixTimeMs, durable: Receipt, max: usize) -> Vec<OutboxEntry> {
+        let pending = self.pending.iter().filter_map(|id| self.entries.get(id));
+        let due = pending.filter(|e| &*e.kind == kind && e.next_attempt_at <= now && e.queued_receipt <= durable);
+        due.take(max).cloned().collect()
+    }
+
+    /// Every entry of `kind`, whatever its state, oldest first.
+    pub fn all_of<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a OutboxEntry> + 'a {
+        self.entries.values().filter(move |e| &*e.kind == kind)
+    }
+
+    pub fn get(&self, id: OutboxEntryId) -> Option<&OutboxEntry> {
+        self.entries.get(&id)
     }
 
     pub fn by_key(&self, idempotency_key: &str) -> Option<&OutboxEntry> {
@@ -207,8 +243,17 @@ impl Outbox {
     }
 
     pub fn counts(&self) -> OutboxCounts {
+        Self::count(self.entries.values())
+    }
+
+    /// The counts of the entries of `kind` alone.
+    pub fn counts_of(&self, kind: &str) -> OutboxCounts {
+        Self::count(self.all_of(kind))
+    }
+
+    fn count<'a>(entries: impl Iterator<Item = &'a OutboxEntry>) -> OutboxCounts {
         let mut counts = OutboxCounts::default();
-        for entry in self.entries.values() {
+        for entry in entries {
             match entry.state {
                 OutboxState::Pending => {
                     counts.pending += 1;
@@ -230,6 +275,7 @@ impl Outbox {
     /// Rebuilds what snapshots leave out (the index by key).
     pub fn restored(mut self) -> Self {
         self.by_key = self.entries.values().map(|e| (e.idempotency_key.clone(), e.id)).collect();
+        self.pending = self.entries.values().filter(|e| e.state == OutboxState::Pending).map(|e| e.id).collect();
         self
     }
 
@@ -240,6 +286,7 @@ impl Outbox {
     fn forget(&mut self, id: OutboxEntryId) {
         if let Some(entry) = self.entries.remove(&id) {
             self.by_key.remove(&entry.idempotency_key);
+            self.pending.remove(&id);
         }
     }
 }
@@ -269,8 +316,8 @@ mod tests {
         let mut outbox = Outbox::default();
         let id = queued(&mut outbox, "refund-1", 1_000);
         assert_eq!(outbox.queue("refund", "refund-1", vec![], UnixTimeMs(2_000)), Ok(None));
-        assert_eq!(outbox.due("refund", UnixTimeMs(1_000), 10).len(), 1);
-        assert!(outbox.due("email", UnixTimeMs(1_000), 10).is_empty(), "by kind");
+        assert_eq!(outbox.due("refund", UnixTimeMs(1_000), Receipt::NONE, 10).len(), 1);
+        assert!(outbox.due("email", UnixTimeMs(1_000), Receipt::NONE, 10).is_empty(), "by kind");
         assert_eq!(outbox.by_key("refund-1").map(|e| e.id), Some(id));
     }
 
@@ -285,7 +332,7 @@ mod tests {
             let entry = outbox.by_key("k").unwrap().clone();
             if attempt + 1 < OUTBOX_MAX_ATTEMPTS {
                 assert_eq!(entry.next_attempt_at, now.plus_s(retry_delay_s(attempt)));
-                assert!(outbox.due("refund", now, 10).is_empty(), "not before its time");
+                assert!(outbox.due("refund", now, Receipt::NONE, 10).is_empty(), "not before its time");
                 now = entry.next_attempt_at;
             } else {
                 assert_eq!(entry.state, OutboxState::Failed { at: now });
@@ -299,6 +346,15 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_is_not_due_before_its_queued_record_is_durable() {
+        let mut outbox = Outbox::default();
+        let id = queued(&mut outbox, "k", 0);
+        outbox.note_queued_at(id, Receipt(7));
+        assert!(outbox.due("refund", UnixTimeMs(0), Receipt(6), 10).is_empty(), "record 7 is not durable yet");
+        assert_eq!(outbox.due("refund", UnixTimeMs(0), Receipt(7), 10).len(), 1);
+    }
+
+    #[test]
     fn a_done_entry_stays_done_and_survives_a_snapshot() {
         let mut outbox = Outbox::default();
         let id = queued(&mut outbox, "k", 0);
@@ -308,5 +364,6 @@ mod tests {
         assert_eq!(restored, outbox);
         assert_eq!(restored.by_key("k").unwrap().state, OutboxState::Done { at: UnixTimeMs(5) });
         assert_eq!(restored.queue("refund", "k", vec![], UnixTimeMs(9)), Ok(None), "the key is still known");
+        assert!(restored.due("refund", UnixTimeMs(9), Receipt::NONE, 10).is_empty(), "done: never due again");
     }
 }

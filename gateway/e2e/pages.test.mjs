@@ -6,18 +6,23 @@
 // promoter changes the admission rate and sees the dashboard follow; the
 // second buyer, admitted in turn, picks seats on the map; a third leaves; a
 // buyer's order link shows and prints the tickets in a fresh browser once
-// the access has expired; a buyer with only the order link cancels through
-// the confirmation emailed to them, and asks for a lost link again.
+// the access has expired (and downloads them as a PDF); a buyer with only
+// the order link cancels through the confirmation emailed to them, and asks
+// for a lost link again; buyers pay through the test provider's page and
+// through Stripe's card form (Stripe.js routed to a fixture, the provider's
+// webhook signed by the test).
 // Any page JavaScript error, console error, or unexpected HTTP error fails
 // the test it happens in. Screenshots of each step go to $SCREENSHOTS.
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
 const BASE = process.env.GUICHET_URL;
+const WEBHOOK_SECRET = process.env.STRIPE_WEBHOOK_SECRET;
 const ADMIN = process.env.GUICHET_ADMIN_TOKEN;
 const SHOTS = process.env.SCREENSHOTS || 'screenshots';
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -408,17 +413,24 @@ test('the order link shows and prints the tickets in a fresh browser after the a
   // Add to calendar: the .ics of the order.
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#calendar')]);
   assert.equal(download.suggestedFilename(), orderId + '.ics');
-  const { readFile } = await import('node:fs/promises');
   const ics = await readFile(await download.path(), 'utf8');
   assert.match(ics, /BEGIN:VCALENDAR/);
   assert.ok(ics.includes(`UID:${orderId}@guichet`), ics);
   assert.ok(ics.includes('DTSTART:20990501T003000Z'), ics);
+
+  // The tickets as a PDF: one page per ticket.
+  const [pdfDownload] = await Promise.all([page.waitForEvent('download'), page.click('#tickets-pdf')]);
+  assert.equal(pdfDownload.suggestedFilename(), orderId + '-tickets.pdf');
+  const pdfFile = (await readFile(await pdfDownload.path())).toString('latin1');
+  assert.ok(pdfFile.startsWith('%PDF-'), pdfFile.slice(0, 16));
+  assert.equal((pdfFile.match(/\/Type\s*\/Page(?!s)/g) || []).length, 2, 'a page per ticket');
 
   // Print: the tickets, and none of the page's chrome.
   await page.emulateMedia({ media: 'print' });
   assert.equal(await page.locator('header.top').isVisible(), false);
   assert.equal(await page.locator('#print').isVisible(), false);
   assert.equal(await page.locator('#calendar').isVisible(), false);
+  assert.equal(await page.locator('#tickets-pdf').isVisible(), false);
   assert.equal(await page.locator('article.ticket:visible').count(), 2);
   assert.equal(await page.locator('img.qr:visible').count(), 2);
   await screenshot(page, 'order-link-print');
@@ -643,5 +655,91 @@ test('a buyer of an event paid through the test provider pays on the test page a
   assert.equal(figures.body.orders, 1);
   const orders = await call('GET', `/v1/events/${paid}/orders`);
   assert.equal(orders.body.orders[0].personal_data, 'kept', 'the email and name went with the checkout');
+  await context.close();
+});
+
+/** Posts a provider's webhook delivery, signed as Stripe signs: `t=<time>,v1=HMAC-SHA256(secret, "<time>.<body>")`. */
+async function deliverWebhook(delivery) {
+  const body = JSON.stringify(delivery);
+  const time = Math.floor(Date.now() / 1000);
+  const signature = createHmac('sha256', WEBHOOK_SECRET).update(`${time}.${body}`).digest('hex');
+  const response = await fetch(BASE + '/v1/payments/webhook', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'Stripe-Signature': `t=${time},v1=${signature}` },
+    body,
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+test('a buyer of an event paid through Stripe pays in the card form, after a declined card, and gets the tickets', async () => {
+  assert.ok(WEBHOOK_SECRET, 'STRIPE_WEBHOOK_SECRET is set (run.sh sets it)');
+  const id = EVENT + '-card';
+  const created = await call('POST', '/v1/events', {
+    id, name: 'Stripe — navigateur', venue: 'Salle carte',
+    starts_at: '2099-08-30T23:30:00Z', on_sale_at: '2026-01-01T00:00:00Z', currency: 'CAD',
+    tiers: [{ id: 'pelouse', name: 'Pelouse', price_cents: 7950 }],
+    sections: [{ id: 'PELOUSE', name: 'Pelouse', tier: 'pelouse', capacity: 50 }],
+    per_buyer_limit: 4, hold_ttl_s: 600,
+    room: { admit_per_minute: 6000, max_active: 100, access_ttl_s: 900 },
+    payment: { provider: 'stripe' },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const context = await browser.newContext({ viewport: { width: 390, height: 800 }, locale: 'en-CA' });
+  const page = watch(await context.newPage(), 'card payer');
+  // No network here: Stripe.js is the fixture. The page's Content-Security-Policy must still let it in.
+  const stripeJs = await readFile(new URL('./fixtures/stripe-v3.js', import.meta.url), 'utf8');
+  const stripeLoads = [];
+  await page.route('https://js.stripe.com/**', (route) => {
+    stripeLoads.push(route.request().url());
+    return route.fulfill({ status: 200, contentType: 'text/javascript; charset=utf-8', body: stripeJs });
+  });
+  await page.goto(`${BASE}/e/${id}`);
+  await page.locator('#join').click();
+  await page.locator('#v-seats').waitFor({ timeout: 30000 });
+  assert.deepEqual(stripeLoads, [], 'Stripe.js is loaded only for the checkout');
+  await page.selectOption('#best-quantity', '2');
+  await page.locator('#best button[type=submit]').click();
+  await page.locator('#v-checkout').waitFor();
+  await page.fill('#pay-name', 'Karl Tremblay');
+  await page.click('#pay-submit');
+  await page.locator('#card-box .fake-payment-element').waitFor();
+  assert.deepEqual(stripeLoads, ['https://js.stripe.com/v3/']);
+  const fake = () => page.evaluate(() => JSON.parse(JSON.stringify(window.fakeStripe)));
+  const mounted = await fake();
+  assert.deepEqual(mounted.keys, ['pk_test_e2e'], 'Stripe.js gets the publishable key from checkout');
+  assert.equal(mounted.clientSecrets.length, 1);
+  const secret = mounted.clientSecrets[0];
+  assert.match(secret, /^pi_e2e_\d+_secret_e2e$/);
+  assert.equal(await page.locator('#pay-submit').isDisabled(), false);
+  await screenshot(page, 'card-form');
+
+  // A declined card: Stripe's words on the page, and the button works again.
+  await page.evaluate(() => { window.fakeStripe.declineNext = true; });
+  await page.click('#pay-submit');
+  await page.locator('#problem', { hasText: 'Your card was declined.' }).waitFor();
+  assert.equal(await page.locator('#pay-submit').isDisabled(), false);
+  assert.equal(await page.locator('#v-checkout').isVisible(), true);
+  await screenshot(page, 'card-declined');
+
+  // Accepted: the page waits for the provider's word, which the webhook brings.
+  await page.click('#pay-submit');
+  await page.locator('#card-status', { hasText: 'Waiting for the confirmation' }).waitFor();
+  const { confirms } = await fake();
+  assert.equal(confirms.length, 2);
+  assert.deepEqual(confirms[1], { clientSecret: secret, redirect: 'if_required', returnUrl: `${BASE}/e/${id}` });
+  const paymentId = await page.evaluate((key) => JSON.parse(localStorage.getItem(key)).payment.payment_id, 'guichet.e.' + id);
+  const intent = secret.split('_secret_')[0];
+  const delivered = await deliverWebhook({
+    id: 'evt_e2e_' + Date.now(), type: 'payment_intent.succeeded',
+    data: { object: { id: intent, object: 'payment_intent', status: 'succeeded', metadata: { payment_id: paymentId } } },
+  });
+  assert.deepEqual([delivered.status, delivered.body.outcome], [200, 'ordered'], JSON.stringify(delivered.body));
+  await page.locator('#v-done').waitFor();
+  assert.equal(await page.locator('img.qr').count(), 2);
+  await screenshot(page, 'card-paid');
+  const order = await page.evaluate((key) => JSON.parse(localStorage.getItem(key)).order, 'guichet.e.' + id);
+  assert.equal(order.payment_ref, paymentId, 'the order is the payment\'s');
+  const figures = await call('GET', `/v1/events/${id}/stats`);
+  assert.equal(figures.body.orders, 1);
   await context.close();
 });

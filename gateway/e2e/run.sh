@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The pages' browser tests: installs what they need (Debian's chromium, the
 # npm packages of package-lock.json), builds `guichet`, starts it on a free
-# port with a temporary data directory, runs pages.test.mjs in headless
+# port with a temporary data directory (and a fake Stripe API, for the card
+# form's events), runs pages.test.mjs in headless
 # Chromium, and stops the server. Screenshots go to target/e2e-screenshots/.
 # Exits non-zero on any failure, including a JavaScript error in a page.
 set -euo pipefail
@@ -29,15 +30,39 @@ echo "e2e: $("$CHROMIUM" --version 2>/dev/null | head -1), node $(node --version
 
 npm ci --no-audit --no-fund --loglevel=error
 
+# A fake Stripe API on loopback, for the events paid through `stripe`
+# (the card form's Stripe.js is routed to a fixture by the tests).
+STRIPE_DIR=$(mktemp -d)
+node "$E2E_DIR/fake-stripe-api.mjs" >"$STRIPE_DIR/stdout" &
+STRIPE_PID=$!
+stop_fake_stripe() {
+    kill "$STRIPE_PID" 2>/dev/null || true
+    rm -rf "$STRIPE_DIR"
+}
+trap stop_fake_stripe EXIT
+STRIPE_URL=""
+for _ in $(seq 1 100); do
+    STRIPE_URL=$(sed -n 's/^listening on //p' "$STRIPE_DIR/stdout" | head -1)
+    [ -n "$STRIPE_URL" ] && break
+    sleep 0.1
+done
+[ -n "$STRIPE_URL" ] || { echo "e2e: the fake Stripe API did not start" >&2; exit 1; }
+STRIPE_WEBHOOK_SECRET="whsec_e2e_$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+
 # shellcheck source=../scripts/temp-server.sh
 . "$ROOT/gateway/scripts/temp-server.sh"
-temp_server_start e2e pages-e2e-server
+temp_server_start e2e pages-e2e-server \
+    --stripe-secret-key sk_test_e2e --stripe-publishable-key pk_test_e2e \
+    --stripe-webhook-secret "$STRIPE_WEBHOOK_SECRET" --stripe-api-base "$STRIPE_URL"
+# temp_server_start set its own exit trap: stop both.
+trap 'temp_server_cleanup; stop_fake_stripe' EXIT
 DATA=$SERVER_DIR
 
 rm -rf "$SHOTS"
 mkdir -p "$SHOTS"
 status=0
 GUICHET_URL="$URL" GUICHET_ADMIN_TOKEN="$ADMIN_TOKEN" GUICHET_DATA_DIR="$SERVER_DIR/data" SCREENSHOTS="$SHOTS" CHROMIUM="$CHROMIUM" \
+    STRIPE_WEBHOOK_SECRET="$STRIPE_WEBHOOK_SECRET" \
     timeout 300 node --test --test-concurrency=1 --test-timeout=120000 --test-reporter=spec \
     "$E2E_DIR/pages.test.mjs" 2>&1 | tee "$DATA/report" || status=$?
 temp_server_check e2e "during the tests" || status=1

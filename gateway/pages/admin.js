@@ -142,6 +142,18 @@ function number(n) {
   return new Intl.NumberFormat(locale()).format(n);
 }
 
+/** The SMTP relay's state (server-wide), from the stats' `email`. */
+function emailLine(email) {
+  if (!email) return '';
+  const waiting = t('admin.email.waiting', { n: number(email.pending), failed: number(email.failed) });
+  if (!email.relay_configured) return t('admin.email.none') + ' ' + waiting;
+  const failing = email.last_error_at && (!email.last_success_at || email.last_error_at > email.last_success_at);
+  const state = failing
+    ? t('admin.email.failing', { when: dateTime(email.last_error_at), error: email.last_error || '' })
+    : email.last_success_at ? t('admin.email.ok', { when: dateTime(email.last_success_at) }) : t('admin.email.idle');
+  return state + ' ' + waiting;
+}
+
 function renderDashboard() {
   const { event, stats } = admin;
   if (!event || !stats) return;
@@ -151,6 +163,7 @@ function renderDashboard() {
   $('dash-link').href = '/e/' + encodeURIComponent(event.id);
   $('dash-link').textContent = location.origin + '/e/' + event.id;
   $('dash-payment').textContent = t('admin.payment.shown', { how: t('admin.payment.' + (event.payment ? event.payment.provider : 'none')) });
+  $('dash-email').textContent = emailLine(stats.email);
   $('dash-status').textContent = t('admin.live', { s: REFRESH_MS / 1000, when: timeOnly(admin.refreshedAt) });
   $('dash-status').className = 'status-line';
   const q = stats.queue;

@@ -1,7 +1,8 @@
 // The buyer's page (`/e/{event_id}`): the countdown and lobby, the queue
 // (position, people ahead, ETA, progress, polled as the server asks), then
 // for the admitted buyer the seat map, best available, the hold with its
-// countdown, a test checkout, and the e-tickets with their QR codes.
+// countdown, the checkout (a test purchase, the test provider's page, or
+// Stripe's card form: card.js), and the e-tickets with their QR codes.
 //
 // Everything the buyer needs to come back is kept in localStorage under
 // `guichet.e.<event id>`: the queue token, when the next poll is allowed,
@@ -465,8 +466,20 @@ function showCheckout() {
   // Kept (encrypted) only for a paid event's checkout.
   $('pay-email-field').hidden = !page.event.payment;
   $('pay-email').value = '';
-  $('pay').querySelector('.notice').textContent = t(page.event.payment ? 'checkout.paid_test' : 'checkout.test');
+  $('pay').querySelector('.notice').textContent =
+    t(!page.event.payment ? 'checkout.test' : paidByCard() ? 'checkout.paid_card' : 'checkout.paid_test');
+  $('card-box').hidden = !cardFormPays(cardPaymentOf(hold));
   tick();
+}
+
+function paidByCard() {
+  return Boolean(page.event.payment) && page.event.payment.provider === 'stripe';
+}
+
+/** The payment under way for `hold`, if its card form can pay it. */
+function cardPaymentOf(hold) {
+  const payment = kept().payment;
+  return payment && hold && payment.hold_id === hold.hold_id ? payment.payment_id : '';
 }
 
 /** The pay button while a purchase or checkout is under way, or back to its total. */
@@ -491,7 +504,9 @@ async function payRefused(answer, error, forget) {
 
 async function pay() {
   if (page.busy) return;
-  if (page.event.payment) return checkout();
+  if (page.event.payment) {
+    return cardFormPays(cardPaymentOf(kept().hold)) ? payByCard() : checkout();
+  }
   const hold = kept().hold;
   // One key per hold, kept: a retry after a reload or a lost answer returns the same order.
   let purchase = kept().purchase;
@@ -543,11 +558,14 @@ async function checkout() {
       body,
     });
     if (answer.status === 200) {
-      keep({ payment: answer.body.payment });
+      // The payment under way extends the hold: the countdown follows.
+      const extended = answer.body.hold_expires_at ? { expires_at: answer.body.hold_expires_at } : {};
+      keep({ payment: answer.body.payment, hold: Object.assign({}, hold, extended) });
       if (answer.body.redirect_url) {
         location.assign(answer.body.redirect_url + '?e=' + encodeURIComponent(page.id));
         return;
       }
+      if (answer.body.client_secret && answer.body.publishable_key) return await showCardForm(answer.body);
       problem(t('checkout.provider'));
       return;
     }
@@ -557,6 +575,58 @@ async function checkout() {
   } finally {
     payButtonBusy(false, hold);
   }
+}
+
+/** Stripe's card form for a checkout's answer, in the checkout view. */
+async function showCardForm(answer) {
+  try {
+    await cardFormShow(answer, $('card-element'));
+  } catch (error) {
+    problem(t('checkout.card_unavailable'));
+    return;
+  }
+  problem('');
+  $('card-status').hidden = true;
+  $('card-box').hidden = false;
+  $('card-element').focus();
+}
+
+/** The card form filled: Stripe confirms the payment; the provider's word makes the order. */
+async function payByCard() {
+  const hold = kept().hold;
+  payButtonBusy(true, hold);
+  problem('');
+  try {
+    const result = await cardFormConfirm(location.origin + '/e/' + encodeURIComponent(page.id));
+    if (result.error) {
+      problem(t('checkout.card_refused', { message: result.error }));
+      return;
+    }
+    await awaitOrder();
+  } catch (error) {
+    problem(networkOrMessage(error));
+  } finally {
+    payButtonBusy(false, kept().hold || hold);
+  }
+}
+
+/**
+ * After a card payment (here, or back from the bank's page): the order comes
+ * with the provider's confirmation, so the hold is followed until it is
+ * purchased, every second for two minutes.
+ */
+async function awaitOrder() {
+  $('card-status').textContent = t('checkout.confirming');
+  $('card-status').hidden = false;
+  for (let attempt = 0; attempt < 120; attempt++) {
+    if (!kept().hold) return;
+    if (await followPayment().catch(() => false)) {
+      cardFormForget($('card-element'));
+      return;
+    }
+    await sleep(1000);
+  }
+  $('card-status').textContent = t('checkout.confirming_slow');
 }
 
 /** Back from paying: the hold says whether the payment made the order (or was refunded). */
@@ -687,6 +757,14 @@ function rerender() {
   if (page.view === 'v-done') showDone();
 }
 
+/** Whether Stripe brought the buyer back here (its query), which is then cleared from the address. */
+function backFromBank() {
+  const query = new URLSearchParams(location.search);
+  if (!query.has('payment_intent')) return false;
+  history.replaceState(null, '', location.pathname);
+  return query.get('redirect_status') !== 'failed';
+}
+
 async function start() {
   try {
     if (!(await reloadEvent())) {
@@ -703,6 +781,10 @@ async function start() {
   if (state.order) {
     showDone();
     if (hasAccess()) refreshOrder();
+  } else if (hasAccess() && backFromBank() && state.hold && state.payment) {
+    // Back from the bank's own page: Stripe's redirect names the outcome.
+    showCheckout();
+    await awaitOrder();
   } else if (hasAccess()) {
     if (!(state.hold && state.payment && (await followPayment().catch(() => false)))) await enterShop();
   } else if (state.queueToken) {

@@ -2,7 +2,8 @@
 // (and, later, receives by email). It reads the order with the order token
 // from the address's fragment (never sent to the server, so never in its
 // logs), then the event, and shows each ticket with its place, price and QR
-// code; it prints cleanly and offers the show as a calendar file. It needs
+// code; it prints cleanly and offers the show as a calendar file and the
+// tickets as a PDF. It needs
 // nothing kept in the browser: a fresh browser, long after the shopping
 // time ran out, shows the same tickets.
 //
@@ -64,7 +65,9 @@ function render() {
   $('order-status').textContent = cancelled ? t('done.cancelled') : t('order.confirmed');
   $('order-status').className = 'notice ' + (cancelled ? 'bad' : 'ok');
   $('order-total').textContent = t('checkout.total') + ': ' + money(order.total_cents, order.currency);
-  $('calendar').setAttribute('href', '/v1/orders/' + encodeURIComponent(order.order_id) + '/calendar');
+  const orderPath = '/v1/orders/' + encodeURIComponent(order.order_id);
+  $('calendar').setAttribute('href', orderPath + '/calendar');
+  $('tickets-pdf').setAttribute('href', orderPath + '/tickets.pdf');
   renderCancellation();
   const cards = order.tickets.map((ticket, index) => el('article', { class: 'card ticket' }, [
     el('h3', { text: t('done.ticket', { n: index + 1, total: order.tickets.length }) }),
@@ -155,20 +158,23 @@ async function confirmCancellation() {
   }
 }
 
-/** Downloads the calendar file with the order token (a plain link could not send it). */
-async function downloadCalendar(clickEvent) {
+/**
+ * Downloads the file a link names, with the order token (a plain link could
+ * not send it), saved as `fileName`; `failedKey` says so when it fails.
+ */
+async function download(clickEvent, fileName, failedKey) {
   clickEvent.preventDefault();
   try {
-    const response = await fetch($('calendar').getAttribute('href'), {
+    const response = await fetch(clickEvent.currentTarget.getAttribute('href'), {
       headers: { Authorization: 'Bearer ' + page.token },
       cache: 'no-store',
     });
     if (response.status !== 200) {
-      problem(t('order.calendar_failed'));
+      problem(t(failedKey));
       return;
     }
     const url = URL.createObjectURL(await response.blob());
-    const link = el('a', { href: url, download: page.order.order_id + '.ics' });
+    const link = el('a', { href: url, download: fileName });
     document.body.append(link);
     link.click();
     link.remove();
@@ -209,7 +215,10 @@ async function start() {
 document.addEventListener('DOMContentLoaded', () => {
   setupLanguage(render);
   $('print').addEventListener('click', () => window.print());
-  $('calendar').addEventListener('click', downloadCalendar);
+  $('calendar').addEventListener('click',
+    (clickEvent) => download(clickEvent, page.order.order_id + '.ics', 'order.calendar_failed'));
+  $('tickets-pdf').addEventListener('click',
+    (clickEvent) => download(clickEvent, page.order.order_id + '-tickets.pdf', 'order.tickets_pdf_failed'));
   $('cancel-request').addEventListener('click', requestCancellation);
   $('cancel-confirm').addEventListener('click', confirmCancellation);
   window.addEventListener('hashchange', start);

@@ -10,6 +10,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::http::client_address::{parse_trusted_proxy, TrustedProxies};
+use crate::mail::MailSettings;
 use crate::payments::{PaymentSecrets, DEFAULT_STRIPE_API_BASE};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -92,11 +93,31 @@ pub struct ServeArgs {
     /// The signing secret of the Stripe webhook endpoint (`whsec_...`).
     #[arg(long, env = "GUICHET_STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
     pub stripe_webhook_secret: Option<String>,
+    /// Stripe's publishable key (`pk_...`, not a secret): the buyer's page
+    /// needs it to show the card form of a `stripe` event.
+    #[arg(long, env = "GUICHET_STRIPE_PUBLISHABLE_KEY")]
+    pub stripe_publishable_key: Option<String>,
     /// Where Stripe's API is reached, as `http://host:port` (a TLS-originating
     /// egress proxy in production; a fake provider in tests) [default:
     /// http://127.0.0.1:8443].
     #[arg(long, env = "GUICHET_STRIPE_API_BASE")]
     pub stripe_api_base: Option<String>,
+    /// The SMTP relay email to buyers leaves through, as `host:port` (plain
+    /// SMTP to a local MTA). Without it no email is sent: it waits in the
+    /// outbox [default: none].
+    #[arg(long, env = "GUICHET_SMTP_RELAY")]
+    pub smtp_relay: Option<String>,
+    /// The sender of email to buyers, `Name <address>` or an address
+    /// (needed with --smtp-relay; its domain ends every Message-ID).
+    #[arg(long, env = "GUICHET_MAIL_FROM")]
+    pub mail_from: Option<String>,
+    /// The address buyers reach this server at, e.g. `https://tickets.example.org`
+    /// (needed with --smtp-relay: emailed order links start with it).
+    #[arg(long, env = "GUICHET_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// The longest one SMTP exchange may take [default: 10000].
+    #[arg(long, env = "GUICHET_SMTP_TIMEOUT_MS")]
+    pub smtp_timeout_ms: Option<u64>,
 }
 
 /// The same settings in the TOML file; unknown keys are refused.
@@ -120,7 +141,12 @@ struct FileConfig {
     trusted_proxies: Option<Vec<String>>,
     stripe_secret_key: Option<String>,
     stripe_webhook_secret: Option<String>,
+    stripe_publishable_key: Option<String>,
     stripe_api_base: Option<String>,
+    smtp_relay: Option<String>,
+    mail_from: Option<String>,
+    public_url: Option<String>,
+    smtp_timeout_ms: Option<u64>,
 }
 
 /// Settings resolved from all sources.
@@ -143,6 +169,8 @@ pub struct ServeConfig {
     pub workers: Option<usize>,
     pub trusted_proxies: TrustedProxies,
     pub payments: PaymentSecrets,
+    /// `None`: no relay, no email leaves.
+    pub mail: Option<MailSettings>,
 }
 
 impl ServeArgs {
@@ -170,13 +198,22 @@ impl ServeArgs {
         let payments = PaymentSecrets {
             stripe_secret_key: non_empty(self.stripe_secret_key.clone().or(file.stripe_secret_key)),
             stripe_webhook_secret: non_empty(self.stripe_webhook_secret.clone().or(file.stripe_webhook_secret)),
+            stripe_publishable_key: non_empty(self.stripe_publishable_key.clone().or(file.stripe_publishable_key)),
             stripe_api_base: non_empty(self.stripe_api_base.clone().or(file.stripe_api_base))
                 .unwrap_or_else(|| DEFAULT_STRIPE_API_BASE.to_owned()),
         };
         if !payments.stripe_api_base.starts_with("http://") {
             return Err("stripe_api_base must be an http:// address (put a TLS-originating proxy before Stripe)".into());
         }
+        let mail = MailChoice {
+            relay: non_empty(self.smtp_relay.clone().or(file.smtp_relay)),
+            from: non_empty(self.mail_from.clone().or(file.mail_from)),
+            public_url: non_empty(self.public_url.clone().or(file.public_url)),
+            timeout_ms: self.smtp_timeout_ms.or(file.smtp_timeout_ms).unwrap_or(10_000),
+        }
+        .resolve()?;
         Ok(ServeConfig {
+            mail,
             payments,
             trusted_proxies: TrustedProxies::new(trusted_proxies)?,
             listen: self.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".parse().expect("a valid address")),
@@ -204,6 +241,30 @@ impl ServeArgs {
             workers: self.workers.or(file.workers).filter(|w| *w > 0),
             poll_tolerance_percent: self.poll_tolerance_percent.or(file.poll_tolerance_percent).unwrap_or(90).min(100),
         })
+    }
+}
+
+/// The mail settings as given, before they are checked together.
+struct MailChoice {
+    relay: Option<String>,
+    from: Option<String>,
+    public_url: Option<String>,
+    timeout_ms: u64,
+}
+
+impl MailChoice {
+    fn resolve(self) -> Result<Option<MailSettings>, String> {
+        let Some(relay) = self.relay else { return Ok(None) };
+        crate::mail::smtp::split_host_port(&relay).map_err(|e| format!("smtp_relay: {e}"))?;
+        let from = self.from.ok_or("mail_from is needed with an SMTP relay")?;
+        let from = from.parse().map_err(|e| format!("mail_from {from:?}: {e}"))?;
+        let public_url =
+            self.public_url.ok_or("public_url is needed with an SMTP relay (order links start with it)")?;
+        if !(public_url.starts_with("https://") || public_url.starts_with("http://")) {
+            return Err(format!("public_url {public_url:?} must start with https:// or http://"));
+        }
+        let public_url = public_url.trim_end_matches('/').to_owned();
+        Ok(Some(MailSettings { relay, from, public_url, timeout: Duration::from_millis(self.timeout_ms) }))
     }
 }
 
@@ -256,6 +317,27 @@ mod tests {
         assert_eq!(from_flags.stripe_webhook_secret.as_deref(), Some("whsec_flag"));
         assert_eq!(from_flags.stripe_api_base, "http://127.0.0.1:9");
         assert!(!format!("{from_flags:?}").contains("whsec"), "secrets stay out of logs");
+        let publishable = resolve(&["--stripe-publishable-key", "pk_test_flag"], "").payments;
+        assert_eq!(publishable.stripe_publishable_key.as_deref(), Some("pk_test_flag"));
+        let from_file = resolve(&[], "stripe_publishable_key = \"pk_test_file\"").payments;
+        assert_eq!(from_file.stripe_publishable_key.as_deref(), Some("pk_test_file"));
+    }
+
+    #[test]
+    fn mail_needs_a_sender_and_a_public_url_with_a_relay() {
+        assert!(resolve(&[], "").mail.is_none(), "no relay, no email");
+        let file = "smtp_relay = \"127.0.0.1:2525\"\nmail_from = \"Guichet <tickets@example.org>\"";
+        let mail = resolve(&["--public-url", "https://tickets.example.org/"], file).mail.unwrap();
+        assert_eq!((mail.relay.as_str(), mail.public_url.as_str()), ("127.0.0.1:2525", "https://tickets.example.org"));
+        assert_eq!(mail.from.email.domain(), "example.org");
+        let refused = |args: &[&str]| {
+            let mut argv = vec!["guichet"];
+            argv.extend_from_slice(args);
+            Cli::try_parse_from(argv).unwrap().serve.resolve().unwrap_err()
+        };
+        assert!(refused(&["--smtp-relay", "127.0.0.1:25", "--public-url", "http://x"]).contains("mail_from"));
+        assert!(refused(&["--smtp-relay", "127.0.0.1:25", "--mail-from", "a@b.c"]).contains("public_url"));
+        assert!(refused(&["--smtp-relay", "nohost", "--mail-from", "a@b.c"]).contains("smtp_relay"));
     }
 
     #[test]

@@ -5,7 +5,10 @@
 pub mod calendar;
 pub mod config;
 pub mod demo;
+pub mod documents;
 pub mod http;
+pub mod mail;
+pub mod mail_status;
 mod metrics;
 pub mod payments;
 pub mod server;

@@ -55,6 +55,21 @@ pub struct Metrics {
     snapshot_behind_records: IntGauge,
     outbox: IntGaugeVec,
     outbox_oldest_pending_seconds: IntGauge,
+    email_entries: IntGaugeVec,
+    mail: MailMeters,
+}
+
+/// What the mail worker counts (handles shared with it).
+#[derive(Clone)]
+pub struct MailMeters {
+    pub sent: IntCounter,
+    /// By kind: `transient` (retried), `permanent` (given up).
+    pub failures: IntCounterVec,
+    /// Entries done without a message, by reason (`no_address`, `order_cancelled`).
+    pub skipped: IntCounterVec,
+    pub relay_configured: IntGauge,
+    pub relay_up: IntGauge,
+    pub last_success_seconds: IntGauge,
 }
 
 fn registered<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: T) -> T {
@@ -133,15 +148,59 @@ impl Metrics {
             ),
             outbox: gauge_vec(
                 "guichet_outbox_entries",
-                "Outbox entries (refunds) by state: pending, retrying (pending after a failed attempt), done, failed",
+                "Outbox entries (refunds, email) by state: pending, retrying (pending after a failed attempt), done, failed",
                 &["state"],
             ),
             outbox_oldest_pending_seconds: gauge(
                 "guichet_outbox_oldest_pending_seconds",
                 "Age of the oldest outbox entry not yet done (0: none)",
             ),
+            email_entries: gauge_vec(
+                "guichet_email_entries",
+                "Email outbox entries by state: pending, retrying, done, failed",
+                &["state"],
+            ),
+            mail: MailMeters {
+                sent: registered(
+                    &registry,
+                    IntCounter::new("guichet_email_sent_total", "Messages the SMTP relay took").expect("valid metric"),
+                ),
+                failures: registered(
+                    &registry,
+                    IntCounterVec::new(
+                        Opts::new(
+                            "guichet_email_failures_total",
+                            "Messages not sent: transient (retried with backoff) or permanent (given up)",
+                        ),
+                        &["kind"],
+                    )
+                    .expect("valid metric"),
+                ),
+                skipped: registered(
+                    &registry,
+                    IntCounterVec::new(
+                        Opts::new("guichet_email_skipped_total", "Email entries done without a message, by reason"),
+                        &["reason"],
+                    )
+                    .expect("valid metric"),
+                ),
+                relay_configured: gauge("guichet_email_relay_configured", "1 when an SMTP relay is configured"),
+                relay_up: gauge(
+                    "guichet_email_relay_up",
+                    "0 after the relay could not take a message for a passing reason; 1 otherwise (when configured)",
+                ),
+                last_success_seconds: gauge(
+                    "guichet_email_relay_last_success_timestamp_seconds",
+                    "When the relay last took a message (Unix seconds; 0: not since start)",
+                ),
+            },
             registry,
         }
+    }
+
+    /// The handles the mail worker counts with.
+    pub fn mail_meters(&self) -> MailMeters {
+        self.mail.clone()
     }
 
     /// Counts a request of the route numbered `route` (`None`: no route matched).
@@ -204,5 +263,10 @@ impl Metrics {
         }
         let oldest = outbox.oldest_pending_at.map_or(0, |at| at.ms_until(engine.clock().now()) / 1000);
         self.outbox_oldest_pending_seconds.set(oldest as i64);
+        let email = engine.email_counts();
+        let states = [("pending", email.pending), ("retrying", email.retrying), ("done", email.done)];
+        for (state, value) in states.into_iter().chain([("failed", email.failed)]) {
+            self.email_entries.with_label_values(&[state]).set(value as i64);
+        }
     }
 }

@@ -27,6 +27,7 @@ use crate::http::error::ApiError;
 use crate::http::handlers::handle;
 use crate::http::limiter::WindowLimiter;
 use crate::http::router::{metric_labels, Router};
+use crate::mail_status::MailStatus;
 use crate::metrics::Metrics;
 use crate::watchdog::{with_deadline, ConnectionLimits, Watchdog, WatchedStream};
 
@@ -111,11 +112,15 @@ async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App)) -> 
     let maintenance = Maintenance::start(engine.clone(), MaintenanceOptions::default()).map_err(|e| e.to_string())?;
     let admin_token = config.admin_token.clone().unwrap_or_else(generate_admin_token);
     let providers = Arc::new(crate::payments::Providers::new(&config.payments));
+    let metrics = Metrics::new(metric_labels());
+    let relay = config.mail.as_ref().map(|mail| mail.relay.clone());
+    let mail = Arc::new(MailStatus::new(relay, metrics.mail_meters()));
     let app = Arc::new(App {
         engine: engine.clone(),
         admin_token,
         max_body_bytes: config.max_body_bytes,
-        metrics: Metrics::new(metric_labels()),
+        metrics,
+        mail: mail.clone(),
         join_limiter: WindowLimiter::new(config.joins_per_minute_per_client),
         trusted_proxies: config.trusted_proxies.clone(),
         seat_call_limiter: WindowLimiter::new(config.seat_calls_per_minute_per_buyer),
@@ -123,12 +128,19 @@ async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App)) -> 
         providers: providers.clone(),
     });
     let refund_worker = tokio::spawn(crate::payments::refunds::run(engine.clone(), providers));
+    let mail_worker = config.mail.clone().map(|settings| {
+        tracing::info!(relay = settings.relay, "email to buyers leaves through the SMTP relay");
+        tokio::spawn(crate::mail::run(engine.clone(), Arc::new(settings), mail))
+    });
     let listener =
         TcpListener::bind(config.listen).await.map_err(|e| format!("listening on {}: {e}", config.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     on_ready(address, &app);
     accept_until_signal(listener, app, &config).await;
     refund_worker.abort();
+    if let Some(worker) = mail_worker {
+        worker.abort();
+    }
     maintenance.stop();
     let engine_for_shutdown = engine.clone();
     match tokio::task::spawn_blocking(move || engine_for_shutdown.shutdown()).await {

@@ -875,4 +875,25 @@ fn an_order_token_reads_its_order_after_the_access_expired_and_nothing_else() {
     assert_eq!(server.raw(&format!("GET {order_path}/calendar"), Some(token)).body, calendar.body, "the same file");
     assert_eq!(server.raw(&format!("GET {order_path}/calendar"), Some(ADMIN)).body, calendar.body, "for the admin too");
     assert_eq!(server.raw(&format!("GET {order_path}/calendar"), None).status, 401);
+
+    // The tickets as a PDF, by the same tokens: a page per ticket, each with
+    // the code the order's JSON (and its page's QR code) has.
+    let pdf = server.raw(&format!("GET {order_path}/tickets.pdf"), Some(token));
+    assert_eq!(pdf.status, 200);
+    assert_eq!(pdf.header("content-type").as_deref(), Some("application/pdf"));
+    assert_eq!(pdf.header("content-disposition"), Some(format!("attachment; filename=\"{order_id}-tickets.pdf\"")));
+    let pages = common::pdf::pages_text(&pdf.body);
+    let tickets = read["tickets"].as_array().unwrap();
+    assert_eq!(pages.len(), tickets.len());
+    for (page, ticket) in pages.iter().zip(tickets) {
+        for words in ["Céline Dion — test", "Amphithéâtre Cogeco", ticket["code"].as_str().unwrap(), order_id] {
+            assert!(page.contains(words), "{words:?} is not on the page: {page}");
+        }
+    }
+    assert_eq!(server.raw(&format!("GET {order_path}/tickets.pdf"), Some(ADMIN)).status, 200, "for the admin too");
+    assert_eq!(server.raw(&format!("GET {order_path}/tickets.pdf"), None).status, 401);
+    assert_eq!(
+        code(&server.call("GET", &format!("{their_path}/tickets.pdf"), Some(token), None)),
+        (403, Some("not_yours"))
+    );
 }

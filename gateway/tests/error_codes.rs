@@ -117,6 +117,7 @@ fn status_named(name: &str) -> u16 {
         "UNSUPPORTED_MEDIA_TYPE" => 415,
         "UNPROCESSABLE_ENTITY" => 422,
         "TOO_MANY_REQUESTS" => 429,
+        "INTERNAL_SERVER_ERROR" => 500,
         "BAD_GATEWAY" => 502,
         "SERVICE_UNAVAILABLE" => 503,
         other => panic!("add StatusCode::{other} to the test's table"),

@@ -153,3 +153,51 @@ fn the_queue_page_is_404_for_an_unknown_event_and_a_ticket_code_is_a_qr_svg() {
     let (status, _, _) = server.get("GET", &format!("/qr/{}", "A".repeat(300)), &[], "");
     assert_eq!(status, 404, "too long");
 }
+
+#[test]
+fn only_the_page_of_an_event_paid_through_stripe_lets_stripe_js_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    for (id, payment) in [("by-card", Some("stripe")), ("by-test", Some("test")), ("free", None)] {
+        let mut spec = json!({
+            "id": id, "name": "Page", "venue": "Salle", "starts_at": "2099-08-30T23:30:00Z",
+            "on_sale_at": "2026-01-01T00:00:00Z", "currency": "CAD",
+            "tiers": [{"id": "t", "name": "T", "price_cents": 1000}],
+            "sections": [{"id": "GA", "name": "GA", "tier": "t", "capacity": 10}],
+            "per_buyer_limit": 4, "hold_ttl_s": 600,
+            "room": {"admit_per_minute": 600, "max_active": 10, "access_ttl_s": 900}
+        });
+        if let Some(provider) = payment {
+            spec["payment"] = json!({ "provider": provider });
+        }
+        let auth = format!("Bearer {ADMIN}");
+        let (status, _, body) = server.get(
+            "POST",
+            "/v1/events",
+            &[("Authorization", &auth), ("Content-Type", "application/json")],
+            &spec.to_string(),
+        );
+        assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    }
+    let policy_of = |path: &str, headers: &[(&str, &str)]| {
+        let (status, answer_headers, _) = server.get("GET", path, headers, "");
+        (status, header(&answer_headers, "content-security-policy").expect("a policy").to_owned())
+    };
+    let (status, card) = policy_of("/e/by-card", &[]);
+    assert_eq!(status, 200);
+    for allowed in
+        ["script-src 'self' https://js.stripe.com", "frame-src https://js.stripe.com", "https://api.stripe.com"]
+    {
+        assert!(card.contains(allowed), "{allowed:?} in {card}");
+    }
+    assert!(card.contains("default-src 'none'") && !card.contains("unsafe-inline"), "{card}");
+    // A revalidated page gets the same policy (a 304's headers replace the cached ones).
+    let (_, headers, _) = server.get("GET", "/e/by-card", &[], "");
+    let etag = header(&headers, "etag").expect("an entity tag").to_owned();
+    assert_eq!(policy_of("/e/by-card", &[("If-None-Match", etag.as_str())]), (304, card.clone()));
+    for path in ["/e/by-test", "/e/free", "/e/no-such-event", "/", "/admin", "/o/o1-1", "/pay/test/p1"] {
+        let (_, policy) = policy_of(path, &[]);
+        assert!(!policy.contains("stripe"), "{path}: {policy}");
+        assert!(policy.contains("script-src 'self';"), "{path}: {policy}");
+    }
+}

@@ -20,6 +20,8 @@ use serde_json::{json, Value};
 
 const WEBHOOK_SECRET: &str = "whsec_test_secret";
 const STRIPE_KEY: &str = "sk_test_key";
+/// Not a secret: checkout hands it to the buyer's page for Stripe.js.
+const STRIPE_PUBLISHABLE_KEY: &str = "pk_test_key";
 
 /// A request the fake Stripe received: path, `Idempotency-Key`, form body.
 #[derive(Clone, Debug)]
@@ -109,6 +111,8 @@ impl Server {
             WEBHOOK_SECRET,
             "--stripe-api-base",
             stripe_base,
+            "--stripe-publishable-key",
+            STRIPE_PUBLISHABLE_KEY,
         ];
         let guichet = Guichet::start(dir, &args);
         let agent = ureq::Agent::config_builder().http_status_as_error(false).max_idle_connections(0).build().into();
@@ -258,6 +262,7 @@ fn a_signed_success_makes_one_order_and_a_duplicate_changes_nothing() {
     let (access, hold_id) = buyer_with_hold(&server, "paid", Some("stripe"));
     let (payment, answer) = checkout(&server, &hold_id, &access);
     assert_eq!(answer["client_secret"], "pi_0_secret_x");
+    assert_eq!(answer["publishable_key"], STRIPE_PUBLISHABLE_KEY, "what the page loads Stripe.js with");
     assert_eq!(answer["payment"]["status"], "pending");
     assert_eq!(answer["payment"]["amount_cents"], 29900);
     let intents = stripe.requests_to("/v1/payment_intents");

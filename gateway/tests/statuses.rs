@@ -29,6 +29,8 @@ const OUT_OF_REACH: &[(&str, &str, u16, &str)] = &[
     ("get", "/v1/holds/{hold_id}", 503, "`overloaded` needs 200,000 access tokens in one minute"),
     ("get", "/v1/orders/{order_id}", 503, "`overloaded` needs 200,000 access tokens in one minute"),
     ("get", "/v1/orders/{order_id}/calendar", 503, "`overloaded` needs 200,000 access tokens in one minute"),
+    ("get", "/v1/orders/{order_id}/tickets.pdf", 503, "`overloaded` needs 200,000 access tokens in one minute"),
+    ("get", "/v1/orders/{order_id}/tickets.pdf", 500, "`document_failed`: a signed ticket code always fits a QR code"),
     ("post", "/v1/tokens", 409, "`too_many_tokens` needs 10,000 tokens made, each with its own fsync"),
     ("post", "/v1/orders/lookup", 503, "`overloaded` needs 200,000 client addresses in one minute"),
 ];
@@ -481,6 +483,12 @@ fn seat_routes(record: &Recorder, data: &Path) {
     record.expect(&server, call("GET", &calendar), 401);
     record.expect(&server, call("GET", &calendar).token(&rival), 403);
     record.expect(&server, call("GET", "/v1/orders/o0-ffff/calendar").token(ADMIN), 404);
+    let tickets_pdf = format!("{order_path}/tickets.pdf");
+    record.expect(&server, call("GET", &tickets_pdf).token(&order_token), 200);
+    record.expect(&server, call("GET", &tickets_pdf).token(&access), 200);
+    record.expect(&server, call("GET", &tickets_pdf), 401);
+    record.expect(&server, call("GET", &tickets_pdf).token(&rival), 403);
+    record.expect(&server, call("GET", "/v1/orders/o0-ffff/tickets.pdf").token(ADMIN), 404);
     let cancel = format!("{order_path}/cancel");
     record.expect(&server, call("POST", &cancel).token(&order_token), 403);
     record.expect(&server, call("POST", &cancel), 401);
@@ -571,6 +579,7 @@ fn limits(record: &Recorder, data: &Path) {
         call("POST", &format!("/v1/holds/{held}/purchase")).token(&access).json(body).header("Idempotency-Key", "k2"),
         call("GET", &format!("/v1/orders/{order}")).token(&access),
         call("GET", &format!("/v1/orders/{order}/calendar")).token(&access),
+        call("GET", &format!("/v1/orders/{order}/tickets.pdf")).token(&access),
         call("POST", &format!("/v1/orders/{order}/cancel")).token(&access),
     ] {
         record.expect(&server, refused, 429);

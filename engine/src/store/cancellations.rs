@@ -11,8 +11,9 @@
 //! crash then leaves standing would give the money back and keep the seats
 //! sold. The other way round, a crash between the two records leaves a
 //! cancelled order without its refund; [`Engine::queue_missing_refunds`],
-//! run when the engine opens, queues it. The answer waits on the outbox
-//! record, so a 2xx means both are durable.
+//! run when the engine opens, queues it. The buyer's notice of the
+//! cancellation is queued last (see [`super::emails`]). The answer waits on
+//! the outbox records, so a 2xx means all are durable.
 
 use super::payments::CheckoutError;
 use super::Engine;
@@ -34,13 +35,17 @@ impl Engine {
     ) -> Result<(Order, Receipt), CheckoutError> {
         let book = self.payments.lock();
         let (order, cancelled) = event.inventory.cancel_order(order_id, requester)?;
-        let Some(payment) = refundable_payment(&book, event, &order) else { return Ok((order, cancelled)) };
+        let Some(payment) = refundable_payment(&book, event, &order) else {
+            let emailed = self.queue_cancelled_email(&book, event, order.id, &order.payment_ref)?;
+            return Ok((order, cancelled.max(emailed)));
+        };
         let receipt = match self.queue_refund_entry(payment, payment.provider_ref.as_deref().map(Into::into))? {
             Some(queued) => queued,
             // Queued by an earlier cancellation, perhaps not yet durable.
             None => self.after_everything_logged(Receipt::NONE).max(cancelled),
         };
-        Ok((order, receipt))
+        let emailed = self.queue_cancelled_email(&book, event, order.id, &order.payment_ref)?;
+        Ok((order, receipt.max(emailed)))
     }
 
     /// The payment whose refund `order` owes, if it was paid through a

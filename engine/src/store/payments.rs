@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Engine;
 use crate::commit::{Receipt, SinkError};
+use crate::emails::EmailMessage;
 use crate::event::{Event, EventNumber, WalRecordRef};
 use crate::ids::{BuyerId, HoldId};
 use crate::inventory::{InventoryError, Order, Requester};
@@ -204,9 +205,12 @@ impl Engine {
         self.outbox.lock().by_key(&payment.id.refund_key()).cloned()
     }
 
-    /// Outbox entries of `kind` whose attempt is due, oldest first.
+    /// Outbox entries of `kind` whose attempt is due, oldest first; only
+    /// entries whose `Queued` record is durable, so nothing leaves for an
+    /// entry a crash could still take back.
     pub fn outbox_due(&self, kind: &str, max: usize) -> Vec<OutboxEntry> {
-        self.outbox.lock().due(kind, self.clock.now(), max)
+        let durable = self.durable_so_far();
+        self.outbox.lock().due(kind, self.clock.now(), durable, max)
     }
 
     /// Records an attempt's outcome (a failure is retried with backoff;
@@ -224,7 +228,13 @@ impl Engine {
             result => outbox.attempted(id, now, result),
         };
         let Some(record) = record else { return Ok(Receipt::NONE) };
-        self.log_outbox(&mut outbox, &record)
+        let receipt = self.log_outbox(&mut outbox, &record)?;
+        let refund = outbox.get(id).filter(|entry| &*entry.kind == REFUND_KIND).cloned();
+        drop(outbox);
+        match refund {
+            Some(refund) => Ok(self.queue_refunded_email(&refund)?.max(receipt)),
+            None => Ok(receipt),
+        }
     }
 
     pub fn outbox_counts(&self) -> OutboxCounts {
@@ -272,6 +282,8 @@ impl Engine {
             provider_ref: confirmation.provider_ref.map(Into::into),
         };
         let receipt = self.log_payment(book, record)?;
+        let emailed = self.queue_order_email(event, purchase.order.id, EmailMessage::Confirmation)?;
+        let receipt = receipt.max(emailed);
         Ok(ConfirmOutcome::Ordered { event: event.clone(), order: purchase.order, created: purchase.created, receipt })
     }
 
@@ -351,6 +363,9 @@ impl Engine {
         let receipt = self.log.submit(&WalRecordRef::Outbox { record })?;
         if let Err(error) = outbox.apply(record) {
             panic!("apply refused an outbox change the engine had checked ({error}); record: {record:?}");
+        }
+        if let OutboxRecord::Queued { id, .. } = record {
+            outbox.note_queued_at(*id, receipt);
         }
         Ok(receipt)
     }

@@ -67,6 +67,8 @@ pub enum RecoveryError {
     LogBehindSnapshot { log_end: u64, snapshot: u64 },
     #[error("queueing the refunds of cancelled orders: {0}")]
     Refunds(String),
+    #[error("queueing the emails a crash cut off: {0}")]
+    Emails(String),
 }
 
 /// Events during recovery, each with what its snapshot covers, and where
@@ -156,6 +158,14 @@ impl Engine {
         let refunds_queued = engine.queue_missing_refunds().map_err(|e| RecoveryError::Refunds(e.to_string()))?;
         if refunds_queued > 0 {
             tracing::warn!(refunds_queued, "queued the refunds of cancellations a crash cut short");
+        }
+        let emails_queued = engine.queue_missing_emails().map_err(|e| RecoveryError::Emails(e.to_string()))?;
+        if emails_queued > 0 {
+            tracing::warn!(emails_queued, "queued the emails of changes a crash cut short");
+        }
+        if refunds_queued + emails_queued > 0 {
+            // Settled before the engine serves: outboxes hand out only durable entries.
+            engine.wait_durable(engine.after_everything_logged(Receipt::NONE))?;
         }
         let unused_keys = engine.remove_unused_personal_keys()?;
         if unused_keys > 0 {

@@ -13,6 +13,7 @@ use super::client_address::TrustedProxies;
 use super::error::{ApiError, ApiResult};
 use super::limiter::{LookupLimiter, WindowLimiter};
 use super::views;
+use crate::mail_status::MailStatus;
 use crate::metrics::Metrics;
 use crate::payments::Providers;
 
@@ -29,6 +30,8 @@ pub struct App {
     pub lookup_limiter: LookupLimiter,
     /// The payment providers (shared with the refund worker).
     pub providers: Arc<Providers>,
+    /// The SMTP relay's state (shared with the mail worker).
+    pub mail: Arc<MailStatus>,
 }
 
 impl App {

@@ -8,13 +8,15 @@
 //! HTML whose scripts call the public v1 API from the same origin; the server
 //! only picks the language (`Accept-Language`) and the assets' version.
 //! Every answer carries a strict Content-Security-Policy: no inline script, no
-//! other origin.
+//! other origin; the one exception is the page of an event paid through
+//! Stripe, whose card form needs Stripe.js and its frames.
 
 use std::hash::{Hash, Hasher};
 use std::sync::OnceLock;
 
 use bytes::Bytes;
 use guichet_engine::event::EventNumber;
+use guichet_engine::spec::ProviderKind;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{
@@ -31,6 +33,15 @@ use super::views;
 /// Only this origin's scripts, styles, images and API; nothing inline.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
      connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// The buyer's page of an event paid through `stripe`: the same, plus what
+/// Stripe.js needs for its Payment Element (its script, its frames, its API),
+/// as Stripe's own guide lists them. Nothing inline still.
+const CARD_FORM_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; \
+     script-src 'self' https://js.stripe.com https://*.js.stripe.com; style-src 'self'; img-src 'self'; \
+     connect-src 'self' https://api.stripe.com; \
+     frame-src https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com; \
+     form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// The longest text `/qr/{code}` encodes (a ticket code is 113 characters).
 const MAX_QR_TEXT: usize = 256;
@@ -58,6 +69,11 @@ const ASSETS: &[Asset] = &[
         name: "event.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../pages/event.js"),
+    },
+    Asset {
+        name: "card.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../pages/card.js"),
     },
     Asset {
         name: "admin.js",
@@ -161,8 +177,12 @@ fn site() -> &'static Site {
 /// What a path names, if it is a page route.
 enum Target<'a> {
     Page(Page),
-    /// The queue page of an event id; `false` when there is no such event.
-    EventPage(bool),
+    /// The queue page of an event id: whether the event exists, and whether
+    /// its buyers pay through Stripe's card form.
+    EventPage {
+        known: bool,
+        card_form: bool,
+    },
     /// The page of an order reference; `false` when it names no event's order
     /// (whether the order exists is for the API to say, to the token's bearer).
     OrderPage(bool),
@@ -181,8 +201,10 @@ pub fn serve(app: &App, request: &Request<Incoming>) -> Option<(&'static str, Ht
         "/admin" => (PAGE_ROUTES[2], Target::Page(Page::Admin)),
         _ => {
             if let Some(id) = path.strip_prefix("/e/") {
-                let known = is_promoter_id(id) && app.engine.event(id).is_some();
-                (PAGE_ROUTES[1], Target::EventPage(known))
+                let event = if is_promoter_id(id) { app.engine.event(id) } else { None };
+                let card_form =
+                    event.as_ref().is_some_and(|e| e.valid.spec.payment_provider() == Some(ProviderKind::Stripe));
+                (PAGE_ROUTES[1], Target::EventPage { known: event.is_some(), card_form })
             } else if let Some(id) = path.strip_prefix("/o/") {
                 let known = views::parse_ref(id, 'o')
                     .is_some_and(|(number, _)| app.engine.event_by_number(EventNumber(number)).is_some());
@@ -207,9 +229,19 @@ pub fn serve(app: &App, request: &Request<Incoming>) -> Option<(&'static str, Ht
     }
     let response = match target {
         Target::Page(page) => html_page(request, page, StatusCode::OK),
-        Target::EventPage(true) => html_page(request, Page::Event, StatusCode::OK),
+        Target::EventPage { known: true, card_form } => {
+            let mut response = html_page(request, Page::Event, StatusCode::OK);
+            if card_form {
+                // On a 304 too: its headers replace the cached answer's.
+                response.headers_mut().insert(
+                    HeaderName::from_static("content-security-policy"),
+                    HeaderValue::from_static(CARD_FORM_CONTENT_SECURITY_POLICY),
+                );
+            }
+            response
+        }
         // The page itself says there is no such event, in the buyer's language.
-        Target::EventPage(false) => html_page(request, Page::Event, StatusCode::NOT_FOUND),
+        Target::EventPage { known: false, .. } => html_page(request, Page::Event, StatusCode::NOT_FOUND),
         Target::OrderPage(true) => html_page(request, Page::Order, StatusCode::OK),
         Target::OrderPage(false) => html_page(request, Page::Order, StatusCode::NOT_FOUND),
         Target::Asset(name) => asset(request, name),

@@ -70,10 +70,16 @@ pub struct Providers {
     external: test_provider::ExternalProvider,
     /// Stripe's webhook signing secret (none: webhooks are refused).
     pub stripe_webhook_secret: Option<String>,
+    /// Stripe's publishable key, which a checkout hands the buyer's page
+    /// with the client secret (none: the page cannot show the card form).
+    pub stripe_publishable_key: Option<String>,
 }
 
 impl Providers {
     pub fn new(secrets: &PaymentSecrets) -> Self {
+        if secrets.stripe_secret_key.is_some() && secrets.stripe_publishable_key.is_none() {
+            tracing::warn!("a Stripe secret key without a publishable key: buyers' pages cannot show the card form");
+        }
         let stripe = secrets
             .stripe_secret_key
             .as_ref()
@@ -83,6 +89,7 @@ impl Providers {
             stripe,
             external: test_provider::ExternalProvider,
             stripe_webhook_secret: secrets.stripe_webhook_secret.clone(),
+            stripe_publishable_key: secrets.stripe_publishable_key.clone(),
         }
     }
 
@@ -102,6 +109,8 @@ impl Providers {
 pub struct PaymentSecrets {
     pub stripe_secret_key: Option<String>,
     pub stripe_webhook_secret: Option<String>,
+    /// Not a secret: the buyer's page loads Stripe.js with it.
+    pub stripe_publishable_key: Option<String>,
     pub stripe_api_base: String,
 }
 
@@ -114,6 +123,7 @@ impl std::fmt::Debug for PaymentSecrets {
         f.debug_struct("PaymentSecrets")
             .field("stripe_secret_key", &self.stripe_secret_key.is_some())
             .field("stripe_webhook_secret", &self.stripe_webhook_secret.is_some())
+            .field("stripe_publishable_key", &self.stripe_publishable_key)
             .field("stripe_api_base", &self.stripe_api_base)
             .finish()
     }

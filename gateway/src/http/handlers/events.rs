@@ -104,7 +104,9 @@ pub fn event_detail(app: &App, id: &str) -> ApiResult<HttpResponse> {
 pub fn event_stats(app: &App, id: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
     let event = app.event(id)?;
     require_staff(app, request, Permission::ReadEvent, Some(&event))?;
-    Ok(json_response(StatusCode::OK, &views::stats_json(&event)))
+    let mut stats = views::stats_json(&event);
+    stats["email"] = app.mail.view(app.engine.email_counts());
+    Ok(json_response(StatusCode::OK, &stats))
 }
 
 #[derive(Deserialize)]

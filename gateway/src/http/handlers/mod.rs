@@ -118,6 +118,7 @@ async fn dispatch(app: &App, matched: Matched, request: Request<Incoming>, clien
         (Route::Order, _) => orders::get_order(app, &param, &request),
         (Route::OrderCancel, _) => holds::cancel_order(app, &param, request).await,
         (Route::OrderCalendar, _) => orders::order_calendar(app, &param, &request),
+        (Route::OrderTickets, _) => orders::order_tickets_pdf(app, &param, &request).await,
         (Route::Metrics, _) => Ok(operator::metrics_exposition(app)),
         (Route::Healthz, _) => Ok(operator::healthz()),
         (Route::TicketKey, _) => Ok(operator::ticket_key(app)),
@@ -168,11 +169,14 @@ mod tests {
         let (engine, _) =
             guichet_engine::store::Engine::open(Arc::new(storage.clone()), EngineOptions::default(), clock)
                 .expect("a fresh engine opens");
+        let metrics = Metrics::new(metric_labels());
+        let mail = Arc::new(crate::mail_status::MailStatus::new(None, metrics.mail_meters()));
         App {
             engine: Arc::new(engine),
             admin_token: "admin".into(),
             max_body_bytes: 1 << 20,
-            metrics: Metrics::new(metric_labels()),
+            metrics,
+            mail,
             join_limiter: WindowLimiter::new(1_000_000),
             trusted_proxies: TrustedProxies::new(Vec::new()).expect("no proxies is valid"),
             seat_call_limiter: WindowLimiter::new(1_000_000),

@@ -59,7 +59,13 @@ pub async fn checkout(app: &App, reference: &str, request: Request<Incoming>) ->
     view["hold_expires_at"] = hold.map(|h| h.expires_at.to_rfc3339()).into();
     match answer {
         CheckoutAnswer::Redirect(url) => view["redirect_url"] = url.into(),
-        CheckoutAnswer::ClientSecret(secret) => view["client_secret"] = secret.into(),
+        CheckoutAnswer::ClientSecret(secret) => {
+            view["client_secret"] = secret.into();
+            // What the page loads Stripe.js with to show the card form.
+            if let Some(key) = &app.providers.stripe_publishable_key {
+                view["publishable_key"] = key.as_str().into();
+            }
+        }
         CheckoutAnswer::ShopConfirms => {}
     }
     Ok(json_response(StatusCode::OK, &view))
