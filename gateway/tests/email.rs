@@ -4,7 +4,8 @@
 //! order without an address sends nothing; a failing relay is retried with
 //! backoff and shows in the metrics and the stats; a kill -9 between the
 //! order and the send neither loses the confirmation nor changes its
-//! Message-ID.
+//! Message-ID; a forwarded link cancels only with the confirmation emailed
+//! to the buyer; "Find my order" emails the link to the buyer alone.
 
 mod common;
 
@@ -238,4 +239,70 @@ fn a_confirmation_sent_again_after_a_kill_is_the_same_message() {
     for mail in &mails {
         assert_confirmation(mail, &order);
     }
+}
+
+/// The link in a message's text that starts with the server's public address.
+fn link_in(mail: &Mail) -> String {
+    let start = mail.text.find(PUBLIC_URL).unwrap_or_else(|| panic!("a link in:\n{}", mail.text));
+    mail.text[start..].split_whitespace().next().unwrap().to_owned()
+}
+
+#[test]
+fn a_forwarded_link_cancels_only_with_the_confirmation_emailed_to_the_buyer() {
+    let (dir, data) = data_dir();
+    let sink = SmtpSink::start(dir.path());
+    let server = Server::start(&data, &sink.relay());
+    create_event(&server);
+    let (_, order) = paid_order(&server, ada());
+    sink.wait_for(1);
+    let order_id = order["order_id"].as_str().unwrap();
+    let order_token = order["order_token"].as_str().unwrap();
+    let cancel = format!("/v1/orders/{order_id}/cancel");
+    let (status, refused) = server.call("POST", &cancel, Some(order_token), None);
+    assert_eq!((status, refused["error"]["code"].as_str()), (403, Some("order_token_read_only")), "{refused}");
+
+    let requests = format!("/v1/orders/{order_id}/cancel-requests");
+    let (status, asked) = server.call("POST", &requests, Some(order_token), None);
+    assert_eq!(status, 202, "{asked}");
+    let mails = sink.wait_for(2);
+    let id = message_id("cancel-code", &order).replace(&format!("@{FROM_DOMAIN}>"), &format!("-1@{FROM_DOMAIN}>"));
+    let mail = mails.iter().find(|m| m.header("message-id") == id).unwrap_or_else(|| panic!("{id} in {mails:?}"));
+    assert_eq!(mail.header("to"), "Ada Lovelace <ada@example.org>");
+    let link = link_in(mail);
+    let code = link.split("&c=").nth(1).unwrap_or_else(|| panic!("a code in {link}"));
+    assert!(link.starts_with(&format!("{PUBLIC_URL}/o/{order_id}#t=")), "{link}");
+
+    let wrong = json!({ "confirmation": format!("{code}0") }).to_string();
+    let (status, refused) = server.call("POST", &cancel, Some(order_token), Some(&wrong));
+    assert_eq!(status, 403, "{refused}");
+    let body = json!({ "confirmation": code }).to_string();
+    let (status, cancelled) = server.call("POST", &cancel, Some(order_token), Some(&body));
+    assert_eq!((status, cancelled["status"].as_str()), (200, Some("cancelled")), "{cancelled}");
+    let mails = sink.wait_for(4);
+    for message in ["cancelled", "refunded"] {
+        let id = message_id(message, &order);
+        assert!(mails.iter().any(|m| m.header("message-id") == id), "{id} among {mails:?}");
+    }
+}
+
+#[test]
+fn find_my_order_emails_the_link_to_the_buyers_address_only() {
+    let (dir, data) = data_dir();
+    let sink = SmtpSink::start(dir.path());
+    let server = Server::start(&data, &sink.relay());
+    create_event(&server);
+    let (_, order) = paid_order(&server, ada());
+    sink.wait_for(1);
+    let order_id = order["order_id"].as_str().unwrap();
+    let stranger = json!({ "email": "eve@example.org", "order_id": order_id }).to_string();
+    let (status, answer) = server.call("POST", "/v1/orders/lookup", None, Some(&stranger));
+    assert_eq!(status, 202, "{answer}");
+    let buyer = json!({ "email": "ADA@example.org", "order_id": order_id }).to_string();
+    let (status, same) = server.call("POST", "/v1/orders/lookup", None, Some(&buyer));
+    assert_eq!((status, &same), (202, &answer), "the answer tells nothing");
+    let mails = sink.wait_for(2);
+    assert_eq!(mails.len(), 2, "one link, to the buyer only: {mails:?}");
+    let resent = mails.iter().find(|m| m.header("subject") == "Your order for Paid show").expect("the link again");
+    assert_eq!(resent.header("to"), "Ada Lovelace <ada@example.org>");
+    assert_eq!(link_in(resent), format!("{PUBLIC_URL}{}", order["order_url"].as_str().unwrap()));
 }

@@ -5,7 +5,8 @@
 //! sent again after a crash is the same message; an order's confirmation
 //! carries its link (`{public_url}/o/{order_id}#t={order_token}`) and its
 //! calendar file and its tickets as a PDF (rendered by `documents`, one
-//! at a time, off the serving threads).
+//! at a time, off the serving threads); a cancellation's confirmation
+//! carries the link with its one-time code, signed as it is written.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -13,6 +14,7 @@ use std::time::{Duration, SystemTime};
 use guichet_engine::emails::{EmailMessage, EmailRequest};
 use guichet_engine::event::{Event, EventNumber};
 use guichet_engine::inventory::{Order, OrderStatus};
+use guichet_engine::limits::CANCEL_CONFIRMATION_VALID_S;
 use guichet_engine::outbox::OutboxEntry;
 use guichet_engine::store::personal::BuyerContact;
 use guichet_engine::store::Engine;
@@ -22,7 +24,7 @@ use lettre::Message;
 
 use super::MailSettings;
 use crate::calendar::order_ics;
-use crate::http::views::{order_ref, order_url};
+use crate::http::views::{cancel_confirmation_url, order_ref, order_url};
 
 /// What an entry comes to.
 pub enum Composed {
@@ -57,7 +59,19 @@ pub fn prepare(engine: &Engine, settings: &MailSettings, entry: &OutboxEntry) ->
     }
     let Some(contact) = engine.buyer_contact(&event, order.id) else { return Ok(Composed::Skip("no_address")) };
     let order_id = order_ref(&event, order.id);
-    let link = format!("{}{}", settings.public_url, order_url(&order_id, &engine.order_token(&event, &order)));
+    let token = engine.order_token(&event, &order);
+    let path = match request.message {
+        EmailMessage::CancelConfirmation { nth } => {
+            if order.status == OrderStatus::Cancelled {
+                return Ok(Composed::Skip("order_cancelled"));
+            }
+            // Signed now, from the entry's time: never stored, the same code if sent again.
+            let code = engine.cancel_confirmation_code(&event, order.id, nth).ok_or("the request is gone")?;
+            cancel_confirmation_url(&order_id, &token, &code)
+        }
+        _ => order_url(&order_id, &token),
+    };
+    let link = format!("{}{path}", settings.public_url);
     Ok(Composed::Write(Box::new(Draft { what: request.message, event, order, contact, order_id, link })))
 }
 
@@ -162,9 +176,15 @@ impl Letter<'_> {
                      account in a few days, as your bank goes.\n\nThe order: {link}"
                 ),
             ),
-            EmailMessage::CancelConfirmation { .. } => {
-                return Err("a cancellation's confirmation code is not composed by this server".into())
-            }
+            EmailMessage::CancelConfirmation { .. } => (
+                format!("Confirm the cancellation of your order for {show}"),
+                format!(
+                    "someone with your order's link asked to cancel order {order_id} for {show} ({when}). \
+                     If it was you, open this link within {minutes} minutes and confirm the cancellation:\n{link}\n\n\
+                     If it was not you, ignore this message: nothing changes, and your tickets stay valid.",
+                    minutes = CANCEL_CONFIRMATION_VALID_S / 60
+                ),
+            ),
         };
         let footer = "You get this message because you bought tickets with this address.";
         Ok((subject, format!("{greeting}\n\n{middle}\n\n-- \n{footer}\n")))
