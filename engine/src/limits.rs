@@ -108,6 +108,10 @@ pub const PAYMENT_HOLD_EXTENSION_S: u32 = 900;
 pub const MAX_HOLD_WITH_PAYMENT_S: u32 = 1_800;
 /// Payments one engine keeps (each tied to a hold or an order; never forgotten).
 pub const MAX_PAYMENTS: usize = 2_000_000;
+/// Open payments ended by one sweep (their hold ended); the rest wait for the next.
+pub const MAX_PAYMENTS_EXPIRED_PER_SWEEP: usize = 1_000;
+/// A provider's decline code as kept and shown (longer ones are shown as `declined`).
+pub const MAX_DECLINE_REASON_LEN: usize = 64;
 /// Webhook deliveries remembered by the provider's event id, so a duplicate
 /// changes nothing. Stripe retries a delivery for up to 3 days; ids are kept
 /// `WEBHOOK_EVENT_KEPT_S` and forgotten oldest first past this count (a

@@ -99,6 +99,9 @@ fn run(engine: &Engine, options: MaintenanceOptions, stop: &(Mutex<bool>, Condva
         if let Err(error) = engine.expire_holds() {
             tracing::error!("hold sweeper: {error}");
         }
+        if let Err(error) = engine.expire_payments() {
+            tracing::error!("payment sweeper: {error}");
+        }
         for event in engine.events() {
             if let Err(error) = event.room.drop_silent() {
                 tracing::error!(event = event.id(), "silent-buyer sweep: {error}");

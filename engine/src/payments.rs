@@ -9,15 +9,22 @@
 //!
 //! The rules for deliveries in any order (a payment's state, then what
 //! arrives):
-//! - pending + succeeded: the order is made (one per payment);
-//! - pending + failed or cancelled: the hold is released;
+//! - pending (or declined) + succeeded: the order is made (one per payment);
+//! - pending (or declined) + declined (`payment_failed`): the payment stays
+//!   open and the hold kept, with the reason shown: the provider lets the
+//!   buyer try another card on the same payment until the hold ends;
+//! - pending (or declined) + cancelled: the hold is released;
+//! - a hold that ends (runs out, or is released) under an open payment: the
+//!   payment expires and the provider's payment is cancelled through the
+//!   outbox, so no card can be charged for seats the buyer no longer holds;
 //! - confirmed + succeeded: the same order (nothing changes);
 //! - confirmed + failed or cancelled: ignored (an earlier attempt's report;
 //!   the money moved, the order stands);
-//! - failed + succeeded, or a hold that ended before the confirmation: refunded;
-//! - failed + failed, refunded + anything: nothing changes.
+//! - cancelled or expired + succeeded, or a hold that ended before the
+//!   confirmation: refunded;
+//! - cancelled or expired + failed, refunded + anything: nothing changes.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +60,12 @@ impl PaymentId {
     pub fn refund_key(&self) -> String {
         format!("refund-{}", self.0)
     }
+
+    /// The idempotency key of the cancellation of this payment at the
+    /// provider (its hold ended while it was open).
+    pub fn cancel_key(&self) -> String {
+        format!("cancel-{}", self.0)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +83,17 @@ pub enum PaymentState {
     /// The money came after the hold had ended (or after a failure): it is
     /// refunded through the outbox entry with `PaymentId::refund_key`.
     Refunding {
+        at: UnixTimeMs,
+    },
+    /// Still open: the provider declined a card (`reason`, its code) and the
+    /// buyer may try another until the hold ends.
+    Declined {
+        at: UnixTimeMs,
+        reason: Box<str>,
+    },
+    /// The hold ended while the payment was open: the provider's payment is
+    /// cancelled through the outbox entry with `PaymentId::cancel_key`.
+    Expired {
         at: UnixTimeMs,
     },
 }
@@ -122,6 +146,40 @@ pub enum PaymentRecord {
         provider_event: Box<str>,
         at: UnixTimeMs,
     },
+    /// The provider declined a card; the payment stays open.
+    Declined {
+        payment: PaymentId,
+        at: UnixTimeMs,
+        reason: Box<str>,
+        provider_event: Option<Box<str>>,
+    },
+    /// The payment's hold ended while it was open.
+    Expired {
+        payment: PaymentId,
+        at: UnixTimeMs,
+    },
+    /// The provider named its payment (a PaymentIntent id) at checkout:
+    /// deliveries must name the same one.
+    ProviderRefNamed {
+        payment: PaymentId,
+        provider_ref: Box<str>,
+    },
+}
+
+impl PaymentRecord {
+    /// The payment a record changes (none: a delivery only remembered).
+    fn payment(&self) -> Option<&PaymentId> {
+        match self {
+            PaymentRecord::Started { payment } => Some(&payment.id),
+            PaymentRecord::Confirmed { payment, .. }
+            | PaymentRecord::Failed { payment, .. }
+            | PaymentRecord::RefundQueued { payment, .. }
+            | PaymentRecord::Declined { payment, .. }
+            | PaymentRecord::Expired { payment, .. }
+            | PaymentRecord::ProviderRefNamed { payment, .. } => Some(payment),
+            PaymentRecord::EventSeen { .. } => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -138,6 +196,8 @@ pub enum PaymentError {
     TooManyPayments,
     #[error("a provider id is 1 to {} printable characters", crate::limits::MAX_PROVIDER_ID_LEN)]
     BadProviderId,
+    #[error("the provider named another payment for this checkout than before")]
+    ProviderRefMismatch,
 }
 
 impl PaymentError {
@@ -149,6 +209,7 @@ impl PaymentError {
             PaymentError::UnknownPayment => "unknown_payment",
             PaymentError::TooManyPayments => "too_many_payments",
             PaymentError::BadProviderId => "bad_provider_id",
+            PaymentError::ProviderRefMismatch => "provider_ref_mismatch",
         }
     }
 }
@@ -162,7 +223,15 @@ impl PaymentState {
             PaymentState::Failed { cancelled: false, .. } => "failed",
             PaymentState::Failed { cancelled: true, .. } => "cancelled",
             PaymentState::Refunding { .. } => "refunded",
+            // Still open: the decline is shown beside the state.
+            PaymentState::Declined { .. } => "pending",
+            PaymentState::Expired { .. } => "expired",
         }
+    }
+
+    /// Open: the buyer may still pay (pending, or a card declined).
+    pub fn is_open(&self) -> bool {
+        matches!(self, PaymentState::Pending | PaymentState::Declined { .. })
     }
 }
 
@@ -175,6 +244,11 @@ pub struct PaymentBook {
     /// Seen ids oldest first, with when: forgotten after `WEBHOOK_EVENT_KEPT_S`
     /// or past `MAX_WEBHOOK_EVENTS_KEPT`.
     seen_order: VecDeque<(Box<str>, UnixTimeMs)>,
+    /// The open payments (pending or declined), so the sweep that ends them
+    /// looks at those only; derived from `payments`, never stored.
+    open: BTreeSet<PaymentId>,
+    /// Open payments per buyer of an event; derived as `open` is.
+    open_by_buyer: HashMap<(u32, BuyerId), u32>,
 }
 
 /// The book as plain data, for snapshots.
@@ -191,6 +265,16 @@ impl PaymentBook {
 
     pub fn for_hold(&self, event: u32, hold: HoldId) -> Option<&Payment> {
         self.by_hold.get(&(event, hold)).and_then(|id| self.payments.get(id))
+    }
+
+    /// The open payments (pending or declined), in id order.
+    pub fn open_payments(&self) -> impl Iterator<Item = &Payment> {
+        self.open.iter().filter_map(|id| self.payments.get(id))
+    }
+
+    /// How many payments of `buyer` at event number `event` are open.
+    pub fn open_for_buyer(&self, event: u32, buyer: BuyerId) -> u32 {
+        self.open_by_buyer.get(&(event, buyer)).copied().unwrap_or(0)
     }
 
     pub fn has_seen(&self, provider_event: &str) -> bool {
@@ -216,6 +300,32 @@ impl PaymentBook {
 
     /// The one function that changes the book, live and on replay.
     pub fn apply(&mut self, record: &PaymentRecord) -> Result<(), ApplyError> {
+        self.change(record)?;
+        if let Some(id) = record.payment() {
+            self.index(id);
+        }
+        Ok(())
+    }
+
+    /// Keeps the derived indexes of open payments true for `id`.
+    fn index(&mut self, id: &PaymentId) {
+        let Some(payment) = self.payments.get(id) else { return };
+        let key = (payment.event, payment.buyer);
+        if payment.state.is_open() {
+            if self.open.insert(id.clone()) {
+                *self.open_by_buyer.entry(key).or_default() += 1;
+            }
+        } else if self.open.remove(id) {
+            if let Some(count) = self.open_by_buyer.get_mut(&key) {
+                *count -= 1;
+                if *count == 0 {
+                    self.open_by_buyer.remove(&key);
+                }
+            }
+        }
+    }
+
+    fn change(&mut self, record: &PaymentRecord) -> Result<(), ApplyError> {
         match record {
             PaymentRecord::Started { payment } => {
                 if self.payments.contains_key(&payment.id) || self.by_hold.contains_key(&(payment.event, payment.hold))
@@ -226,33 +336,53 @@ impl PaymentBook {
                 self.payments.insert(payment.id.clone(), payment.clone());
             }
             PaymentRecord::Confirmed { payment, order, at, provider_event, provider_ref } => {
-                let found = self.pending_or_refused(payment, false)?;
+                let found = self.open_or_refused(payment, false)?;
                 found.state = PaymentState::Confirmed { order: *order, at: *at };
                 found.provider_ref = provider_ref.clone().or(found.provider_ref.take());
                 self.remember(provider_event, *at);
             }
             PaymentRecord::Failed { payment, at, cancelled, provider_event } => {
-                let found = self.pending_or_refused(payment, false)?;
+                let found = self.open_or_refused(payment, false)?;
                 found.state = PaymentState::Failed { at: *at, cancelled: *cancelled };
                 self.remember(provider_event, *at);
             }
             PaymentRecord::RefundQueued { payment, at, provider_event, provider_ref } => {
-                let found = self.pending_or_refused(payment, true)?;
+                let found = self.open_or_refused(payment, true)?;
                 found.state = PaymentState::Refunding { at: *at };
                 found.provider_ref = provider_ref.clone().or(found.provider_ref.take());
                 self.remember(provider_event, *at);
             }
             PaymentRecord::EventSeen { provider_event, at } => self.remember(&Some(provider_event.clone()), *at),
+            PaymentRecord::Declined { payment, at, reason, provider_event } => {
+                let found = self.open_or_refused(payment, false)?;
+                found.state = PaymentState::Declined { at: *at, reason: reason.clone() };
+                self.remember(provider_event, *at);
+            }
+            PaymentRecord::Expired { payment, at } => {
+                let found = self.open_or_refused(payment, false)?;
+                found.state = PaymentState::Expired { at: *at };
+            }
+            PaymentRecord::ProviderRefNamed { payment, provider_ref } => {
+                let found = self.payments.get_mut(payment);
+                let found = found.ok_or_else(|| ApplyError(format!("unknown payment {}", payment.0)))?;
+                match &found.provider_ref {
+                    Some(named) if named != provider_ref => {
+                        return Err(ApplyError(format!("payment {} has provider ref {named}", payment.0)))
+                    }
+                    _ => found.provider_ref = Some(provider_ref.clone()),
+                }
+            }
         }
         Ok(())
     }
 
-    /// A payment still pending (or, for a refund, failed too).
-    fn pending_or_refused(&mut self, id: &PaymentId, failed_too: bool) -> Result<&mut Payment, ApplyError> {
+    /// A payment still open (or, for a refund, ended without money too:
+    /// failed, cancelled or expired).
+    fn open_or_refused(&mut self, id: &PaymentId, ended_too: bool) -> Result<&mut Payment, ApplyError> {
         let found = self.payments.get_mut(id).ok_or_else(|| ApplyError(format!("unknown payment {}", id.0)))?;
         match found.state {
-            PaymentState::Pending => Ok(found),
-            PaymentState::Failed { .. } if failed_too => Ok(found),
+            ref state if state.is_open() => Ok(found),
+            PaymentState::Failed { .. } | PaymentState::Expired { .. } if ended_too => Ok(found),
             ref other => Err(ApplyError(format!("payment {} is {}", id.0, other.name()))),
         }
     }
@@ -281,8 +411,10 @@ impl PaymentBook {
     pub fn restore(snapshot: PaymentBookSnapshot) -> Self {
         let mut book = PaymentBook::default();
         for payment in snapshot.payments {
-            book.by_hold.insert((payment.event, payment.hold), payment.id.clone());
-            book.payments.insert(payment.id.clone(), payment);
+            let id = payment.id.clone();
+            book.by_hold.insert((payment.event, payment.hold), id.clone());
+            book.payments.insert(id.clone(), payment);
+            book.index(&id);
         }
         for (event, at) in snapshot.seen {
             book.seen.insert(event.clone());

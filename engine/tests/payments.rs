@@ -94,18 +94,15 @@ fn a_confirmation_buys_the_hold_once_and_a_duplicate_changes_nothing() {
 }
 
 #[test]
-fn a_failed_payment_releases_the_hold_and_a_later_success_is_refunded() {
+fn a_cancelled_payment_releases_the_hold_and_a_later_success_is_refunded() {
     let (storage, clock) = (MemoryStorage::new(), Arc::new(ManualClock::new(T0)));
     let engine = paid_engine(&storage, &clock);
     let (hold, payment) = checkout(&engine);
     let event = engine.event("test-event").unwrap();
-    assert!(matches!(
-        engine.fail_payment(delivery(&payment, "evt_f"), false).unwrap(),
-        ConfirmOutcome::Released { .. }
-    ));
+    assert!(matches!(engine.fail_payment(delivery(&payment, "evt_f"), true).unwrap(), ConfirmOutcome::Released { .. }));
     assert!(matches!(event.inventory.hold_info(hold).unwrap().status, HoldStatus::Released { .. }));
     let ConfirmOutcome::Refunding { receipt, .. } = engine.confirm_payment(delivery(&payment, "evt_s")).unwrap() else {
-        panic!("succeeded after failed: refunded")
+        panic!("succeeded after cancelled: refunded")
     };
     engine.wait_durable(receipt).unwrap();
     let refund = engine.refund_of(&engine.payment(&payment).unwrap()).unwrap();
@@ -113,6 +110,61 @@ fn a_failed_payment_releases_the_hold_and_a_later_success_is_refunded() {
     assert_eq!(&*refund.idempotency_key, format!("refund-{payment}"));
     let replayed = reopen(&storage, &clock);
     assert_eq!(replayed.outbox_due("refund", 10).len(), 1, "the queued refund survives a crash");
+}
+
+/// A declined card leaves the payment open and the hold kept (the buyer
+/// may try another card); a success then makes the order.
+#[test]
+fn a_declined_card_keeps_the_payment_open_and_a_later_success_buys() {
+    let (storage, clock) = (MemoryStorage::new(), Arc::new(ManualClock::new(T0)));
+    let engine = paid_engine(&storage, &clock);
+    let (hold, payment) = checkout(&engine);
+    let event = engine.event("test-event").unwrap();
+    let outcome = engine.decline_payment(delivery(&payment, "evt_d"), Some("insufficient_funds")).unwrap();
+    let ConfirmOutcome::Declined { receipt, .. } = outcome else { panic!("{outcome:?}") };
+    engine.wait_durable(receipt).unwrap();
+    assert!(matches!(event.inventory.hold_info(hold).unwrap().status, HoldStatus::Active));
+    let state = engine.payment(&payment).unwrap().state;
+    assert!(matches!(&state, PaymentState::Declined { reason, .. } if &**reason == "insufficient_funds"), "{state:?}");
+    assert!(state.is_open());
+    let replayed = reopen(&storage, &clock);
+    assert!(replayed.payment(&payment).unwrap().state.is_open(), "the decline survives a crash, open");
+    let weird = engine.decline_payment(delivery(&payment, "evt_d2"), Some("no such\ncode")).unwrap();
+    assert!(matches!(weird, ConfirmOutcome::Declined { ref payment, .. }
+        if matches!(&payment.state, PaymentState::Declined { reason, .. } if &**reason == "declined")));
+    let outcome = engine.confirm_payment(delivery(&payment, "evt_s")).unwrap();
+    assert!(matches!(outcome, ConfirmOutcome::Ordered { created: true, .. }), "{outcome:?}");
+    assert!(engine.outbox_due("refund", 10).is_empty(), "nothing refunded");
+}
+
+/// The hold runs out under an open payment: the sweep expires the payment
+/// and queues the cancellation of its PaymentIntent (once); a success that
+/// still comes is refunded.
+#[test]
+fn a_hold_that_runs_out_expires_its_open_payment_and_cancels_it_at_the_provider() {
+    let (storage, clock) = (MemoryStorage::new(), Arc::new(ManualClock::new(T0)));
+    let engine = paid_engine(&storage, &clock);
+    let (_, payment) = checkout(&engine);
+    engine.wait_durable(engine.name_provider_ref(&payment, "pi_1").unwrap()).unwrap();
+    engine.decline_payment(delivery(&payment, "evt_d"), None).unwrap();
+    assert_eq!(engine.expire_payments().unwrap().0, 0, "the hold is live");
+    clock.advance_ms(u64::from(MAX_HOLD_WITH_PAYMENT_S) * 1000);
+    engine.expire_holds().unwrap();
+    let (expired, receipt) = engine.expire_payments().unwrap();
+    assert_eq!(expired, 1);
+    engine.wait_durable(receipt).unwrap();
+    assert_eq!(engine.payment(&payment).unwrap().state.name(), "expired");
+    assert_eq!(engine.expire_payments().unwrap().0, 0, "once");
+    let due = engine.outbox_due("cancel_payment", 10);
+    assert_eq!(due.len(), 1);
+    assert_eq!(&*due[0].idempotency_key, format!("cancel-{payment}"));
+    let request: serde_json::Value = serde_json::from_slice(&due[0].payload).unwrap();
+    assert_eq!(request["provider_ref"], "pi_1");
+    let replayed = reopen(&storage, &clock);
+    assert_eq!(replayed.payment(&payment).unwrap().state.name(), "expired");
+    assert_eq!(replayed.outbox_due("cancel_payment", 10).len(), 1, "the cancellation survives a crash");
+    let outcome = replayed.confirm_payment(delivery(&payment, "evt_s")).unwrap();
+    assert!(matches!(outcome, ConfirmOutcome::Refunding { .. }), "{outcome:?}");
 }
 
 #[test]

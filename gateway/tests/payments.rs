@@ -30,8 +30,8 @@ struct Received {
     body: String,
 }
 
-/// A fake Stripe on 127.0.0.1: answers PaymentIntents and refunds, and
-/// remembers every request.
+/// A fake Stripe on 127.0.0.1: answers PaymentIntents (created, cancelled)
+/// and refunds, and remembers every request.
 struct FakeStripe {
     base: String,
     received: Arc<Mutex<Vec<Received>>>,
@@ -44,11 +44,20 @@ impl FakeStripe {
         let received = Arc::new(Mutex::new(Vec::new()));
         let log = received.clone();
         std::thread::spawn(move || {
+            // As Stripe: the same Idempotency-Key answers the same intent.
+            let mut intents: Vec<String> = Vec::new();
             for (count, stream) in listener.incoming().enumerate() {
                 let Ok(stream) = stream else { continue };
                 let request = read_request(&stream);
                 let answer = if request.path == "/v1/payment_intents" {
-                    json!({ "id": format!("pi_{count}"), "client_secret": format!("pi_{count}_secret_x") })
+                    let key = request.idempotency_key.clone();
+                    let n = intents.iter().position(|k| *k == key).unwrap_or_else(|| {
+                        intents.push(key);
+                        intents.len() - 1
+                    });
+                    json!({ "id": format!("pi_{n}"), "client_secret": format!("pi_{n}_secret_x") })
+                } else if request.path.ends_with("/cancel") {
+                    json!({ "id": request.path.split('/').nth(3), "status": "canceled" })
                 } else {
                     json!({ "id": format!("re_{count}"), "status": "succeeded" })
                 };
@@ -318,20 +327,47 @@ fn stale_forged_and_unsigned_deliveries_are_refused_and_change_nothing() {
     assert_eq!(server.hold(&hold_id, &access)["status"], "purchased");
 }
 
+/// A declined card: the buyer may try another on the same payment, so the
+/// hold is kept and the decline shown; a second card that succeeds makes
+/// the order.
 #[test]
-fn a_failed_payment_releases_the_seats_and_a_late_success_is_refunded() {
+fn a_declined_card_keeps_the_hold_and_another_card_makes_the_order() {
+    let (_dir, data) = data_dir();
+    let stripe = FakeStripe::start();
+    let server = Server::start(&data, &stripe.base);
+    let (access, hold_id) = buyer_with_hold(&server, "paid", Some("stripe"));
+    let (payment, _) = checkout(&server, &hold_id, &access);
+    let mut declined = stripe_event("evt_f", "payment_intent.payment_failed", &payment);
+    declined["data"]["object"]["last_payment_error"] =
+        json!({ "code": "card_declined", "decline_code": "insufficient_funds" });
+    let (status, body) = server.deliver_now(&declined);
+    assert_eq!((status, body["outcome"].as_str()), (200, Some("declined")), "{body}");
+    assert_eq!(server.availability("paid")["held"], 2, "the seats stay held");
+    let hold = server.hold(&hold_id, &access);
+    assert_eq!((hold["status"].as_str(), hold["payment"]["status"].as_str()), (Some("active"), Some("pending")));
+    assert_eq!(hold["payment"]["declined"]["reason"], "insufficient_funds", "{hold}");
+    let (status, body) = server.deliver_now(&stripe_event("evt_s", "payment_intent.succeeded", &payment));
+    assert_eq!((status, body["outcome"].as_str()), (200, Some("ordered")), "another card: {body}");
+    let hold = server.hold(&hold_id, &access);
+    assert_eq!((hold["status"].as_str(), hold["payment"]["status"].as_str()), (Some("purchased"), Some("confirmed")));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(stripe.requests_to("/v1/refunds").is_empty(), "nothing refunded");
+}
+
+#[test]
+fn a_cancelled_payment_releases_the_seats_and_a_late_success_is_refunded() {
     let (_dir, data) = data_dir();
     let stripe = FakeStripe::start();
     let server = Server::start(&data, &stripe.base);
     let (access, hold_id) = buyer_with_hold(&server, "paid", Some("stripe"));
     let (payment, _) = checkout(&server, &hold_id, &access);
     assert_eq!(server.availability("paid")["held"], 2);
-    let (status, body) = server.deliver_now(&stripe_event("evt_f", "payment_intent.payment_failed", &payment));
+    let (status, body) = server.deliver_now(&stripe_event("evt_c", "payment_intent.canceled", &payment));
     assert_eq!((status, body["outcome"].as_str()), (200, Some("released")));
     assert_eq!(server.availability("paid")["held"], 0, "the seats are back on sale");
     let hold = server.hold(&hold_id, &access);
-    assert_eq!((hold["status"].as_str(), hold["payment"]["status"].as_str()), (Some("released"), Some("failed")));
-    // Out of order: the success after the failure is refunded.
+    assert_eq!((hold["status"].as_str(), hold["payment"]["status"].as_str()), (Some("released"), Some("cancelled")));
+    // Out of order: the success after the cancellation is refunded.
     let (status, body) = server.deliver_now(&stripe_event("evt_s", "payment_intent.succeeded", &payment));
     assert_eq!((status, body["outcome"].as_str()), (200, Some("refunding")));
     wait_for("the refund", || !stripe.requests_to("/v1/refunds").is_empty());
@@ -342,6 +378,24 @@ fn a_failed_payment_releases_the_seats_and_a_late_success_is_refunded() {
     assert_eq!(server.hold(&hold_id, &access)["payment"]["status"], "refunded");
     let metrics = metrics_text(&server);
     assert!(metrics.contains("guichet_outbox_entries{state=\"done\"} 1"), "{metrics}");
+}
+
+/// The hold ends under an open payment: the payment expires and its
+/// PaymentIntent is cancelled at the provider (once, keyed by the payment).
+#[test]
+fn a_hold_that_ends_under_an_open_payment_cancels_it_at_the_provider() {
+    let (_dir, data) = data_dir();
+    let stripe = FakeStripe::start();
+    let server = Server::start(&data, &stripe.base);
+    let (access, hold_id) = buyer_with_hold(&server, "paid", Some("stripe"));
+    let (payment, _) = checkout(&server, &hold_id, &access);
+    assert_eq!(server.call("DELETE", &format!("/v1/holds/{hold_id}"), Some(&access), None).0, 204);
+    wait_for("the cancellation", || !stripe.requests_to("/v1/payment_intents/pi_0/cancel").is_empty());
+    let cancels = stripe.requests_to("/v1/payment_intents/pi_0/cancel");
+    assert_eq!(cancels[0].idempotency_key, format!("cancel-{payment}"));
+    assert_eq!(server.hold(&hold_id, &access)["payment"]["status"], "expired");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(stripe.requests_to("/v1/payment_intents/pi_0/cancel").len(), 1, "once");
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod creation;
 mod credentials;
 mod emails;
 mod order_tokens;
+pub mod payment_upkeep;
 pub mod payments;
 pub mod personal;
 pub mod recovery;

@@ -137,6 +137,9 @@ impl From<PaymentError> for ApiError {
             PaymentError::UnknownPayment => ApiError::not_found(error.code(), message),
             PaymentError::TooManyPayments => ApiError::unavailable(error.code(), message).retry_after(60),
             PaymentError::BadProviderId => ApiError::bad_request(error.code(), message),
+            PaymentError::ProviderRefMismatch => {
+                ApiError::new(StatusCode::BAD_GATEWAY, error.code(), message).retry_after(60)
+            }
         }
     }
 }

@@ -355,8 +355,13 @@ pub fn payment_json(engine: &Engine, event: &Event, payment: &Payment) -> Value 
         "currency": &*payment.currency,
         "started_at": payment.started_at.to_rfc3339(),
     });
-    if let PaymentState::Confirmed { order, .. } = payment.state {
-        view["order_id"] = order_ref(event, order).into();
+    match &payment.state {
+        PaymentState::Confirmed { order, .. } => view["order_id"] = order_ref(event, *order).into(),
+        // Still open: the page says "declined, try another card".
+        PaymentState::Declined { at, reason } => {
+            view["declined"] = json!({ "reason": &**reason, "at": at.to_rfc3339() });
+        }
+        _ => {}
     }
     if let Some(refund) = engine.refund_of(payment) {
         view["refund"] = refund_json(&refund);

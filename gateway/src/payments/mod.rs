@@ -1,7 +1,8 @@
 //! Payment providers, behind one interface ([`PaymentProvider`]): what a
 //! checkout answers the buyer's page (a redirect to the test payment page,
 //! Stripe's client secret, or nothing: a shop confirms), and how a refund
-//! leaves (the refund worker drains the engine's outbox through it). Chosen
+//! leaves, and how a payment whose hold ended is cancelled (the refund
+//! worker drains the engine's outbox through it). Chosen
 //! per event (`payment.provider` in the spec); secrets come from the
 //! configuration. A provider is called on the checkout and refund paths
 //! only, never on the hold path.
@@ -16,6 +17,7 @@ use std::pin::Pin;
 
 use guichet_engine::payments::Payment;
 use guichet_engine::spec::ProviderKind;
+use guichet_engine::store::payment_upkeep::CancelRequest;
 use guichet_engine::store::payments::RefundRequest;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -25,8 +27,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub enum CheckoutAnswer {
     /// Open this page (the test provider's payment page).
     Redirect(String),
-    /// Confirm the payment in the browser with Stripe's client secret.
-    ClientSecret(String),
+    /// Confirm the payment in the browser with Stripe's client secret;
+    /// `provider_ref` is the PaymentIntent's id, which deliveries must name.
+    ClientSecret { secret: String, provider_ref: String },
     /// No provider call: a trusted shop confirms with its token.
     ShopConfirms,
 }
@@ -59,6 +62,13 @@ pub trait PaymentProvider: Send + Sync {
     fn refund<'a>(
         &'a self,
         refund: &'a RefundRequest,
+        idempotency_key: &'a str,
+    ) -> BoxFuture<'a, Result<(), ProviderError>>;
+    /// Cancels a payment whose hold ended, so no card can be charged any
+    /// more; a payment already ended at the provider counts as done.
+    fn cancel<'a>(
+        &'a self,
+        cancel: &'a CancelRequest,
         idempotency_key: &'a str,
     ) -> BoxFuture<'a, Result<(), ProviderError>>;
 }

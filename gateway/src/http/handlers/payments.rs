@@ -43,12 +43,21 @@ pub async fn checkout(app: &App, reference: &str, request: Request<Incoming>) ->
         ApiError::new(StatusCode::BAD_GATEWAY, "provider_unavailable", "the payment provider did not answer; retry")
             .retry_after(5)
     })?;
+    if let CheckoutAnswer::ClientSecret { provider_ref, .. } = &answer {
+        // Kept before the page can pay: deliveries must name this payment intent.
+        let receipt = app.engine.name_provider_ref(payment.id.as_str(), provider_ref).map_err(|error| {
+            tracing::warn!(payment = payment.id.as_str(), "checkout: the provider's payment id: {error}");
+            ApiError::from(error)
+        })?;
+        app.durable(receipt).await?;
+    }
+    let payment = app.engine.payment(payment.id.as_str()).unwrap_or(payment);
     let hold = event.inventory.hold_info(HoldId(id));
     let mut view = json!({ "payment": views::payment_json(&app.engine, &event, &payment) });
     view["hold_expires_at"] = hold.map(|h| h.expires_at.to_rfc3339()).into();
     match answer {
         CheckoutAnswer::Redirect(url) => view["redirect_url"] = url.into(),
-        CheckoutAnswer::ClientSecret(secret) => view["client_secret"] = secret.into(),
+        CheckoutAnswer::ClientSecret { secret, .. } => view["client_secret"] = secret.into(),
         CheckoutAnswer::ShopConfirms => {}
     }
     Ok(json_response(StatusCode::OK, &view))
@@ -73,7 +82,7 @@ pub async fn webhook(app: &App, request: Request<Incoming>) -> ApiResult<HttpRes
         Confirmation { payment, provider_event: delivery["id"].as_str(), provider_ref: object["id"].as_str() };
     let outcome = match kind {
         "payment_intent.succeeded" => app.engine.confirm_payment(confirmation)?,
-        "payment_intent.payment_failed" => app.engine.fail_payment(confirmation, false)?,
+        "payment_intent.payment_failed" => app.engine.decline_payment(confirmation, decline_code(object))?,
         "payment_intent.canceled" => app.engine.fail_payment(confirmation, true)?,
         _ => return Ok(received("ignored")),
     };
@@ -110,12 +119,19 @@ async fn settle(app: &App, outcome: &ConfirmOutcome) -> ApiResult<&'static str> 
         ConfirmOutcome::Ordered { receipt, .. } => ("ordered", Some(*receipt)),
         ConfirmOutcome::Unchanged { receipt, .. } => ("unchanged", Some(*receipt)),
         ConfirmOutcome::Released { receipt, .. } => ("released", Some(*receipt)),
+        ConfirmOutcome::Declined { receipt, .. } => ("declined", Some(*receipt)),
         ConfirmOutcome::Refunding { receipt, .. } => ("refunding", Some(*receipt)),
     };
     // A duplicate's first delivery may still be on its way to the disk.
     let receipt = app.engine.after_everything_logged(receipt.unwrap_or_default());
     app.durable(receipt).await?;
     Ok(name)
+}
+
+/// Why the provider declined: its decline code, else its error code.
+fn decline_code(intent: &Value) -> Option<&str> {
+    let error = &intent["last_payment_error"];
+    error["decline_code"].as_str().or(error["code"].as_str())
 }
 
 fn received(outcome: &str) -> HttpResponse {
