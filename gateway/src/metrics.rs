@@ -55,6 +55,7 @@ pub struct Metrics {
     snapshot_behind_records: IntGauge,
     outbox: IntGaugeVec,
     outbox_oldest_pending_seconds: IntGauge,
+    webhook_rejected: IntCounterVec,
 }
 
 fn registered<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: T) -> T {
@@ -83,6 +84,17 @@ impl Metrics {
                 HistogramOpts::new("guichet_http_request_duration_seconds", "HTTP request latency by route")
                     .buckets(buckets),
                 &["route"],
+            )
+            .expect("valid metric"),
+        );
+        let webhook_rejected = registered(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "guichet_webhook_rejected_total",
+                    "Signed webhook deliveries about one of our payments that did not match it, by reason",
+                ),
+                &["reason"],
             )
             .expect("valid metric"),
         );
@@ -140,6 +152,7 @@ impl Metrics {
                 "guichet_outbox_oldest_pending_seconds",
                 "Age of the oldest outbox entry not yet done (0: none)",
             ),
+            webhook_rejected,
             registry,
         }
     }
@@ -156,6 +169,11 @@ impl Metrics {
             None => self.requests.with_label_values(&[label, status.as_str()]).inc(),
         }
         series.latency.get_or_init(|| self.latency.with_label_values(&[label])).observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts a webhook delivery refused for not matching its payment.
+    pub fn webhook_rejected(&self, reason: &str) {
+        self.webhook_rejected.with_label_values(&[reason]).inc();
     }
 
     /// A page, an asset or an unknown path: off the API's hot path, so looked up by label.

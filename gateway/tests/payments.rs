@@ -189,6 +189,8 @@ fn stripe_event(id: &str, kind: &str, payment_id: &str) -> Value {
     json!({
         "id": id, "object": "event", "type": kind, "api_version": "2024-06-20",
         "data": { "object": { "id": "pi_0", "object": "payment_intent", "amount": 29900,
+                              "amount_received": if kind == "payment_intent.succeeded" { 29900 } else { 0 },
+                              "currency": "cad",
                               "metadata": { "payment_id": payment_id }, "some_new_field": {"x": 1} } }
     })
 }
@@ -298,6 +300,56 @@ fn a_signed_success_makes_one_order_and_a_duplicate_changes_nothing() {
     assert_eq!(server.availability("paid"), sold, "nothing sold twice");
     let (status, body) = server.deliver_now(&stripe_event("evt_3", "charge.succeeded", &payment));
     assert_eq!((status, body["outcome"].as_str()), (200, Some("ignored")), "other event types: 2xx");
+}
+
+/// Correctly signed deliveries whose metadata names our payment but whose
+/// PaymentIntent, amount or currency is not the payment's confirm nothing:
+/// 2xx (a retry would not change them), a warning, and a count by reason.
+#[test]
+fn a_signed_delivery_that_does_not_match_its_payment_confirms_nothing() {
+    let (_dir, data) = data_dir();
+    let stripe = FakeStripe::start();
+    let server = Server::start(&data, &stripe.base);
+    let (access, hold_id) = buyer_with_hold(&server, "paid", Some("stripe"));
+    let (payment, _) = checkout(&server, &hold_id, &access);
+    let success = stripe_event("evt_1", "payment_intent.succeeded", &payment);
+    let forged = |n: &str, field: &str, value: Value| {
+        let mut event = success.clone();
+        event["id"] = json!(n);
+        event["data"]["object"][field] = value;
+        event
+    };
+    let cases = [
+        (forged("evt_f1", "id", json!("pi_someone_elses")), "provider_ref"),
+        (forged("evt_f2", "amount", json!(1)), "amount"),
+        (forged("evt_f3", "amount_received", json!(100)), "amount"),
+        (forged("evt_f4", "currency", json!("usd")), "currency"),
+    ];
+    for (delivery, reason) in &cases {
+        let (status, body) = server.deliver_now(delivery);
+        assert_eq!((status, body["outcome"].as_str()), (200, Some("rejected")), "{reason}: {body}");
+        assert_eq!(server.hold(&hold_id, &access)["status"], "active", "{reason}: no order");
+    }
+    let metrics = metrics_text(&server);
+    assert!(metrics.contains("guichet_webhook_rejected_total{reason=\"provider_ref\"} 1"), "{metrics}");
+    assert!(metrics.contains("guichet_webhook_rejected_total{reason=\"amount\"} 2"), "{metrics}");
+    assert!(metrics.contains("guichet_webhook_rejected_total{reason=\"currency\"} 1"), "{metrics}");
+    let (status, body) = server.deliver_now(&forged("evt_f5", "id", json!("pi_x")).tap_type("payment_intent.canceled"));
+    assert_eq!((status, body["outcome"].as_str()), (200, Some("rejected")), "a forged cancellation releases nothing");
+    assert_eq!(server.availability("paid")["held"], 2);
+    let (status, body) = server.deliver_now(&success);
+    assert_eq!((status, body["outcome"].as_str()), (200, Some("ordered")), "the real one: {body}");
+}
+
+trait EventType {
+    fn tap_type(self, kind: &str) -> Value;
+}
+
+impl EventType for Value {
+    fn tap_type(mut self, kind: &str) -> Value {
+        self["type"] = json!(kind);
+        self
+    }
 }
 
 #[test]

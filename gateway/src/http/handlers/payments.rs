@@ -5,7 +5,7 @@
 
 use guichet_engine::ids::HoldId;
 use guichet_engine::limits::MAX_WEBHOOK_BODY_BYTES;
-use guichet_engine::payments::PaymentError;
+use guichet_engine::payments::{DeliveredPayment, DeliveryMismatch, PaymentError};
 use guichet_engine::spec::ProviderKind;
 use guichet_engine::store::{ConfirmOutcome, Confirmation};
 use hyper::body::Incoming;
@@ -80,6 +80,24 @@ pub async fn webhook(app: &App, request: Request<Incoming>) -> ApiResult<HttpRes
     };
     let confirmation =
         Confirmation { payment, provider_event: delivery["id"].as_str(), provider_ref: object["id"].as_str() };
+    let acted_on = ["payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled"];
+    if !acted_on.contains(&kind) {
+        return Ok(received("ignored"));
+    }
+    if let Some(mismatch) = mismatch(app, object, payment, kind == "payment_intent.succeeded") {
+        // Signed, so the provider's, but not about our payment as we made it:
+        // it confirms nothing. 2xx: a retry would not change it, and days of
+        // failing deliveries would get the endpoint disabled for every payment.
+        tracing::warn!(
+            payment,
+            provider_ref = object["id"].as_str().unwrap_or_default(),
+            event = delivery["id"].as_str().unwrap_or_default(),
+            "webhook delivery rejected: {} does not match the payment",
+            mismatch.reason()
+        );
+        app.metrics.webhook_rejected(mismatch.reason());
+        return Ok(received("rejected"));
+    }
     let outcome = match kind {
         "payment_intent.succeeded" => app.engine.confirm_payment(confirmation)?,
         "payment_intent.payment_failed" => app.engine.decline_payment(confirmation, decline_code(object))?,
@@ -126,6 +144,19 @@ async fn settle(app: &App, outcome: &ConfirmOutcome) -> ApiResult<&'static str> 
     let receipt = app.engine.after_everything_logged(receipt.unwrap_or_default());
     app.durable(receipt).await?;
     Ok(name)
+}
+
+/// Why a delivery about one of our payments does not match it (none for a
+/// payment we do not know: that is `ignored`).
+fn mismatch(app: &App, intent: &Value, payment: &str, success: bool) -> Option<DeliveryMismatch> {
+    let ours = app.engine.payment(payment)?;
+    let delivered = DeliveredPayment {
+        provider_ref: intent["id"].as_str(),
+        amount_cents: intent["amount"].as_u64(),
+        received_cents: intent["amount_received"].as_u64(),
+        currency: intent["currency"].as_str(),
+    };
+    ours.check_delivery(&delivered, success).err()
 }
 
 /// Why the provider declined: its decline code, else its error code.
