@@ -106,6 +106,12 @@ pub const PAYMENT_HOLD_EXTENSION_S: u32 = 900;
 /// ... but never longer than this after the hold was placed, whatever the
 /// checkouts: seats are not kept from other buyers for longer.
 pub const MAX_HOLD_WITH_PAYMENT_S: u32 = 1_800;
+/// A payment token (issued at checkout, so the buyer can follow the payment
+/// after the access ran out) lasts this long after the payment started: as
+/// long as the longest hold with a payment, and an hour for the provider's
+/// last word and the buyer to come back and read the order (whose own token
+/// then lasts).
+pub const PAYMENT_TOKEN_VALID_S: u32 = MAX_HOLD_WITH_PAYMENT_S + 3_600;
 /// Payments one engine keeps (each tied to a hold or an order; never forgotten).
 pub const MAX_PAYMENTS: usize = 2_000_000;
 /// Open payments ended by one sweep (their hold ended); the rest wait for the next.

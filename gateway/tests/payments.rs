@@ -736,3 +736,46 @@ fn cancellations_of_test_external_and_free_orders() {
     assert!(stripe.received.lock().unwrap().is_empty(), "no provider was called");
     assert!(metrics_text(&server).contains("guichet_outbox_entries{state=\"done\"} 1"));
 }
+
+/// The access runs out while the buyer pays: the payment token from the
+/// checkout still reads that hold, and the order it became (with its order
+/// link), and nothing else; it neither cancels nor releases.
+#[test]
+fn a_payment_token_follows_the_payment_after_the_access_ran_out() {
+    let (_dir, data) = data_dir();
+    let stripe = FakeStripe::start();
+    let server = Server::start(&data, &stripe.base);
+    let mut quick = spec("paid", Some("stripe"));
+    quick["room"]["access_ttl_s"] = json!(3);
+    let (status, body) = server.call("POST", "/v1/events", Some(ADMIN), Some(&quick.to_string()));
+    assert_eq!(status, 201, "{body}");
+    let access = admitted(&server, "paid");
+    let hold_of = |access: &str, quantity: u32| {
+        let body = json!({ "section": "A", "quantity": quantity }).to_string();
+        let (status, hold) = server.call("POST", "/v1/events/paid/holds", Some(access), Some(&body));
+        assert_eq!(status, 201, "{hold}");
+        hold["hold_id"].as_str().unwrap().to_owned()
+    };
+    let hold_id = hold_of(&access, 2);
+    let (payment, answer) = checkout(&server, &hold_id, &access);
+    let payment_token = answer["payment_token"].as_str().expect("a payment token").to_owned();
+    let other_access = admitted(&server, "paid");
+    let other_hold = hold_of(&other_access, 1);
+    // The access ends 3 s after admission, rounded up to a second.
+    wait_for("the access to end", || server.call("GET", "/v1/events/paid/seats", Some(&access), None).0 == 401);
+    let (status, body) = server.call("GET", &format!("/v1/holds/{hold_id}"), Some(&access), None);
+    assert_eq!(status, 401, "the access is over: {body}");
+    let (status, body) = server.deliver_now(&stripe_event("evt_s", "payment_intent.succeeded", &payment));
+    assert_eq!((status, body["outcome"].as_str()), (200, Some("ordered")), "{body}");
+    let hold = server.hold(&hold_id, &payment_token);
+    assert_eq!(hold["status"], "purchased", "{hold}");
+    let order_id = hold["order_id"].as_str().unwrap();
+    let order = order_of(&server, order_id, &payment_token);
+    assert!(order["order_url"].as_str().is_some_and(|url| url.contains("#t=")), "{order}");
+    let (status, refused) = server.call("GET", &format!("/v1/holds/{other_hold}"), Some(&payment_token), None);
+    assert_eq!((status, refused["error"]["code"].as_str()), (403, Some("not_yours")), "another hold");
+    let (status, _) = server.call("POST", &format!("/v1/orders/{order_id}/cancel"), Some(&payment_token), None);
+    assert_eq!(status, 401, "a payment token does not cancel");
+    let (status, _) = server.call("DELETE", &format!("/v1/holds/{hold_id}"), Some(&payment_token), None);
+    assert_eq!(status, 401, "nor release");
+}

@@ -1,5 +1,6 @@
 //! The buyer's order after the sale: read by the access token while it
-//! lasts, by the admin, or by the order's own token (its link) long after;
+//! lasts, by the admin, by the order's own token (its link) long after, or
+//! by the payment token of the hold it was bought with;
 //! and the show as a calendar file. Cancelling is `holds`'s: it needs more
 //! than the order token.
 
@@ -35,6 +36,9 @@ fn readable_order(app: &App, reference: &str, request: &Request<Incoming>) -> Ap
         }
         OrderReader::OrderToken { buyer } if buyer != order.buyer => {
             Err(ApiError::forbidden("not_yours", "this order token is for another buyer's order"))
+        }
+        OrderReader::PaymentToken { buyer, hold } if buyer != order.buyer || hold != order.hold => {
+            Err(ApiError::forbidden("not_yours", "this payment token is for another hold's order"))
         }
         _ => Ok((event, order)),
     }

@@ -55,6 +55,7 @@ pub async fn checkout(app: &App, reference: &str, request: Request<Incoming>) ->
     let hold = event.inventory.hold_info(HoldId(id));
     let mut view = json!({ "payment": views::payment_json(&app.engine, &event, &payment) });
     view["hold_expires_at"] = hold.map(|h| h.expires_at.to_rfc3339()).into();
+    view["payment_token"] = app.engine.payment_token(&payment).into();
     match answer {
         CheckoutAnswer::Redirect(url) => view["redirect_url"] = url.into(),
         CheckoutAnswer::ClientSecret { secret, .. } => view["client_secret"] = secret.into(),
