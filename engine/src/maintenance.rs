@@ -99,7 +99,7 @@ fn run(engine: &Engine, options: MaintenanceOptions, stop: &(Mutex<bool>, Condva
         if let Err(error) = engine.expire_holds() {
             tracing::error!("hold sweeper: {error}");
         }
-        if let Err(error) = engine.expire_payments() {
+        if let Err(error) = engine.sweep_payments() {
             tracing::error!("payment sweeper: {error}");
         }
         for event in engine.events() {

@@ -164,6 +164,12 @@ pub enum PaymentRecord {
         payment: PaymentId,
         provider_ref: Box<str>,
     },
+    /// Settled payments past their retention, forgotten (see
+    /// `PaymentBook::forgettable`).
+    Forgotten {
+        payments: Vec<PaymentId>,
+        at: UnixTimeMs,
+    },
 }
 
 /// What a provider's delivery says of the payment it is about, checked
@@ -235,7 +241,7 @@ impl PaymentRecord {
             | PaymentRecord::Declined { payment, .. }
             | PaymentRecord::Expired { payment, .. }
             | PaymentRecord::ProviderRefNamed { payment, .. } => Some(payment),
-            PaymentRecord::EventSeen { .. } => None,
+            PaymentRecord::EventSeen { .. } | PaymentRecord::Forgotten { .. } => None,
         }
     }
 }
@@ -256,6 +262,8 @@ pub enum PaymentError {
     BadProviderId,
     #[error("the provider named another payment for this checkout than before")]
     ProviderRefMismatch,
+    #[error("this buyer has as many payments under way as allowed ({})", crate::limits::MAX_OPEN_PAYMENTS_PER_BUYER)]
+    TooManyOpenPayments,
 }
 
 impl PaymentError {
@@ -268,6 +276,7 @@ impl PaymentError {
             PaymentError::TooManyPayments => "too_many_payments",
             PaymentError::BadProviderId => "bad_provider_id",
             PaymentError::ProviderRefMismatch => "provider_ref_mismatch",
+            PaymentError::TooManyOpenPayments => "too_many_open_payments",
         }
     }
 }
@@ -284,6 +293,16 @@ impl PaymentState {
             // Still open: the decline is shown beside the state.
             PaymentState::Declined { .. } => "pending",
             PaymentState::Expired { .. } => "expired",
+        }
+    }
+
+    /// When the payment ended without an order (none: open or confirmed).
+    pub fn ended_at(&self) -> Option<UnixTimeMs> {
+        match self {
+            PaymentState::Failed { at, .. } | PaymentState::Expired { at } | PaymentState::Refunding { at } => {
+                Some(*at)
+            }
+            PaymentState::Pending | PaymentState::Declined { .. } | PaymentState::Confirmed { .. } => None,
         }
     }
 
@@ -307,6 +326,10 @@ pub struct PaymentBook {
     open: BTreeSet<PaymentId>,
     /// Open payments per buyer of an event; derived as `open` is.
     open_by_buyer: HashMap<(u32, BuyerId), u32>,
+    /// Payments that ended without an order (failed, cancelled, expired,
+    /// refunded), by when they ended: the ones retention may forget, oldest
+    /// first; derived as `open` is.
+    ended: BTreeSet<(UnixTimeMs, PaymentId)>,
 }
 
 /// The book as plain data, for snapshots.
@@ -358,17 +381,25 @@ impl PaymentBook {
 
     /// The one function that changes the book, live and on replay.
     pub fn apply(&mut self, record: &PaymentRecord) -> Result<(), ApplyError> {
+        let ended_before = record.payment().and_then(|id| self.payments.get(id)).and_then(|p| p.state.ended_at());
         self.change(record)?;
         if let Some(id) = record.payment() {
+            if let Some(at) = ended_before {
+                self.ended.remove(&(at, id.clone()));
+            }
             self.index(id);
         }
         Ok(())
     }
 
-    /// Keeps the derived indexes of open payments true for `id`.
+    /// Keeps the derived indexes true for `id` (an earlier `ended` entry of
+    /// it is the caller's to remove).
     fn index(&mut self, id: &PaymentId) {
         let Some(payment) = self.payments.get(id) else { return };
         let key = (payment.event, payment.buyer);
+        if let Some(at) = payment.state.ended_at() {
+            self.ended.insert((at, id.clone()));
+        }
         if payment.state.is_open() {
             if self.open.insert(id.clone()) {
                 *self.open_by_buyer.entry(key).or_default() += 1;
@@ -385,6 +416,7 @@ impl PaymentBook {
 
     fn change(&mut self, record: &PaymentRecord) -> Result<(), ApplyError> {
         match record {
+            PaymentRecord::Forgotten { payments, .. } => self.forget(payments)?,
             PaymentRecord::Started { payment } => {
                 if self.payments.contains_key(&payment.id) || self.by_hold.contains_key(&(payment.event, payment.hold))
                 {
@@ -432,6 +464,33 @@ impl PaymentBook {
             }
         }
         Ok(())
+    }
+
+    /// Forgets settled payments; refuses (changing nothing) if one is open,
+    /// confirmed, or unknown.
+    fn forget(&mut self, ids: &[PaymentId]) -> Result<(), ApplyError> {
+        for id in ids {
+            let payment = self.payments.get(id).ok_or_else(|| ApplyError(format!("unknown payment {}", id.0)))?;
+            if payment.state.ended_at().is_none() {
+                return Err(ApplyError(format!("payment {} is {}: not settled", id.0, payment.state.name())));
+            }
+        }
+        for id in ids {
+            if let Some(payment) = self.payments.remove(id) {
+                self.by_hold.remove(&(payment.event, payment.hold));
+                if let Some(at) = payment.state.ended_at() {
+                    self.ended.remove(&(at, id.clone()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Payments that ended without an order at or before `before`, oldest
+    /// first: those retention may forget (the engine also checks their
+    /// outbox entries are done).
+    pub fn ended_before(&self, before: UnixTimeMs) -> impl Iterator<Item = &Payment> {
+        self.ended.iter().take_while(move |(at, _)| *at <= before).filter_map(|(_, id)| self.payments.get(id))
     }
 
     /// A payment still open (or, for a refund, ended without money too:

@@ -253,3 +253,63 @@ fn a_cancellation_whose_refund_a_crash_cut_off_is_refunded_on_open() {
     let replayed = reopen(&storage, &clock);
     assert_eq!(replayed.outbox_due("refund", 10).len(), 1, "once");
 }
+
+/// Retention: a payment that ended without an order is forgotten 7 days
+/// after it ended once its outbox entries are done, by a logged record
+/// (replay forgets alike, through a snapshot too); an open or confirmed
+/// one never is.
+#[test]
+fn settled_payments_are_forgotten_after_their_retention_and_only_those() {
+    use guichet_engine::limits::PAYMENT_KEPT_AFTER_SETTLED_S;
+    let (storage, clock) = (MemoryStorage::new(), Arc::new(ManualClock::new(T0)));
+    let engine = paid_engine(&storage, &clock);
+    let (_, cancelled) = checkout(&engine);
+    engine.fail_payment(delivery(&cancelled, "evt_c"), true).unwrap();
+    let (_, refunded) = checkout(&engine);
+    engine.fail_payment(delivery(&refunded, "evt_c2"), true).unwrap();
+    engine.confirm_payment(delivery(&refunded, "evt_s2")).unwrap();
+    let (confirmed, _) = paid_order(&engine);
+    clock.advance_ms(u64::from(PAYMENT_KEPT_AFTER_SETTLED_S) * 1000 - 1);
+    assert_eq!(engine.forget_settled_payments().unwrap().0, 0, "not yet");
+    clock.advance_ms(1);
+    let (forgotten, receipt) = engine.forget_settled_payments().unwrap();
+    assert_eq!(forgotten, 1, "the refunded one waits for its refund");
+    engine.wait_durable(receipt).unwrap();
+    assert!(engine.payment(&cancelled).is_none());
+    assert!(engine.payment(&refunded).is_some() && engine.payment(&confirmed).is_some());
+    let due = engine.outbox_due("refund", 10);
+    engine.wait_durable(engine.outbox_attempted(due[0].id, Ok(()), false).unwrap()).unwrap();
+    engine.snapshot().unwrap();
+    let (forgotten, receipt) = engine.forget_settled_payments().unwrap();
+    assert_eq!(forgotten, 1, "refund done: forgotten");
+    engine.wait_durable(receipt).unwrap();
+    let replayed = reopen(&storage, &clock);
+    assert!(replayed.payment(&cancelled).is_none() && replayed.payment(&refunded).is_none());
+    assert!(replayed.payment(&confirmed).is_some(), "a confirmed payment lives as long as its order");
+    assert_eq!(replayed.forget_settled_payments().unwrap().0, 0);
+}
+
+/// A buyer cannot pile up payments under way: a hold released under its
+/// payment still counts until the sweep ends the payment.
+#[test]
+fn a_buyer_has_at_most_so_many_payments_under_way() {
+    use guichet_engine::limits::MAX_OPEN_PAYMENTS_PER_BUYER;
+    let (storage, clock) = (MemoryStorage::new(), Arc::new(ManualClock::new(T0)));
+    let engine = paid_engine(&storage, &clock);
+    let event = engine.event("test-event").unwrap();
+    let checkout_and_release = || {
+        let placed = event.inventory.hold(BUYER, &best_in("A", 1)).unwrap();
+        let started = engine.start_payment(&event, placed.hold.id, BUYER);
+        event.inventory.release(placed.hold.id, Requester::Buyer(BUYER)).unwrap();
+        started
+    };
+    for _ in 0..MAX_OPEN_PAYMENTS_PER_BUYER {
+        checkout_and_release().unwrap();
+    }
+    let refused = checkout_and_release().unwrap_err();
+    assert_eq!(refused.code(), "too_many_open_payments");
+    let other = event.inventory.hold(BuyerId(4), &best_in("A", 1)).unwrap();
+    assert!(engine.start_payment(&event, other.hold.id, BuyerId(4)).is_ok(), "per buyer");
+    engine.expire_payments().unwrap();
+    assert!(checkout_and_release().is_ok(), "the sweep ended the released holds' payments");
+}

@@ -135,6 +135,7 @@ fn kind(record: &WalRecord) -> &'static str {
                 Declined { .. } => "payment_declined",
                 Expired { .. } => "payment_expired",
                 ProviderRefNamed { .. } => "payment_provider_ref",
+                Forgotten { .. } => "payments_forgotten",
             }
         }
         WalRecord::Outbox { record } => match record {

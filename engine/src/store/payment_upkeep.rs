@@ -4,9 +4,25 @@
 //! lets the buyer try another card on the same payment); and the sweep that
 //! ends open payments whose hold ended, cancelling them at the provider
 //! through the outbox, so a card is never charged for seats the buyer no
-//! longer holds (and if it is, the success is refunded). Lock order as in
-//! [`super::payments`]: the payments, then an event's inventory, then the
-//! outbox.
+//! longer holds (and if it is, the success is refunded); and the retention
+//! that forgets settled payments. Lock order as in [`super::payments`]: the
+//! payments, then an event's inventory, then the outbox.
+//!
+//! What retention keeps, and why:
+//! - an open payment (pending, declined): the buyer is still paying;
+//! - a confirmed payment, as long as its order exists (the inventory keeps
+//!   orders for good): staff may cancel an order at any time, and that
+//!   cancellation owes the refund, which needs the payment's provider,
+//!   PaymentIntent and amount; the order's answers show the refund through
+//!   it too. So a confirmed payment costs what its order does, bounded by
+//!   the seats sold, and is never forgotten;
+//! - a payment that ended without an order (failed, cancelled, expired,
+//!   refunded): until `PAYMENT_KEPT_AFTER_SETTLED_S` after it ended (past
+//!   Stripe's 3 days of webhook retries, so a late success still finds it
+//!   and is refunded), and only once its outbox entries (its refund, its
+//!   cancellation at the provider) are done: a pending one still needs it,
+//!   and a failed one waits for an operator. Then a `Forgotten` record
+//!   names it, so replay forgets alike.
 
 use serde::{Deserialize, Serialize};
 
@@ -15,7 +31,11 @@ use super::Engine;
 use crate::commit::Receipt;
 use crate::event::EventNumber;
 use crate::inventory::HoldStatus;
-use crate::limits::{MAX_DECLINE_REASON_LEN, MAX_PAYMENTS_EXPIRED_PER_SWEEP};
+use crate::limits::{
+    MAX_DECLINE_REASON_LEN, MAX_PAYMENTS_EXPIRED_PER_SWEEP, MAX_PAYMENTS_FORGOTTEN_PER_SWEEP,
+    PAYMENT_KEPT_AFTER_SETTLED_S,
+};
+use crate::outbox::OutboxState;
 use crate::payments::{Payment, PaymentBook, PaymentError, PaymentId, PaymentRecord};
 use crate::spec::ProviderKind;
 use crate::time::UnixTimeMs;
@@ -101,6 +121,41 @@ impl Engine {
             last = last.max(self.expire_payment(&mut book, payment, now)?);
         }
         Ok((ended.len(), last))
+    }
+
+    /// Forgets the payments that ended without an order long enough ago and
+    /// whose outbox entries are done (the rule is this module's doc), at
+    /// most `MAX_PAYMENTS_FORGOTTEN_PER_SWEEP` a call, in one record.
+    pub fn forget_settled_payments(&self) -> Result<(usize, Receipt), CheckoutError> {
+        let mut book = self.payments.lock();
+        let now = self.clock.now();
+        let Some(before) = now.0.checked_sub(u64::from(PAYMENT_KEPT_AFTER_SETTLED_S) * 1000) else {
+            return Ok((0, Receipt::NONE));
+        };
+        let forgotten: Vec<PaymentId> = {
+            let outbox = self.outbox.lock();
+            let done =
+                |key: String| outbox.by_key(&key).is_none_or(|entry| matches!(entry.state, OutboxState::Done { .. }));
+            book.ended_before(UnixTimeMs(before))
+                .filter(|payment| done(payment.id.refund_key()) && done(payment.id.cancel_key()))
+                .take(MAX_PAYMENTS_FORGOTTEN_PER_SWEEP)
+                .map(|payment| payment.id.clone())
+                .collect()
+        };
+        if forgotten.is_empty() {
+            return Ok((0, Receipt::NONE));
+        }
+        let count = forgotten.len();
+        let receipt = self.log_payment(&mut book, PaymentRecord::Forgotten { payments: forgotten, at: now })?;
+        Ok((count, receipt))
+    }
+
+    /// The sweeper's part for payments: open payments whose hold ended are
+    /// expired, settled ones past their retention forgotten.
+    pub fn sweep_payments(&self) -> Result<(), CheckoutError> {
+        self.expire_payments()?;
+        self.forget_settled_payments()?;
+        Ok(())
     }
 
     /// Whether a payment's hold is over. A hold bought without its payment's

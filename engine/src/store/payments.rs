@@ -18,7 +18,9 @@ use crate::commit::{Receipt, SinkError};
 use crate::event::{Event, EventNumber, WalRecordRef};
 use crate::ids::{BuyerId, HoldId};
 use crate::inventory::{InventoryError, Order, Requester};
-use crate::limits::{MAX_HOLD_WITH_PAYMENT_S, MAX_PROVIDER_ID_LEN, PAYMENT_HOLD_EXTENSION_S};
+use crate::limits::{
+    MAX_HOLD_WITH_PAYMENT_S, MAX_OPEN_PAYMENTS_PER_BUYER, MAX_PROVIDER_ID_LEN, PAYMENT_HOLD_EXTENSION_S,
+};
 use crate::outbox::{Outbox, OutboxCounts, OutboxEntry, OutboxEntryId, OutboxError, OutboxRecord};
 use crate::payments::{Payment, PaymentBook, PaymentError, PaymentId, PaymentRecord, PaymentState};
 use crate::spec::ProviderKind;
@@ -113,6 +115,9 @@ impl Engine {
         }
         if book.is_full() {
             return Err(PaymentError::TooManyPayments.into());
+        }
+        if book.open_for_buyer(event.number.0, buyer) >= MAX_OPEN_PAYMENTS_PER_BUYER {
+            return Err(PaymentError::TooManyOpenPayments.into());
         }
         let now = self.clock.now();
         let until = now.plus_s(PAYMENT_HOLD_EXTENSION_S).min(held.created_at.plus_s(MAX_HOLD_WITH_PAYMENT_S));
