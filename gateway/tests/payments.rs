@@ -35,6 +35,8 @@ struct Received {
 struct FakeStripe {
     base: String,
     received: Arc<Mutex<Vec<Received>>>,
+    /// While set, refunds are refused with this status (as Stripe would with a bad key).
+    refuse_refunds: Arc<Mutex<Option<u16>>>,
 }
 
 impl FakeStripe {
@@ -43,6 +45,8 @@ impl FakeStripe {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let received = Arc::new(Mutex::new(Vec::new()));
         let log = received.clone();
+        let refuse_refunds = Arc::new(Mutex::new(None));
+        let refusing = refuse_refunds.clone();
         std::thread::spawn(move || {
             // As Stripe: the same Idempotency-Key answers the same intent.
             let mut intents: Vec<String> = Vec::new();
@@ -61,17 +65,24 @@ impl FakeStripe {
                 } else {
                     json!({ "id": format!("re_{count}"), "status": "succeeded" })
                 };
+                let refused = *refusing.lock().unwrap();
+                let (status, answer) = match refused {
+                    Some(status) if request.path == "/v1/refunds" => {
+                        (status, json!({ "error": { "type": "invalid_request_error", "message": "Invalid API Key" } }))
+                    }
+                    _ => (200, answer),
+                };
                 log.lock().unwrap().push(request);
                 let body = answer.to_string();
                 let mut stream = stream;
                 let _ = write!(
                     stream,
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()
                 );
             }
         });
-        FakeStripe { base, received }
+        FakeStripe { base, received, refuse_refunds }
     }
 
     fn requests_to(&self, path: &str) -> Vec<Received> {
@@ -778,4 +789,33 @@ fn a_payment_token_follows_the_payment_after_the_access_ran_out() {
     assert_eq!(status, 401, "a payment token does not cancel");
     let (status, _) = server.call("DELETE", &format!("/v1/holds/{hold_id}"), Some(&payment_token), None);
     assert_eq!(status, 401, "nor release");
+}
+
+/// Stripe refuses our key (401, then 403): a refund is our misconfiguration,
+/// not the buyer's, so it is retried with backoff, and done once the key works.
+#[test]
+fn a_refund_refused_for_our_key_is_retried_not_given_up() {
+    let (_dir, data) = data_dir();
+    let stripe = FakeStripe::start();
+    let server = Server::start(&data, &stripe.base);
+    let (access, hold_id) = buyer_with_hold(&server, "paid", Some("stripe"));
+    let (payment, order_id) = paid_through_stripe(&server, &hold_id, &access);
+    for status in [401, 403] {
+        *stripe.refuse_refunds.lock().unwrap() = Some(status);
+        let before = stripe.requests_to("/v1/refunds").len();
+        if before == 0 {
+            assert_eq!(server.call("POST", &format!("/v1/orders/{order_id}/cancel"), Some(ADMIN), None).0, 200);
+        }
+        wait_for("an attempt refused", || stripe.requests_to("/v1/refunds").len() > before);
+        wait_for("the attempt recorded", || {
+            order_of(&server, &order_id, ADMIN)["refund"]["attempts"].as_u64() > Some(before as u64)
+        });
+        let refund = order_of(&server, &order_id, ADMIN)["refund"].clone();
+        assert_eq!(refund["status"], "pending", "{status}: retried, not failed: {refund}");
+    }
+    *stripe.refuse_refunds.lock().unwrap() = None;
+    wait_for("the refund done once the key works", || {
+        order_of(&server, &order_id, ADMIN)["refund"]["status"] == "done"
+    });
+    assert!(stripe.requests_to("/v1/refunds").iter().all(|r| r.idempotency_key == format!("refund-{payment}")));
 }

@@ -86,13 +86,22 @@ impl StripeProvider {
     }
 }
 
-/// A provider's refusal: for good on a 4xx other than 409 and 429 (the
-/// request is wrong; an operator must look), else worth retrying.
+/// A provider's refusal: for good on a 4xx other than 401, 403, 409 and
+/// 429 (the request is wrong; an operator must look), else worth retrying.
+/// 401 and 403 are our misconfiguration (a wrong, rolled or restricted
+/// key), not the buyer's: retried with backoff while an operator fixes the
+/// key (the outbox metrics and the log show it), not given up at once.
 fn refusal(what: &str, status: StatusCode, answer: &serde_json::Value) -> ProviderError {
     let message = answer["error"]["message"].as_str().unwrap_or("no message");
     let text = format!("{what}: the provider answered {status}: {message}");
-    let transient =
-        status.is_server_error() || status == StatusCode::CONFLICT || status == StatusCode::TOO_MANY_REQUESTS;
+    let our_key = status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN;
+    if our_key {
+        tracing::error!("{text} (check --stripe-secret-key: retrying with backoff)");
+    }
+    let transient = our_key
+        || status.is_server_error()
+        || status == StatusCode::CONFLICT
+        || status == StatusCode::TOO_MANY_REQUESTS;
     if transient {
         ProviderError::retry(text)
     } else {
