@@ -121,6 +121,9 @@ pub const MAX_PAYMENTS: usize = 2_000_000;
 /// its payment and is refunded; and only once its outbox entry (refund, or
 /// cancellation at the provider) is done.
 pub const PAYMENT_KEPT_AFTER_SETTLED_S: u32 = 7 * 86_400;
+/// The sweeper looks this often for cancelled paid orders without their
+/// refund (and at the next sweep after a refund could not be queued).
+pub const MISSING_REFUNDS_CHECK_EVERY_S: u32 = 60;
 /// Payments one sweep forgets (one log record lists them).
 pub const MAX_PAYMENTS_FORGOTTEN_PER_SWEEP: usize = 1_000;
 /// Open payments (pending or declined) one buyer of an event may have at

@@ -313,3 +313,33 @@ fn a_buyer_has_at_most_so_many_payments_under_way() {
     engine.expire_payments().unwrap();
     assert!(checkout_and_release().is_ok(), "the sweep ended the released holds' payments");
 }
+
+/// A cancellation whose refund could not be queued (an `outbox_full`
+/// refusal after the cancellation was logged; here the cancellation alone
+/// is logged, as that leaves it) is refunded by the periodic sweep, without
+/// a restart.
+#[test]
+fn the_sweeper_queues_the_refund_a_cancellation_lacks() {
+    use guichet_engine::limits::MISSING_REFUNDS_CHECK_EVERY_S;
+    let (storage, clock) = (MemoryStorage::new(), Arc::new(ManualClock::new(T0)));
+    let engine = paid_engine(&storage, &clock);
+    let event = engine.event("test-event").unwrap();
+    let (first, order) = paid_order(&engine);
+    engine.wait_durable(event.inventory.cancel_order(order, Requester::Admin).unwrap().1).unwrap();
+    engine.sweep_payments().unwrap();
+    let due = engine.outbox_due("refund", 10);
+    assert_eq!(due.len(), 1, "queued by the sweep");
+    assert_eq!(&*due[0].idempotency_key, format!("refund-{first}"));
+    let (second, order) = {
+        let placed = event.inventory.hold(BuyerId(5), &best_in("B", 1)).unwrap();
+        let (payment, _) = engine.start_payment(&event, placed.hold.id, BuyerId(5)).unwrap();
+        let outcome = engine.confirm_payment(delivery(payment.id.as_str(), "evt_2")).unwrap();
+        let ConfirmOutcome::Ordered { order, .. } = outcome else { panic!("{outcome:?}") };
+        (payment.id.as_str().to_owned(), order.id)
+    };
+    engine.wait_durable(event.inventory.cancel_order(order, Requester::Admin).unwrap().1).unwrap();
+    clock.advance_ms(u64::from(MISSING_REFUNDS_CHECK_EVERY_S) * 1000);
+    engine.sweep_payments().unwrap();
+    let keys: Vec<String> = engine.outbox_due("refund", 10).iter().map(|e| e.idempotency_key.to_string()).collect();
+    assert!(keys.contains(&format!("refund-{second}")), "{keys:?}");
+}

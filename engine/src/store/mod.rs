@@ -190,6 +190,9 @@ pub struct Engine {
     /// order: payments, then an event's inventory, then the outbox.
     payments: Mutex<PaymentBook>,
     outbox: Mutex<Outbox>,
+    /// When the sweeper last looked for cancelled orders without their
+    /// refund (ms; 0: a refund was refused since, look at the next sweep).
+    missing_refunds_checked_ms: AtomicU64,
 }
 
 impl std::fmt::Debug for Engine {
@@ -222,6 +225,7 @@ impl Engine {
             snapshot_covered: AtomicU64::new(0),
             payments: Mutex::new(PaymentBook::default()),
             outbox: Mutex::new(Outbox::default()),
+            missing_refunds_checked_ms: AtomicU64::new(0),
         }
     }
 

@@ -24,6 +24,8 @@
 //!   and a failed one waits for an operator. Then a `Forgotten` record
 //!   names it, so replay forgets alike.
 
+use std::sync::atomic::Ordering;
+
 use serde::{Deserialize, Serialize};
 
 use super::payments::{check_provider_ids, CheckoutError, ConfirmOutcome, Confirmation};
@@ -33,7 +35,7 @@ use crate::event::EventNumber;
 use crate::inventory::HoldStatus;
 use crate::limits::{
     MAX_DECLINE_REASON_LEN, MAX_PAYMENTS_EXPIRED_PER_SWEEP, MAX_PAYMENTS_FORGOTTEN_PER_SWEEP,
-    PAYMENT_KEPT_AFTER_SETTLED_S,
+    MISSING_REFUNDS_CHECK_EVERY_S, PAYMENT_KEPT_AFTER_SETTLED_S,
 };
 use crate::outbox::OutboxState;
 use crate::payments::{Payment, PaymentBook, PaymentError, PaymentId, PaymentRecord};
@@ -151,11 +153,29 @@ impl Engine {
     }
 
     /// The sweeper's part for payments: open payments whose hold ended are
-    /// expired, settled ones past their retention forgotten.
+    /// expired, settled ones past their retention forgotten, and cancelled
+    /// orders without their refund (an `outbox_full` refusal after the
+    /// cancellation was logged, or a crash between the two) get it queued:
+    /// at the next sweep after a refusal, else every
+    /// `MISSING_REFUNDS_CHECK_EVERY_S` (the look goes through every payment).
     pub fn sweep_payments(&self) -> Result<(), CheckoutError> {
         self.expire_payments()?;
         self.forget_settled_payments()?;
+        let now = self.clock.now().0;
+        let checked = self.missing_refunds_checked_ms.load(Ordering::Relaxed);
+        if checked == 0 || now >= checked + u64::from(MISSING_REFUNDS_CHECK_EVERY_S) * 1000 {
+            self.missing_refunds_checked_ms.store(now.max(1), Ordering::Relaxed);
+            let queued = self.queue_missing_refunds()?;
+            if queued > 0 {
+                tracing::warn!(queued, "queued the refunds of cancelled orders that had none");
+            }
+        }
         Ok(())
+    }
+
+    /// A refund could not be queued: the next sweep looks for it.
+    pub(super) fn note_refund_refused(&self) {
+        self.missing_refunds_checked_ms.store(0, Ordering::Relaxed);
     }
 
     /// Whether a payment's hold is over. A hold bought without its payment's

@@ -328,7 +328,15 @@ impl Engine {
         };
         let payload = serde_json::to_vec(&request).expect("a refund request serialises");
         let mut outbox = self.outbox.lock();
-        match outbox.queue(REFUND_KIND, &payment.id.refund_key(), payload, self.clock.now())? {
+        let queued = match outbox.queue(REFUND_KIND, &payment.id.refund_key(), payload, self.clock.now()) {
+            Ok(queued) => queued,
+            Err(error) => {
+                // The next sweep looks again (a cancellation logged before it keeps its place).
+                self.note_refund_refused();
+                return Err(error.into());
+            }
+        };
+        match queued {
             Some(record) => Ok(Some(self.log_outbox(&mut outbox, &record)?)),
             None => Ok(None),
         }
