@@ -82,8 +82,9 @@ impl Engine {
     /// (so a snapshot without payments still loads in an older build).
     fn snapshot_sections(&self, wal: &Wal) -> Result<NamedSections, SnapshotError> {
         let mut sections = BTreeMap::new();
-        let (bytes, covered) = self.credentials.snapshot(|| wal.last_assigned_sequence());
-        sections.insert(CREDENTIALS_SECTION.into(), NamedSection { covered, bytes });
+        if let Some((bytes, covered)) = self.credentials.snapshot(|| wal.last_assigned_sequence()) {
+            sections.insert(CREDENTIALS_SECTION.into(), NamedSection { covered, bytes });
+        }
         // Copied under each part's lock, encoded after it: checkouts and
         // webhooks wait for the copy only.
         let payments = {
