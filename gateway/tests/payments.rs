@@ -819,3 +819,27 @@ fn a_refund_refused_for_our_key_is_retried_not_given_up() {
     });
     assert!(stripe.requests_to("/v1/refunds").iter().all(|r| r.idempotency_key == format!("refund-{payment}")));
 }
+
+/// The order link is the buyer's: staff lists, reads and cancellations do
+/// not carry it; the buyer's own views do.
+#[test]
+fn staff_views_of_orders_carry_no_order_link() {
+    let (_dir, data) = data_dir();
+    let stripe = FakeStripe::start();
+    let server = Server::start(&data, &stripe.base);
+    let (access, hold_id) = buyer_with_hold(&server, "paid", Some("stripe"));
+    let (_, order_id) = paid_through_stripe(&server, &hold_id, &access);
+    let mine = order_of(&server, &order_id, &access);
+    assert!(mine["order_token"].is_string() && mine["order_url"].is_string(), "{mine}");
+    let (status, list) = server.call("GET", "/v1/events/paid/orders", Some(ADMIN), None);
+    assert_eq!(status, 200, "{list}");
+    let listed = &list["orders"][0];
+    assert_eq!(listed["order_id"], order_id.as_str());
+    assert!(listed.get("order_token").is_none() && listed.get("order_url").is_none(), "{listed}");
+    let read = order_of(&server, &order_id, ADMIN);
+    assert!(read.get("order_token").is_none() && read.get("order_url").is_none(), "{read}");
+    let (status, cancelled) = server.call("POST", &format!("/v1/orders/{order_id}/cancel"), Some(ADMIN), None);
+    assert_eq!(status, 200);
+    assert!(cancelled.get("order_token").is_none(), "{cancelled}");
+    assert!(order_of(&server, &order_id, &access)["order_token"].is_string(), "the buyer's view keeps it");
+}

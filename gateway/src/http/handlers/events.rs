@@ -157,6 +157,6 @@ pub fn list_orders(app: &App, id: &str, request: &Request<Incoming>) -> ApiResul
         format!("{:x}.{:x}", last.receipt.0, last.order.0)
     });
     let orders: Vec<Value> =
-        page.iter().take(limit).map(|order| views::order_json(&app.engine, &event, order)).collect();
+        page.iter().take(limit).map(|order| views::staff_order_json(&app.engine, &event, order)).collect();
     Ok(json_response(StatusCode::OK, &json!({ "orders": orders, "next": next })))
 }

@@ -177,7 +177,8 @@ pub async fn cancel_order(app: &App, reference: &str, request: &Request<Incoming
     let (event, order, requester) = owned_order(app, reference, request, Permission::ManageEvent)?;
     let (cancelled, receipt) = app.engine.cancel_order(&event, order.id, requester)?;
     app.durable(receipt).await?;
-    Ok(json_response(StatusCode::OK, &views::order_json(&app.engine, &event, &cancelled)))
+    let view = if requester == Requester::Admin { views::staff_order_json } else { views::order_json };
+    Ok(json_response(StatusCode::OK, &view(&app.engine, &event, &cancelled)))
 }
 
 /// 409 while the request that first used a key is not yet durable: its

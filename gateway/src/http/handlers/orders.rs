@@ -17,13 +17,14 @@ use hyper::{Request, Response, StatusCode};
 
 use crate::calendar::order_ics;
 use crate::http::app::App;
-use crate::http::auth::{order_reader, OrderReader};
+use crate::http::auth::{order_reader, Caller, OrderReader};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::response::{json_response, HttpResponse};
 use crate::http::views;
 
-/// The order a reference names, if the caller may read it.
-fn readable_order(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<(Arc<Event>, Order)> {
+/// The order a reference names, if the caller may read it; and whether the
+/// reader is staff (who do not see the buyer's order link).
+fn readable_order(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<(Arc<Event>, Order, bool)> {
     let (event, id) = app.event_of_ref(reference, 'o', "order")?;
     let reader = order_reader(app, request, &event, OrderId(id))?;
     let order = event
@@ -40,18 +41,20 @@ fn readable_order(app: &App, reference: &str, request: &Request<Incoming>) -> Ap
         OrderReader::PaymentToken { buyer, hold } if buyer != order.buyer || hold != order.hold => {
             Err(ApiError::forbidden("not_yours", "this payment token is for another hold's order"))
         }
-        _ => Ok((event, order)),
+        OrderReader::Caller(Caller::Staff(_)) => Ok((event, order, true)),
+        _ => Ok((event, order, false)),
     }
 }
 
 pub fn get_order(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
-    let (event, order) = readable_order(app, reference, request)?;
-    Ok(json_response(StatusCode::OK, &views::order_json(&app.engine, &event, &order)))
+    let (event, order, staff) = readable_order(app, reference, request)?;
+    let view = if staff { views::staff_order_json } else { views::order_json };
+    Ok(json_response(StatusCode::OK, &view(&app.engine, &event, &order)))
 }
 
 /// The show as an `.ics` file, named after the order.
 pub fn order_calendar(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
-    let (event, order) = readable_order(app, reference, request)?;
+    let (event, order, _) = readable_order(app, reference, request)?;
     let order_id = views::order_ref(&event, order.id);
     let mut response = Response::new(Full::new(Bytes::from(order_ics(&event, &order, &order_id))));
     let headers = response.headers_mut();
