@@ -343,3 +343,27 @@ fn the_sweeper_queues_the_refund_a_cancellation_lacks() {
     let keys: Vec<String> = engine.outbox_due("refund", 10).iter().map(|e| e.idempotency_key.to_string()).collect();
     assert!(keys.contains(&format!("refund-{second}")), "{keys:?}");
 }
+
+/// A cancellation reported for a hold the buyer's record no longer keeps
+/// (it ended, and later holds pushed it out) still ends the payment, rather
+/// than being refused (404) at every redelivery.
+#[test]
+fn a_cancellation_for_a_forgotten_hold_ends_the_payment() {
+    use guichet_engine::limits::ENDED_HOLDS_KEPT_PER_BUYER;
+    let (storage, clock) = (MemoryStorage::new(), Arc::new(ManualClock::new(T0)));
+    let engine = paid_engine(&storage, &clock);
+    let event = engine.event("test-event").unwrap();
+    let (hold, payment) = checkout(&engine);
+    event.inventory.release(hold, Requester::Buyer(BUYER)).unwrap();
+    for _ in 0..=ENDED_HOLDS_KEPT_PER_BUYER {
+        let placed = event.inventory.hold(BUYER, &best_in("A", 1)).unwrap();
+        event.inventory.release(placed.hold.id, Requester::Buyer(BUYER)).unwrap();
+    }
+    assert!(event.inventory.hold_info(hold).is_none(), "the buyer's record forgot the hold");
+    let outcome = engine.fail_payment(delivery(&payment, "evt_c"), true).unwrap();
+    let ConfirmOutcome::Released { payment: ended, receipt } = outcome else { panic!("{outcome:?}") };
+    assert_eq!(ended.state.name(), "cancelled");
+    engine.wait_durable(receipt).unwrap();
+    let replayed = reopen(&storage, &clock);
+    assert_eq!(replayed.payment(&payment).unwrap().state.name(), "cancelled");
+}

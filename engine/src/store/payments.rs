@@ -181,6 +181,9 @@ impl Engine {
         }
         match event.inventory.release(payment.hold, Requester::Admin) {
             Ok(_) => {}
+            // The buyer's record forgot the hold (it ended long ago): its
+            // seats are free already, and the payment ends all the same.
+            Err(InventoryError::UnknownHold) => {}
             // Bought by a confirmation whose own record a crash lost: the
             // order stands, and a redelivered success records it.
             Err(InventoryError::HoldNotActive { .. }) => {
