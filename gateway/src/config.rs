@@ -97,6 +97,11 @@ pub struct ServeArgs {
     /// http://127.0.0.1:8443].
     #[arg(long, env = "GUICHET_STRIPE_API_BASE")]
     pub stripe_api_base: Option<String>,
+    /// Allows events whose provider is `test` (its page confirms a payment
+    /// with no money moving): for demos, rehearsals and tests, never for a
+    /// real sale. `guichet demo` sets it.
+    #[arg(long, env = "GUICHET_ENABLE_TEST_PROVIDER")]
+    pub enable_test_provider: bool,
 }
 
 /// The same settings in the TOML file; unknown keys are refused.
@@ -121,6 +126,7 @@ struct FileConfig {
     stripe_secret_key: Option<String>,
     stripe_webhook_secret: Option<String>,
     stripe_api_base: Option<String>,
+    enable_test_provider: Option<bool>,
 }
 
 /// Settings resolved from all sources.
@@ -172,6 +178,7 @@ impl ServeArgs {
             stripe_webhook_secret: non_empty(self.stripe_webhook_secret.clone().or(file.stripe_webhook_secret)),
             stripe_api_base: non_empty(self.stripe_api_base.clone().or(file.stripe_api_base))
                 .unwrap_or_else(|| DEFAULT_STRIPE_API_BASE.to_owned()),
+            enable_test_provider: self.enable_test_provider || file.enable_test_provider.unwrap_or(false),
         };
         if !payments.stripe_api_base.starts_with("http://") {
             return Err("stripe_api_base must be an http:// address (put a TLS-originating proxy before Stripe)".into());

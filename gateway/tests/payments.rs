@@ -122,7 +122,11 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path, stripe_base: &str) -> Server {
-        let args = [
+        Server::start_with(dir, stripe_base, &["--enable-test-provider"])
+    }
+
+    fn start_with(dir: &Path, stripe_base: &str, more: &[&str]) -> Server {
+        let mut args = vec![
             "--stripe-secret-key",
             STRIPE_KEY,
             "--stripe-webhook-secret",
@@ -130,6 +134,7 @@ impl Server {
             "--stripe-api-base",
             stripe_base,
         ];
+        args.extend_from_slice(more);
         let guichet = Guichet::start(dir, &args);
         let agent = ureq::Agent::config_builder().http_status_as_error(false).max_idle_connections(0).build().into();
         Server { guichet, agent }
@@ -842,4 +847,27 @@ fn staff_views_of_orders_carry_no_order_link() {
     assert_eq!(status, 200);
     assert!(cancelled.get("order_token").is_none(), "{cancelled}");
     assert!(order_of(&server, &order_id, &access)["order_token"].is_string(), "the buyer's view keeps it");
+}
+
+/// The `test` provider moves no money: a server takes events that name it
+/// only with `--enable-test-provider` (the demo, rehearsals, tests), and a
+/// test payment's page confirms nothing on a server without it.
+#[test]
+fn the_test_provider_needs_the_servers_flag() {
+    let (_dir, data) = data_dir();
+    let stripe = FakeStripe::start();
+    let server = Server::start(&data, &stripe.base);
+    let (access, hold_id) = buyer_with_hold(&server, "demo", Some("test"));
+    let (payment, _) = checkout(&server, &hold_id, &access);
+    server.guichet.kill();
+    let server = Server::start_with(&data, &stripe.base, &[]);
+    let (status, refused) =
+        server.call("POST", "/v1/events", Some(ADMIN), Some(&spec("other", Some("test")).to_string()));
+    assert_eq!((status, refused["error"]["code"].as_str()), (409, Some("test_provider_disabled")), "{refused}");
+    assert_eq!(server.call("GET", "/v1/events/other", None, None).0, 404, "not created");
+    let (status, _) = server.call("POST", &format!("/v1/payments/{payment}/test-confirm"), Some(&access), None);
+    assert_eq!(status, 404, "no test confirmation without the flag");
+    let (status, body) =
+        server.call("POST", "/v1/events", Some(ADMIN), Some(&spec("card", Some("stripe")).to_string()));
+    assert_eq!(status, 201, "other providers as before: {body}");
 }

@@ -78,6 +78,8 @@ pub struct Providers {
     test: test_provider::TestProvider,
     stripe: Option<stripe::StripeProvider>,
     external: test_provider::ExternalProvider,
+    /// Whether events may name the `test` provider (a flag: no money moves).
+    test_enabled: bool,
     /// Stripe's webhook signing secret (none: webhooks are refused).
     pub stripe_webhook_secret: Option<String>,
 }
@@ -92,14 +94,16 @@ impl Providers {
             test: test_provider::TestProvider,
             stripe,
             external: test_provider::ExternalProvider,
+            test_enabled: secrets.enable_test_provider,
             stripe_webhook_secret: secrets.stripe_webhook_secret.clone(),
         }
     }
 
-    /// The provider of this kind, unless it is not configured (Stripe without a key).
+    /// The provider of this kind, unless it is not configured (Stripe
+    /// without a key, `test` without `--enable-test-provider`).
     pub fn get(&self, kind: ProviderKind) -> Option<&dyn PaymentProvider> {
         match kind {
-            ProviderKind::Test => Some(&self.test),
+            ProviderKind::Test => self.test_enabled.then_some(&self.test as &dyn PaymentProvider),
             ProviderKind::Stripe => self.stripe.as_ref().map(|p| p as &dyn PaymentProvider),
             ProviderKind::External => Some(&self.external),
         }
@@ -113,6 +117,8 @@ pub struct PaymentSecrets {
     pub stripe_secret_key: Option<String>,
     pub stripe_webhook_secret: Option<String>,
     pub stripe_api_base: String,
+    /// `--enable-test-provider`: events may sell through the `test` provider.
+    pub enable_test_provider: bool,
 }
 
 /// Where Stripe's API is reached when nothing says otherwise.
@@ -125,6 +131,7 @@ impl std::fmt::Debug for PaymentSecrets {
             .field("stripe_secret_key", &self.stripe_secret_key.is_some())
             .field("stripe_webhook_secret", &self.stripe_webhook_secret.is_some())
             .field("stripe_api_base", &self.stripe_api_base)
+            .field("enable_test_provider", &self.enable_test_provider)
             .finish()
     }
 }

@@ -114,6 +114,8 @@ pub async fn webhook(app: &App, request: Request<Incoming>) -> ApiResult<HttpRes
 /// provider's webhook.
 pub async fn test_confirm(app: &App, payment_id: &str, request: Request<Incoming>) -> ApiResult<HttpResponse> {
     let unknown = || ApiError::not_found("unknown_payment", "there is no such test payment");
+    // Only while the server takes the test provider (`--enable-test-provider`).
+    app.providers.get(ProviderKind::Test).ok_or_else(unknown)?;
     let payment = app.engine.payment(payment_id).filter(|p| p.provider == ProviderKind::Test).ok_or_else(unknown)?;
     let event = app.engine.event_by_number(guichet_engine::event::EventNumber(payment.event)).ok_or_else(unknown)?;
     if access_buyer(app, &request, &event)? != payment.buyer {
