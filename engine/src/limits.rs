@@ -106,8 +106,34 @@ pub const PAYMENT_HOLD_EXTENSION_S: u32 = 900;
 /// ... but never longer than this after the hold was placed, whatever the
 /// checkouts: seats are not kept from other buyers for longer.
 pub const MAX_HOLD_WITH_PAYMENT_S: u32 = 1_800;
-/// Payments one engine keeps (each tied to a hold or an order; never forgotten).
+/// A payment token (issued at checkout, so the buyer can follow the payment
+/// after the access ran out) lasts this long after the payment started: as
+/// long as the longest hold with a payment, and an hour for the provider's
+/// last word and the buyer to come back and read the order (whose own token
+/// then lasts).
+pub const PAYMENT_TOKEN_VALID_S: u32 = MAX_HOLD_WITH_PAYMENT_S + 3_600;
+/// Payments one engine keeps: the open ones, those whose order exists, and
+/// the settled ones until `PAYMENT_KEPT_AFTER_SETTLED_S` (then forgotten).
 pub const MAX_PAYMENTS: usize = 2_000_000;
+/// A payment that ended without an order (failed, cancelled, expired, or
+/// refunded) is kept this long after it ended, then forgotten: longer than
+/// Stripe retries a webhook delivery (3 days), so a late success still finds
+/// its payment and is refunded; and only once its outbox entry (refund, or
+/// cancellation at the provider) is done.
+pub const PAYMENT_KEPT_AFTER_SETTLED_S: u32 = 7 * 86_400;
+/// The sweeper looks this often for cancelled paid orders without their
+/// refund (and at the next sweep after a refund could not be queued).
+pub const MISSING_REFUNDS_CHECK_EVERY_S: u32 = 60;
+/// Payments one sweep forgets (one log record lists them).
+pub const MAX_PAYMENTS_FORGOTTEN_PER_SWEEP: usize = 1_000;
+/// Open payments (pending or declined) one buyer of an event may have at
+/// once: one per hold, and a hold released under a payment still counts
+/// until the sweep ends the payment (within a second).
+pub const MAX_OPEN_PAYMENTS_PER_BUYER: u32 = 8;
+/// Open payments ended by one sweep (their hold ended); the rest wait for the next.
+pub const MAX_PAYMENTS_EXPIRED_PER_SWEEP: usize = 1_000;
+/// A provider's decline code as kept and shown (longer ones are shown as `declined`).
+pub const MAX_DECLINE_REASON_LEN: usize = 64;
 /// Webhook deliveries remembered by the provider's event id, so a duplicate
 /// changes nothing. Stripe retries a delivery for up to 3 days; ids are kept
 /// `WEBHOOK_EVENT_KEPT_S` and forgotten oldest first past this count (a

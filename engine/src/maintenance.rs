@@ -105,6 +105,9 @@ fn run(engine: &Engine, options: MaintenanceOptions, stop: &(Mutex<bool>, Condva
             Ok(erased) => tracing::info!(erased, "erased the personal data past its retention"),
             Err(error) => tracing::error!("personal-data retention: {error}"),
         }
+        if let Err(error) = engine.sweep_payments() {
+            tracing::error!("payment sweeper: {error}");
+        }
         for event in engine.events() {
             if let Err(error) = event.room.drop_silent() {
                 tracing::error!(event = event.id(), "silent-buyer sweep: {error}");

@@ -9,15 +9,24 @@
 //!
 //! The rules for deliveries in any order (a payment's state, then what
 //! arrives):
-//! - pending + succeeded: the order is made (one per payment);
-//! - pending + failed or cancelled: the hold is released;
+//! - pending (or declined) + succeeded: the order is made (one per payment);
+//! - pending (or declined) + declined (`payment_failed`): the payment stays
+//!   open and the hold kept, with the reason shown: the provider lets the
+//!   buyer try another card on the same payment until the hold ends;
+//! - pending (or declined) + cancelled: the hold is released;
+//! - a hold that ends (runs out, or is released) under an open payment: the
+//!   payment expires and the provider's payment is cancelled through the
+//!   outbox, so no card can be charged for seats the buyer no longer holds;
 //! - confirmed + succeeded: the same order (nothing changes);
 //! - confirmed + failed or cancelled: ignored (an earlier attempt's report;
 //!   the money moved, the order stands);
-//! - failed + succeeded, or a hold that ended before the confirmation: refunded;
-//! - failed + failed, refunded + anything: nothing changes.
+//! - cancelled or expired + succeeded, or a hold that ended before the
+//!   confirmation: refunded;
+//! - cancelled or expired + failed, refunded + anything: nothing changes.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+mod delivery;
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +35,7 @@ use crate::ids::{BuyerId, HoldId, OrderId};
 use crate::limits::{MAX_PAYMENTS, MAX_WEBHOOK_EVENTS_KEPT, WEBHOOK_EVENT_KEPT_S};
 use crate::spec::ProviderKind;
 use crate::time::UnixTimeMs;
+pub use delivery::{DeliveredPayment, DeliveryMismatch};
 
 /// Our id of a payment (`pay_` and 32 hex digits, from the engine's entropy):
 /// what the provider is given as metadata and echoes in its webhooks, and
@@ -53,6 +63,12 @@ impl PaymentId {
     pub fn refund_key(&self) -> String {
         format!("refund-{}", self.0)
     }
+
+    /// The idempotency key of the cancellation of this payment at the
+    /// provider (its hold ended while it was open).
+    pub fn cancel_key(&self) -> String {
+        format!("cancel-{}", self.0)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +86,17 @@ pub enum PaymentState {
     /// The money came after the hold had ended (or after a failure): it is
     /// refunded through the outbox entry with `PaymentId::refund_key`.
     Refunding {
+        at: UnixTimeMs,
+    },
+    /// Still open: the provider declined a card (`reason`, its code) and the
+    /// buyer may try another until the hold ends.
+    Declined {
+        at: UnixTimeMs,
+        reason: Box<str>,
+    },
+    /// The hold ended while the payment was open: the provider's payment is
+    /// cancelled through the outbox entry with `PaymentId::cancel_key`.
+    Expired {
         at: UnixTimeMs,
     },
 }
@@ -122,6 +149,46 @@ pub enum PaymentRecord {
         provider_event: Box<str>,
         at: UnixTimeMs,
     },
+    /// The provider declined a card; the payment stays open.
+    Declined {
+        payment: PaymentId,
+        at: UnixTimeMs,
+        reason: Box<str>,
+        provider_event: Option<Box<str>>,
+    },
+    /// The payment's hold ended while it was open.
+    Expired {
+        payment: PaymentId,
+        at: UnixTimeMs,
+    },
+    /// The provider named its payment (a PaymentIntent id) at checkout:
+    /// deliveries must name the same one.
+    ProviderRefNamed {
+        payment: PaymentId,
+        provider_ref: Box<str>,
+    },
+    /// Settled payments past their retention, forgotten (see
+    /// `PaymentBook::forgettable`).
+    Forgotten {
+        payments: Vec<PaymentId>,
+        at: UnixTimeMs,
+    },
+}
+
+impl PaymentRecord {
+    /// The payment a record changes (none: a delivery only remembered).
+    fn payment(&self) -> Option<&PaymentId> {
+        match self {
+            PaymentRecord::Started { payment } => Some(&payment.id),
+            PaymentRecord::Confirmed { payment, .. }
+            | PaymentRecord::Failed { payment, .. }
+            | PaymentRecord::RefundQueued { payment, .. }
+            | PaymentRecord::Declined { payment, .. }
+            | PaymentRecord::Expired { payment, .. }
+            | PaymentRecord::ProviderRefNamed { payment, .. } => Some(payment),
+            PaymentRecord::EventSeen { .. } | PaymentRecord::Forgotten { .. } => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -138,6 +205,10 @@ pub enum PaymentError {
     TooManyPayments,
     #[error("a provider id is 1 to {} printable characters", crate::limits::MAX_PROVIDER_ID_LEN)]
     BadProviderId,
+    #[error("the provider named another payment for this checkout than before")]
+    ProviderRefMismatch,
+    #[error("this buyer has as many payments under way as allowed ({})", crate::limits::MAX_OPEN_PAYMENTS_PER_BUYER)]
+    TooManyOpenPayments,
 }
 
 impl PaymentError {
@@ -149,6 +220,8 @@ impl PaymentError {
             PaymentError::UnknownPayment => "unknown_payment",
             PaymentError::TooManyPayments => "too_many_payments",
             PaymentError::BadProviderId => "bad_provider_id",
+            PaymentError::ProviderRefMismatch => "provider_ref_mismatch",
+            PaymentError::TooManyOpenPayments => "too_many_open_payments",
         }
     }
 }
@@ -162,7 +235,25 @@ impl PaymentState {
             PaymentState::Failed { cancelled: false, .. } => "failed",
             PaymentState::Failed { cancelled: true, .. } => "cancelled",
             PaymentState::Refunding { .. } => "refunded",
+            // Still open: the decline is shown beside the state.
+            PaymentState::Declined { .. } => "pending",
+            PaymentState::Expired { .. } => "expired",
         }
+    }
+
+    /// When the payment ended without an order (none: open or confirmed).
+    pub fn ended_at(&self) -> Option<UnixTimeMs> {
+        match self {
+            PaymentState::Failed { at, .. } | PaymentState::Expired { at } | PaymentState::Refunding { at } => {
+                Some(*at)
+            }
+            PaymentState::Pending | PaymentState::Declined { .. } | PaymentState::Confirmed { .. } => None,
+        }
+    }
+
+    /// Open: the buyer may still pay (pending, or a card declined).
+    pub fn is_open(&self) -> bool {
+        matches!(self, PaymentState::Pending | PaymentState::Declined { .. })
     }
 }
 
@@ -175,6 +266,15 @@ pub struct PaymentBook {
     /// Seen ids oldest first, with when: forgotten after `WEBHOOK_EVENT_KEPT_S`
     /// or past `MAX_WEBHOOK_EVENTS_KEPT`.
     seen_order: VecDeque<(Box<str>, UnixTimeMs)>,
+    /// The open payments (pending or declined), so the sweep that ends them
+    /// looks at those only; derived from `payments`, never stored.
+    open: BTreeSet<PaymentId>,
+    /// Open payments per buyer of an event; derived as `open` is.
+    open_by_buyer: HashMap<(u32, BuyerId), u32>,
+    /// Payments that ended without an order (failed, cancelled, expired,
+    /// refunded), by when they ended: the ones retention may forget, oldest
+    /// first; derived as `open` is.
+    ended: BTreeSet<(UnixTimeMs, PaymentId)>,
 }
 
 /// The book as plain data, for snapshots.
@@ -191,6 +291,16 @@ impl PaymentBook {
 
     pub fn for_hold(&self, event: u32, hold: HoldId) -> Option<&Payment> {
         self.by_hold.get(&(event, hold)).and_then(|id| self.payments.get(id))
+    }
+
+    /// The open payments (pending or declined), in id order.
+    pub fn open_payments(&self) -> impl Iterator<Item = &Payment> {
+        self.open.iter().filter_map(|id| self.payments.get(id))
+    }
+
+    /// How many payments of `buyer` at event number `event` are open.
+    pub fn open_for_buyer(&self, event: u32, buyer: BuyerId) -> u32 {
+        self.open_by_buyer.get(&(event, buyer)).copied().unwrap_or(0)
     }
 
     pub fn has_seen(&self, provider_event: &str) -> bool {
@@ -216,7 +326,42 @@ impl PaymentBook {
 
     /// The one function that changes the book, live and on replay.
     pub fn apply(&mut self, record: &PaymentRecord) -> Result<(), ApplyError> {
+        let ended_before = record.payment().and_then(|id| self.payments.get(id)).and_then(|p| p.state.ended_at());
+        self.change(record)?;
+        if let Some(id) = record.payment() {
+            if let Some(at) = ended_before {
+                self.ended.remove(&(at, id.clone()));
+            }
+            self.index(id);
+        }
+        Ok(())
+    }
+
+    /// Keeps the derived indexes true for `id` (an earlier `ended` entry of
+    /// it is the caller's to remove).
+    fn index(&mut self, id: &PaymentId) {
+        let Some(payment) = self.payments.get(id) else { return };
+        let key = (payment.event, payment.buyer);
+        if let Some(at) = payment.state.ended_at() {
+            self.ended.insert((at, id.clone()));
+        }
+        if payment.state.is_open() {
+            if self.open.insert(id.clone()) {
+                *self.open_by_buyer.entry(key).or_default() += 1;
+            }
+        } else if self.open.remove(id) {
+            if let Some(count) = self.open_by_buyer.get_mut(&key) {
+                *count -= 1;
+                if *count == 0 {
+                    self.open_by_buyer.remove(&key);
+                }
+            }
+        }
+    }
+
+    fn change(&mut self, record: &PaymentRecord) -> Result<(), ApplyError> {
         match record {
+            PaymentRecord::Forgotten { payments, .. } => self.forget(payments)?,
             PaymentRecord::Started { payment } => {
                 if self.payments.contains_key(&payment.id) || self.by_hold.contains_key(&(payment.event, payment.hold))
                 {
@@ -226,33 +371,80 @@ impl PaymentBook {
                 self.payments.insert(payment.id.clone(), payment.clone());
             }
             PaymentRecord::Confirmed { payment, order, at, provider_event, provider_ref } => {
-                let found = self.pending_or_refused(payment, false)?;
+                let found = self.open_or_refused(payment, false)?;
                 found.state = PaymentState::Confirmed { order: *order, at: *at };
                 found.provider_ref = provider_ref.clone().or(found.provider_ref.take());
                 self.remember(provider_event, *at);
             }
             PaymentRecord::Failed { payment, at, cancelled, provider_event } => {
-                let found = self.pending_or_refused(payment, false)?;
+                let found = self.open_or_refused(payment, false)?;
                 found.state = PaymentState::Failed { at: *at, cancelled: *cancelled };
                 self.remember(provider_event, *at);
             }
             PaymentRecord::RefundQueued { payment, at, provider_event, provider_ref } => {
-                let found = self.pending_or_refused(payment, true)?;
+                let found = self.open_or_refused(payment, true)?;
                 found.state = PaymentState::Refunding { at: *at };
                 found.provider_ref = provider_ref.clone().or(found.provider_ref.take());
                 self.remember(provider_event, *at);
             }
             PaymentRecord::EventSeen { provider_event, at } => self.remember(&Some(provider_event.clone()), *at),
+            PaymentRecord::Declined { payment, at, reason, provider_event } => {
+                let found = self.open_or_refused(payment, false)?;
+                found.state = PaymentState::Declined { at: *at, reason: reason.clone() };
+                self.remember(provider_event, *at);
+            }
+            PaymentRecord::Expired { payment, at } => {
+                let found = self.open_or_refused(payment, false)?;
+                found.state = PaymentState::Expired { at: *at };
+            }
+            PaymentRecord::ProviderRefNamed { payment, provider_ref } => {
+                let found = self.payments.get_mut(payment);
+                let found = found.ok_or_else(|| ApplyError(format!("unknown payment {}", payment.0)))?;
+                match &found.provider_ref {
+                    Some(named) if named != provider_ref => {
+                        return Err(ApplyError(format!("payment {} has provider ref {named}", payment.0)))
+                    }
+                    _ => found.provider_ref = Some(provider_ref.clone()),
+                }
+            }
         }
         Ok(())
     }
 
-    /// A payment still pending (or, for a refund, failed too).
-    fn pending_or_refused(&mut self, id: &PaymentId, failed_too: bool) -> Result<&mut Payment, ApplyError> {
+    /// Forgets settled payments; refuses (changing nothing) if one is open,
+    /// confirmed, or unknown.
+    fn forget(&mut self, ids: &[PaymentId]) -> Result<(), ApplyError> {
+        for id in ids {
+            let payment = self.payments.get(id).ok_or_else(|| ApplyError(format!("unknown payment {}", id.0)))?;
+            if payment.state.ended_at().is_none() {
+                return Err(ApplyError(format!("payment {} is {}: not settled", id.0, payment.state.name())));
+            }
+        }
+        for id in ids {
+            if let Some(payment) = self.payments.remove(id) {
+                self.by_hold.remove(&(payment.event, payment.hold));
+                if let Some(at) = payment.state.ended_at() {
+                    self.ended.remove(&(at, id.clone()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Payments that ended without an order at or before `before`, oldest
+    /// first: those retention may forget (the engine also checks their
+    /// outbox entries are done).
+    pub fn ended_before(&self, before: UnixTimeMs) -> impl Iterator<Item = &Payment> {
+        self.ended.iter().take_while(move |(at, _)| *at <= before).filter_map(|(_, id)| self.payments.get(id))
+    }
+
+    /// A payment still open (or, for a refund, ended without money too:
+    /// failed, cancelled or expired).
+    fn open_or_refused(&mut self, id: &PaymentId, ended_too: bool) -> Result<&mut Payment, ApplyError> {
         let found = self.payments.get_mut(id).ok_or_else(|| ApplyError(format!("unknown payment {}", id.0)))?;
         match found.state {
-            PaymentState::Pending => Ok(found),
-            PaymentState::Failed { .. } if failed_too => Ok(found),
+            ref state if state.is_open() => Ok(found),
+            PaymentState::Failed { .. } | PaymentState::Expired { .. } if ended_too => Ok(found),
             ref other => Err(ApplyError(format!("payment {} is {}", id.0, other.name()))),
         }
     }
@@ -281,8 +473,10 @@ impl PaymentBook {
     pub fn restore(snapshot: PaymentBookSnapshot) -> Self {
         let mut book = PaymentBook::default();
         for payment in snapshot.payments {
-            book.by_hold.insert((payment.event, payment.hold), payment.id.clone());
-            book.payments.insert(payment.id.clone(), payment);
+            let id = payment.id.clone();
+            book.by_hold.insert((payment.event, payment.hold), id.clone());
+            book.payments.insert(id.clone(), payment);
+            book.index(&id);
         }
         for (event, at) in snapshot.seen {
             book.seen.insert(event.clone());

@@ -20,12 +20,14 @@
 //! | 8 | the order (order tokens only) |
 //!
 //! An order token is a queue or access token's payload with the order
-//! appended, so the two lengths tell the kinds apart before the MAC is
+//! appended (a payment token, kind 3, the hold: see `payment`), so the two lengths tell the kinds apart before the MAC is
 //! checked, and queue and access tokens keep the encoding they always had.
 //!
 //! The MAC is HMAC-SHA256 of the payload bytes under the named key's secret,
 //! compared in constant time. Keys rotate: the ring signs with its current key
 //! and still verifies with the older ones it keeps (up to [`MAX_SIGNING_KEYS`]).
+
+mod payment;
 
 use std::fmt;
 
@@ -39,6 +41,7 @@ use crate::entropy::Entropy;
 use crate::ids::{BuyerId, OrderId};
 use crate::limits::{MAX_SIGNING_KEYS, MAX_TOKEN_LEN};
 use crate::time::UnixTimeMs;
+pub use payment::PaymentClaims;
 
 /// The payload format this server signs and accepts.
 pub const TOKEN_VERSION: u8 = 1;
@@ -415,8 +418,10 @@ impl KeyRing {
             Opened::Order(payload) => payload,
             Opened::Buyer(_) => return Err(TokenError::WrongKind),
         };
-        if payload[1] != ORDER_KIND {
-            return Err(TokenError::Malformed);
+        match payload[1] {
+            ORDER_KIND => {}
+            payment::PAYMENT_KIND => return Err(TokenError::WrongKind),
+            _ => return Err(TokenError::Malformed),
         }
         let claims = OrderClaims {
             key_id: u32::from_le_bytes(field(&payload, 2)),

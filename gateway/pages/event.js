@@ -560,7 +560,11 @@ async function checkout() {
     if (answer.status === 200) {
       // The payment under way extends the hold: the countdown follows.
       const extended = answer.body.hold_expires_at ? { expires_at: answer.body.hold_expires_at } : {};
-      keep({ payment: answer.body.payment, hold: Object.assign({}, hold, extended) });
+      keep({
+        payment: answer.body.payment,
+        paymentToken: answer.body.payment_token,
+        hold: Object.assign({}, hold, extended),
+      });
       if (answer.body.redirect_url) {
         location.assign(answer.body.redirect_url + '?e=' + encodeURIComponent(page.id));
         return;
@@ -629,15 +633,23 @@ async function awaitOrder() {
   $('card-status').textContent = t('checkout.confirming_slow');
 }
 
+/** A read of the hold or its order: with the access token, or once it is refused (the access ran out while paying) with the checkout's payment token. */
+async function readPaying(path) {
+  const state = kept();
+  const answer = await api('GET', path, { token: state.accessToken });
+  if (answer.status !== 401 || !state.paymentToken) return answer;
+  return api('GET', path, { token: state.paymentToken });
+}
+
 /** Back from paying: the hold says whether the payment made the order (or was refunded). */
 async function followPayment() {
   const state = kept();
-  const answer = await api('GET', '/v1/holds/' + encodeURIComponent(state.hold.hold_id), { token: state.accessToken });
+  const answer = await readPaying('/v1/holds/' + encodeURIComponent(state.hold.hold_id));
   if (answer.status !== 200) return false;
   const hold = answer.body;
   if (hold.payment) keep({ payment: hold.payment });
   if (hold.status === 'purchased' && hold.order_id) {
-    const order = await api('GET', '/v1/orders/' + encodeURIComponent(hold.order_id), { token: state.accessToken });
+    const order = await readPaying('/v1/orders/' + encodeURIComponent(hold.order_id));
     if (order.status !== 200) return false;
     keep({ order: order.body, hold: undefined });
     showDone();
@@ -650,6 +662,21 @@ async function followPayment() {
     return true;
   }
   return false;
+}
+
+/** The access ran out while paying: follow the payment with its token while the provider may still confirm it. */
+async function followPaymentAfterAccess() {
+  if (await followPayment().catch(() => false)) return true;
+  const state = kept();
+  const stillPaying = state.payment && state.payment.status === 'pending' && state.hold
+    && Date.now() < Date.parse(state.hold.expires_at) + 30 * 60 * 1000;
+  if (!stillPaying) {
+    keep({ hold: undefined, payment: undefined, paymentToken: undefined });
+    return false;
+  }
+  show('v-loading');
+  setTimeout(start, 3000);
+  return true;
 }
 
 async function release() {
@@ -787,6 +814,8 @@ async function start() {
     await awaitOrder();
   } else if (hasAccess()) {
     if (!(state.hold && state.payment && (await followPayment().catch(() => false)))) await enterShop();
+  } else if (state.hold && state.payment && state.paymentToken && (await followPaymentAfterAccess())) {
+    // Followed with the payment token: the order, or still paying.
   } else if (state.queueToken) {
     // The last status seen, until the next poll is allowed.
     show('v-queue');

@@ -40,7 +40,7 @@ temp_server_start() {
     # processes must not stop this one mid-run.
     cp "$TEMP_SERVER_ROOT/target/debug/guichet" "$SERVER_DIR/$name"
     GUICHET_ADMIN_TOKEN="$ADMIN_TOKEN" GUICHET_LOG=warn \
-        "$SERVER_DIR/$name" serve --listen 127.0.0.1:0 --data-dir "$SERVER_DIR/data" "$@" \
+        "$SERVER_DIR/$name" serve --listen 127.0.0.1:0 --data-dir "$SERVER_DIR/data" --enable-test-provider "$@" \
         >"$SERVER_DIR/stdout" 2>"$SERVER_DIR/stderr" &
     SERVER_PID=$!
     URL=""

@@ -118,6 +118,11 @@ pub struct ServeArgs {
     /// The longest one SMTP exchange may take [default: 10000].
     #[arg(long, env = "GUICHET_SMTP_TIMEOUT_MS")]
     pub smtp_timeout_ms: Option<u64>,
+    /// Allows events whose provider is `test` (its page confirms a payment
+    /// with no money moving): for demos, rehearsals and tests, never for a
+    /// real sale. `guichet demo` sets it.
+    #[arg(long, env = "GUICHET_ENABLE_TEST_PROVIDER")]
+    pub enable_test_provider: bool,
 }
 
 /// The same settings in the TOML file; unknown keys are refused.
@@ -147,6 +152,7 @@ struct FileConfig {
     mail_from: Option<String>,
     public_url: Option<String>,
     smtp_timeout_ms: Option<u64>,
+    enable_test_provider: Option<bool>,
 }
 
 /// Settings resolved from all sources.
@@ -201,6 +207,7 @@ impl ServeArgs {
             stripe_publishable_key: non_empty(self.stripe_publishable_key.clone().or(file.stripe_publishable_key)),
             stripe_api_base: non_empty(self.stripe_api_base.clone().or(file.stripe_api_base))
                 .unwrap_or_else(|| DEFAULT_STRIPE_API_BASE.to_owned()),
+            enable_test_provider: self.enable_test_provider || file.enable_test_provider.unwrap_or(false),
         };
         if !payments.stripe_api_base.starts_with("http://") {
             return Err("stripe_api_base must be an http:// address (put a TLS-originating proxy before Stripe)".into());

@@ -55,6 +55,8 @@ fn serve_demo(args: &DemoArgs) -> ExitCode {
     let serve_args = crate::config::ServeArgs {
         listen: Some(args.listen),
         data_dir: Some(args.data_dir.clone()),
+        // The demo event sells through the test provider.
+        enable_test_provider: true,
         ..crate::config::ServeArgs::default()
     };
     crate::server::serve_with(&serve_args, |address, app| {

@@ -55,6 +55,7 @@ pub struct Metrics {
     snapshot_behind_records: IntGauge,
     outbox: IntGaugeVec,
     outbox_oldest_pending_seconds: IntGauge,
+    webhook_rejected: IntCounterVec,
     email_entries: IntGaugeVec,
     mail: MailMeters,
 }
@@ -98,6 +99,17 @@ impl Metrics {
                 HistogramOpts::new("guichet_http_request_duration_seconds", "HTTP request latency by route")
                     .buckets(buckets),
                 &["route"],
+            )
+            .expect("valid metric"),
+        );
+        let webhook_rejected = registered(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "guichet_webhook_rejected_total",
+                    "Signed webhook deliveries about one of our payments that did not match it, by reason",
+                ),
+                &["reason"],
             )
             .expect("valid metric"),
         );
@@ -194,6 +206,7 @@ impl Metrics {
                     "When the relay last took a message (Unix seconds; 0: not since start)",
                 ),
             },
+            webhook_rejected,
             registry,
         }
     }
@@ -215,6 +228,11 @@ impl Metrics {
             None => self.requests.with_label_values(&[label, status.as_str()]).inc(),
         }
         series.latency.get_or_init(|| self.latency.with_label_values(&[label])).observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts a webhook delivery refused for not matching its payment.
+    pub fn webhook_rejected(&self, reason: &str) {
+        self.webhook_rejected.with_label_values(&[reason]).inc();
     }
 
     /// A page, an asset or an unknown path: off the API's hot path, so looked up by label.

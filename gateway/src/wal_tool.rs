@@ -132,6 +132,10 @@ fn kind(record: &WalRecord) -> &'static str {
                 Failed { .. } => "payment_failed",
                 RefundQueued { .. } => "payment_refund_queued",
                 EventSeen { .. } => "payment_event_seen",
+                Declined { .. } => "payment_declined",
+                Expired { .. } => "payment_expired",
+                ProviderRefNamed { .. } => "payment_provider_ref",
+                Forgotten { .. } => "payments_forgotten",
             }
         }
         WalRecord::Outbox { record } => match record {

@@ -32,11 +32,13 @@ struct Received {
     body: String,
 }
 
-/// A fake Stripe on 127.0.0.1: answers PaymentIntents and refunds, and
-/// remembers every request.
+/// A fake Stripe on 127.0.0.1: answers PaymentIntents (created, cancelled)
+/// and refunds, and remembers every request.
 struct FakeStripe {
     base: String,
     received: Arc<Mutex<Vec<Received>>>,
+    /// While set, refunds are refused with this status (as Stripe would with a bad key).
+    refuse_refunds: Arc<Mutex<Option<u16>>>,
 }
 
 impl FakeStripe {
@@ -45,26 +47,44 @@ impl FakeStripe {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let received = Arc::new(Mutex::new(Vec::new()));
         let log = received.clone();
+        let refuse_refunds = Arc::new(Mutex::new(None));
+        let refusing = refuse_refunds.clone();
         std::thread::spawn(move || {
+            // As Stripe: the same Idempotency-Key answers the same intent.
+            let mut intents: Vec<String> = Vec::new();
             for (count, stream) in listener.incoming().enumerate() {
                 let Ok(stream) = stream else { continue };
                 let request = read_request(&stream);
                 let answer = if request.path == "/v1/payment_intents" {
-                    json!({ "id": format!("pi_{count}"), "client_secret": format!("pi_{count}_secret_x") })
+                    let key = request.idempotency_key.clone();
+                    let n = intents.iter().position(|k| *k == key).unwrap_or_else(|| {
+                        intents.push(key);
+                        intents.len() - 1
+                    });
+                    json!({ "id": format!("pi_{n}"), "client_secret": format!("pi_{n}_secret_x") })
+                } else if request.path.ends_with("/cancel") {
+                    json!({ "id": request.path.split('/').nth(3), "status": "canceled" })
                 } else {
                     json!({ "id": format!("re_{count}"), "status": "succeeded" })
+                };
+                let refused = *refusing.lock().unwrap();
+                let (status, answer) = match refused {
+                    Some(status) if request.path == "/v1/refunds" => {
+                        (status, json!({ "error": { "type": "invalid_request_error", "message": "Invalid API Key" } }))
+                    }
+                    _ => (200, answer),
                 };
                 log.lock().unwrap().push(request);
                 let body = answer.to_string();
                 let mut stream = stream;
                 let _ = write!(
                     stream,
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()
                 );
             }
         });
-        FakeStripe { base, received }
+        FakeStripe { base, received, refuse_refunds }
     }
 
     fn requests_to(&self, path: &str) -> Vec<Received> {
@@ -104,7 +124,11 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path, stripe_base: &str) -> Server {
-        let args = [
+        Server::start_with(dir, stripe_base, &["--enable-test-provider"])
+    }
+
+    fn start_with(dir: &Path, stripe_base: &str, more: &[&str]) -> Server {
+        let mut args = vec![
             "--stripe-secret-key",
             STRIPE_KEY,
             "--stripe-webhook-secret",
@@ -114,6 +138,7 @@ impl Server {
             "--stripe-publishable-key",
             STRIPE_PUBLISHABLE_KEY,
         ];
+        args.extend_from_slice(more);
         let guichet = Guichet::start(dir, &args);
         let agent = ureq::Agent::config_builder().http_status_as_error(false).max_idle_connections(0).build().into();
         Server { guichet, agent }
@@ -184,6 +209,8 @@ fn stripe_event(id: &str, kind: &str, payment_id: &str) -> Value {
     json!({
         "id": id, "object": "event", "type": kind, "api_version": "2024-06-20",
         "data": { "object": { "id": "pi_0", "object": "payment_intent", "amount": 29900,
+                              "amount_received": if kind == "payment_intent.succeeded" { 29900 } else { 0 },
+                              "currency": "cad",
                               "metadata": { "payment_id": payment_id }, "some_new_field": {"x": 1} } }
     })
 }
@@ -296,6 +323,56 @@ fn a_signed_success_makes_one_order_and_a_duplicate_changes_nothing() {
     assert_eq!((status, body["outcome"].as_str()), (200, Some("ignored")), "other event types: 2xx");
 }
 
+/// Correctly signed deliveries whose metadata names our payment but whose
+/// PaymentIntent, amount or currency is not the payment's confirm nothing:
+/// 2xx (a retry would not change them), a warning, and a count by reason.
+#[test]
+fn a_signed_delivery_that_does_not_match_its_payment_confirms_nothing() {
+    let (_dir, data) = data_dir();
+    let stripe = FakeStripe::start();
+    let server = Server::start(&data, &stripe.base);
+    let (access, hold_id) = buyer_with_hold(&server, "paid", Some("stripe"));
+    let (payment, _) = checkout(&server, &hold_id, &access);
+    let success = stripe_event("evt_1", "payment_intent.succeeded", &payment);
+    let forged = |n: &str, field: &str, value: Value| {
+        let mut event = success.clone();
+        event["id"] = json!(n);
+        event["data"]["object"][field] = value;
+        event
+    };
+    let cases = [
+        (forged("evt_f1", "id", json!("pi_someone_elses")), "provider_ref"),
+        (forged("evt_f2", "amount", json!(1)), "amount"),
+        (forged("evt_f3", "amount_received", json!(100)), "amount"),
+        (forged("evt_f4", "currency", json!("usd")), "currency"),
+    ];
+    for (delivery, reason) in &cases {
+        let (status, body) = server.deliver_now(delivery);
+        assert_eq!((status, body["outcome"].as_str()), (200, Some("rejected")), "{reason}: {body}");
+        assert_eq!(server.hold(&hold_id, &access)["status"], "active", "{reason}: no order");
+    }
+    let metrics = metrics_text(&server);
+    assert!(metrics.contains("guichet_webhook_rejected_total{reason=\"provider_ref\"} 1"), "{metrics}");
+    assert!(metrics.contains("guichet_webhook_rejected_total{reason=\"amount\"} 2"), "{metrics}");
+    assert!(metrics.contains("guichet_webhook_rejected_total{reason=\"currency\"} 1"), "{metrics}");
+    let (status, body) = server.deliver_now(&forged("evt_f5", "id", json!("pi_x")).tap_type("payment_intent.canceled"));
+    assert_eq!((status, body["outcome"].as_str()), (200, Some("rejected")), "a forged cancellation releases nothing");
+    assert_eq!(server.availability("paid")["held"], 2);
+    let (status, body) = server.deliver_now(&success);
+    assert_eq!((status, body["outcome"].as_str()), (200, Some("ordered")), "the real one: {body}");
+}
+
+trait EventType {
+    fn tap_type(self, kind: &str) -> Value;
+}
+
+impl EventType for Value {
+    fn tap_type(mut self, kind: &str) -> Value {
+        self["type"] = json!(kind);
+        self
+    }
+}
+
 #[test]
 fn stale_forged_and_unsigned_deliveries_are_refused_and_change_nothing() {
     let (_dir, data) = data_dir();
@@ -323,20 +400,47 @@ fn stale_forged_and_unsigned_deliveries_are_refused_and_change_nothing() {
     assert_eq!(server.hold(&hold_id, &access)["status"], "purchased");
 }
 
+/// A declined card: the buyer may try another on the same payment, so the
+/// hold is kept and the decline shown; a second card that succeeds makes
+/// the order.
 #[test]
-fn a_failed_payment_releases_the_seats_and_a_late_success_is_refunded() {
+fn a_declined_card_keeps_the_hold_and_another_card_makes_the_order() {
+    let (_dir, data) = data_dir();
+    let stripe = FakeStripe::start();
+    let server = Server::start(&data, &stripe.base);
+    let (access, hold_id) = buyer_with_hold(&server, "paid", Some("stripe"));
+    let (payment, _) = checkout(&server, &hold_id, &access);
+    let mut declined = stripe_event("evt_f", "payment_intent.payment_failed", &payment);
+    declined["data"]["object"]["last_payment_error"] =
+        json!({ "code": "card_declined", "decline_code": "insufficient_funds" });
+    let (status, body) = server.deliver_now(&declined);
+    assert_eq!((status, body["outcome"].as_str()), (200, Some("declined")), "{body}");
+    assert_eq!(server.availability("paid")["held"], 2, "the seats stay held");
+    let hold = server.hold(&hold_id, &access);
+    assert_eq!((hold["status"].as_str(), hold["payment"]["status"].as_str()), (Some("active"), Some("pending")));
+    assert_eq!(hold["payment"]["declined"]["reason"], "insufficient_funds", "{hold}");
+    let (status, body) = server.deliver_now(&stripe_event("evt_s", "payment_intent.succeeded", &payment));
+    assert_eq!((status, body["outcome"].as_str()), (200, Some("ordered")), "another card: {body}");
+    let hold = server.hold(&hold_id, &access);
+    assert_eq!((hold["status"].as_str(), hold["payment"]["status"].as_str()), (Some("purchased"), Some("confirmed")));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(stripe.requests_to("/v1/refunds").is_empty(), "nothing refunded");
+}
+
+#[test]
+fn a_cancelled_payment_releases_the_seats_and_a_late_success_is_refunded() {
     let (_dir, data) = data_dir();
     let stripe = FakeStripe::start();
     let server = Server::start(&data, &stripe.base);
     let (access, hold_id) = buyer_with_hold(&server, "paid", Some("stripe"));
     let (payment, _) = checkout(&server, &hold_id, &access);
     assert_eq!(server.availability("paid")["held"], 2);
-    let (status, body) = server.deliver_now(&stripe_event("evt_f", "payment_intent.payment_failed", &payment));
+    let (status, body) = server.deliver_now(&stripe_event("evt_c", "payment_intent.canceled", &payment));
     assert_eq!((status, body["outcome"].as_str()), (200, Some("released")));
     assert_eq!(server.availability("paid")["held"], 0, "the seats are back on sale");
     let hold = server.hold(&hold_id, &access);
-    assert_eq!((hold["status"].as_str(), hold["payment"]["status"].as_str()), (Some("released"), Some("failed")));
-    // Out of order: the success after the failure is refunded.
+    assert_eq!((hold["status"].as_str(), hold["payment"]["status"].as_str()), (Some("released"), Some("cancelled")));
+    // Out of order: the success after the cancellation is refunded.
     let (status, body) = server.deliver_now(&stripe_event("evt_s", "payment_intent.succeeded", &payment));
     assert_eq!((status, body["outcome"].as_str()), (200, Some("refunding")));
     wait_for("the refund", || !stripe.requests_to("/v1/refunds").is_empty());
@@ -347,6 +451,24 @@ fn a_failed_payment_releases_the_seats_and_a_late_success_is_refunded() {
     assert_eq!(server.hold(&hold_id, &access)["payment"]["status"], "refunded");
     let metrics = metrics_text(&server);
     assert!(metrics.contains("guichet_outbox_entries{state=\"done\"} 1"), "{metrics}");
+}
+
+/// The hold ends under an open payment: the payment expires and its
+/// PaymentIntent is cancelled at the provider (once, keyed by the payment).
+#[test]
+fn a_hold_that_ends_under_an_open_payment_cancels_it_at_the_provider() {
+    let (_dir, data) = data_dir();
+    let stripe = FakeStripe::start();
+    let server = Server::start(&data, &stripe.base);
+    let (access, hold_id) = buyer_with_hold(&server, "paid", Some("stripe"));
+    let (payment, _) = checkout(&server, &hold_id, &access);
+    assert_eq!(server.call("DELETE", &format!("/v1/holds/{hold_id}"), Some(&access), None).0, 204);
+    wait_for("the cancellation", || !stripe.requests_to("/v1/payment_intents/pi_0/cancel").is_empty());
+    let cancels = stripe.requests_to("/v1/payment_intents/pi_0/cancel");
+    assert_eq!(cancels[0].idempotency_key, format!("cancel-{payment}"));
+    assert_eq!(server.hold(&hold_id, &access)["payment"]["status"], "expired");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(stripe.requests_to("/v1/payment_intents/pi_0/cancel").len(), 1, "once");
 }
 
 #[test]
@@ -622,4 +744,123 @@ fn cancellations_of_test_external_and_free_orders() {
     }
     assert!(stripe.received.lock().unwrap().is_empty(), "no provider was called");
     assert!(metrics_text(&server).contains("guichet_outbox_entries{state=\"done\"} 1"));
+}
+
+/// The access runs out while the buyer pays: the payment token from the
+/// checkout still reads that hold, and the order it became (with its order
+/// link), and nothing else; it neither cancels nor releases.
+#[test]
+fn a_payment_token_follows_the_payment_after_the_access_ran_out() {
+    let (_dir, data) = data_dir();
+    let stripe = FakeStripe::start();
+    let server = Server::start(&data, &stripe.base);
+    let mut quick = spec("paid", Some("stripe"));
+    quick["room"]["access_ttl_s"] = json!(3);
+    let (status, body) = server.call("POST", "/v1/events", Some(ADMIN), Some(&quick.to_string()));
+    assert_eq!(status, 201, "{body}");
+    let access = admitted(&server, "paid");
+    let hold_of = |access: &str, quantity: u32| {
+        let body = json!({ "section": "A", "quantity": quantity }).to_string();
+        let (status, hold) = server.call("POST", "/v1/events/paid/holds", Some(access), Some(&body));
+        assert_eq!(status, 201, "{hold}");
+        hold["hold_id"].as_str().unwrap().to_owned()
+    };
+    let hold_id = hold_of(&access, 2);
+    let (payment, answer) = checkout(&server, &hold_id, &access);
+    let payment_token = answer["payment_token"].as_str().expect("a payment token").to_owned();
+    let other_access = admitted(&server, "paid");
+    let other_hold = hold_of(&other_access, 1);
+    // The access ends 3 s after admission, rounded up to a second.
+    wait_for("the access to end", || server.call("GET", "/v1/events/paid/seats", Some(&access), None).0 == 401);
+    let (status, body) = server.call("GET", &format!("/v1/holds/{hold_id}"), Some(&access), None);
+    assert_eq!(status, 401, "the access is over: {body}");
+    let (status, body) = server.deliver_now(&stripe_event("evt_s", "payment_intent.succeeded", &payment));
+    assert_eq!((status, body["outcome"].as_str()), (200, Some("ordered")), "{body}");
+    let hold = server.hold(&hold_id, &payment_token);
+    assert_eq!(hold["status"], "purchased", "{hold}");
+    let order_id = hold["order_id"].as_str().unwrap();
+    let order = order_of(&server, order_id, &payment_token);
+    assert!(order["order_url"].as_str().is_some_and(|url| url.contains("#t=")), "{order}");
+    let (status, refused) = server.call("GET", &format!("/v1/holds/{other_hold}"), Some(&payment_token), None);
+    assert_eq!((status, refused["error"]["code"].as_str()), (403, Some("not_yours")), "another hold");
+    let (status, _) = server.call("POST", &format!("/v1/orders/{order_id}/cancel"), Some(&payment_token), None);
+    assert_eq!(status, 401, "a payment token does not cancel");
+    let (status, _) = server.call("DELETE", &format!("/v1/holds/{hold_id}"), Some(&payment_token), None);
+    assert_eq!(status, 401, "nor release");
+}
+
+/// Stripe refuses our key (401, then 403): a refund is our misconfiguration,
+/// not the buyer's, so it is retried with backoff, and done once the key works.
+#[test]
+fn a_refund_refused_for_our_key_is_retried_not_given_up() {
+    let (_dir, data) = data_dir();
+    let stripe = FakeStripe::start();
+    let server = Server::start(&data, &stripe.base);
+    let (access, hold_id) = buyer_with_hold(&server, "paid", Some("stripe"));
+    let (payment, order_id) = paid_through_stripe(&server, &hold_id, &access);
+    for status in [401, 403] {
+        *stripe.refuse_refunds.lock().unwrap() = Some(status);
+        let before = stripe.requests_to("/v1/refunds").len();
+        if before == 0 {
+            assert_eq!(server.call("POST", &format!("/v1/orders/{order_id}/cancel"), Some(ADMIN), None).0, 200);
+        }
+        wait_for("an attempt refused", || stripe.requests_to("/v1/refunds").len() > before);
+        wait_for("the attempt recorded", || {
+            order_of(&server, &order_id, ADMIN)["refund"]["attempts"].as_u64() > Some(before as u64)
+        });
+        let refund = order_of(&server, &order_id, ADMIN)["refund"].clone();
+        assert_eq!(refund["status"], "pending", "{status}: retried, not failed: {refund}");
+    }
+    *stripe.refuse_refunds.lock().unwrap() = None;
+    wait_for("the refund done once the key works", || {
+        order_of(&server, &order_id, ADMIN)["refund"]["status"] == "done"
+    });
+    assert!(stripe.requests_to("/v1/refunds").iter().all(|r| r.idempotency_key == format!("refund-{payment}")));
+}
+
+/// The order link is the buyer's: staff lists, reads and cancellations do
+/// not carry it; the buyer's own views do.
+#[test]
+fn staff_views_of_orders_carry_no_order_link() {
+    let (_dir, data) = data_dir();
+    let stripe = FakeStripe::start();
+    let server = Server::start(&data, &stripe.base);
+    let (access, hold_id) = buyer_with_hold(&server, "paid", Some("stripe"));
+    let (_, order_id) = paid_through_stripe(&server, &hold_id, &access);
+    let mine = order_of(&server, &order_id, &access);
+    assert!(mine["order_token"].is_string() && mine["order_url"].is_string(), "{mine}");
+    let (status, list) = server.call("GET", "/v1/events/paid/orders", Some(ADMIN), None);
+    assert_eq!(status, 200, "{list}");
+    let listed = &list["orders"][0];
+    assert_eq!(listed["order_id"], order_id.as_str());
+    assert!(listed.get("order_token").is_none() && listed.get("order_url").is_none(), "{listed}");
+    let read = order_of(&server, &order_id, ADMIN);
+    assert!(read.get("order_token").is_none() && read.get("order_url").is_none(), "{read}");
+    let (status, cancelled) = server.call("POST", &format!("/v1/orders/{order_id}/cancel"), Some(ADMIN), None);
+    assert_eq!(status, 200);
+    assert!(cancelled.get("order_token").is_none(), "{cancelled}");
+    assert!(order_of(&server, &order_id, &access)["order_token"].is_string(), "the buyer's view keeps it");
+}
+
+/// The `test` provider moves no money: a server takes events that name it
+/// only with `--enable-test-provider` (the demo, rehearsals, tests), and a
+/// test payment's page confirms nothing on a server without it.
+#[test]
+fn the_test_provider_needs_the_servers_flag() {
+    let (_dir, data) = data_dir();
+    let stripe = FakeStripe::start();
+    let server = Server::start(&data, &stripe.base);
+    let (access, hold_id) = buyer_with_hold(&server, "demo", Some("test"));
+    let (payment, _) = checkout(&server, &hold_id, &access);
+    server.guichet.kill();
+    let server = Server::start_with(&data, &stripe.base, &[]);
+    let (status, refused) =
+        server.call("POST", "/v1/events", Some(ADMIN), Some(&spec("other", Some("test")).to_string()));
+    assert_eq!((status, refused["error"]["code"].as_str()), (409, Some("test_provider_disabled")), "{refused}");
+    assert_eq!(server.call("GET", "/v1/events/other", None, None).0, 404, "not created");
+    let (status, _) = server.call("POST", &format!("/v1/payments/{payment}/test-confirm"), Some(&access), None);
+    assert_eq!(status, 404, "no test confirmation without the flag");
+    let (status, body) =
+        server.call("POST", "/v1/events", Some(ADMIN), Some(&spec("card", Some("stripe")).to_string()));
+    assert_eq!(status, 201, "other providers as before: {body}");
 }

@@ -663,8 +663,15 @@ fn unreachable_provider() -> String {
 /// Checkout, the webhook and the test page's confirmation.
 fn payment_routes(record: &Recorder, data: &Path) {
     let provider = unreachable_provider();
-    let args =
-        ["--stripe-secret-key", "sk_test", "--stripe-webhook-secret", WEBHOOK_SECRET, "--stripe-api-base", &provider];
+    let args = [
+        "--stripe-secret-key",
+        "sk_test",
+        "--stripe-webhook-secret",
+        WEBHOOK_SECRET,
+        "--stripe-api-base",
+        &provider,
+        "--enable-test-provider",
+    ];
     let server = Server::start(data, &args);
     record.expect(&server, call("POST", "/v1/events").token(ADMIN).json(&paid_spec("demo", "test")), 201);
     record.expect(&server, call("POST", "/v1/events").token(ADMIN).json(&paid_spec("card", "stripe")), 201);
@@ -734,7 +741,7 @@ fn payment_routes(record: &Recorder, data: &Path) {
 
 /// No provider keys: checkout and the webhook are 503; then a failed log.
 fn payments_unconfigured_or_failing(record: &Recorder, data: &Path) {
-    let server = Server::start(data, &[]);
+    let server = Server::start(data, &["--enable-test-provider"]);
     record.expect(&server, call("POST", "/v1/events").token(ADMIN).json(&paid_spec("demo", "test")), 201);
     record.expect(&server, call("POST", "/v1/events").token(ADMIN).json(&paid_spec("card", "stripe")), 201);
     let (_, access) = admitted(record, &server, "demo");
@@ -771,7 +778,7 @@ fn payments_unconfigured_or_failing(record: &Recorder, data: &Path) {
 
 /// The buyer's budget of seat calls covers checkout and the test page's confirmation.
 fn payment_limits(record: &Recorder, data: &Path) {
-    let server = Server::start(data, &["--seat-calls-per-minute-per-buyer", "3"]);
+    let server = Server::start(data, &["--seat-calls-per-minute-per-buyer", "3", "--enable-test-provider"]);
     early_in_a_minute();
     record.expect(&server, call("POST", "/v1/events").token(ADMIN).json(&paid_spec("demo", "test")), 201);
     let (_, access) = admitted(record, &server, "demo");

@@ -91,6 +91,8 @@ async fn launch(
         .arg(data_dir)
         // The tool polls exactly when told; no tolerance needed, and every poll is a real one.
         .args(["--poll-tolerance-percent", "0"])
+        // The paid presets sell through the test provider.
+        .arg("--enable-test-provider")
         .env("GUICHET_ADMIN_TOKEN", admin_token)
         .env("GUICHET_LOG", std::env::var("GUICHET_LOG").unwrap_or_else(|_| "warn".into()))
         .stdin(Stdio::null())

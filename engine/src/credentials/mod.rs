@@ -321,11 +321,16 @@ impl Credentials {
         self.state.write().apply(record)
     }
 
-    /// The state as bytes, with the log sequence `cut` reads under the lock.
-    pub(crate) fn snapshot(&self, cut: impl FnOnce() -> u64) -> (Vec<u8>, u64) {
+    /// The state as bytes, with the log sequence `cut` reads under the lock;
+    /// none while there is no credential (nothing to keep: a snapshot
+    /// without the section still loads in a build that predates it).
+    pub(crate) fn snapshot(&self, cut: impl FnOnce() -> u64) -> Option<(Vec<u8>, u64)> {
         let state = self.state.read();
+        if state.credentials.is_empty() {
+            return None;
+        }
         let covered = cut();
-        (crate::codec::encode(&*state).expect("credentials encode"), covered)
+        Some((crate::codec::encode(&*state).expect("credentials encode"), covered))
     }
 
     /// Takes the state a snapshot kept.
@@ -400,7 +405,8 @@ mod tests {
         }
         assert_eq!(credentials.get(CredentialId(1)).unwrap().events, vec!["new".to_string()]);
         assert_eq!(credentials.get(CredentialId(2)).unwrap().events, vec!["a".to_string()], "only promoters own");
-        let (bytes, covered) = credentials.snapshot(|| 9);
+        assert!(Credentials::default().snapshot(|| 9).is_none(), "no credential: no section");
+        let (bytes, covered) = credentials.snapshot(|| 9).expect("credentials to keep");
         let restored = Credentials::default();
         restored.restore(&bytes).unwrap();
         assert_eq!((restored.list(), covered), (credentials.list(), 9));

@@ -12,6 +12,7 @@ mod creation;
 mod credentials;
 mod emails;
 mod order_tokens;
+pub mod payment_upkeep;
 pub mod payments;
 pub mod personal;
 pub mod recovery;
@@ -197,6 +198,9 @@ pub struct Engine {
     /// snapshot or the log).
     personal: Mutex<PersonalBook>,
     personal_keys: Arc<dyn Storage>,
+    /// When the sweeper last looked for cancelled orders without their
+    /// refund (ms; 0: a refund was refused since, look at the next sweep).
+    missing_refunds_checked_ms: AtomicU64,
 }
 
 impl std::fmt::Debug for Engine {
@@ -232,6 +236,7 @@ impl Engine {
             outbox: Mutex::new(Outbox::default()),
             personal: Mutex::new(PersonalBook::default()),
             personal_keys,
+            missing_refunds_checked_ms: AtomicU64::new(0),
         }
     }
 

@@ -19,7 +19,9 @@ use crate::emails::EmailMessage;
 use crate::event::{Event, EventNumber, WalRecordRef};
 use crate::ids::{BuyerId, HoldId};
 use crate::inventory::{InventoryError, Order, Requester};
-use crate::limits::{MAX_HOLD_WITH_PAYMENT_S, MAX_PROVIDER_ID_LEN, PAYMENT_HOLD_EXTENSION_S};
+use crate::limits::{
+    MAX_HOLD_WITH_PAYMENT_S, MAX_OPEN_PAYMENTS_PER_BUYER, MAX_PROVIDER_ID_LEN, PAYMENT_HOLD_EXTENSION_S,
+};
 use crate::outbox::{Outbox, OutboxCounts, OutboxEntry, OutboxEntryId, OutboxError, OutboxRecord};
 use crate::payments::{Payment, PaymentBook, PaymentError, PaymentId, PaymentRecord, PaymentState};
 use crate::personal::PersonalError;
@@ -88,6 +90,8 @@ pub enum ConfirmOutcome {
     Unchanged { payment: Payment, receipt: Receipt },
     /// Failed or cancelled: the hold is released.
     Released { payment: Payment, receipt: Receipt },
+    /// A card was declined: the payment stays open, its hold kept.
+    Declined { payment: Payment, receipt: Receipt },
     /// The money came too late: a refund is queued.
     Refunding { payment: Payment, receipt: Receipt },
 }
@@ -110,12 +114,15 @@ impl Engine {
         }
         if let Some(existing) = book.for_hold(event.number.0, hold) {
             return match existing.state {
-                PaymentState::Pending => Ok((existing.clone(), self.after_everything_logged(Receipt::NONE))),
+                ref open if open.is_open() => Ok((existing.clone(), self.after_everything_logged(Receipt::NONE))),
                 ref other => Err(PaymentError::PaymentNotPending { state: other.name() }.into()),
             };
         }
         if book.is_full() {
             return Err(PaymentError::TooManyPayments.into());
+        }
+        if book.open_for_buyer(event.number.0, buyer) >= MAX_OPEN_PAYMENTS_PER_BUYER {
+            return Err(PaymentError::TooManyOpenPayments.into());
         }
         let now = self.clock.now();
         let until = now.plus_s(PAYMENT_HOLD_EXTENSION_S).min(held.created_at.plus_s(MAX_HOLD_WITH_PAYMENT_S));
@@ -147,8 +154,12 @@ impl Engine {
             return Ok(self.seen_outcome(&book, &confirmation));
         };
         match payment.state {
-            PaymentState::Pending => self.buy_or_refund(&mut book, &event, payment, &confirmation),
-            PaymentState::Failed { .. } => self.queue_refund(&mut book, payment, &confirmation),
+            PaymentState::Pending | PaymentState::Declined { .. } => {
+                self.buy_or_refund(&mut book, &event, payment, &confirmation)
+            }
+            PaymentState::Failed { .. } | PaymentState::Expired { .. } => {
+                self.queue_refund(&mut book, payment, &confirmation)
+            }
             PaymentState::Confirmed { order, .. } => match event.inventory.order(order) {
                 Some(order) => Ok(ConfirmOutcome::Ordered { event, receipt: order.receipt, order, created: false }),
                 None => Ok(ConfirmOutcome::Unchanged { payment, receipt: Receipt::NONE }),
@@ -157,8 +168,9 @@ impl Engine {
         }
     }
 
-    /// The provider says the payment failed (`cancelled`: it was cancelled):
-    /// a pending payment's hold is released; otherwise nothing changes.
+    /// The provider says the payment failed for good (`cancelled`: it was
+    /// cancelled): an open payment's hold is released; otherwise nothing
+    /// changes. (A declined card is not this: see `decline_payment`.)
     pub fn fail_payment(
         &self,
         confirmation: Confirmation<'_>,
@@ -169,11 +181,14 @@ impl Engine {
         let Some((payment, event)) = self.delivery_target(&book, &confirmation) else {
             return Ok(self.seen_outcome(&book, &confirmation));
         };
-        if payment.state != PaymentState::Pending {
+        if !payment.state.is_open() {
             return self.unchanged(&mut book, payment, &confirmation);
         }
         match event.inventory.release(payment.hold, Requester::Admin) {
             Ok(_) => {}
+            // The buyer's record forgot the hold (it ended long ago): its
+            // seats are free already, and the payment ends all the same.
+            Err(InventoryError::UnknownHold) => {}
             // Bought by a confirmation whose own record a crash lost: the
             // order stands, and a redelivered success records it.
             Err(InventoryError::HoldNotActive { .. }) => {
@@ -243,7 +258,11 @@ impl Engine {
 
     /// The payment and event a delivery is about, unless it is a duplicate
     /// or names no payment of ours.
-    fn delivery_target(&self, book: &PaymentBook, confirmation: &Confirmation<'_>) -> Option<(Payment, Arc<Event>)> {
+    pub(super) fn delivery_target(
+        &self,
+        book: &PaymentBook,
+        confirmation: &Confirmation<'_>,
+    ) -> Option<(Payment, Arc<Event>)> {
         if confirmation.provider_event.is_some_and(|id| book.has_seen(id)) {
             return None;
         }
@@ -252,7 +271,7 @@ impl Engine {
         Some((payment, event))
     }
 
-    fn seen_outcome(&self, book: &PaymentBook, confirmation: &Confirmation<'_>) -> ConfirmOutcome {
+    pub(super) fn seen_outcome(&self, book: &PaymentBook, confirmation: &Confirmation<'_>) -> ConfirmOutcome {
         match confirmation.provider_event {
             Some(id) if book.has_seen(id) => ConfirmOutcome::Duplicate,
             _ => ConfirmOutcome::UnknownPayment,
@@ -328,7 +347,15 @@ impl Engine {
         };
         let payload = serde_json::to_vec(&request).expect("a refund request serialises");
         let mut outbox = self.outbox.lock();
-        match outbox.queue(REFUND_KIND, &payment.id.refund_key(), payload, self.clock.now())? {
+        let queued = match outbox.queue(REFUND_KIND, &payment.id.refund_key(), payload, self.clock.now()) {
+            Ok(queued) => queued,
+            Err(error) => {
+                // The next sweep looks again (a cancellation logged before it keeps its place).
+                self.note_refund_refused();
+                return Err(error.into());
+            }
+        };
+        match queued {
             Some(record) => Ok(Some(self.log_outbox(&mut outbox, &record)?)),
             None => Ok(None),
         }
@@ -336,7 +363,7 @@ impl Engine {
 
     /// A delivery that changes nothing; its event id is remembered so its
     /// retries are answered at once.
-    fn unchanged(
+    pub(super) fn unchanged(
         &self,
         book: &mut PaymentBook,
         payment: Payment,
@@ -351,7 +378,7 @@ impl Engine {
         Ok(ConfirmOutcome::Unchanged { payment, receipt })
     }
 
-    fn log_payment(&self, book: &mut PaymentBook, record: PaymentRecord) -> Result<Receipt, SinkError> {
+    pub(super) fn log_payment(&self, book: &mut PaymentBook, record: PaymentRecord) -> Result<Receipt, SinkError> {
         let receipt = self.log.submit(&WalRecordRef::Payment { record: &record })?;
         if let Err(error) = book.apply(&record) {
             panic!("apply refused a payment change the engine had checked ({error}); record: {record:?}");
@@ -392,7 +419,7 @@ impl Engine {
     }
 }
 
-fn check_provider_ids(confirmation: &Confirmation<'_>) -> Result<(), PaymentError> {
+pub(super) fn check_provider_ids(confirmation: &Confirmation<'_>) -> Result<(), PaymentError> {
     let ok =
         |id: &str| !id.is_empty() && id.len() <= MAX_PROVIDER_ID_LEN && id.bytes().all(|b| (0x21..0x7f).contains(&b));
     let all = [Some(confirmation.payment), confirmation.provider_event, confirmation.provider_ref];

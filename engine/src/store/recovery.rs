@@ -549,7 +549,7 @@ mod tests {
             assert_eq!(version, 3);
             let (snapshot, keys, sections): (EngineSnapshot, KeySection, NamedSections) =
                 codec::decode(&payload).unwrap();
-            assert_eq!(sections.0.keys().collect::<Vec<_>>(), ["credentials"]);
+            assert!(sections.0.is_empty(), "no credentials, payments or outbox: no section at all");
             (2, codec::encode(&(snapshot, keys)).unwrap())
         });
         let (loaded, report) = Engine::open(Arc::new(storage), small_segments(), clock.clone()).unwrap();

@@ -83,22 +83,24 @@ impl Engine {
     /// (so a snapshot without payments still loads in an older build).
     fn snapshot_sections(&self, wal: &Wal) -> Result<NamedSections, SnapshotError> {
         let mut sections = BTreeMap::new();
-        let (bytes, covered) = self.credentials.snapshot(|| wal.last_assigned_sequence());
-        sections.insert(CREDENTIALS_SECTION.into(), NamedSection { covered, bytes });
-        {
-            let book = self.payments.lock();
-            if !book.is_empty() {
-                let covered = wal.last_assigned_sequence();
-                sections
-                    .insert(PAYMENTS_SECTION.into(), NamedSection { covered, bytes: codec::encode(&book.snapshot())? });
-            }
+        if let Some((bytes, covered)) = self.credentials.snapshot(|| wal.last_assigned_sequence()) {
+            sections.insert(CREDENTIALS_SECTION.into(), NamedSection { covered, bytes });
         }
-        {
+        // Copied under each part's lock, encoded after it: checkouts and
+        // webhooks wait for the copy only.
+        let payments = {
+            let book = self.payments.lock();
+            (!book.is_empty()).then(|| (book.snapshot(), wal.last_assigned_sequence()))
+        };
+        if let Some((book, covered)) = payments {
+            sections.insert(PAYMENTS_SECTION.into(), NamedSection { covered, bytes: codec::encode(&book)? });
+        }
+        let outbox = {
             let outbox = self.outbox.lock();
-            if !outbox.is_empty() {
-                let covered = wal.last_assigned_sequence();
-                sections.insert(OUTBOX_SECTION.into(), NamedSection { covered, bytes: codec::encode(&*outbox)? });
-            }
+            (!outbox.is_empty()).then(|| (outbox.clone(), wal.last_assigned_sequence()))
+        };
+        if let Some((outbox, covered)) = outbox {
+            sections.insert(OUTBOX_SECTION.into(), NamedSection { covered, bytes: codec::encode(&outbox)? });
         }
         {
             // Sealed bytes and key ids only: the keys stay in the key table.

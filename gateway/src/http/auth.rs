@@ -14,9 +14,9 @@
 
 use guichet_engine::credentials::{CredentialId, Role, TOKEN_PREFIX};
 use guichet_engine::event::Event;
-use guichet_engine::ids::{BuyerId, OrderId};
+use guichet_engine::ids::{BuyerId, HoldId, OrderId};
 use guichet_engine::inventory::Requester;
-use guichet_engine::tokens::{TokenError, TokenKind};
+use guichet_engine::tokens::{PaymentClaims, TokenError, TokenKind};
 use hyper::body::Incoming;
 use hyper::header::AUTHORIZATION;
 use hyper::{HeaderMap, Method, Request};
@@ -237,7 +237,14 @@ fn access_token_buyer(app: &App, request: &Request<Incoming>, event: &Event) -> 
 /// may later name another buyer's order).
 pub enum OrderReader {
     Caller(Caller),
-    OrderToken { buyer: BuyerId },
+    OrderToken {
+        buyer: BuyerId,
+    },
+    /// The payment token of the hold the order was bought with.
+    PaymentToken {
+        buyer: BuyerId,
+        hold: HoldId,
+    },
 }
 
 /// Order reading routes (the order, its calendar): the order token of this
@@ -253,8 +260,36 @@ pub fn order_reader(app: &App, request: &Request<Incoming>, event: &Event, order
             // Not an order token: the admin's or a buyer's, checked as such.
             Err(_) => {}
         }
+        if let Some(claims) = payment_token(app, token, event)? {
+            return Ok(OrderReader::PaymentToken { buyer: claims.buyer, hold: claims.hold });
+        }
     }
     Ok(OrderReader::Caller(caller(app, request, event, Permission::ReadSales)?))
+}
+
+/// Reading a hold: the payment token of this hold (issued at its checkout,
+/// so the buyer follows the payment after the access ran out; another
+/// hold's is 403 `not_yours`), else as [`caller`]. Returns who acts.
+pub fn hold_reader(app: &App, request: &Request<Incoming>, event: &Event, hold: HoldId) -> ApiResult<Requester> {
+    if let Some(token) = bearer(request.headers())? {
+        if let Some(claims) = payment_token(app, token, event)? {
+            if claims.hold != hold {
+                return Err(ApiError::forbidden("not_yours", "this payment token is for another hold"));
+            }
+            return Ok(Requester::Buyer(claims.buyer));
+        }
+    }
+    Ok(caller(app, request, event, Permission::ReadSales)?.requester())
+}
+
+/// A payment token of `event` (`None`: not a payment token at all).
+fn payment_token(app: &App, token: &str, event: &Event) -> ApiResult<Option<PaymentClaims>> {
+    match app.engine.verify_payment_token(token) {
+        Ok(claims) if claims.event == event.number.0 => Ok(Some(claims)),
+        Ok(_) => Err(ApiError::forbidden("not_yours", "this payment token is for another event's hold")),
+        Err(TokenError::WrongKind | TokenError::Malformed) => Ok(None),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Cancelling: an order token (even expired) is refused with 403: it reads,

@@ -133,12 +133,16 @@ impl From<PaymentError> for ApiError {
     fn from(error: PaymentError) -> Self {
         let message = error.to_string();
         match &error {
-            PaymentError::NoProvider | PaymentError::PaymentRequired | PaymentError::PaymentNotPending { .. } => {
-                ApiError::new(StatusCode::CONFLICT, error.code(), message)
-            }
+            PaymentError::NoProvider
+            | PaymentError::PaymentRequired
+            | PaymentError::PaymentNotPending { .. }
+            | PaymentError::TooManyOpenPayments => ApiError::new(StatusCode::CONFLICT, error.code(), message),
             PaymentError::UnknownPayment => ApiError::not_found(error.code(), message),
             PaymentError::TooManyPayments => ApiError::unavailable(error.code(), message).retry_after(60),
             PaymentError::BadProviderId => ApiError::bad_request(error.code(), message),
+            PaymentError::ProviderRefMismatch => {
+                ApiError::new(StatusCode::BAD_GATEWAY, error.code(), message).retry_after(60)
+            }
         }
     }
 }

@@ -197,6 +197,18 @@ pub fn hold_view<'a>(event: &'a Event, hold: &Hold, fit: Option<Fit>, now: UnixT
     }
 }
 
+/// An order as staff see it: without the buyer's `order_token` and
+/// `order_url` (the buyer's credential; a lost link is resent by email).
+pub fn staff_order_json(engine: &Engine, event: &Event, order: &Order) -> Value {
+    let mut view = order_json(engine, event, order);
+    if let Some(object) = view.as_object_mut() {
+        object.remove("order_token");
+        object.remove("order_url");
+    }
+    view
+}
+
+/// An order as its buyer sees it (with its order link).
 pub fn order_json(engine: &Engine, event: &Event, order: &Order) -> Value {
     let order_id = order_ref(event, order.id);
     let tickets: Vec<Value> = tickets(event, &order.places)
@@ -364,8 +376,13 @@ pub fn payment_json(engine: &Engine, event: &Event, payment: &Payment) -> Value 
         "currency": &*payment.currency,
         "started_at": payment.started_at.to_rfc3339(),
     });
-    if let PaymentState::Confirmed { order, .. } = payment.state {
-        view["order_id"] = order_ref(event, order).into();
+    match &payment.state {
+        PaymentState::Confirmed { order, .. } => view["order_id"] = order_ref(event, *order).into(),
+        // Still open: the page says "declined, try another card".
+        PaymentState::Declined { at, reason } => {
+            view["declined"] = json!({ "reason": &**reason, "at": at.to_rfc3339() });
+        }
+        _ => {}
     }
     if let Some(refund) = engine.refund_of(payment) {
         view["refund"] = refund_json(&refund);

@@ -1,7 +1,8 @@
 //! Payment providers, behind one interface ([`PaymentProvider`]): what a
 //! checkout answers the buyer's page (a redirect to the test payment page,
 //! Stripe's client secret, or nothing: a shop confirms), and how a refund
-//! leaves (the refund worker drains the engine's outbox through it). Chosen
+//! leaves, and how a payment whose hold ended is cancelled (the refund
+//! worker drains the engine's outbox through it). Chosen
 //! per event (`payment.provider` in the spec); secrets come from the
 //! configuration. A provider is called on the checkout and refund paths
 //! only, never on the hold path.
@@ -16,6 +17,7 @@ use std::pin::Pin;
 
 use guichet_engine::payments::Payment;
 use guichet_engine::spec::ProviderKind;
+use guichet_engine::store::payment_upkeep::CancelRequest;
 use guichet_engine::store::payments::RefundRequest;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -25,8 +27,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub enum CheckoutAnswer {
     /// Open this page (the test provider's payment page).
     Redirect(String),
-    /// Confirm the payment in the browser with Stripe's client secret.
-    ClientSecret(String),
+    /// Confirm the payment in the browser with Stripe's client secret;
+    /// `provider_ref` is the PaymentIntent's id, which deliveries must name.
+    ClientSecret { secret: String, provider_ref: String },
     /// No provider call: a trusted shop confirms with its token.
     ShopConfirms,
 }
@@ -61,6 +64,13 @@ pub trait PaymentProvider: Send + Sync {
         refund: &'a RefundRequest,
         idempotency_key: &'a str,
     ) -> BoxFuture<'a, Result<(), ProviderError>>;
+    /// Cancels a payment whose hold ended, so no card can be charged any
+    /// more; a payment already ended at the provider counts as done.
+    fn cancel<'a>(
+        &'a self,
+        cancel: &'a CancelRequest,
+        idempotency_key: &'a str,
+    ) -> BoxFuture<'a, Result<(), ProviderError>>;
 }
 
 /// The providers this server can use, from its configuration.
@@ -68,6 +78,8 @@ pub struct Providers {
     test: test_provider::TestProvider,
     stripe: Option<stripe::StripeProvider>,
     external: test_provider::ExternalProvider,
+    /// Whether events may name the `test` provider (a flag: no money moves).
+    test_enabled: bool,
     /// Stripe's webhook signing secret (none: webhooks are refused).
     pub stripe_webhook_secret: Option<String>,
     /// Stripe's publishable key, which a checkout hands the buyer's page
@@ -88,15 +100,17 @@ impl Providers {
             test: test_provider::TestProvider,
             stripe,
             external: test_provider::ExternalProvider,
+            test_enabled: secrets.enable_test_provider,
             stripe_webhook_secret: secrets.stripe_webhook_secret.clone(),
             stripe_publishable_key: secrets.stripe_publishable_key.clone(),
         }
     }
 
-    /// The provider of this kind, unless it is not configured (Stripe without a key).
+    /// The provider of this kind, unless it is not configured (Stripe
+    /// without a key, `test` without `--enable-test-provider`).
     pub fn get(&self, kind: ProviderKind) -> Option<&dyn PaymentProvider> {
         match kind {
-            ProviderKind::Test => Some(&self.test),
+            ProviderKind::Test => self.test_enabled.then_some(&self.test as &dyn PaymentProvider),
             ProviderKind::Stripe => self.stripe.as_ref().map(|p| p as &dyn PaymentProvider),
             ProviderKind::External => Some(&self.external),
         }
@@ -112,6 +126,8 @@ pub struct PaymentSecrets {
     /// Not a secret: the buyer's page loads Stripe.js with it.
     pub stripe_publishable_key: Option<String>,
     pub stripe_api_base: String,
+    /// `--enable-test-provider`: events may sell through the `test` provider.
+    pub enable_test_provider: bool,
 }
 
 /// Where Stripe's API is reached when nothing says otherwise.
@@ -125,6 +141,7 @@ impl std::fmt::Debug for PaymentSecrets {
             .field("stripe_webhook_secret", &self.stripe_webhook_secret.is_some())
             .field("stripe_publishable_key", &self.stripe_publishable_key)
             .field("stripe_api_base", &self.stripe_api_base)
+            .field("enable_test_provider", &self.enable_test_provider)
             .finish()
     }
 }

@@ -1,11 +1,14 @@
 //! Stripe (or a Stripe-compatible provider): a checkout creates a
 //! PaymentIntent (form-encoded, our payment id in its metadata, which every
-//! webhook about it echoes) and answers its client secret; a refund is
-//! `POST /v1/refunds` for the PaymentIntent. Both carry an `Idempotency-Key`
-//! that derives from our payment, so a repeated call makes nothing twice.
+//! webhook about it echoes) and answers its client secret and id; a refund
+//! is `POST /v1/refunds` for the PaymentIntent; a payment whose hold ended
+//! is cancelled with `POST /v1/payment_intents/{id}/cancel`. Each carries an
+//! `Idempotency-Key` that derives from our payment, so a repeated call makes
+//! nothing twice.
 
 use guichet_engine::payments::Payment;
 use guichet_engine::spec::ProviderKind;
+use guichet_engine::store::payment_upkeep::CancelRequest;
 use guichet_engine::store::payments::RefundRequest;
 use hyper::StatusCode;
 
@@ -37,10 +40,29 @@ impl StripeProvider {
         if !status.is_success() {
             return Err(refusal("creating the payment intent", status, &answer));
         }
-        match answer["client_secret"].as_str() {
-            Some(secret) => Ok(CheckoutAnswer::ClientSecret(secret.to_owned())),
-            None => Err(ProviderError::retry("the payment intent came back without a client_secret")),
+        match (answer["client_secret"].as_str(), answer["id"].as_str()) {
+            (Some(secret), Some(id)) => {
+                Ok(CheckoutAnswer::ClientSecret { secret: secret.to_owned(), provider_ref: id.to_owned() })
+            }
+            _ => Err(ProviderError::retry("the payment intent came back without its id or client_secret")),
         }
+    }
+
+    async fn cancel_intent(&self, cancel: &CancelRequest, key: &str) -> Result<(), ProviderError> {
+        // Ids come from the provider's answer; refuse one that would change the path.
+        if !cancel.provider_ref.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(ProviderError::permanent(format!("not a payment intent id: {:?}", cancel.provider_ref)));
+        }
+        let path = format!("/v1/payment_intents/{}/cancel", cancel.provider_ref);
+        let form = [("cancellation_reason", "abandoned")];
+        let (status, body) = post_form(&self.api_base, &path, &self.secret_key, key, &form).await?;
+        let answer: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        // Already succeeded (its success is refunded) or already cancelled:
+        // nothing is left to cancel.
+        if status.is_success() || answer["error"]["code"] == "payment_intent_unexpected_state" {
+            return Ok(());
+        }
+        Err(refusal("cancelling the payment intent", status, &answer))
     }
 
     async fn refund_intent(&self, refund: &RefundRequest, key: &str) -> Result<(), ProviderError> {
@@ -64,13 +86,22 @@ impl StripeProvider {
     }
 }
 
-/// A provider's refusal: for good on a 4xx other than 409 and 429 (the
-/// request is wrong; an operator must look), else worth retrying.
+/// A provider's refusal: for good on a 4xx other than 401, 403, 409 and
+/// 429 (the request is wrong; an operator must look), else worth retrying.
+/// 401 and 403 are our misconfiguration (a wrong, rolled or restricted
+/// key), not the buyer's: retried with backoff while an operator fixes the
+/// key (the outbox metrics and the log show it), not given up at once.
 fn refusal(what: &str, status: StatusCode, answer: &serde_json::Value) -> ProviderError {
     let message = answer["error"]["message"].as_str().unwrap_or("no message");
     let text = format!("{what}: the provider answered {status}: {message}");
-    let transient =
-        status.is_server_error() || status == StatusCode::CONFLICT || status == StatusCode::TOO_MANY_REQUESTS;
+    let our_key = status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN;
+    if our_key {
+        tracing::error!("{text} (check --stripe-secret-key: retrying with backoff)");
+    }
+    let transient = our_key
+        || status.is_server_error()
+        || status == StatusCode::CONFLICT
+        || status == StatusCode::TOO_MANY_REQUESTS;
     if transient {
         ProviderError::retry(text)
     } else {
@@ -89,5 +120,9 @@ impl PaymentProvider for StripeProvider {
 
     fn refund<'a>(&'a self, refund: &'a RefundRequest, key: &'a str) -> BoxFuture<'a, Result<(), ProviderError>> {
         Box::pin(self.refund_intent(refund, key))
+    }
+
+    fn cancel<'a>(&'a self, cancel: &'a CancelRequest, key: &'a str) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(self.cancel_intent(cancel, key))
     }
 }

@@ -6,6 +6,7 @@
 
 use guichet_engine::payments::Payment;
 use guichet_engine::spec::ProviderKind;
+use guichet_engine::store::payment_upkeep::CancelRequest;
 use guichet_engine::store::payments::RefundRequest;
 
 use super::{BoxFuture, CheckoutAnswer, PaymentProvider, ProviderError};
@@ -29,6 +30,10 @@ impl PaymentProvider for TestProvider {
     fn refund<'a>(&'a self, _: &'a RefundRequest, _: &'a str) -> BoxFuture<'a, Result<(), ProviderError>> {
         Box::pin(async { Ok(()) })
     }
+
+    fn cancel<'a>(&'a self, _: &'a CancelRequest, _: &'a str) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 pub struct ExternalProvider;
@@ -43,6 +48,10 @@ impl PaymentProvider for ExternalProvider {
     }
 
     fn refund<'a>(&'a self, _: &'a RefundRequest, _: &'a str) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn cancel<'a>(&'a self, _: &'a CancelRequest, _: &'a str) -> BoxFuture<'a, Result<(), ProviderError>> {
         Box::pin(async { Ok(()) })
     }
 }

@@ -6,7 +6,7 @@ use guichet_engine::ids::OrderId;
 use guichet_engine::inventory::{OrderCursor, Receipt};
 use guichet_engine::json_fields;
 use guichet_engine::room::SettingsPatch;
-use guichet_engine::spec::EventSpec;
+use guichet_engine::spec::{EventSpec, ProviderKind};
 use guichet_engine::time::{TimeParseError, UnixTimeMs};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -90,9 +90,24 @@ fn folded(text: &str) -> String {
 pub async fn create_event(app: &App, request: Request<Incoming>) -> ApiResult<HttpResponse> {
     let staff = require_staff(app, &request, Permission::CreateEvents, None)?;
     let spec: EventSpec = read_json(request, app.max_body_bytes).await?;
+    refuse_disabled_test_provider(app, &spec)?;
     let (event, receipt) = app.engine.create_event_by(&spec, staff.id)?;
     app.durable(receipt).await?;
     Ok(json_response(StatusCode::CREATED, &views::event_detail(&event, app.now())))
+}
+
+/// The `test` provider sells with no money moving: only on a server started
+/// with `--enable-test-provider` (the demo, rehearsals, tests).
+fn refuse_disabled_test_provider(app: &App, spec: &EventSpec) -> ApiResult<()> {
+    let names_test = spec.payment.as_ref().is_some_and(|payment| payment.provider == ProviderKind::Test.name());
+    if names_test && app.providers.get(ProviderKind::Test).is_none() {
+        let message = "this server does not take events paid through the `test` provider (no money moves); \
+                       start it with --enable-test-provider for a demo or rehearsal";
+        return Err(
+            ApiError::new(StatusCode::CONFLICT, "test_provider_disabled", message).with("field", "payment.provider")
+        );
+    }
+    Ok(())
 }
 
 /// One event, for anyone.
@@ -159,6 +174,6 @@ pub fn list_orders(app: &App, id: &str, request: &Request<Incoming>) -> ApiResul
         format!("{:x}.{:x}", last.receipt.0, last.order.0)
     });
     let orders: Vec<Value> =
-        page.iter().take(limit).map(|order| views::order_json(&app.engine, &event, order)).collect();
+        page.iter().take(limit).map(|order| views::staff_order_json(&app.engine, &event, order)).collect();
     Ok(json_response(StatusCode::OK, &json!({ "orders": orders, "next": next })))
 }

@@ -15,7 +15,9 @@ use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
 use crate::http::app::App;
-use crate::http::auth::{access_buyer, caller, confirmed_by_email, refuse_order_token, this_order_token, Permission};
+use crate::http::auth::{
+    access_buyer, caller, confirmed_by_email, hold_reader, refuse_order_token, this_order_token, Permission,
+};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::request::{idempotency_key, read_json, read_optional_json};
 use crate::http::response::{json_response, no_content, HttpResponse};
@@ -96,8 +98,18 @@ fn owned_hold(
     Ok((event, hold, requester))
 }
 
+/// A hold, for its buyer (access token, or the payment token of this hold)
+/// or staff.
 pub fn get_hold(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
-    let (event, hold, _) = owned_hold(app, reference, request, Permission::ReadSales)?;
+    let (event, id) = app.event_of_ref(reference, 'h', "hold")?;
+    let requester = hold_reader(app, request, &event, HoldId(id))?;
+    let hold = event
+        .inventory
+        .hold_info(HoldId(id))
+        .ok_or_else(|| ApiError::not_found("unknown_hold", "there is no such hold"))?;
+    if !requester.may_act_for(hold.buyer) {
+        return Err(ApiError::forbidden("not_yours", "this hold belongs to another buyer"));
+    }
     let view = views::hold_view(&event, &hold, None, app.now());
     // A paid event's hold shows its payment (and refund) too.
     match app.engine.payment_for_hold(&event, hold.id) {
@@ -191,7 +203,8 @@ pub async fn cancel_order(app: &App, reference: &str, request: Request<Incoming>
     };
     let (cancelled, receipt) = app.engine.cancel_order(&event, order.id, requester)?;
     app.durable(receipt).await?;
-    Ok(json_response(StatusCode::OK, &views::order_json(&app.engine, &event, &cancelled)))
+    let view = if requester == Requester::Admin { views::staff_order_json } else { views::order_json };
+    Ok(json_response(StatusCode::OK, &view(&app.engine, &event, &cancelled)))
 }
 
 fn unknown_order() -> ApiError {

@@ -1,7 +1,8 @@
 //! The buyer's order after the sale: read by the access token while it
-//! lasts, by the admin, or by the order's own token (its link) long after;
-//! the show as a calendar file and the tickets as a PDF, under the same
-//! rule; a cancellation's confirmation emailed to the buyer (cancelling is
+//! lasts, by the admin, by the order's own token (its link) long after, or
+//! by the payment token of the hold it was bought with; the show as a
+//! calendar file and the tickets as a PDF, under the same rule; a
+//! cancellation's confirmation emailed to the buyer (cancelling is
 //! `holds`'s: with the order token it needs that confirmation); and "Find
 //! my order", which emails the link again and answers alike whoever asks
 //! about whatever.
@@ -24,15 +25,16 @@ use serde_json::json;
 use crate::calendar::order_ics;
 use crate::documents::{render_tickets_pdf, TicketsDocument};
 use crate::http::app::App;
-use crate::http::auth::{order_holder, order_reader, OrderReader};
+use crate::http::auth::{order_holder, order_reader, Caller, OrderReader};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::limiter::{client_key, order_key, within_budget};
 use crate::http::request::{read_json, read_optional_json};
 use crate::http::response::{json_response, HttpResponse};
 use crate::http::views;
 
-/// The order a reference names, if the caller may read it.
-fn readable_order(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<(Arc<Event>, Order)> {
+/// The order a reference names, if the caller may read it; and whether the
+/// reader is staff (who do not see the buyer's order link).
+fn readable_order(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<(Arc<Event>, Order, bool)> {
     let (event, id) = app.event_of_ref(reference, 'o', "order")?;
     let reader = order_reader(app, request, &event, OrderId(id))?;
     let order = event
@@ -46,18 +48,23 @@ fn readable_order(app: &App, reference: &str, request: &Request<Incoming>) -> Ap
         OrderReader::OrderToken { buyer } if buyer != order.buyer => {
             Err(ApiError::forbidden("not_yours", "this order token is for another buyer's order"))
         }
-        _ => Ok((event, order)),
+        OrderReader::PaymentToken { buyer, hold } if buyer != order.buyer || hold != order.hold => {
+            Err(ApiError::forbidden("not_yours", "this payment token is for another hold's order"))
+        }
+        OrderReader::Caller(Caller::Staff(_)) => Ok((event, order, true)),
+        _ => Ok((event, order, false)),
     }
 }
 
 pub fn get_order(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
-    let (event, order) = readable_order(app, reference, request)?;
-    Ok(json_response(StatusCode::OK, &views::order_json(&app.engine, &event, &order)))
+    let (event, order, staff) = readable_order(app, reference, request)?;
+    let view = if staff { views::staff_order_json } else { views::order_json };
+    Ok(json_response(StatusCode::OK, &view(&app.engine, &event, &order)))
 }
 
 /// The show as an `.ics` file, named after the order.
 pub fn order_calendar(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
-    let (event, order) = readable_order(app, reference, request)?;
+    let (event, order, _) = readable_order(app, reference, request)?;
     let order_id = views::order_ref(&event, order.id);
     let body = Bytes::from(order_ics(&event, &order, &order_id));
     Ok(attachment(body, "text/calendar; charset=utf-8", &format!("{order_id}.ics")))
@@ -66,7 +73,7 @@ pub fn order_calendar(app: &App, reference: &str, request: &Request<Incoming>) -
 /// The tickets as a PDF (one page per ticket, with its QR code), named
 /// after the order; the buyer's name on it when one is kept.
 pub async fn order_tickets_pdf(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
-    let (event, order) = readable_order(app, reference, request)?;
+    let (event, order, _) = readable_order(app, reference, request)?;
     let order_id = views::order_ref(&event, order.id);
     let name = app.engine.buyer_contact(&event, order.id).and_then(|contact| contact.name);
     let tickets = TicketsDocument::of(&app.engine, &event, &order, &order_id, name.as_deref());

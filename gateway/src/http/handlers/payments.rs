@@ -6,7 +6,7 @@
 use guichet_engine::ids::HoldId;
 use guichet_engine::json_fields;
 use guichet_engine::limits::MAX_WEBHOOK_BODY_BYTES;
-use guichet_engine::payments::PaymentError;
+use guichet_engine::payments::{DeliveredPayment, DeliveryMismatch, PaymentError};
 use guichet_engine::personal::PersonalData;
 use guichet_engine::spec::ProviderKind;
 use guichet_engine::store::{ConfirmOutcome, Confirmation};
@@ -54,12 +54,22 @@ pub async fn checkout(app: &App, reference: &str, request: Request<Incoming>) ->
         ApiError::new(StatusCode::BAD_GATEWAY, "provider_unavailable", "the payment provider did not answer; retry")
             .retry_after(5)
     })?;
+    if let CheckoutAnswer::ClientSecret { provider_ref, .. } = &answer {
+        // Kept before the page can pay: deliveries must name this payment intent.
+        let receipt = app.engine.name_provider_ref(payment.id.as_str(), provider_ref).map_err(|error| {
+            tracing::warn!(payment = payment.id.as_str(), "checkout: the provider's payment id: {error}");
+            ApiError::from(error)
+        })?;
+        app.durable(receipt).await?;
+    }
+    let payment = app.engine.payment(payment.id.as_str()).unwrap_or(payment);
     let hold = event.inventory.hold_info(HoldId(id));
     let mut view = json!({ "payment": views::payment_json(&app.engine, &event, &payment) });
     view["hold_expires_at"] = hold.map(|h| h.expires_at.to_rfc3339()).into();
+    view["payment_token"] = app.engine.payment_token(&payment).into();
     match answer {
         CheckoutAnswer::Redirect(url) => view["redirect_url"] = url.into(),
-        CheckoutAnswer::ClientSecret(secret) => {
+        CheckoutAnswer::ClientSecret { secret, .. } => {
             view["client_secret"] = secret.into();
             // What the page loads Stripe.js with to show the card form.
             if let Some(key) = &app.providers.stripe_publishable_key {
@@ -88,9 +98,27 @@ pub async fn webhook(app: &App, request: Request<Incoming>) -> ApiResult<HttpRes
     };
     let confirmation =
         Confirmation { payment, provider_event: delivery["id"].as_str(), provider_ref: object["id"].as_str() };
+    let acted_on = ["payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled"];
+    if !acted_on.contains(&kind) {
+        return Ok(received("ignored"));
+    }
+    if let Some(mismatch) = mismatch(app, object, payment, kind == "payment_intent.succeeded") {
+        // Signed, so the provider's, but not about our payment as we made it:
+        // it confirms nothing. 2xx: a retry would not change it, and days of
+        // failing deliveries would get the endpoint disabled for every payment.
+        tracing::warn!(
+            payment,
+            provider_ref = object["id"].as_str().unwrap_or_default(),
+            event = delivery["id"].as_str().unwrap_or_default(),
+            "webhook delivery rejected: {} does not match the payment",
+            mismatch.reason()
+        );
+        app.metrics.webhook_rejected(mismatch.reason());
+        return Ok(received("rejected"));
+    }
     let outcome = match kind {
         "payment_intent.succeeded" => app.engine.confirm_payment(confirmation)?,
-        "payment_intent.payment_failed" => app.engine.fail_payment(confirmation, false)?,
+        "payment_intent.payment_failed" => app.engine.decline_payment(confirmation, decline_code(object))?,
         "payment_intent.canceled" => app.engine.fail_payment(confirmation, true)?,
         _ => return Ok(received("ignored")),
     };
@@ -103,6 +131,8 @@ pub async fn webhook(app: &App, request: Request<Incoming>) -> ApiResult<HttpRes
 /// provider's webhook.
 pub async fn test_confirm(app: &App, payment_id: &str, request: Request<Incoming>) -> ApiResult<HttpResponse> {
     let unknown = || ApiError::not_found("unknown_payment", "there is no such test payment");
+    // Only while the server takes the test provider (`--enable-test-provider`).
+    app.providers.get(ProviderKind::Test).ok_or_else(unknown)?;
     let payment = app.engine.payment(payment_id).filter(|p| p.provider == ProviderKind::Test).ok_or_else(unknown)?;
     let event = app.engine.event_by_number(guichet_engine::event::EventNumber(payment.event)).ok_or_else(unknown)?;
     if access_buyer(app, &request, &event)? != payment.buyer {
@@ -127,12 +157,32 @@ async fn settle(app: &App, outcome: &ConfirmOutcome) -> ApiResult<&'static str> 
         ConfirmOutcome::Ordered { receipt, .. } => ("ordered", Some(*receipt)),
         ConfirmOutcome::Unchanged { receipt, .. } => ("unchanged", Some(*receipt)),
         ConfirmOutcome::Released { receipt, .. } => ("released", Some(*receipt)),
+        ConfirmOutcome::Declined { receipt, .. } => ("declined", Some(*receipt)),
         ConfirmOutcome::Refunding { receipt, .. } => ("refunding", Some(*receipt)),
     };
     // A duplicate's first delivery may still be on its way to the disk.
     let receipt = app.engine.after_everything_logged(receipt.unwrap_or_default());
     app.durable(receipt).await?;
     Ok(name)
+}
+
+/// Why a delivery about one of our payments does not match it (none for a
+/// payment we do not know: that is `ignored`).
+fn mismatch(app: &App, intent: &Value, payment: &str, success: bool) -> Option<DeliveryMismatch> {
+    let ours = app.engine.payment(payment)?;
+    let delivered = DeliveredPayment {
+        provider_ref: intent["id"].as_str(),
+        amount_cents: intent["amount"].as_u64(),
+        received_cents: intent["amount_received"].as_u64(),
+        currency: intent["currency"].as_str(),
+    };
+    ours.check_delivery(&delivered, success).err()
+}
+
+/// Why the provider declined: its decline code, else its error code.
+fn decline_code(intent: &Value) -> Option<&str> {
+    let error = &intent["last_payment_error"];
+    error["decline_code"].as_str().or(error["code"].as_str())
 }
 
 fn received(outcome: &str) -> HttpResponse {
