@@ -743,3 +743,35 @@ test('a buyer of an event paid through Stripe pays in the card form, after a dec
   assert.equal(figures.body.orders, 1);
   await context.close();
 });
+
+test('back from the bank\'s own page, the card payment\'s order appears once the provider confirms', async () => {
+  const id = EVENT + '-card';
+  const context = await browser.newContext({ viewport: { width: 390, height: 800 }, locale: 'en-CA' });
+  const page = watch(await context.newPage(), 'card payer back from the bank');
+  const stripeJs = await readFile(new URL('./fixtures/stripe-v3.js', import.meta.url), 'utf8');
+  await page.route('https://js.stripe.com/**', (route) => route.fulfill({ status: 200, contentType: 'text/javascript; charset=utf-8', body: stripeJs }));
+  await page.goto(`${BASE}/e/${id}`);
+  await page.locator('#join').click();
+  await page.locator('#v-seats').waitFor({ timeout: 30000 });
+  await page.selectOption('#best-quantity', '1');
+  await page.locator('#best button[type=submit]').click();
+  await page.locator('#v-checkout').waitFor();
+  await page.fill('#pay-name', 'Marie-Annick Lépine');
+  await page.click('#pay-submit');
+  await page.locator('#card-box .fake-payment-element').waitFor();
+  const secret = await page.evaluate(() => window.fakeStripe.clientSecrets[0]);
+  const intent = secret.split('_secret_')[0];
+  // A bank that needs its own page: Stripe brings the buyer back with the outcome in the query.
+  await page.goto(`${BASE}/e/${id}?payment_intent=${intent}&payment_intent_client_secret=${secret}&redirect_status=succeeded`);
+  await page.locator('#card-status', { hasText: 'Waiting for the confirmation' }).waitFor();
+  assert.equal(new URL(page.url()).search, '', 'the address is cleaned');
+  const paymentId = await page.evaluate((key) => JSON.parse(localStorage.getItem(key)).payment.payment_id, 'guichet.e.' + id);
+  const delivered = await deliverWebhook({
+    id: 'evt_e2e_back_' + Date.now(), type: 'payment_intent.succeeded',
+    data: { object: { id: intent, object: 'payment_intent', status: 'succeeded', metadata: { payment_id: paymentId } } },
+  });
+  assert.deepEqual([delivered.status, delivered.body.outcome], [200, 'ordered'], JSON.stringify(delivered.body));
+  await page.locator('#v-done').waitFor();
+  assert.equal(await page.locator('img.qr').count(), 1);
+  await context.close();
+});

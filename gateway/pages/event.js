@@ -628,6 +628,15 @@ async function awaitOrder() {
       cardFormForget($('card-element'));
       return;
     }
+    const payment = kept().payment;
+    if (payment && (payment.status === 'failed' || payment.status === 'cancelled')) {
+      // The provider said no after all: the seats were released.
+      cardFormForget($('card-element'));
+      keep({ hold: undefined, payment: undefined });
+      await enterShop();
+      problem(t('checkout.card_failed'));
+      return;
+    }
     await sleep(1000);
   }
   $('card-status').textContent = t('checkout.confirming_slow');
