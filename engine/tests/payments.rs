@@ -326,7 +326,7 @@ fn the_sweeper_queues_the_refund_a_cancellation_lacks() {
     let event = engine.event("test-event").unwrap();
     let (first, order) = paid_order(&engine);
     engine.wait_durable(event.inventory.cancel_order(order, Requester::Admin).unwrap().1).unwrap();
-    engine.sweep_payments().unwrap();
+    swept(&engine);
     let due = engine.outbox_due("refund", 10);
     assert_eq!(due.len(), 1, "queued by the sweep");
     assert_eq!(&*due[0].idempotency_key, format!("refund-{first}"));
@@ -339,7 +339,7 @@ fn the_sweeper_queues_the_refund_a_cancellation_lacks() {
     };
     engine.wait_durable(event.inventory.cancel_order(order, Requester::Admin).unwrap().1).unwrap();
     clock.advance_ms(u64::from(MISSING_REFUNDS_CHECK_EVERY_S) * 1000);
-    engine.sweep_payments().unwrap();
+    swept(&engine);
     let keys: Vec<String> = engine.outbox_due("refund", 10).iter().map(|e| e.idempotency_key.to_string()).collect();
     assert!(keys.contains(&format!("refund-{second}")), "{keys:?}");
 }
@@ -366,4 +366,11 @@ fn a_cancellation_for_a_forgotten_hold_ends_the_payment() {
     engine.wait_durable(receipt).unwrap();
     let replayed = reopen(&storage, &clock);
     assert_eq!(replayed.payment(&payment).unwrap().state.name(), "cancelled");
+}
+
+/// One sweep of the payments, once what it logged is durable (an outbox
+/// entry is handed out only then).
+fn swept(engine: &Engine) {
+    engine.sweep_payments().unwrap();
+    engine.wait_durable(engine.after_everything_logged(guichet_engine::commit::Receipt::NONE)).unwrap();
 }

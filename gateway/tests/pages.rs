@@ -14,7 +14,8 @@ struct Server {
 
 impl Server {
     fn start(dir: &std::path::Path) -> Server {
-        Server { guichet: Guichet::start(dir, &[]) }
+        // Some events are paid through the test provider, which the server must allow.
+        Server { guichet: Guichet::start(dir, &["--enable-test-provider"]) }
     }
 
     /// One request on its own connection: (status, headers in lower case, body).

@@ -22,7 +22,8 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path) -> Server {
-        let guichet = Guichet::start(dir, &[]);
+        // Its events are paid through the test provider, which the server must allow.
+        let guichet = Guichet::start(dir, &["--enable-test-provider"]);
         let agent = ureq::Agent::config_builder().http_status_as_error(false).max_idle_connections(0).build().into();
         Server { guichet, agent }
     }
