@@ -658,6 +658,15 @@ test('a buyer of an event paid through the test provider pays on the test page a
   await context.close();
 });
 
+/** Stripe's PaymentIntent once paid in full: it must name the payment's intent, amount and currency. */
+function succeededIntent(intent, payment) {
+  return {
+    id: intent, object: 'payment_intent', status: 'succeeded',
+    amount: payment.amount_cents, amount_received: payment.amount_cents, currency: payment.currency.toLowerCase(),
+    metadata: { payment_id: payment.payment_id },
+  };
+}
+
 /** Posts a provider's webhook delivery, signed as Stripe signs: `t=<time>,v1=HMAC-SHA256(secret, "<time>.<body>")`. */
 async function deliverWebhook(delivery) {
   const body = JSON.stringify(delivery);
@@ -727,11 +736,12 @@ test('a buyer of an event paid through Stripe pays in the card form, after a dec
   const { confirms } = await fake();
   assert.equal(confirms.length, 2);
   assert.deepEqual(confirms[1], { clientSecret: secret, redirect: 'if_required', returnUrl: `${BASE}/e/${id}` });
-  const paymentId = await page.evaluate((key) => JSON.parse(localStorage.getItem(key)).payment.payment_id, 'guichet.e.' + id);
+  const payment = await page.evaluate((key) => JSON.parse(localStorage.getItem(key)).payment, 'guichet.e.' + id);
+  const paymentId = payment.payment_id;
   const intent = secret.split('_secret_')[0];
   const delivered = await deliverWebhook({
     id: 'evt_e2e_' + Date.now(), type: 'payment_intent.succeeded',
-    data: { object: { id: intent, object: 'payment_intent', status: 'succeeded', metadata: { payment_id: paymentId } } },
+    data: { object: succeededIntent(intent, payment) },
   });
   assert.deepEqual([delivered.status, delivered.body.outcome], [200, 'ordered'], JSON.stringify(delivered.body));
   await page.locator('#v-done').waitFor();
@@ -765,10 +775,10 @@ test('back from the bank\'s own page, the card payment\'s order appears once the
   await page.goto(`${BASE}/e/${id}?payment_intent=${intent}&payment_intent_client_secret=${secret}&redirect_status=succeeded`);
   await page.locator('#card-status', { hasText: 'Waiting for the confirmation' }).waitFor();
   assert.equal(new URL(page.url()).search, '', 'the address is cleaned');
-  const paymentId = await page.evaluate((key) => JSON.parse(localStorage.getItem(key)).payment.payment_id, 'guichet.e.' + id);
+  const payment = await page.evaluate((key) => JSON.parse(localStorage.getItem(key)).payment, 'guichet.e.' + id);
   const delivered = await deliverWebhook({
     id: 'evt_e2e_back_' + Date.now(), type: 'payment_intent.succeeded',
-    data: { object: { id: intent, object: 'payment_intent', status: 'succeeded', metadata: { payment_id: paymentId } } },
+    data: { object: succeededIntent(intent, payment) },
   });
   assert.deepEqual([delivered.status, delivered.body.outcome], [200, 'ordered'], JSON.stringify(delivered.body));
   await page.locator('#v-done').waitFor();
