@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use common::{data_dir, Guichet, ADMIN};
 use guichet_engine::confirmations::{self, ConfirmationClaims};
 use guichet_engine::ids::OrderId;
-use guichet_engine::limits::CANCEL_CONFIRMATION_VALID_S;
+use guichet_engine::limits::{CANCEL_CONFIRMATION_VALID_S, MAX_CONFIRMATION_CODE_LEN};
 use guichet_engine::tokens::KeyRing;
 use serde_json::{json, Value};
 
@@ -155,6 +155,9 @@ fn the_order_token_cancels_only_with_the_confirmation_emailed_to_the_buyer() {
     let guessed =
         server.call(&cancel, Some(token), Some(json!({"confirmation": "1.1.4000000000.AAAAAAAAAAAAAAAAAAAAAA"})), &[]);
     assert_eq!(guessed.code(), (403, Some("invalid_confirmation")));
+    // The body keeps to its schema whoever sends it, the access token too.
+    let too_long = json!({ "confirmation": "0".repeat(MAX_CONFIRMATION_CODE_LEN + 1) });
+    assert_eq!(server.call(&cancel, Some(&access), Some(too_long), &[]).code(), (400, Some("invalid_body")));
     let other_token = other["order_token"].as_str().unwrap();
     assert_eq!(server.call(&requests, Some(other_token), None, &[]).code(), (403, Some("not_yours")));
 

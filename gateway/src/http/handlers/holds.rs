@@ -9,6 +9,7 @@ use guichet_engine::event::Event;
 use guichet_engine::ids::{HoldId, OrderId};
 use guichet_engine::inventory::{Hold, HoldRequest, KeyedHold, Order, Receipt, Requester, SeatRequest};
 use guichet_engine::json_fields;
+use guichet_engine::limits::MAX_CONFIRMATION_CODE_LEN;
 use guichet_engine::payments::PaymentError;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -181,11 +182,21 @@ struct CancelBody {
     confirmation: Option<String>,
 }
 
+/// The body, held to its schema whoever sends it (a code is never longer).
+async fn read_cancel_body(app: &App, request: Request<Incoming>) -> ApiResult<Option<CancelBody>> {
+    let body: Option<CancelBody> = read_optional_json(request, app.max_body_bytes).await?;
+    if body.as_ref().and_then(|b| b.confirmation.as_ref()).is_some_and(|code| code.len() > MAX_CONFIRMATION_CODE_LEN) {
+        let message = format!("confirmation is at most {MAX_CONFIRMATION_CODE_LEN} characters");
+        return Err(ApiError::bad_request("invalid_body", message));
+    }
+    Ok(body)
+}
+
 pub async fn cancel_order(app: &App, reference: &str, request: Request<Incoming>) -> ApiResult<HttpResponse> {
     let (event, id) = app.event_of_ref(reference, 'o', "order")?;
     let (event, order, requester) = match this_order_token(app, &request, &event, OrderId(id))? {
         Some(buyer) => {
-            let body: Option<CancelBody> = read_optional_json(request, app.max_body_bytes).await?;
+            let body = read_cancel_body(app, request).await?;
             confirmed_by_email(app, &event, OrderId(id), body.as_ref().and_then(|b| b.confirmation.as_deref()))?;
             let order = event.inventory.order(OrderId(id)).ok_or_else(unknown_order)?;
             if order.buyer != buyer {
@@ -197,7 +208,7 @@ pub async fn cancel_order(app: &App, reference: &str, request: Request<Incoming>
             refuse_order_token(app, &request)?;
             let owned = owned_order(app, reference, &request, Permission::ManageEvent)?;
             // Checked as any body is; a confirmation adds nothing to these tokens.
-            let _: Option<CancelBody> = read_optional_json(request, app.max_body_bytes).await?;
+            read_cancel_body(app, request).await?;
             owned
         }
     };
