@@ -79,6 +79,14 @@ struct RunArgs {
     /// Overrides the scenario's seed.
     #[arg(long)]
     seed: Option<u64>,
+    /// Sells the scenario's event through the test provider (checkout, then
+    /// the test page's confirmation), whatever the scenario says.
+    #[arg(long)]
+    paid: bool,
+    /// With a paid event: every buyer gives an email address at checkout,
+    /// so each order queues its confirmation email.
+    #[arg(long)]
+    buyer_email: bool,
 }
 
 fn parse_chaos(text: &str) -> Result<u64, String> {
@@ -116,6 +124,15 @@ fn run(args: RunArgs) -> ExitCode {
     };
     if let Some(seed) = args.seed {
         scenario.seed = seed;
+    }
+    if args.paid {
+        scenario.event.payment = Some("test".into());
+    }
+    if args.buyer_email {
+        scenario.event.buyer_email = Some(true);
+    }
+    if scenario.event.buyer_email == Some(true) && scenario.event.payment.is_none() {
+        return fail("--buyer-email (buyer_email) needs a paid event: the address is given at checkout");
     }
     if args.chaos.is_some() && !args.spawn {
         return fail("--chaos needs --spawn (the tool can only kill a server it started)");

@@ -58,6 +58,10 @@ pub struct EventSettings {
     /// pays by checkout then the test page's confirmation instead of a
     /// purchase. Leave it out for an event sold as before.
     pub payment: Option<String>,
+    /// With `payment`: each buyer gives an email address at checkout
+    /// (`buyer-<n>@loadtest.invalid`), so the server queues a confirmation
+    /// email per order (and sends it, if it has a relay).
+    pub buyer_email: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -59,6 +59,7 @@ pub async fn set_up(server: Server<'_>, scenario: &Scenario, no_queue: bool) -> 
         sold_out_patience: Duration::from_secs(scenario.buyers.sold_out_patience_s),
         tally: Tally::default(),
         paid_through_test_provider: scenario.event.payment.is_some(),
+        buyer_email: scenario.event.buyer_email.unwrap_or(false),
     });
     Ok(Stage { spawned, target, admin_token, seed_sha256_before, context })
 }

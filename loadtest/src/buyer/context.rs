@@ -41,4 +41,6 @@ pub struct Context {
     /// The event is paid through the test provider: buyers check out and
     /// confirm on the test page instead of purchasing.
     pub paid_through_test_provider: bool,
+    /// Buyers give an email address at checkout.
+    pub buyer_email: bool,
 }

@@ -226,7 +226,12 @@ impl Visit {
     /// calls count under `purchase` in the report.
     async fn pay_on_test_page(&mut self, access_token: &str, hold_id: &str) -> Step<End> {
         let path = format!("/v1/holds/{hold_id}/checkout");
-        let reply = self.send(Call::new(Endpoint::Purchase, Method::POST, &path).token(access_token)).await?;
+        let mut call = Call::new(Endpoint::Purchase, Method::POST, &path).token(access_token);
+        let contact = json!({ "email": format!("buyer-{}@loadtest.invalid", self.record.plan.index) });
+        if self.context.buyer_email {
+            call = call.json(&contact);
+        }
+        let reply = self.send(call).await?;
         let payment_id = match reply.status {
             200 => reply.json()["payment"]["payment_id"].as_str().unwrap_or("").to_owned(),
             410 => return Ok(End::HoldExpired),
