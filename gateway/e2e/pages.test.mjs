@@ -5,10 +5,12 @@
 // two QR codes; a second buyer reloads mid-queue and keeps the place; the
 // promoter changes the admission rate and sees the dashboard follow; the
 // second buyer, admitted in turn, picks seats on the map; a third leaves; a
-// buyer's order link shows and prints the tickets in a fresh browser once
-// the access has expired (and downloads them as a PDF); a buyer with only
-// the order link cancels through the confirmation emailed to them, and asks
-// for a lost link again; buyers pay through the test provider's page and
+// buyer pays through the test provider and the order link the confirmation
+// email brought shows and prints the tickets in a fresh browser once the
+// access has expired (and downloads them as a PDF); a buyer with only the
+// order link cancels through the confirmation emailed to them, and has a
+// lost link emailed again (the emails read from a real SMTP server's
+// maildir); buyers pay through the test provider's page and
 // through Stripe's card form (Stripe.js routed to a fixture, the provider's
 // webhook signed by the test).
 // Any page JavaScript error, console error, or unexpected HTTP error fails
@@ -16,7 +18,8 @@
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -26,8 +29,12 @@ const WEBHOOK_SECRET = process.env.STRIPE_WEBHOOK_SECRET;
 const ADMIN = process.env.GUICHET_ADMIN_TOKEN;
 const SHOTS = process.env.SCREENSHOTS || 'screenshots';
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-/** The server's data directory: the test signs a cancellation code as the email would carry it. */
-const DATA_DIR = process.env.GUICHET_DATA_DIR;
+/** Where the SMTP server on loopback keeps what the server emailed (a maildir), and how to read it. */
+const MAIL_DIR = process.env.MAIL_DIR;
+const SMTP_PYTHON = process.env.SMTP_PYTHON;
+const PARSE_MAIL = process.env.PARSE_MAIL;
+/** The address the server puts before its emailed links (`--public-url`). */
+const PUBLIC_URL = 'http://e2e.invalid';
 assert.ok(BASE && ADMIN, 'GUICHET_URL and GUICHET_ADMIN_TOKEN are set (run.sh sets them)');
 mkdirSync(SHOTS, { recursive: true });
 
@@ -352,12 +359,13 @@ test('the promoter finds the order by its payment reference and cancels it', asy
   await buyer.page.locator('#done-thanks', { hasText: 'This order was cancelled.' }).waitFor();
 });
 
-test('the order link shows and prints the tickets in a fresh browser after the access expired', async () => {
+test('the emailed order link shows and prints the tickets in a fresh browser after the access expired', async () => {
   const id = EVENT + '-link';
   const accessS = 20;
   const created = await call('POST', '/v1/events', {
     id, name: 'Les Trois Accords — le lien', venue: 'Le Capitole, Québec',
     starts_at: '2099-05-01T00:30:00Z', on_sale_at: '2026-01-01T00:00:00Z', currency: 'CAD',
+    payment: { provider: 'test' },
     tiers: [{ id: 'parterre', name: 'Parterre', price_cents: 6500 }],
     sections: [{ id: 'A', name: 'Parterre A', tier: 'parterre', rows: [{ id: '1', seats: 10 }] }],
     per_buyer_limit: 4, hold_ttl_s: 600, room: { admit_per_minute: 60000, max_active: 10, access_ttl_s: accessS },
@@ -375,7 +383,10 @@ test('the order link shows and prints the tickets in a fresh browser after the a
   await shop.getByRole('button', { name: 'Find the best 2' }).click();
   await shop.locator('#v-checkout').waitFor();
   await shop.fill('#pay-name', 'Alex Martel');
+  await shop.fill('#pay-email', 'alex.martel@example.org');
   await shop.click('#pay-submit');
+  await shop.waitForURL(/\/pay\/test\/pay_[0-9a-f]{32}\?e=/);
+  await shop.click('#pay-now');
   await shop.locator('#v-done').waitFor();
   const link = await shop.locator('#order-link').getAttribute('href');
   assert.match(link, /^\/o\/o[0-9a-f]+-[0-9a-f]+#t=[A-Za-z0-9_-]{56}\.[A-Za-z0-9_-]{43}$/, 'the buyer page links to the order page');
@@ -392,11 +403,13 @@ test('the order link shows and prints the tickets in a fresh browser after the a
   const withAccess = await fetch(`${BASE}/v1/orders/${orderId}`, { headers: { Authorization: 'Bearer ' + kept.accessToken } });
   assert.equal(withAccess.status, 401, 'the access is over');
 
-  // A fresh browser (nothing stored) opens the link.
+  // A fresh browser (nothing stored) opens the link the confirmation email brought.
+  const emailed = await emailedLink('alex.martel@example.org', 'Your tickets for');
+  assert.equal(emailed, BASE + link, 'the email carries the same link as the page');
   const fresh = await browser.newContext({ viewport: { width: 390, height: 800 }, locale: 'en-CA', acceptDownloads: true });
   const page = watch(await fresh.newPage(), 'order link');
   assert.equal(await page.evaluate(() => localStorage.length).catch(() => 0), 0);
-  await page.goto(BASE + link);
+  await page.goto(emailed);
   await page.locator('#v-order').waitFor();
   await page.getByRole('heading', { name: 'Les Trois Accords — le lien' }).waitFor();
   const tickets = page.locator('article.ticket');
@@ -467,24 +480,35 @@ async function buyOne(event, email) {
   return (await paid.json()).order;
 }
 
+/** The messages the server emailed so far, parsed (headers, text, attachments). */
+function mails() {
+  const dir = join(MAIL_DIR, 'new');
+  let files = [];
+  try {
+    files = readdirSync(dir).map((name) => join(dir, name));
+  } catch (error) {
+    return [];
+  }
+  if (files.length === 0) return [];
+  const lines = execFileSync(SMTP_PYTHON, [PARSE_MAIL, ...files], { encoding: 'utf8' }).trim().split('\n');
+  return lines.filter(Boolean).map((line) => JSON.parse(line));
+}
+
 /**
- * The code the confirmation email carries (engine/src/confirmations.rs): the
- * server signs it when the email is written; the test, which has no mailbox,
- * signs it with the server's key the same way.
+ * Waits for the email to `address` whose subject starts with `subject`, and
+ * answers the link in it, on the server under test.
  */
-function confirmationCode(orderId, nth) {
-  const ring = JSON.parse(readFileSync(join(DATA_DIR, 'signing-keys.json'), 'utf8'));
-  const key = ring.keys.find((k) => k.id === ring.current);
-  const [event, order] = orderId.slice(1).split('-').map((hex) => BigInt('0x' + hex));
-  const expires = BigInt(Math.floor(Date.now() / 1000) + 1800);
-  const fields = Buffer.alloc(24);
-  fields.writeUInt32LE(Number(event), 0);
-  fields.writeBigUInt64LE(order, 4);
-  fields.writeUInt32LE(nth, 12);
-  fields.writeBigUInt64LE(expires, 16);
-  const mac = createHmac('sha256', Buffer.from(key.secret))
-    .update(Buffer.from('guichet cancel confirmation v1\0', 'latin1')).update(fields).digest();
-  return `${key.id}.${nth}.${expires}.${mac.subarray(0, 16).toString('base64url')}`;
+async function emailedLink(address, subject) {
+  for (let attempt = 0; attempt < 300; attempt++) {
+    const mail = mails().find((m) => m.headers.to.includes(address) && m.headers.subject.startsWith(subject));
+    if (mail) {
+      const link = mail.text.split(/\s+/).find((word) => word.startsWith(PUBLIC_URL));
+      assert.ok(link, mail.text);
+      return BASE + link.slice(PUBLIC_URL.length);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.fail(`no email "${subject}…" to ${address}`);
 }
 
 test('with only the order link, a buyer cancels through the emailed confirmation, and finds a lost link', async () => {
@@ -499,11 +523,13 @@ test('with only the order link, a buyer cancels through the emailed confirmation
   });
   assert.equal(created.status, 201, JSON.stringify(created.body));
   const order = await buyOne(id, 'kim.tremblay@example.org');
+  const confirmed = await emailedLink('kim.tremblay@example.org', 'Your tickets for');
+  assert.equal(confirmed, BASE + order.order_url, 'the confirmation email carries the order link');
 
-  // A fresh browser with the link: the order token alone asks for the confirmation.
+  // A fresh browser with the emailed link: the order token alone asks for the confirmation.
   const context = await browser.newContext({ viewport: { width: 390, height: 800 }, locale: 'en-CA' });
   const page = watch(await context.newPage(), 'cancelling buyer');
-  await page.goto(BASE + order.order_url);
+  await page.goto(confirmed);
   await page.locator('#v-order').waitFor();
   assert.equal(await page.locator('#cancel-confirm').isVisible(), false, 'no confirmation yet');
   await page.getByRole('button', { name: 'Cancel my order' }).click();
@@ -512,7 +538,9 @@ test('with only the order link, a buyer cancels through the emailed confirmation
   await screenshot(page, 'cancel-requested');
 
   // The emailed link: the same page with the code; confirming cancels.
-  await page.goto(BASE + order.order_url + '&c=' + confirmationCode(order.order_id, 1));
+  const emailed = await emailedLink('kim.tremblay@example.org', 'Confirm the cancellation');
+  assert.ok(emailed.startsWith(BASE + order.order_url + '&c='), emailed);
+  await page.goto(emailed);
   await page.getByRole('button', { name: 'Confirm the cancellation' }).click();
   await page.locator('#order-status', { hasText: 'cancelled' }).waitFor();
   assert.equal(await page.locator('#cancel-box').isVisible(), false);
@@ -530,6 +558,7 @@ test('with only the order link, a buyer cancels through the emailed confirmation
   await finder.getByRole('button', { name: 'Email me the link' }).click();
   await finder.locator('#find-result', { hasText: 'If this order was bought with this address' }).waitFor();
   await screenshot(finder, 'find-my-order');
+  assert.equal(await emailedLink('kim.tremblay@example.org', 'Your order for'), BASE + order.order_url, 'the link again');
   await home.close();
 });
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The pages' browser tests: installs what they need (Debian's chromium, the
 # npm packages of package-lock.json), builds `guichet`, starts it on a free
-# port with a temporary data directory (and a fake Stripe API, for the card
-# form's events), runs pages.test.mjs in headless
+# port with a temporary data directory (with a fake Stripe API, for the card
+# form's events, and an SMTP server on loopback, whose maildir the tests read
+# the emailed links from), runs pages.test.mjs in headless
 # Chromium, and stops the server. Screenshots go to target/e2e-screenshots/.
 # Exits non-zero on any failure, including a JavaScript error in a page.
 set -euo pipefail
@@ -49,20 +50,39 @@ done
 [ -n "$STRIPE_URL" ] || { echo "e2e: the fake Stripe API did not start" >&2; exit 1; }
 STRIPE_WEBHOOK_SECRET="whsec_e2e_$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 
+# A real SMTP server on loopback (aiosmtpd, as the email tests use), storing
+# what it receives in a maildir the tests read the emailed links from.
+SMTP_PYTHON=$(bash "$ROOT/gateway/tests/smtp/setup.sh")
+MAIL_DIR="$STRIPE_DIR/maildir"
+SMTP_PORT=$("$SMTP_PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$SMTP_PYTHON" -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$MAIL_DIR" &
+SMTP_PID=$!
+stop_helpers() {
+    kill "$SMTP_PID" 2>/dev/null || true
+    stop_fake_stripe
+}
+trap stop_helpers EXIT
+for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$SMTP_PORT") 2>/dev/null && break
+    sleep 0.1
+done
+
 # shellcheck source=../scripts/temp-server.sh
 . "$ROOT/gateway/scripts/temp-server.sh"
 temp_server_start e2e pages-e2e-server \
     --stripe-secret-key sk_test_e2e --stripe-publishable-key pk_test_e2e \
-    --stripe-webhook-secret "$STRIPE_WEBHOOK_SECRET" --stripe-api-base "$STRIPE_URL"
-# temp_server_start set its own exit trap: stop both.
-trap 'temp_server_cleanup; stop_fake_stripe' EXIT
+    --stripe-webhook-secret "$STRIPE_WEBHOOK_SECRET" --stripe-api-base "$STRIPE_URL" \
+    --smtp-relay "127.0.0.1:$SMTP_PORT" --mail-from "Guichet <billets@e2e.invalid>" --public-url "http://e2e.invalid"
+# temp_server_start set its own exit trap: stop everything.
+trap 'temp_server_cleanup; stop_helpers' EXIT
 DATA=$SERVER_DIR
 
 rm -rf "$SHOTS"
 mkdir -p "$SHOTS"
 status=0
-GUICHET_URL="$URL" GUICHET_ADMIN_TOKEN="$ADMIN_TOKEN" GUICHET_DATA_DIR="$SERVER_DIR/data" SCREENSHOTS="$SHOTS" CHROMIUM="$CHROMIUM" \
+GUICHET_URL="$URL" GUICHET_ADMIN_TOKEN="$ADMIN_TOKEN" SCREENSHOTS="$SHOTS" CHROMIUM="$CHROMIUM" \
     STRIPE_WEBHOOK_SECRET="$STRIPE_WEBHOOK_SECRET" \
+    MAIL_DIR="$MAIL_DIR" SMTP_PYTHON="$SMTP_PYTHON" PARSE_MAIL="$ROOT/gateway/tests/smtp/parse.py" \
     timeout 300 node --test --test-concurrency=1 --test-timeout=120000 --test-reporter=spec \
     "$E2E_DIR/pages.test.mjs" 2>&1 | tee "$DATA/report" || status=$?
 temp_server_check e2e "during the tests" || status=1
