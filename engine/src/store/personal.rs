@@ -75,10 +75,14 @@ impl Engine {
         self.write_personal_key(key_id, &key)?;
         let sealed = SealedContact::seal(data, key_id, &key, nonce);
         let mut book = self.personal.lock();
-        if book.get(&payment.id).is_some() {
+        // Checked again under the lock: another checkout may have kept this
+        // payment's data, or taken the last place, while the key was written
+        // (apply would refuse the record, after it is in the log).
+        let (kept, full) = (book.get(&payment.id).is_some(), book.is_full());
+        if kept || full {
             drop(book);
             self.delete_personal_key(key_id)?;
-            return Ok(Receipt::NONE);
+            return if kept { Ok(Receipt::NONE) } else { Err(PersonalError::TooMany.into()) };
         }
         let at = self.clock.now();
         let record = PersonalRecord::Kept { payment: payment.id.clone(), event: payment.event, sealed, at };

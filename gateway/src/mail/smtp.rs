@@ -42,9 +42,30 @@ impl Relay {
                 let code = error.status().map_or_else(|| "5xx".to_owned(), |code| code.to_string());
                 Err(SendFailure { permanent: true, message: format!("the relay refused the message ({code})") })
             }
-            Err(error) => Err(SendFailure { permanent: false, message: error.to_string() }),
+            // A deferral's words may name the recipient too (`450 <ada@…>: mailbox full`),
+            // and this text is logged: its code alone is kept.
+            Err(error) => {
+                let message = match error.status() {
+                    Some(code) => format!("the relay deferred the message ({code})"),
+                    None if error.is_timeout() => "the relay did not answer in time".to_owned(),
+                    None => format!("the relay could not be reached: {}", connection_error(&error)),
+                };
+                Err(SendFailure { permanent: false, message })
+            }
         }
     }
+}
+
+/// What went wrong below SMTP (the socket's error), never a reply's words.
+fn connection_error(error: &lettre::transport::smtp::Error) -> String {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(inner) = source {
+        if let Some(io) = inner.downcast_ref::<std::io::Error>() {
+            return io.to_string();
+        }
+        source = inner.source();
+    }
+    "no answer".to_owned()
 }
 
 /// `host:port` (an IPv6 host in brackets) into its parts.
@@ -61,7 +82,55 @@ pub fn split_host_port(address: &str) -> Result<(&str, u16), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::split_host_port;
+    use std::time::Duration;
+
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    use super::{split_host_port, MailSettings, Relay};
+
+    /// A relay that defers every recipient with words naming the address.
+    async fn deferring_relay() -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            let (read, mut write) = socket.into_split();
+            let mut lines = BufReader::new(read).lines();
+            write.write_all(b"220 relay\r\n").await.unwrap();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let reply: &[u8] = match &line.get(..4).unwrap_or_default().to_ascii_uppercase()[..] {
+                    "RCPT" => b"450 4.2.2 <ada@example.org>: mailbox full\r\n",
+                    "QUIT" => b"221 bye\r\n",
+                    _ => b"250 ok\r\n",
+                };
+                if write.write_all(reply).await.is_err() {
+                    break;
+                }
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn a_deferral_is_told_by_its_code_not_its_words_which_may_name_the_buyer() {
+        let port = deferring_relay().await;
+        let settings = MailSettings {
+            relay: format!("127.0.0.1:{port}"),
+            from: "Guichet <tickets@example.net>".parse().unwrap(),
+            public_url: "https://tickets.example.net".into(),
+            timeout: Duration::from_secs(5),
+        };
+        let message = lettre::Message::builder()
+            .from(settings.from.clone())
+            .to("Ada <ada@example.org>".parse().unwrap())
+            .subject("s")
+            .body(String::from("b"))
+            .unwrap();
+        let failure = Relay::new(&settings).unwrap().send(message).await.unwrap_err();
+        assert!(!failure.permanent);
+        assert!(!failure.message.contains("ada@"), "{}", failure.message);
+        assert!(failure.message.contains("450"), "{}", failure.message);
+    }
 
     #[test]
     fn a_relay_address_is_host_and_port() {
