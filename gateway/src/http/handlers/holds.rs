@@ -89,14 +89,18 @@ fn owned_hold(
 ) -> ApiResult<(Arc<Event>, Hold, Requester)> {
     let (event, id) = app.event_of_ref(reference, 'h', "hold")?;
     let requester = caller(app, request, &event, permission)?.requester();
-    let hold = event
-        .inventory
-        .hold_info(HoldId(id))
-        .ok_or_else(|| ApiError::not_found("unknown_hold", "there is no such hold"))?;
+    let hold = hold_for(&event, HoldId(id), requester)?;
+    Ok((event, hold, requester))
+}
+
+/// Hold `id` of `event`, if `requester` may act for its buyer.
+fn hold_for(event: &Event, id: HoldId, requester: Requester) -> ApiResult<Hold> {
+    let hold =
+        event.inventory.hold_info(id).ok_or_else(|| ApiError::not_found("unknown_hold", "there is no such hold"))?;
     if !requester.may_act_for(hold.buyer) {
         return Err(ApiError::forbidden("not_yours", "this hold belongs to another buyer"));
     }
-    Ok((event, hold, requester))
+    Ok(hold)
 }
 
 /// A hold, for its buyer (access token, or the payment token of this hold)
@@ -104,13 +108,7 @@ fn owned_hold(
 pub fn get_hold(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
     let (event, id) = app.event_of_ref(reference, 'h', "hold")?;
     let requester = hold_reader(app, request, &event, HoldId(id))?;
-    let hold = event
-        .inventory
-        .hold_info(HoldId(id))
-        .ok_or_else(|| ApiError::not_found("unknown_hold", "there is no such hold"))?;
-    if !requester.may_act_for(hold.buyer) {
-        return Err(ApiError::forbidden("not_yours", "this hold belongs to another buyer"));
-    }
+    let hold = hold_for(&event, HoldId(id), requester)?;
     let view = views::hold_view(&event, &hold, None, app.now());
     // A paid event's hold shows its payment (and refund) too.
     match app.engine.payment_for_hold(&event, hold.id) {
