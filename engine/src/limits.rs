@@ -192,7 +192,11 @@ pub const MAX_CONFIRMATION_CODE_LEN: usize = 80;
 /// An email address as "Find my order" takes it, in characters (RFC 5321's
 /// longest path is 254 octets).
 pub const MAX_LOOKUP_EMAIL_CHARS: usize = 254;
-/// Ticket PDFs rendered at once (the order route and the email worker
-/// together; more wait their turn): rendering is CPU work, kept to fewer
-/// threads than the machine's two cores so the sale is never starved.
-pub const MAX_DOCUMENT_RENDERS_AT_ONCE: usize = 1;
+/// Pieces of background work (a ticket PDF to render, an email to write and
+/// send) queued for the spare CPU at once; a download that finds the queue
+/// full is answered 503 `renderer_busy` rather than waiting in line.
+pub const MAX_SPARE_CPU_JOBS: usize = 64;
+/// How long a buyer's PDF download waits for the spare CPU before 503
+/// `renderer_busy`: during a spike the sale takes every core, and the PDF
+/// can come later.
+pub const DOWNLOAD_RENDER_WAIT_S: u64 = 10;

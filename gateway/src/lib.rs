@@ -12,6 +12,7 @@ pub mod mail_status;
 mod metrics;
 pub mod payments;
 pub mod server;
+pub mod spare_cpu;
 pub mod token_tool;
 pub mod wal_tool;
 mod watchdog;

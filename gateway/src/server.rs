@@ -29,6 +29,7 @@ use crate::http::limiter::WindowLimiter;
 use crate::http::router::{metric_labels, Router};
 use crate::mail_status::MailStatus;
 use crate::metrics::Metrics;
+use crate::spare_cpu::SpareCpu;
 use crate::watchdog::{with_deadline, ConnectionLimits, Watchdog, WatchedStream};
 
 /// How long in-flight requests get to finish at shutdown.
@@ -115,6 +116,7 @@ async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App)) -> 
     let metrics = Metrics::new(metric_labels());
     let relay = config.mail.as_ref().map(|mail| mail.relay.clone());
     let mail = Arc::new(MailStatus::new(relay, metrics.mail_meters()));
+    let spare = Arc::new(SpareCpu::start().map_err(|e| format!("starting the background worker: {e}"))?);
     let app = Arc::new(App {
         engine: engine.clone(),
         admin_token,
@@ -126,11 +128,12 @@ async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App)) -> 
         seat_call_limiter: WindowLimiter::new(config.seat_calls_per_minute_per_buyer),
         lookup_limiter: crate::http::limiter::LookupLimiter::default(),
         providers: providers.clone(),
+        spare: spare.clone(),
     });
     let refund_worker = tokio::spawn(crate::payments::refunds::run(engine.clone(), providers));
     let mail_worker = config.mail.clone().map(|settings| {
         tracing::info!(relay = settings.relay, "email to buyers leaves through the SMTP relay");
-        tokio::spawn(crate::mail::run(engine.clone(), Arc::new(settings), mail))
+        tokio::spawn(crate::mail::run(engine.clone(), Arc::new(settings), mail, spare))
     });
     let listener =
         TcpListener::bind(config.listen).await.map_err(|e| format!("listening on {}: {e}", config.listen))?;

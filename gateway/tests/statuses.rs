@@ -29,7 +29,12 @@ const OUT_OF_REACH: &[(&str, &str, u16, &str)] = &[
     ("get", "/v1/holds/{hold_id}", 503, "`overloaded` needs 200,000 access tokens in one minute"),
     ("get", "/v1/orders/{order_id}", 503, "`overloaded` needs 200,000 access tokens in one minute"),
     ("get", "/v1/orders/{order_id}/calendar", 503, "`overloaded` needs 200,000 access tokens in one minute"),
-    ("get", "/v1/orders/{order_id}/tickets.pdf", 503, "`overloaded` needs 200,000 access tokens in one minute"),
+    (
+        "get",
+        "/v1/orders/{order_id}/tickets.pdf",
+        503,
+        "`overloaded` needs 200,000 access tokens in one minute; `renderer_busy`, 64 PDFs queued behind a busy CPU",
+    ),
     ("get", "/v1/orders/{order_id}/tickets.pdf", 500, "`document_failed`: a signed ticket code always fits a QR code"),
     ("post", "/v1/tokens", 409, "`too_many_tokens` needs 10,000 tokens made, each with its own fsync"),
     ("post", "/v1/orders/lookup", 503, "`overloaded` needs 200,000 client addresses in one minute"),

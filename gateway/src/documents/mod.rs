@@ -7,16 +7,15 @@
 //! its page (the QR code encodes the ticket's `code`, which the door scans).
 //! [`tickets_pdf`] renders it and nothing else: no clock, no randomness, so
 //! the same order always gives the same bytes. Rendering runs only for the
-//! email worker and that route, never on the buying path.
+//! email worker and that route, on the spare CPU (`crate::spare_cpu`), never
+//! on the buying path.
 
 mod pdf;
 
 use guichet_engine::event::Event;
 use guichet_engine::inventory::{Order, OrderStatus};
-use guichet_engine::limits::MAX_DOCUMENT_RENDERS_AT_ONCE;
 use guichet_engine::store::Engine;
 use guichet_engine::time::UnixTimeMs;
-use tokio::sync::Semaphore;
 
 pub use pdf::tickets_pdf;
 
@@ -66,17 +65,6 @@ pub enum DocumentError {
     /// The PDF library refused the document (or panicked on it).
     #[error("the PDF could not be written: {0}")]
     Pdf(String),
-}
-
-/// [`tickets_pdf`] for async callers (the route, the email worker): on
-/// tokio's blocking threads, at most [`MAX_DOCUMENT_RENDERS_AT_ONCE`] at a
-/// time, so rendering never holds up the workers that serve the sale.
-pub async fn render_tickets_pdf(tickets: TicketsDocument) -> Result<Vec<u8>, DocumentError> {
-    static RENDERS: Semaphore = Semaphore::const_new(MAX_DOCUMENT_RENDERS_AT_ONCE);
-    let _turn = RENDERS.acquire().await.map_err(|_| DocumentError::Pdf("the renderer is closed".into()))?;
-    tokio::task::spawn_blocking(move || tickets_pdf(&tickets))
-        .await
-        .unwrap_or_else(|panicked| Err(DocumentError::Pdf(panicked.to_string())))
 }
 
 impl TicketsDocument {

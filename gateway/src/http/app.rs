@@ -16,6 +16,7 @@ use super::views;
 use crate::mail_status::MailStatus;
 use crate::metrics::Metrics;
 use crate::payments::Providers;
+use crate::spare_cpu::SpareCpu;
 
 pub struct App {
     pub engine: Arc<Engine>,
@@ -32,6 +33,8 @@ pub struct App {
     pub providers: Arc<Providers>,
     /// The SMTP relay's state (shared with the mail worker).
     pub mail: Arc<MailStatus>,
+    /// Where ticket PDFs are rendered (shared with the mail worker).
+    pub spare: Arc<SpareCpu>,
 }
 
 impl App {

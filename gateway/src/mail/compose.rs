@@ -4,8 +4,8 @@
 //! sender's domain and the Date is when the entry was queued, so a message
 //! sent again after a crash is the same message; an order's confirmation
 //! carries its link (`{public_url}/o/{order_id}#t={order_token}`) and its
-//! calendar file and its tickets as a PDF (rendered by `documents`, one
-//! at a time, off the serving threads); a cancellation's confirmation
+//! calendar file and its tickets as a PDF (rendered by `documents`, on the
+//! spare CPU); a cancellation's confirmation
 //! carries the link with its one-time code, signed as it is written.
 
 use std::sync::Arc;

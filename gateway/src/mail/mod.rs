@@ -18,12 +18,12 @@ use guichet_engine::emails::EMAIL_KIND;
 use guichet_engine::outbox::{OutboxEntry, OutboxEntryId};
 use guichet_engine::store::Engine;
 use lettre::message::Mailbox;
-use lettre::Message;
 
-use self::compose::Composed;
+use self::compose::{Composed, Draft};
 use self::smtp::{Relay, SendFailure};
-use crate::documents::{render_tickets_pdf, TicketsDocument};
+use crate::documents::{tickets_pdf, TicketsDocument};
 use crate::mail_status::MailStatus;
+use crate::spare_cpu::SpareCpu;
 
 /// How often the worker looks for email due.
 const MAIL_POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -43,22 +43,27 @@ pub struct MailSettings {
     pub timeout: Duration,
 }
 
-/// Runs until the task is dropped.
-pub async fn run(engine: Arc<Engine>, settings: Arc<MailSettings>, status: Arc<MailStatus>) {
-    let relay = match Relay::new(&settings) {
-        Ok(relay) => relay,
-        Err(error) => {
+/// Runs until the task is dropped. Writing and sending (the PDF, the MIME
+/// message, the SMTP exchange) happen on the spare CPU; what they need from
+/// the engine is read here first, at normal priority.
+pub async fn run(engine: Arc<Engine>, settings: Arc<MailSettings>, status: Arc<MailStatus>, spare: Arc<SpareCpu>) {
+    let for_relay = settings.clone();
+    // Built where it is used: its connection pool lives on the spare thread.
+    let relay = match spare.run(async move { Relay::new(&for_relay).map(Arc::new) }).await {
+        Ok(Ok(relay)) => relay,
+        Ok(Err(error)) => {
             tracing::error!("the SMTP relay {:?} cannot be used: {error}", settings.relay);
             status.failed(engine.clock().now(), false, &error);
             return;
         }
+        Err(stopped) => return tracing::error!("no email is sent: {stopped}"),
     };
     let mut interval = tokio::time::interval(MAIL_POLL_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
         for entry in engine.outbox_due(EMAIL_KIND, MAILS_PER_POLL) {
-            let relay_down = attempt(&engine, &settings, &relay, &status, entry).await;
+            let relay_down = attempt(&engine, &settings, &relay, &status, &spare, entry).await;
             if relay_down {
                 // The next entries would fail alike: they wait for the next look.
                 break;
@@ -72,67 +77,110 @@ pub async fn run(engine: Arc<Engine>, settings: Arc<MailSettings>, status: Arc<M
 async fn attempt(
     engine: &Arc<Engine>,
     settings: &Arc<MailSettings>,
-    relay: &Relay,
+    relay: &Arc<Relay>,
     status: &MailStatus,
+    spare: &SpareCpu,
     entry: OutboxEntry,
 ) -> bool {
     let (id, key) = (entry.id, entry.idempotency_key.clone());
     let now = || engine.clock().now();
-    let (result, permanent) = match written(engine, settings, status, &entry).await {
-        Ok(Some(message)) => match relay.send(message).await {
-            Ok(()) => {
-                status.sent(now());
-                (Ok(()), false)
+    let (result, permanent) = match parcel(engine, settings, status, &entry).await {
+        Ok(Some(parcel)) => {
+            let (relay, settings) = (relay.clone(), settings.clone());
+            let sent = spare.run(async move { parcel.write_and_send(&relay, &settings, &entry).await }).await;
+            match sent.unwrap_or_else(|stopped| Err(NotSent::Later(stopped.to_string()))) {
+                Ok(()) => {
+                    status.sent(now());
+                    (Ok(()), false)
+                }
+                Err(NotSent::Refused(SendFailure { permanent, message })) => {
+                    tracing::warn!(%key, permanent, "email not sent: {message}");
+                    status.failed(now(), permanent, &message);
+                    (Err(message), permanent)
+                }
+                Err(NotSent::Later(message)) => {
+                    tracing::warn!(%key, "email not sent: {message}");
+                    (Err(message), false)
+                }
+                Err(NotSent::Unwritable(error)) => unwritable(&key, status, error),
             }
-            Err(SendFailure { permanent, message }) => {
-                tracing::warn!(%key, permanent, "email not sent: {message}");
-                status.failed(now(), permanent, &message);
-                (Err(message), permanent)
-            }
-        },
-        Ok(None) => (Ok(()), false),
-        Err(error) => {
-            tracing::warn!(%key, "email cannot be composed: {error}");
-            status.unsendable();
-            (Err(error), true)
         }
+        Ok(None) => (Ok(()), false),
+        Err(error) => unwritable(&key, status, error),
     };
     let relay_down = result.is_err() && !permanent;
     record(engine, id, result, permanent).await;
     relay_down
 }
 
-/// The message of `entry` with its tickets rendered (`None`: nothing to
-/// send, counted as skipped); an error is for good.
-async fn written(
+fn unwritable(key: &str, status: &MailStatus, error: String) -> (Result<(), String>, bool) {
+    tracing::warn!(%key, "email cannot be composed: {error}");
+    status.unsendable();
+    (Err(error), true)
+}
+
+/// What the spare CPU needs to write and send one message: the draft, and
+/// the tickets to render when it carries them. Plain data: no engine lock
+/// is taken there.
+struct Parcel {
+    draft: Box<Draft>,
+    tickets: Option<TicketsDocument>,
+}
+
+/// Why a message did not leave.
+enum NotSent {
+    /// It cannot be written (for good).
+    Unwritable(String),
+    /// The relay did not take it.
+    Refused(SendFailure),
+    /// The server is stopping: try again after.
+    Later(String),
+}
+
+impl Parcel {
+    async fn write_and_send(self, relay: &Relay, settings: &MailSettings, entry: &OutboxEntry) -> Result<(), NotSent> {
+        let pdf = match &self.tickets {
+            Some(tickets) => {
+                Some(tickets_pdf(tickets).map_err(|e| NotSent::Unwritable(format!("the tickets PDF: {e}")))?)
+            }
+            None => None,
+        };
+        let message = self.draft.message(settings, entry, pdf).map_err(NotSent::Unwritable)?;
+        relay.send(message).await.map_err(NotSent::Refused)
+    }
+}
+
+/// What `entry` comes to, read from the engine (`None`: nothing to send,
+/// counted as skipped); an error is for good.
+async fn parcel(
     engine: &Arc<Engine>,
     settings: &Arc<MailSettings>,
     status: &MailStatus,
     entry: &OutboxEntry,
-) -> Result<Option<Message>, String> {
+) -> Result<Option<Parcel>, String> {
     // The buyer's contact is read from the key table on disk: off the serving threads.
-    let (for_prepare, settings_for_prepare, entry_for_prepare) = (engine.clone(), settings.clone(), entry.clone());
-    let prepared =
-        tokio::task::spawn_blocking(move || compose::prepare(&for_prepare, &settings_for_prepare, &entry_for_prepare))
-            .await
-            .unwrap_or_else(|panicked| Err(format!("composing panicked: {panicked}")));
-    let draft = match prepared? {
-        Composed::Write(draft) => draft,
-        Composed::Skip(reason) => {
+    let (engine, settings, for_prepare) = (engine.clone(), settings.clone(), entry.clone());
+    let prepared = tokio::task::spawn_blocking(move || {
+        let draft = match compose::prepare(&engine, &settings, &for_prepare)? {
+            Composed::Write(draft) => draft,
+            Composed::Skip(reason) => return Ok(Err(reason)),
+        };
+        let tickets = draft.wants_tickets().then(|| {
+            let name = draft.contact.name.as_deref();
+            TicketsDocument::of(&engine, &draft.event, &draft.order, &draft.order_id, name)
+        });
+        Ok(Ok(Parcel { draft, tickets }))
+    })
+    .await
+    .unwrap_or_else(|panicked| Err(format!("composing panicked: {panicked}")));
+    match prepared? {
+        Ok(parcel) => Ok(Some(parcel)),
+        Err(reason) => {
             tracing::debug!(key = %entry.idempotency_key, "email not sent: {reason}");
             status.skipped(reason);
-            return Ok(None);
+            Ok(None)
         }
-    };
-    let tickets = match draft.wants_tickets() {
-        true => {
-            let name = draft.contact.name.as_deref();
-            let document = TicketsDocument::of(engine, &draft.event, &draft.order, &draft.order_id, name);
-            Some(render_tickets_pdf(document).await.map_err(|e| format!("the tickets PDF: {e}"))?)
-        }
-        false => None,
-    };
-    draft.message(settings, entry, tickets).map(Some)
+    }
 }
 
 async fn record(engine: &Engine, id: OutboxEntryId, result: Result<(), String>, permanent: bool) {

@@ -182,6 +182,7 @@ mod tests {
             seat_call_limiter: WindowLimiter::new(1_000_000),
             lookup_limiter: crate::http::limiter::LookupLimiter::default(),
             providers: Arc::new(crate::payments::Providers::new(&crate::payments::PaymentSecrets::default())),
+            spare: Arc::new(crate::spare_cpu::SpareCpu::start().expect("a thread starts")),
         }
     }
 

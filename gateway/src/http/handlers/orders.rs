@@ -9,12 +9,13 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use guichet_engine::event::{Event, EventNumber};
 use guichet_engine::ids::OrderId;
 use guichet_engine::inventory::Order;
-use guichet_engine::limits::MAX_LOOKUP_EMAIL_CHARS;
+use guichet_engine::limits::{DOWNLOAD_RENDER_WAIT_S, MAX_LOOKUP_EMAIL_CHARS};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
@@ -23,7 +24,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::calendar::order_ics;
-use crate::documents::{render_tickets_pdf, TicketsDocument};
+use crate::documents::{tickets_pdf, TicketsDocument};
 use crate::http::app::App;
 use crate::http::auth::{order_holder, order_reader, Caller, OrderReader};
 use crate::http::error::{ApiError, ApiResult};
@@ -31,6 +32,7 @@ use crate::http::limiter::{client_key, order_key, within_budget};
 use crate::http::request::{read_json, read_optional_json};
 use crate::http::response::{json_response, HttpResponse};
 use crate::http::views;
+use crate::spare_cpu::SpareCpuError;
 
 /// The order a reference names, if the caller may read it; and whether the
 /// reader is staff (who do not see the buyer's order link).
@@ -75,13 +77,37 @@ pub fn order_calendar(app: &App, reference: &str, request: &Request<Incoming>) -
 pub async fn order_tickets_pdf(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
     let (event, order, _) = readable_order(app, reference, request)?;
     let order_id = views::order_ref(&event, order.id);
-    let name = app.engine.buyer_contact(&event, order.id).and_then(|contact| contact.name);
-    let tickets = TicketsDocument::of(&app.engine, &event, &order, &order_id, name.as_deref());
-    let pdf = render_tickets_pdf(tickets).await.map_err(|error| {
+    // The buyer's name is read from the key table on disk: off the serving threads.
+    let (engine, id) = (app.engine.clone(), order_id.clone());
+    let tickets = tokio::task::spawn_blocking(move || {
+        let name = engine.buyer_contact(&event, order.id).and_then(|contact| contact.name);
+        TicketsDocument::of(&engine, &event, &order, &id, name.as_deref())
+    })
+    .await
+    .map_err(|error| {
         tracing::error!(order = %order_id, %error, "the tickets PDF could not be made");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "document_failed", "the tickets PDF could not be made")
     })?;
+    let wait = Duration::from_secs(DOWNLOAD_RENDER_WAIT_S);
+    let rendered = app.spare.run_within(wait, async move { tickets_pdf(&tickets) }).await;
+    let failed = |error: &dyn std::fmt::Display| {
+        tracing::error!(order = %order_id, %error, "the tickets PDF could not be made");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "document_failed", "the tickets PDF could not be made")
+    };
+    let pdf = match rendered {
+        Ok(Ok(pdf)) => pdf,
+        Ok(Err(error)) => return Err(failed(&error)),
+        Err(SpareCpuError::Busy) => return Err(renderer_busy()),
+        Err(error @ SpareCpuError::Stopped) => return Err(failed(&error)),
+    };
     Ok(attachment(Bytes::from(pdf), "application/pdf", &format!("{order_id}-tickets.pdf")))
+}
+
+/// The sale has the CPU: the PDF can come later (the order page shows the
+/// same tickets meanwhile).
+fn renderer_busy() -> ApiError {
+    let message = "the tickets PDF cannot be made while the server is this busy; retry in a minute";
+    ApiError::unavailable("renderer_busy", message).retry_after(60)
 }
 
 /// A file to download: its type, its name, and not for shared caches (it is

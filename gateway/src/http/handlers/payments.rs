@@ -45,8 +45,12 @@ pub async fn checkout(app: &App, reference: &str, request: Request<Incoming>) ->
             .retry_after(60)
     })?;
     let (payment, mut receipt) = app.engine.start_payment(&event, HoldId(id), buyer)?;
-    if let Some(personal) = &personal {
-        receipt = receipt.max(app.engine.keep_personal_data(&payment, personal)?);
+    if let Some(personal) = personal {
+        // The key is written and synced to the key table: off the serving threads.
+        let (engine, for_key) = (app.engine.clone(), payment.clone());
+        let kept = tokio::task::spawn_blocking(move || engine.keep_personal_data(&for_key, &personal)).await;
+        // A panic there is the engine's own (a broken invariant): it stays one.
+        receipt = receipt.max(kept.unwrap_or_else(|panicked| std::panic::resume_unwind(panicked.into_panic()))?);
     }
     app.durable(receipt).await?;
     let answer = provider.checkout(&payment).await.map_err(|error| {
