@@ -171,6 +171,13 @@ pub const MAX_EMAIL_BYTES: usize = 254;
 pub const MAX_BUYER_NAME_BYTES: usize = 200;
 /// Buyers' personal data kept (one per payment at most).
 pub const MAX_PERSONAL_RECORDS: usize = MAX_PAYMENTS;
+/// Keys written and synced to the key table ahead of need, so a checkout
+/// that gives an email takes one instead of waiting for the disk (with
+/// none left, it writes its own).
+pub const SPARE_PERSONAL_KEYS: usize = 64;
+/// Spare keys made per upkeep tick (10 a second): 40 keys a second, above a
+/// spike's checkouts, in small steps that never hold the room's tick long.
+pub const SPARE_PERSONAL_KEYS_PER_TICK: usize = 4;
 /// A buyer's personal data is erased (its key deleted) this long after the
 /// show starts: time for the refunds, questions and chargebacks that follow.
 pub const PERSONAL_DATA_KEPT_AFTER_SHOW_S: u32 = 30 * 86_400;

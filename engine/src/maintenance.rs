@@ -1,12 +1,14 @@
 //! Background upkeep of an [`Engine`]: the waiting rooms' admission tick, the
 //! hold sweeper (so availability counts do not wait for the next buyer), the
 //! personal data's retention (erased `PERSONAL_DATA_KEPT_AFTER_SHOW_S` after
-//! the show), and periodic snapshots (so recovery replays a bounded log).
+//! the show) and its spare keys (written ahead of the checkouts that take
+//! them), and periodic snapshots (so recovery replays a bounded log).
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::limits::SPARE_PERSONAL_KEYS_PER_TICK;
 use crate::store::Engine;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,10 +73,14 @@ impl Drop for Maintenance {
 /// pauses every event briefly).
 const SNAPSHOT_RETRY_AFTER: Duration = Duration::from_secs(30);
 
+/// A key table that cannot be written is said at most this often.
+const KEY_TABLE_WARN_EVERY: Duration = Duration::from_secs(60);
+
 fn run(engine: &Engine, options: MaintenanceOptions, stop: &(Mutex<bool>, Condvar)) {
     let (stopped, wake) = stop;
     let mut next_sweep = Instant::now();
     let mut next_snapshot_try = Instant::now();
+    let mut key_table_warned: Option<Instant> = None;
     loop {
         {
             let guard = stopped.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -92,6 +98,13 @@ fn run(engine: &Engine, options: MaintenanceOptions, stop: &(Mutex<bool>, Condva
             if let Err(error) = event.tick() {
                 tracing::error!(event = event.id(), "waiting room tick: {error}");
             }
+        }
+        match engine.make_spare_personal_keys(SPARE_PERSONAL_KEYS_PER_TICK) {
+            Err(error) if key_table_warned.is_none_or(|at| at.elapsed() >= KEY_TABLE_WARN_EVERY) => {
+                tracing::warn!("spare personal-data keys: {error}; checkouts write their own");
+                key_table_warned = Some(Instant::now());
+            }
+            _ => {}
         }
         if Instant::now() < next_sweep {
             continue;

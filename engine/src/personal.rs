@@ -38,9 +38,9 @@ pub struct PersonalData {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PersonalError {
     #[error("email: {0}")]
-    InvalidEmail(&'static str),
+    InvalidEmail(String),
     #[error("name: {0}")]
-    InvalidName(&'static str),
+    InvalidName(String),
     #[error("the engine keeps as much personal data as it can ({MAX_PERSONAL_RECORDS} buyers)")]
     TooMany,
     #[error("the personal-data key table could not be written: {0}")]
@@ -87,28 +87,28 @@ impl PersonalData {
 
 /// An address as mail relays take it: one `@` between two non-empty parts,
 /// no spaces or control characters (no header can be smuggled in).
-fn check_email(email: &str) -> Result<(), &'static str> {
+fn check_email(email: &str) -> Result<(), String> {
     if email.len() > MAX_EMAIL_BYTES {
-        return Err("at most 254 bytes");
+        return Err(format!("at most {MAX_EMAIL_BYTES} bytes"));
     }
     if email.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err("no spaces or control characters");
+        return Err("no spaces or control characters".into());
     }
     match email.split_once('@') {
         Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !domain.contains('@') => Ok(()),
-        _ => Err("one @ between a name and a domain"),
+        _ => Err("one @ between a name and a domain".into()),
     }
 }
 
-fn check_name(name: &str) -> Result<(), &'static str> {
+fn check_name(name: &str) -> Result<(), String> {
     if name.len() > MAX_BUYER_NAME_BYTES {
-        return Err("at most 200 bytes");
+        return Err(format!("at most {MAX_BUYER_NAME_BYTES} bytes"));
     }
     if name.trim().is_empty() {
-        return Err("not empty");
+        return Err("not empty".into());
     }
     if name.chars().any(char::is_control) {
-        return Err("no control characters");
+        return Err("no control characters".into());
     }
     Ok(())
 }

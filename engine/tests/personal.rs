@@ -9,7 +9,7 @@ use common::*;
 use guichet_engine::clock::ManualClock;
 use guichet_engine::credentials::CredentialId;
 use guichet_engine::ids::{BuyerId, OrderId};
-use guichet_engine::limits::PERSONAL_DATA_KEPT_AFTER_SHOW_S;
+use guichet_engine::limits::{PERSONAL_DATA_KEPT_AFTER_SHOW_S, SPARE_PERSONAL_KEYS};
 use guichet_engine::personal::{BuyerContact, ErasedBy, PersonalData};
 use guichet_engine::store::personal::{PersonalDataState, KEY_TABLE_DIR};
 use guichet_engine::store::{ConfirmOutcome, Confirmation, Engine, EngineOptions};
@@ -183,4 +183,24 @@ fn the_sweeper_erases_personal_data_past_its_retention() {
     }
     maintenance.stop();
     assert_eq!(contact_of(&engine, order), None);
+}
+
+#[test]
+fn a_checkout_takes_a_spare_key_written_ahead_and_unused_spares_go_at_open() {
+    let (storage, clock) = (MemoryStorage::new(), Arc::new(ManualClock::new(T0)));
+    let engine = paid_engine(&storage, &clock);
+    assert_eq!(engine.make_spare_personal_keys(3).unwrap(), 3);
+    assert_eq!(engine.make_spare_personal_keys(SPARE_PERSONAL_KEYS).unwrap(), SPARE_PERSONAL_KEYS - 3);
+    assert_eq!(engine.make_spare_personal_keys(1).unwrap(), 0, "never more than the limit");
+    let written_ahead = key_files(&storage);
+    assert_eq!(written_ahead.len(), SPARE_PERSONAL_KEYS);
+    let order = bought_with_contact(&engine);
+    assert_eq!(key_files(&storage), written_ahead, "the checkout wrote no key of its own");
+    assert_eq!(contact_of(&engine, order), Some(contact()));
+    let (reopened, disk) = reopen(&storage, &clock);
+    assert_eq!(contact_of(&reopened, order), Some(contact()), "the spare key it took was durable");
+    let left = disk.subdirectory(KEY_TABLE_DIR).unwrap().list().unwrap();
+    assert_eq!(left.len(), 1, "the spares nobody took are removed at open: {left:?}");
+    assert!(written_ahead.contains(&left[0]));
+    assert_eq!(on_disk(&disk, EMAIL.as_bytes()), Vec::<String>::new());
 }

@@ -42,7 +42,7 @@ use crate::inventory::{HoldKeysSnapshot, InventoryError, InventorySnapshot};
 use crate::limits::{DEFAULT_HEARTBEAT_GRACE_S, DEFAULT_POLL_TOLERANCE_PERCENT, MAX_EVENTS};
 use crate::outbox::Outbox;
 use crate::payments::PaymentBook;
-use crate::personal::PersonalBook;
+use crate::personal::{ContactKey, KeyId, PersonalBook};
 use crate::room::{BuyerState, JoinKeysSnapshot, QueueStatus, RoomSnapshot};
 use crate::spec::SpecErrors;
 use crate::tickets::{TicketClaims, TicketSigner};
@@ -198,6 +198,9 @@ pub struct Engine {
     /// snapshot or the log).
     personal: Mutex<PersonalBook>,
     personal_keys: Arc<dyn Storage>,
+    /// Keys already durable in the key table and named by no record yet
+    /// (at most `SPARE_PERSONAL_KEYS`), taken by checkouts.
+    spare_personal_keys: Mutex<Vec<(KeyId, ContactKey)>>,
     /// When the sweeper last looked for cancelled orders without their
     /// refund (ms; 0: a refund was refused since, look at the next sweep).
     missing_refunds_checked_ms: AtomicU64,
@@ -236,6 +239,7 @@ impl Engine {
             outbox: Mutex::new(Outbox::default()),
             personal: Mutex::new(PersonalBook::default()),
             personal_keys,
+            spare_personal_keys: Mutex::new(Vec::new()),
             missing_refunds_checked_ms: AtomicU64::new(0),
         }
     }
@@ -376,6 +380,10 @@ impl Engine {
     /// A clean stop: a snapshot (so the next start replays nothing), then the
     /// log is closed. Call once traffic has stopped.
     pub fn shutdown(&self) -> Result<SnapshotReport, SnapshotError> {
+        // A stopped server's key table holds only keys that seal data.
+        if let Err(error) = self.discard_spare_personal_keys() {
+            tracing::warn!("spare personal-data keys left for the next start to remove: {error}");
+        }
         let report = self.snapshot();
         self.close();
         report

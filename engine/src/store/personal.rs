@@ -13,6 +13,13 @@
 //! is logged. A key whose record a crash cut off is removed when the engine
 //! opens ([`Engine::remove_unused_personal_keys`]).
 //!
+//! So that a checkout does not wait for those syncs, the upkeep thread
+//! keeps up to `SPARE_PERSONAL_KEYS` keys written ahead
+//! ([`Engine::make_spare_personal_keys`]); a checkout takes one, already
+//! durable, and writes its own only when none is left. Spare keys seal
+//! nothing: at open they are unused keys like any other, removed, and made
+//! again.
+//!
 //! An order's data is found through its payment (`payment_ref` is the
 //! payment id, and the payment must have made this very order), never
 //! through anything the buyer or a shop could name.
@@ -25,7 +32,7 @@ use crate::commit::{Receipt, SinkError};
 use crate::event::{Event, EventNumber, WalRecordRef};
 use crate::ids::OrderId;
 use crate::inventory::Order;
-use crate::limits::PERSONAL_DATA_KEPT_AFTER_SHOW_S;
+use crate::limits::{PERSONAL_DATA_KEPT_AFTER_SHOW_S, SPARE_PERSONAL_KEYS};
 use crate::payments::{Payment, PaymentId, PaymentState};
 pub use crate::personal::BuyerContact;
 use crate::personal::{
@@ -70,9 +77,16 @@ impl Engine {
                 return Err(PersonalError::TooMany.into());
             }
         }
-        let (key_id, key, nonce) = self.new_personal_key();
-        // Written durably before any record names it, and outside the lock.
-        self.write_personal_key(key_id, &key)?;
+        let (key_id, key) = match self.spare_personal_keys.lock().pop() {
+            Some(spare) => spare,
+            None => {
+                let (key_id, key) = self.new_personal_key();
+                // Written durably before any record names it, and outside the lock.
+                self.write_personal_key(key_id, &key)?;
+                (key_id, key)
+            }
+        };
+        let nonce = self.new_nonce();
         let sealed = SealedContact::seal(data, key_id, &key, nonce);
         let mut book = self.personal.lock();
         // Checked again under the lock: another checkout may have kept this
@@ -180,12 +194,43 @@ impl Engine {
         made_this_order.then(|| payment.id.clone())
     }
 
-    fn new_personal_key(&self) -> (KeyId, ContactKey, [u8; 24]) {
-        let (mut id, mut key, mut nonce) = ([0; 16], [0; 32], [0; 24]);
+    /// Writes up to `at_most` keys ahead, durably, until
+    /// `SPARE_PERSONAL_KEYS` are spare (the upkeep thread calls it); returns
+    /// how many it made.
+    pub fn make_spare_personal_keys(&self, at_most: usize) -> Result<usize, PersonalError> {
+        let missing = SPARE_PERSONAL_KEYS.saturating_sub(self.spare_personal_keys.lock().len());
+        for made in 0..missing.min(at_most) {
+            let (key_id, key) = self.new_personal_key();
+            // Durable before a checkout can take it: it may seal data at once.
+            self.write_personal_key(key_id, &key)?;
+            let mut spare = self.spare_personal_keys.lock();
+            if spare.len() >= SPARE_PERSONAL_KEYS {
+                drop(spare);
+                self.delete_personal_key(key_id)?;
+                return Ok(made);
+            }
+            spare.push((key_id, key));
+        }
+        Ok(missing.min(at_most))
+    }
+
+    /// Deletes the spare keys (at shutdown); none is taken after.
+    pub(crate) fn discard_spare_personal_keys(&self) -> Result<(), PersonalError> {
+        let spare = std::mem::take(&mut *self.spare_personal_keys.lock());
+        spare.into_iter().try_for_each(|(key_id, _)| self.delete_personal_key(key_id))
+    }
+
+    fn new_personal_key(&self) -> (KeyId, ContactKey) {
+        let (mut id, mut key) = ([0; 16], [0; 32]);
         self.options.entropy.fill(&mut id);
         self.options.entropy.fill(&mut key);
+        (KeyId(id), ContactKey(key))
+    }
+
+    fn new_nonce(&self) -> [u8; 24] {
+        let mut nonce = [0; 24];
         self.options.entropy.fill(&mut nonce);
-        (KeyId(id), ContactKey(key), nonce)
+        nonce
     }
 
     fn write_personal_key(&self, id: KeyId, key: &ContactKey) -> Result<(), PersonalError> {

@@ -162,7 +162,8 @@ pub async fn lookup(app: &App, client: IpAddr, request: Request<Incoming>) -> Ap
     within_budget(&limits.per_client, client_key(client), app.now(), "lookup_rate_limited")?;
     let body: LookupBody = read_json(request, app.max_body_bytes).await?;
     if body.email.chars().count() > MAX_LOOKUP_EMAIL_CHARS || !body.email.contains('@') {
-        return Err(ApiError::bad_request("invalid_email", "email must be an address (at most 254 characters)"));
+        let message = format!("email must be an address (at most {MAX_LOOKUP_EMAIL_CHARS} characters)");
+        return Err(ApiError::bad_request("invalid_email", message));
     }
     if body.order_id.chars().count() > MAX_LOOKUP_ORDER_ID_LEN {
         return Err(ApiError::bad_request("invalid_order_id", "order_id is an order's id, as o1-2a"));
@@ -171,8 +172,14 @@ pub async fn lookup(app: &App, client: IpAddr, request: Request<Incoming>) -> Ap
     within_budget(&limits.per_order, order_key(&body.order_id, parsed), app.now(), "lookup_rate_limited")?;
     let event = parsed.and_then(|(number, _)| app.engine.event_by_number(EventNumber(number)));
     let order = OrderId(parsed.map_or(0, |(_, id)| id));
-    if let Err(error) = app.engine.request_order_link(event.as_deref(), order, &body.email) {
-        tracing::warn!(code = error.code(), %error, "an order link's email was not queued");
-    }
+    // Matched after the answer, on a blocking thread (the address is read
+    // from the key table): how long the answer takes tells nothing of
+    // whether the order exists or the address matched.
+    let engine = app.engine.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(error) = engine.request_order_link(event.as_deref(), order, &body.email) {
+            tracing::warn!(code = error.code(), %error, "an order link's email was not queued");
+        }
+    });
     Ok(json_response(StatusCode::ACCEPTED, &json!({ "status": "accepted" })))
 }
