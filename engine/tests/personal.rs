@@ -197,6 +197,7 @@ fn a_checkout_takes_a_spare_key_written_ahead_and_unused_spares_go_at_open() {
     let order = bought_with_contact(&engine);
     assert_eq!(key_files(&storage), written_ahead, "the checkout wrote no key of its own");
     assert_eq!(contact_of(&engine, order), Some(contact()));
+    assert_eq!(engine.make_spare_personal_keys(1).unwrap(), 0, "made again only once half are taken");
     let (reopened, disk) = reopen(&storage, &clock);
     assert_eq!(contact_of(&reopened, order), Some(contact()), "the spare key it took was durable");
     let left = disk.subdirectory(KEY_TABLE_DIR).unwrap().list().unwrap();

@@ -194,24 +194,23 @@ impl Engine {
         made_this_order.then(|| payment.id.clone())
     }
 
-    /// Writes up to `at_most` keys ahead, durably, until
-    /// `SPARE_PERSONAL_KEYS` are spare (the upkeep thread calls it); returns
-    /// how many it made.
+    /// Once fewer than half of `SPARE_PERSONAL_KEYS` are spare, writes up
+    /// to `at_most` keys ahead, durably and in one batch (the upkeep thread
+    /// calls it); returns how many it made.
     pub fn make_spare_personal_keys(&self, at_most: usize) -> Result<usize, PersonalError> {
-        let missing = SPARE_PERSONAL_KEYS.saturating_sub(self.spare_personal_keys.lock().len());
-        for made in 0..missing.min(at_most) {
-            let (key_id, key) = self.new_personal_key();
-            // Durable before a checkout can take it: it may seal data at once.
-            self.write_personal_key(key_id, &key)?;
-            let mut spare = self.spare_personal_keys.lock();
-            if spare.len() >= SPARE_PERSONAL_KEYS {
-                drop(spare);
-                self.delete_personal_key(key_id)?;
-                return Ok(made);
-            }
-            spare.push((key_id, key));
+        let spare = self.spare_personal_keys.lock().len();
+        if spare >= SPARE_PERSONAL_KEYS / 2 {
+            return Ok(0);
         }
-        Ok(missing.min(at_most))
+        let keys: Vec<(KeyId, ContactKey)> =
+            (0..(SPARE_PERSONAL_KEYS - spare).min(at_most)).map(|_| self.new_personal_key()).collect();
+        let files: Vec<(String, Vec<u8>)> = keys.iter().map(|(id, key)| (key_file(*id), key.0.to_vec())).collect();
+        // Durable before a checkout can take one: it may seal data at once.
+        let written = self.personal_keys.write_new_files(&files);
+        written.map_err(|error| key_table_error(&*self.personal_keys, keys[0].0, error))?;
+        let made = keys.len();
+        self.spare_personal_keys.lock().extend(keys);
+        Ok(made)
     }
 
     /// Deletes the spare keys (at shutdown); none is taken after.

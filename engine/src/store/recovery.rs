@@ -169,7 +169,10 @@ impl Engine {
         }
         let unused_keys = engine.remove_unused_personal_keys()?;
         if unused_keys > 0 {
-            tracing::warn!(unused_keys, "removed personal-data keys no record needs (spares a crash left, or a checkout it cut short)");
+            tracing::warn!(
+                unused_keys,
+                "removed personal-data keys no record needs (spares a crash left, or a checkout it cut short)"
+            );
         }
         report.records_replayed = replay.position.records;
         report.last_sequence = replay.position.last;
