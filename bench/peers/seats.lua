@@ -15,10 +15,15 @@
 --   whole cycle in one call); replies the seats held.
 -- "hold_or_release": release the buyer's hold if there is one, else hold
 --   `quantity` seats; replies {"held", seats...} or {"released", id}.
--- Fewer than `quantity` seats free: the error SOLD_OUT, nothing changed.
+-- Fewer than `quantity` seats free: the error SOLD_OUT, nothing changed; a
+-- quantity outside 1..8 (a buyer's limit): BAD_QUANTITY.
 local free, expiries, last_id = KEYS[1], KEYS[2], KEYS[3]
 local op, buyer, quantity, ttl_s = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local buyer_hold = 'buyer:' .. buyer .. ':hold'
+local max_seats_per_hold = 8
+if not quantity or quantity < 1 or quantity > max_seats_per_hold then
+  return redis.error_reply('BAD_QUANTITY 1..' .. max_seats_per_hold)
+end
 
 local function now_ms()
   local time = redis.call('TIME')
@@ -36,13 +41,11 @@ local function free_seats(seats)
 end
 
 local function hold()
+  -- Counted first: a script's writes are not undone when it fails later.
+  if redis.call('ZCARD', free) < quantity then return nil end
   local popped = redis.call('ZPOPMIN', free, quantity)
   local seats = {}
   for i = 1, #popped, 2 do seats[#seats + 1] = popped[i] end
-  if #seats < quantity then
-    if #seats > 0 then free_seats(seats) end
-    return nil
-  end
   local id = redis.call('INCR', last_id)
   local until_ms = now_ms() + ttl_s * 1000
   redis.call('HSET', 'hold:' .. id, 'buyer', buyer, 'until_ms', until_ms, 'seats', table.concat(seats, ' '))
