@@ -1,5 +1,6 @@
 """Creates the bench event and queue tokens and access tokens for the HTTP
-scenario: `python3 setup.py BASE_URL ADMIN_TOKEN WAITING ADMITTED`."""
+scenario: `python3 setup.py BASE_URL ADMIN_TOKEN WAITING ADMITTED [PLACES]`
+(PLACES: the general-admission section's capacity, 1,000,000 by default)."""
 import concurrent.futures
 import json
 import sys
@@ -7,6 +8,7 @@ import time
 import urllib.request
 
 base, admin, waiting, admitted = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+places = int(sys.argv[5]) if len(sys.argv) > 5 else 1000000
 
 
 def call(method, path, token=None, body=None):
@@ -26,7 +28,7 @@ spec = {
     "id": "bench", "name": "Bench", "venue": "Loopback", "starts_at": "2099-01-01T20:00:00Z",
     "on_sale_at": "2026-01-01T00:00:00Z", "currency": "CAD",
     "tiers": [{"id": "ga", "name": "GA", "price_cents": 5000}],
-    "sections": [{"id": "GA", "name": "GA", "tier": "ga", "capacity": 1000000}],
+    "sections": [{"id": "GA", "name": "GA", "tier": "ga", "capacity": places}],
     "per_buyer_limit": 8, "hold_ttl_s": 600,
     "room": {"admit_per_minute": 1000000, "max_active": admitted, "access_ttl_s": 86400},
 }
