@@ -189,6 +189,7 @@ fn the_sweeper_erases_personal_data_past_its_retention() {
 fn a_checkout_takes_a_spare_key_written_ahead_and_unused_spares_go_at_open() {
     let (storage, clock) = (MemoryStorage::new(), Arc::new(ManualClock::new(T0)));
     let engine = paid_engine(&storage, &clock);
+    assert_eq!(engine.make_spare_personal_keys(0).unwrap(), 0, "none asked, none made");
     assert_eq!(engine.make_spare_personal_keys(3).unwrap(), 3);
     assert_eq!(engine.make_spare_personal_keys(SPARE_PERSONAL_KEYS).unwrap(), SPARE_PERSONAL_KEYS - 3);
     assert_eq!(engine.make_spare_personal_keys(1).unwrap(), 0, "never more than the limit");

@@ -199,15 +199,16 @@ impl Engine {
     /// calls it); returns how many it made.
     pub fn make_spare_personal_keys(&self, at_most: usize) -> Result<usize, PersonalError> {
         let spare = self.spare_personal_keys.lock().len();
-        if spare >= SPARE_PERSONAL_KEYS / 2 {
+        let wanted = (SPARE_PERSONAL_KEYS - spare).min(at_most);
+        if spare >= SPARE_PERSONAL_KEYS / 2 || wanted == 0 {
             return Ok(0);
         }
-        let keys: Vec<(KeyId, ContactKey)> =
-            (0..(SPARE_PERSONAL_KEYS - spare).min(at_most)).map(|_| self.new_personal_key()).collect();
+        let keys: Vec<(KeyId, ContactKey)> = (0..wanted).map(|_| self.new_personal_key()).collect();
+        let first = keys[0].0; // `wanted` is at least 1
         let files: Vec<(String, Vec<u8>)> = keys.iter().map(|(id, key)| (key_file(*id), key.0.to_vec())).collect();
         // Durable before a checkout can take one: it may seal data at once.
         let written = self.personal_keys.write_new_files(&files);
-        written.map_err(|error| key_table_error(&*self.personal_keys, keys[0].0, error))?;
+        written.map_err(|error| key_table_error(&*self.personal_keys, first, error))?;
         let made = keys.len();
         self.spare_personal_keys.lock().extend(keys);
         Ok(made)
