@@ -98,7 +98,7 @@ impl DiskStorage {
         }
         let (dir, spare) = (self.dir.clone(), self.spare.clone());
         let started = std::thread::Builder::new().name("guichet-spare-segment".into()).spawn(move || {
-            let prepared = write_zero_file(&dir.join(SPARE_NAME), bytes).is_ok();
+            let prepared = write_zero_file(&dir.join(SPARE_NAME), bytes, Zeroing::Paced).is_ok();
             let mut spare = spare.lock();
             spare.preparing = false;
             spare.ready_bytes = prepared.then_some(bytes);
@@ -129,7 +129,7 @@ impl Storage for DiskStorage {
         let path = self.dir.join(name);
         if !path.exists() {
             if !self.take_spare(&path, preallocate_bytes) {
-                write_zero_file(&path, preallocate_bytes)?;
+                write_zero_file(&path, preallocate_bytes, Zeroing::AtOnce)?;
             }
             self.sync_dir()?;
             self.prepare_spare(preallocate_bytes);
@@ -185,17 +185,35 @@ impl Storage for DiskStorage {
     }
 }
 
+/// How a new file's zeros reach the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Zeroing {
+    /// Written whole, then synced once: the log writer is waiting for the file.
+    AtOnce,
+    /// Synced every `SPARE_ZEROING_CHUNK_BYTES`: the spare is made while the
+    /// log syncs, and one flush of 64 MiB would hold the disk's single queue
+    /// for tens of milliseconds, stalling every log sync queued behind it.
+    Paced,
+}
+
+/// Zeros written between two syncs of a spare segment being prepared.
+const SPARE_ZEROING_CHUNK_BYTES: u64 = 256 * 1024;
+
 /// Creates `path` holding `bytes` zeros, synced: appends then never change
 /// the file's size or extents, so fdatasync flushes data only.
-fn write_zero_file(path: &Path, bytes: u64) -> io::Result<()> {
+fn write_zero_file(path: &Path, bytes: u64, zeroing: Zeroing) -> io::Result<()> {
     const CHUNK_BYTES: u64 = 1024 * 1024;
+    let chunk_bytes = if zeroing == Zeroing::Paced { SPARE_ZEROING_CHUNK_BYTES } else { CHUNK_BYTES };
     let file = OpenOptions::new().write(true).create(true).truncate(true).open(path)?;
-    let zeros = vec![0; CHUNK_BYTES.min(bytes) as usize];
+    let zeros = vec![0; chunk_bytes.min(bytes) as usize];
     let mut offset = 0;
     while offset < bytes {
-        let length = CHUNK_BYTES.min(bytes - offset) as usize;
+        let length = chunk_bytes.min(bytes - offset) as usize;
         file.write_all_at(&zeros[..length], offset)?;
         offset += length as u64;
+        if zeroing == Zeroing::Paced {
+            file.sync_data()?;
+        }
     }
     file.sync_all()
 }
