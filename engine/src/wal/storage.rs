@@ -422,7 +422,7 @@ impl StorageFile for MemoryFileHandle {
 mod tests {
     use std::os::unix::fs::PermissionsExt;
 
-    use super::{DiskStorage, MemoryStorage, Storage};
+    use super::{write_zero_file, DiskStorage, MemoryStorage, Storage, Zeroing, SPARE_ZEROING_CHUNK_BYTES};
 
     fn files() -> Vec<(String, Vec<u8>)> {
         vec![("a.key".to_owned(), vec![1; 32]), ("b.key".to_owned(), vec![2; 32])]
@@ -442,5 +442,20 @@ mod tests {
         let memory = MemoryStorage::new();
         memory.write_new_files(&files()).unwrap();
         assert!(memory.write_new_files(&files()).is_err(), "the memory disk refuses alike");
+    }
+
+    #[test]
+    fn a_file_zeroed_in_paced_steps_is_as_long_and_as_blank_as_one_zeroed_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        // Not a whole number of steps: the last one is short.
+        let bytes = 3 * SPARE_ZEROING_CHUNK_BYTES + 4_097;
+        for (name, zeroing) in [("paced", Zeroing::Paced), ("at-once", Zeroing::AtOnce)] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, vec![7u8; 10]).unwrap();
+            write_zero_file(&path, bytes, zeroing).unwrap();
+            let written = std::fs::read(&path).unwrap();
+            assert_eq!(written.len() as u64, bytes, "{name}");
+            assert!(written.iter().all(|&b| b == 0), "{name}: whatever was there before is gone");
+        }
     }
 }
