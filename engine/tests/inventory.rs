@@ -461,3 +461,40 @@ fn the_admin_has_one_idempotency_scope_for_the_whole_event() {
         "idempotency_key_reused"
     );
 }
+
+#[test]
+fn the_ended_holds_a_buyer_keeps_are_found_the_same_after_a_snapshot_is_restored() {
+    use guichet_engine::limits::ENDED_HOLDS_KEPT_PER_BUYER;
+    let (inventory, _) = small_inventory();
+    let mut released = Vec::new();
+    for _ in 0..=ENDED_HOLDS_KEPT_PER_BUYER {
+        let placed = inventory.hold(ALICE, &best_in("GA", 1)).unwrap();
+        inventory.release(placed.hold.id, Requester::Buyer(ALICE)).unwrap();
+        released.push(placed.hold.id);
+    }
+    let bought = inventory.hold(ALICE, &best_in("GA", 1)).unwrap();
+    inventory.purchase(bought.hold.id, Requester::Buyer(ALICE), "order-1", "card").unwrap();
+    let (snapshot, ()) = inventory.snapshot(|| ());
+    let (restored, _) = small_inventory();
+    restored.restore(snapshot).unwrap();
+    assert_eq!(restored.digest(), inventory.digest());
+    for copy in [&inventory, &restored] {
+        let (forgotten, kept) = released.split_first().unwrap();
+        assert_eq!(copy.hold_info(*forgotten), None, "the oldest is forgotten past the limit");
+        for hold in kept {
+            let info = copy.hold_info(*hold).expect("a recent ended hold is found by id");
+            assert!(matches!(info.status, HoldStatus::Released { .. }));
+            copy.release(*hold, Requester::Buyer(ALICE)).expect("releasing it again changes nothing");
+            assert_eq!(code(copy.release(*hold, Requester::Buyer(BOB))), "not_yours");
+        }
+        assert!(matches!(copy.hold_info(bought.hold.id).unwrap().status, HoldStatus::Purchased { .. }));
+        copy.check_invariants().unwrap();
+        // Newer ones push them out, restored or not: what is kept stays bounded.
+        for _ in 0..ENDED_HOLDS_KEPT_PER_BUYER {
+            let placed = copy.hold(ALICE, &best_in("GA", 1)).unwrap();
+            copy.release(placed.hold.id, Requester::Buyer(ALICE)).unwrap();
+        }
+        assert!(kept.iter().all(|hold| copy.hold_info(*hold).is_none()));
+        copy.check_invariants().unwrap();
+    }
+}
