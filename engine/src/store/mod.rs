@@ -49,7 +49,7 @@ use crate::tickets::{TicketClaims, TicketSigner};
 use crate::time::UnixTimeMs;
 use crate::tokens::{KeyRing, TokenClaims, TokenError, TokenKind};
 use crate::wal::storage::Storage;
-use crate::wal::{Wal, WalError, WalOptions};
+use crate::wal::{Replication, Wal, WalError, WalOptions};
 
 /// The idempotency keys of holds and joins, per event in the order of
 /// `EngineSnapshot::events`: format version 2 appends this section to
@@ -107,9 +107,12 @@ pub(crate) struct Coverage {
     pub(crate) room: u64,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct EngineOptions {
     pub wal: WalOptions,
+    /// Where synced batches are replicated before they count as durable
+    /// (`None`: alone, the local sync is enough).
+    pub replication: Option<Arc<dyn Replication>>,
     /// A waiting buyer silent for longer loses the place.
     pub heartbeat_grace_s: u32,
     /// Polls are accepted from this share of the advised interval on (0: all).
@@ -118,10 +121,22 @@ pub struct EngineOptions {
     pub entropy: Arc<dyn Entropy>,
 }
 
+impl std::fmt::Debug for EngineOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineOptions")
+            .field("wal", &self.wal)
+            .field("replicated", &self.replication.is_some())
+            .field("heartbeat_grace_s", &self.heartbeat_grace_s)
+            .field("poll_tolerance_percent", &self.poll_tolerance_percent)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Default for EngineOptions {
     fn default() -> Self {
         Self {
             wal: WalOptions::default(),
+            replication: None,
             heartbeat_grace_s: DEFAULT_HEARTBEAT_GRACE_S,
             poll_tolerance_percent: DEFAULT_POLL_TOLERANCE_PERCENT,
             entropy: Arc::new(OsEntropy),

@@ -133,6 +133,7 @@ impl Engine {
     ) -> Result<(Engine, RecoveryReport), RecoveryError> {
         let started = Instant::now();
         let wal_options = options.wal;
+        let replication = options.replication.clone();
         let engine = Engine::unstarted(storage, options, clock)?;
         let mut report = RecoveryReport::default();
         let mut replay = engine.load_snapshot(&mut report)?;
@@ -152,7 +153,8 @@ impl Engine {
                 snapshot: snapshot_sequence,
             });
         }
-        let wal = Wal::start(engine.storage().clone(), wal_options, outcome.last_sequence, outcome.append)?;
+        let wal =
+            Wal::start(engine.storage().clone(), wal_options, outcome.last_sequence, outcome.append, replication)?;
         engine.start_log(wal);
         report.holds_expired = engine.resume_after_downtime()?;
         let refunds_queued = engine.queue_missing_refunds().map_err(|e| RecoveryError::Refunds(e.to_string()))?;

@@ -7,7 +7,9 @@
 //! - `segment`: segment files, their names, and where appending resumes;
 //! - `reader`: recovery's scan, torn-tail cutting, corruption detection, and
 //!   `RecordSource`, what replay reads records through (the disk, or a stream);
-//! - `snapshot`: whole-state snapshot files, written atomically.
+//! - `snapshot`: whole-state snapshot files, written atomically;
+//! - `replication`: the hand-over of synced batches to a replicated log,
+//!   whose answer makes them durable.
 //!
 //! Segment files are named by the sequence of their first record
 //! (`00000000000000000001.wal`), preallocated, and hold whole batches only.
@@ -27,12 +29,14 @@
 
 pub mod frame;
 pub mod reader;
+pub mod replication;
 mod segment;
 pub mod snapshot;
 pub mod storage;
 mod writer;
 
 pub use reader::{DiskRecords, RecordSource, RecordVisitor};
+pub use replication::{ReplicaAnswer, Replication, SyncedBatch};
 pub use segment::segment_name;
 pub use writer::{Durable, Wal, WalStats};
 

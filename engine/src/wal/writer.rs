@@ -4,8 +4,10 @@
 //! it numbers the record and puts it on a bounded channel) and later wait on
 //! the receipt. The writer thread takes everything pending, frames it into one
 //! buffer, writes it with one call, syncs once, then publishes the highest
-//! durable sequence, which completes the whole batch. Any write or sync error
-//! poisons the log for good: no retry, nothing more acknowledged.
+//! durable sequence, which completes the whole batch (or, with a
+//! [`Replication`], hands the synced batch over and the replicas' answer
+//! completes it). Any write or sync error poisons the log for good: no
+//! retry, nothing more acknowledged.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -15,6 +17,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use super::frame::{append_frame, MAX_PAYLOAD_BYTES};
+use super::replication::{ReplicaAnswer, Replication, SyncedBatch};
 use super::segment::{segment_name, segments, AppendPoint};
 use super::storage::{Storage, StorageFile};
 use super::{Durability, WalError, WalOptions};
@@ -40,7 +43,7 @@ pub struct WalStats {
 
 /// What writer and waiters share.
 #[derive(Debug, Default)]
-struct Shared {
+pub(super) struct Shared {
     durable_sequence: AtomicU64,
     poisoned: AtomicBool,
     failure: Mutex<Option<String>>,
@@ -54,8 +57,12 @@ struct Shared {
 }
 
 impl Shared {
-    fn publish_durable(&self, sequence: u64) {
-        self.durable_sequence.store(sequence, Ordering::Release);
+    /// Every record up to `sequence` is durable. Never moves back: a late
+    /// answer for an earlier batch changes nothing.
+    pub(super) fn publish_durable(&self, sequence: u64) {
+        if self.durable_sequence.fetch_max(sequence, Ordering::AcqRel) >= sequence {
+            return;
+        }
         let completed = {
             let mut wakers = self.wakers.lock();
             let later = wakers.split_off(&(sequence + 1));
@@ -65,7 +72,7 @@ impl Shared {
         self.wake_blocking();
     }
 
-    fn poison(&self, why: String) {
+    pub(super) fn poison(&self, why: String) {
         *self.failure.lock() = Some(why);
         self.poisoned.store(true, Ordering::Release);
         let everyone = std::mem::take(&mut *self.wakers.lock());
@@ -120,16 +127,18 @@ impl Wal {
         if !segments(&*storage)?.is_empty() {
             return Err(WalError::Io("the storage already holds a log; recover it instead".into()));
         }
-        Self::start(storage, options, 0, None)
+        Self::start(storage, options, 0, None, None)
     }
 
     /// Starts the writer. `last_sequence` is the last record already in the
-    /// log; `append` is where to write next (`None`: start a new segment).
+    /// log; `append` is where to write next (`None`: start a new segment);
+    /// `replication`, if any, must confirm each batch before it is durable.
     pub(crate) fn start(
         storage: Arc<dyn Storage>,
         options: WalOptions,
         last_sequence: u64,
         append: Option<AppendPoint>,
+        replication: Option<Arc<dyn Replication>>,
     ) -> Result<Wal, WalError> {
         if options.durability == Durability::None {
             tracing::warn!(
@@ -147,7 +156,7 @@ impl Wal {
             }),
             None => None,
         };
-        let writer = Writer { storage, options, segment, buffer: Vec::new(), shared: shared.clone() };
+        let writer = Writer { storage, options, segment, buffer: Vec::new(), shared: shared.clone(), replication };
         let handle = spawn("guichet-wal", move || writer.run(receiver))?;
         Ok(Wal {
             enqueue: Mutex::new(Enqueue { next_sequence: last_sequence + 1, sender: Some(sender) }),
@@ -278,6 +287,7 @@ struct Writer {
     segment: Option<OpenSegment>,
     buffer: Vec<u8>,
     shared: Arc<Shared>,
+    replication: Option<Arc<dyn Replication>>,
 }
 
 /// Fails the log if the writer thread unwinds, so no waiter hangs on a
@@ -308,8 +318,20 @@ impl Writer {
             stats.batches.fetch_add(1, Ordering::Relaxed);
             stats.records.fetch_add(records, Ordering::Relaxed);
             stats.bytes.fetch_add(self.buffer.len() as u64, Ordering::Relaxed);
-            self.shared.publish_durable(last_sequence);
+            self.complete(first_sequence, last_sequence);
         }
+    }
+
+    /// A synced batch is durable at once, or once the replicas hold it.
+    fn complete(&mut self, first_sequence: u64, last_sequence: u64) {
+        let Some(replication) = &self.replication else {
+            self.shared.publish_durable(last_sequence);
+            return;
+        };
+        let capacity = self.buffer.capacity();
+        let frames = std::mem::replace(&mut self.buffer, Vec::with_capacity(capacity));
+        let answer = ReplicaAnswer { shared: self.shared.clone(), last_sequence };
+        replication.ship(SyncedBatch { first_sequence, last_sequence, frames }, answer);
     }
 
     /// Frames `first` and whatever else is pending into the buffer; returns
