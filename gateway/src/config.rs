@@ -9,6 +9,7 @@ use guichet_engine::wal::Durability;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+use crate::cluster::ClusterSettings;
 use crate::http::client_address::{parse_trusted_proxy, TrustedProxies};
 use crate::mail::MailSettings;
 use crate::payments::{PaymentSecrets, DEFAULT_STRIPE_API_BASE};
@@ -123,6 +124,21 @@ pub struct ServeArgs {
     /// real sale. `guichet demo` sets it.
     #[arg(long, env = "GUICHET_ENABLE_TEST_PROVIDER")]
     pub enable_test_provider: bool,
+    /// Cluster mode: the log is replicated on these NATS JetStream servers
+    /// (`nats://host:port`, comma-separated) and a 2xx waits for their
+    /// acknowledgement. Without it the server runs alone [default: none].
+    #[arg(long, env = "GUICHET_CLUSTER", value_delimiter = ',')]
+    pub cluster: Vec<String>,
+    /// This node's name in the cluster (letters, digits, '-', '_'); needed with --cluster.
+    #[arg(long, env = "GUICHET_NODE_ID")]
+    pub node_id: Option<String>,
+    /// How many NATS servers keep the replicated log [default: 3].
+    #[arg(long, env = "GUICHET_CLUSTER_REPLICAS")]
+    pub cluster_replicas: Option<usize>,
+    /// How long one append waits for the cluster's answer before it is sent
+    /// again; a change waiting twice as long is answered 503 [default: 2000].
+    #[arg(long, env = "GUICHET_CLUSTER_APPEND_TIMEOUT_MS")]
+    pub cluster_append_timeout_ms: Option<u64>,
 }
 
 /// The same settings in the TOML file; unknown keys are refused.
@@ -153,6 +169,10 @@ struct FileConfig {
     public_url: Option<String>,
     smtp_timeout_ms: Option<u64>,
     enable_test_provider: Option<bool>,
+    cluster: Option<Vec<String>>,
+    node_id: Option<String>,
+    cluster_replicas: Option<usize>,
+    cluster_append_timeout_ms: Option<u64>,
 }
 
 /// Settings resolved from all sources.
@@ -177,6 +197,8 @@ pub struct ServeConfig {
     pub payments: PaymentSecrets,
     /// `None`: no relay, no email leaves.
     pub mail: Option<MailSettings>,
+    /// `None`: alone, no replication.
+    pub cluster: Option<ClusterSettings>,
 }
 
 impl ServeArgs {
@@ -185,6 +207,7 @@ impl ServeArgs {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
         };
+        let cluster = self.cluster_settings(&file)?;
         let durability = match self.durability.or(file.durability).unwrap_or(DurabilityMode::Fsync) {
             DurabilityMode::Fsync => Durability::Fsync,
             DurabilityMode::None => Durability::None,
@@ -220,6 +243,7 @@ impl ServeArgs {
         }
         .resolve()?;
         Ok(ServeConfig {
+            cluster,
             mail,
             payments,
             trusted_proxies: TrustedProxies::new(trusted_proxies)?,
@@ -248,6 +272,27 @@ impl ServeArgs {
             workers: self.workers.or(file.workers).filter(|w| *w > 0),
             poll_tolerance_percent: self.poll_tolerance_percent.or(file.poll_tolerance_percent).unwrap_or(90).min(100),
         })
+    }
+}
+
+impl ServeArgs {
+    fn cluster_settings(&self, file: &FileConfig) -> Result<Option<ClusterSettings>, String> {
+        let servers =
+            if self.cluster.is_empty() { file.cluster.clone().unwrap_or_default() } else { self.cluster.clone() };
+        let servers: Vec<String> = servers.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+        if servers.is_empty() {
+            return Ok(None);
+        }
+        let settings = ClusterSettings {
+            servers,
+            node_id: self.node_id.clone().or(file.node_id.clone()).unwrap_or_default(),
+            replicas: self.cluster_replicas.or(file.cluster_replicas).unwrap_or(3),
+            append_timeout: Duration::from_millis(
+                self.cluster_append_timeout_ms.or(file.cluster_append_timeout_ms).unwrap_or(2_000).max(1),
+            ),
+        };
+        settings.check()?;
+        Ok(Some(settings))
     }
 }
 
@@ -345,6 +390,27 @@ mod tests {
         assert!(refused(&["--smtp-relay", "127.0.0.1:25", "--public-url", "http://x"]).contains("mail_from"));
         assert!(refused(&["--smtp-relay", "127.0.0.1:25", "--mail-from", "a@b.c"]).contains("public_url"));
         assert!(refused(&["--smtp-relay", "nohost", "--mail-from", "a@b.c"]).contains("smtp_relay"));
+    }
+
+    #[test]
+    fn cluster_mode_needs_a_node_id_and_nats_urls() {
+        assert!(resolve(&[], "").cluster.is_none(), "alone by default");
+        let file = "cluster = [\"nats://127.0.0.1:4222\", \"nats://127.0.0.1:4223\"]\nnode_id = \"a\"";
+        let from_file = resolve(&[], file).cluster.unwrap();
+        assert_eq!((from_file.servers.len(), from_file.node_id.as_str(), from_file.replicas), (2, "a", 3));
+        let from_flags =
+            resolve(&["--cluster", "nats://10.0.0.1:4222", "--node-id", "b", "--cluster-replicas", "1"], file);
+        let from_flags = from_flags.cluster.unwrap();
+        assert_eq!((from_flags.servers, from_flags.replicas), (vec!["nats://10.0.0.1:4222".to_owned()], 1));
+        let refused = |args: &[&str]| {
+            let mut argv = vec!["guichet"];
+            argv.extend_from_slice(args);
+            Cli::try_parse_from(argv).unwrap().serve.resolve().unwrap_err()
+        };
+        assert!(refused(&["--cluster", "nats://127.0.0.1:4222"]).contains("node_id"));
+        assert!(refused(&["--cluster", "127.0.0.1:4222", "--node-id", "a"]).contains("nats://"));
+        assert!(refused(&["--cluster", "nats://h:1", "--node-id", "a b"]).contains("node_id"));
+        assert!(refused(&["--cluster", "nats://h:1", "--node-id", "a", "--cluster-replicas", "9"]).contains("replicas"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! line, and the tests read the route tables from here.
 
 pub mod calendar;
+pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod documents;

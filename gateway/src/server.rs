@@ -91,8 +91,13 @@ fn init_logging(format: LogFormat) {
 
 /// Recovers the data directory, serves until a signal, then stops cleanly.
 async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App)) -> Result<(), String> {
+    let replication = match &config.cluster {
+        Some(cluster) => Some(crate::cluster::join(cluster, &config.data_dir).await.map_err(|e| e.to_string())?),
+        None => None,
+    };
     let options = EngineOptions {
         wal: WalOptions { durability: config.durability, ..WalOptions::default() },
+        replication: replication.map(|r| r as Arc<dyn guichet_engine::wal::Replication>),
         poll_tolerance_percent: config.poll_tolerance_percent,
         ..EngineOptions::default()
     };
@@ -129,6 +134,7 @@ async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App)) -> 
         lookup_limiter: crate::http::limiter::LookupLimiter::default(),
         providers: providers.clone(),
         spare: spare.clone(),
+        replication_wait: config.cluster.as_ref().map(|c| c.append_timeout * 2),
     });
     let refund_worker = tokio::spawn(crate::payments::refunds::run(engine.clone(), providers));
     let mail_worker = config.mail.clone().map(|settings| {

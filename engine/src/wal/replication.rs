@@ -11,7 +11,13 @@
 
 use std::sync::Arc;
 
-use super::writer::Shared;
+/// What an answer completes: the log's durability (the writer's side).
+pub(super) trait Completion: Send + Sync {
+    /// Every record up to `sequence` is durable.
+    fn durable_up_to(&self, sequence: u64);
+    /// Nothing more is acknowledged, for good.
+    fn fail(&self, why: String);
+}
 
 /// Records the writer has synced locally, as framed on disk (each frame
 /// with its header and CRC-32C), in sequence order.
@@ -34,7 +40,7 @@ pub trait Replication: Send + Sync {
 /// The one way back from a shipped batch to the log's waiters.
 #[must_use = "a batch neither confirmed nor refused is never acknowledged"]
 pub struct ReplicaAnswer {
-    pub(super) shared: Arc<Shared>,
+    pub(super) completion: Arc<dyn Completion>,
     pub(super) last_sequence: u64,
 }
 
@@ -47,14 +53,14 @@ impl ReplicaAnswer {
     /// The replicas hold the batch (and, replicas keeping order, every one
     /// before it): its records are durable.
     pub fn confirm(self) {
-        self.shared.publish_durable(self.last_sequence);
+        self.completion.durable_up_to(self.last_sequence);
     }
 
     /// The batch will never be replicated (this node was fenced off, or the
     /// replicated log refused it for good): nothing more is acknowledged.
     pub fn refuse(self, why: String) {
         tracing::error!("the replicated log refused records up to {}: {why}", self.last_sequence);
-        self.shared.poison(format!("replication refused records up to {}: {why}", self.last_sequence));
+        self.completion.fail(format!("replication refused records up to {}: {why}", self.last_sequence));
     }
 }
 

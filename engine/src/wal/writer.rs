@@ -17,7 +17,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use super::frame::{append_frame, MAX_PAYLOAD_BYTES};
-use super::replication::{ReplicaAnswer, Replication, SyncedBatch};
+use super::replication::{Completion, ReplicaAnswer, Replication, SyncedBatch};
 use super::segment::{segment_name, segments, AppendPoint};
 use super::storage::{Storage, StorageFile};
 use super::{Durability, WalError, WalOptions};
@@ -43,7 +43,7 @@ pub struct WalStats {
 
 /// What writer and waiters share.
 #[derive(Debug, Default)]
-pub(super) struct Shared {
+struct Shared {
     durable_sequence: AtomicU64,
     poisoned: AtomicBool,
     failure: Mutex<Option<String>>,
@@ -59,7 +59,7 @@ pub(super) struct Shared {
 impl Shared {
     /// Every record up to `sequence` is durable. Never moves back: a late
     /// answer for an earlier batch changes nothing.
-    pub(super) fn publish_durable(&self, sequence: u64) {
+    fn publish_durable(&self, sequence: u64) {
         if self.durable_sequence.fetch_max(sequence, Ordering::AcqRel) >= sequence {
             return;
         }
@@ -72,7 +72,7 @@ impl Shared {
         self.wake_blocking();
     }
 
-    pub(super) fn poison(&self, why: String) {
+    fn poison(&self, why: String) {
         *self.failure.lock() = Some(why);
         self.poisoned.store(true, Ordering::Release);
         let everyone = std::mem::take(&mut *self.wakers.lock());
@@ -95,6 +95,16 @@ impl Shared {
             return Some(Err(WalError::Poisoned(why)));
         }
         None
+    }
+}
+
+impl Completion for Shared {
+    fn durable_up_to(&self, sequence: u64) {
+        self.publish_durable(sequence);
+    }
+
+    fn fail(&self, why: String) {
+        self.poison(why);
     }
 }
 
@@ -330,7 +340,7 @@ impl Writer {
         };
         let capacity = self.buffer.capacity();
         let frames = std::mem::replace(&mut self.buffer, Vec::with_capacity(capacity));
-        let answer = ReplicaAnswer { shared: self.shared.clone(), last_sequence };
+        let answer = ReplicaAnswer { completion: self.shared.clone(), last_sequence };
         replication.ship(SyncedBatch { first_sequence, last_sequence, frames }, answer);
     }
 

@@ -3,6 +3,7 @@
 //! the event a path names, waiting for durability).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use guichet_engine::event::{Event, EventNumber};
 use guichet_engine::inventory::Receipt;
@@ -35,6 +36,10 @@ pub struct App {
     pub mail: Arc<MailStatus>,
     /// Where ticket PDFs are rendered (shared with the mail worker).
     pub spare: Arc<SpareCpu>,
+    /// In cluster mode, how long a change may wait for the cluster's
+    /// acknowledgement before the answer is 503 (`None`: alone, no limit
+    /// beyond the request's own).
+    pub replication_wait: Option<Duration>,
 }
 
 impl App {
@@ -61,7 +66,18 @@ impl App {
     }
 
     /// Waits until the change behind `receipt` is durable (no thread blocks).
+    /// In cluster mode a change the cluster has not confirmed in time is
+    /// answered 503: it may still land, so the client retries with the same
+    /// idempotency key, and never sees a 2xx for a change not replicated.
     pub async fn durable(&self, receipt: Receipt) -> ApiResult<()> {
-        Ok(self.engine.durable(receipt).await?)
+        let durable = self.engine.durable(receipt);
+        let Some(limit) = self.replication_wait else { return Ok(durable.await?) };
+        match tokio::time::timeout(limit, durable).await {
+            Ok(outcome) => Ok(outcome?),
+            Err(_) => Err(ApiError::unavailable(
+                "replication_unavailable",
+                "the cluster has not confirmed the change yet: retry (with the same Idempotency-Key)",
+            )),
+        }
     }
 }

@@ -3,6 +3,8 @@
 //! the admin token [`ADMIN`], killed when the test lets go of it. Each test
 //! file speaks HTTP to it in its own way; what they share is here.
 
+#[allow(dead_code)]
+pub mod nats;
 pub mod pdf;
 /// The SMTP server the email tests send to (unused by the other tests).
 #[allow(dead_code)]

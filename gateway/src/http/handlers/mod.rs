@@ -183,6 +183,7 @@ mod tests {
             lookup_limiter: crate::http::limiter::LookupLimiter::default(),
             providers: Arc::new(crate::payments::Providers::new(&crate::payments::PaymentSecrets::default())),
             spare: Arc::new(crate::spare_cpu::SpareCpu::start().expect("a thread starts")),
+            replication_wait: None,
         }
     }
 

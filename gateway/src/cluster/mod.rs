@@ -1,0 +1,96 @@
+//! Cluster mode: the log replicated on a NATS JetStream stream, so that an
+//! acknowledged change survives the loss of a machine.
+//!
+//! - `stream`: the stream itself: connecting, its configuration (three
+//!   replicas, file storage), where it ends, and the fenced append (a
+//!   message lands only at the stream sequence the writer expects);
+//! - `messages`: how records travel: whole frames, as on disk, cut into
+//!   messages under the servers' payload limit, with headers naming the
+//!   records they carry;
+//! - `shipper`: the engine's [`Replication`](guichet_engine::wal::Replication):
+//!   the log writer hands synced batches over a bounded channel to a task
+//!   that appends them one message at a time and answers each batch;
+//! - `seed`: at start, the records on this node's disk the stream lacks
+//!   (synced, never acknowledged) are appended before anything else.
+//!
+//! The stream is the record of what was acknowledged: a 2xx needs both the
+//! local sync and the stream's acknowledgement, and a node whose append is
+//! refused (another node appended) stops acknowledging for good.
+
+mod messages;
+mod seed;
+mod shipper;
+mod stream;
+
+pub use messages::{records_in, MessageRecords, RECORDS_HEADER};
+pub use seed::seed_from_disk;
+pub use shipper::{ship, ChannelReplication, MAX_BATCHES_WAITING};
+pub use stream::{AppendError, ClusterError, LogStream, StreamEnd, STREAM_NAME, STREAM_SUBJECT};
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How this node reaches its cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterSettings {
+    /// NATS server URLs (`nats://127.0.0.1:4222`), any of the cluster's.
+    pub servers: Vec<String>,
+    /// This node's name, unique in the cluster (in every message it appends).
+    pub node_id: String,
+    /// How many servers keep the stream (3: one may be lost).
+    pub replicas: usize,
+    /// How long one append may wait for the stream's answer before it is
+    /// sent again (the change waits; nothing is acknowledged meanwhile).
+    pub append_timeout: Duration,
+}
+
+/// The longest a node id may be: it goes into every message's headers.
+pub const MAX_NODE_ID_BYTES: usize = 64;
+
+impl ClusterSettings {
+    /// Checks the settings together; the error names the setting.
+    pub fn check(&self) -> Result<(), String> {
+        if self.servers.is_empty() {
+            return Err("cluster: give at least one NATS server URL".into());
+        }
+        if let Some(bad) = self.servers.iter().find(|s| !s.starts_with("nats://")) {
+            return Err(format!("cluster: {bad:?} is not a nats:// URL"));
+        }
+        let id = &self.node_id;
+        let valid = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+        if id.is_empty() || id.len() > MAX_NODE_ID_BYTES || !id.chars().all(valid) {
+            return Err(format!(
+                "node_id: {id:?} must be 1 to {MAX_NODE_ID_BYTES} letters, digits, '-' or '_' (it is needed with --cluster)"
+            ));
+        }
+        if !(1..=5).contains(&self.replicas) {
+            return Err(format!("cluster_replicas: {} is not between 1 and 5", self.replicas));
+        }
+        Ok(())
+    }
+}
+
+/// Joins the cluster before the engine opens: reaches the stream, makes
+/// this node's log and the stream agree, and starts the shipper; answers
+/// the replication the engine's log writer hands its batches to.
+pub async fn join(settings: &ClusterSettings, data_dir: &Path) -> Result<Arc<ChannelReplication>, ClusterError> {
+    let stream = LogStream::open(settings, incarnation()).await?;
+    let end = seed_from_disk(&stream, data_dir).await?;
+    tracing::info!(
+        node = settings.node_id,
+        records = end.last_record,
+        stream_messages = end.message_sequence,
+        "cluster: this node's log and the stream {STREAM_NAME} agree; appending from here"
+    );
+    let (replication, receiver) = ChannelReplication::new();
+    tokio::spawn(ship(stream, receiver, end));
+    Ok(replication)
+}
+
+/// A mark for this process's life, random.
+fn incarnation() -> String {
+    let mut bytes = [0u8; 8];
+    guichet_engine::entropy::Entropy::fill(&guichet_engine::entropy::OsEntropy, &mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

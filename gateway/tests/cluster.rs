@@ -1,0 +1,189 @@
+//! Cluster mode over real processes: three `nats-server`s (JetStream,
+//! `sync_interval: always`) and the `guichet` binary with `--cluster`. What
+//! a 2xx promises there: the change is in the replicated stream; without a
+//! quorum the answer is 503 with `Retry-After`, never a 2xx; a node whose
+//! place in the stream was taken stops acknowledging; a node's disk and the
+//! stream must tell one history before it serves.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::nats::NatsCluster;
+use common::{data_dir, Guichet, ADMIN};
+use guichet::cluster::{records_in, ClusterSettings, LogStream, MessageRecords};
+use guichet_engine::event::WalRecord;
+use guichet_engine::wal::frame::append_frame;
+use serde_json::{json, Value};
+
+fn spec(id: &str) -> Value {
+    json!({
+        "id": id, "name": "Céline Dion — cluster", "venue": "Amphithéâtre Cogeco",
+        "starts_at": "2099-08-30T23:30:00Z", "on_sale_at": "2099-01-01T00:00:00Z", "currency": "CAD",
+        "tiers": [{"id": "pelouse", "name": "Pelouse", "price_cents": 7950}],
+        "sections": [{"id": "GA", "name": "Pelouse", "tier": "pelouse", "capacity": 100}],
+        "per_buyer_limit": 4, "hold_ttl_s": 600,
+        "room": {"admit_per_minute": 600, "max_active": 100, "access_ttl_s": 900}
+    })
+}
+
+/// `POST /v1/events`: (status, `Retry-After`, body).
+fn create(server: &Guichet, id: &str) -> (u16, Option<String>, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut response = agent
+        .post(format!("{}/v1/events", server.base()))
+        .header("Authorization", format!("Bearer {ADMIN}"))
+        .header("Content-Type", "application/json")
+        .send(spec(id).to_string())
+        .expect("the server answers");
+    let status = response.status().as_u16();
+    let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body = serde_json::from_str(&response.body_mut().read_to_string().unwrap_or_default()).unwrap_or(Value::Null);
+    (status, retry_after, body)
+}
+
+fn start_node(dir: &Path, nats: &NatsCluster, node: &str) -> Guichet {
+    Guichet::start(dir, &["--cluster", &nats.urls(), "--node-id", node, "--cluster-append-timeout-ms", "500"])
+}
+
+fn settings(nats: &NatsCluster) -> ClusterSettings {
+    ClusterSettings {
+        servers: nats.urls().split(',').map(str::to_owned).collect(),
+        node_id: "test-reader".into(),
+        replicas: 3,
+        append_timeout: Duration::from_secs(5),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime")
+}
+
+/// Every record in the stream, in order, checked frame by frame.
+fn stream_records(nats: &NatsCluster) -> Vec<(u64, Vec<u8>)> {
+    runtime().block_on(async {
+        let stream = LogStream::open(&settings(nats), "reader".into()).await.expect("the stream opens");
+        let end = stream.end().await.expect("the stream's end");
+        let mut records = Vec::new();
+        for sequence in 1..=end.message_sequence {
+            let (named, frames) = stream.message(sequence).await.expect("a message");
+            records.extend(records_in(named, &frames).expect("whole frames").into_iter().map(|(s, p)| (s, p.to_vec())));
+        }
+        records
+    })
+}
+
+/// The events whose creation the stream holds, in order; and checks that
+/// its records run 1, 2, 3... without a gap.
+fn events_in_stream(nats: &NatsCluster) -> Vec<String> {
+    let records = stream_records(nats);
+    let sequences: Vec<u64> = records.iter().map(|r| r.0).collect();
+    assert_eq!(sequences, (1..=records.len() as u64).collect::<Vec<_>>(), "the stream's records run without a gap");
+    records
+        .iter()
+        .filter_map(|(_, payload)| match WalRecord::decode(payload).expect("a record this build reads") {
+            WalRecord::EventCreated { spec_json, .. } | WalRecord::EventCreatedBy { spec_json, .. } => {
+                let spec: Value = serde_json::from_str(&spec_json).expect("the spec is JSON");
+                Some(spec["id"].as_str().expect("an id").to_owned())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_2xx_means_replicated_and_without_a_quorum_the_answer_is_503_until_one_returns() {
+    let (dir, data) = data_dir();
+    let mut nats = NatsCluster::start(dir.path());
+    let node = start_node(&data, &nats, "a");
+    assert_eq!(create(&node, "first").0, 201);
+    assert_eq!(events_in_stream(&nats), ["first"], "acknowledged, so in the stream");
+
+    nats.kill(1);
+    assert_eq!(create(&node, "with-two-of-three").0, 201, "one server lost: the sale goes on");
+
+    nats.kill(2);
+    let (status, retry_after, body) = create(&node, "without-quorum");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "replication_unavailable", "{body}");
+    assert!(retry_after.is_some(), "a 503 says when to retry");
+
+    nats.start_server(2);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        // A 503'd attempt may land later: then the retry finds the event.
+        let (status, _, body) = create(&node, "after-quorum");
+        if status == 201 || body["error"]["code"] == "event_exists" {
+            break;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert!(Instant::now() < deadline, "writes resume once a quorum is back: {body}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let (status, _, body) = create(&node, "without-quorum");
+    assert_eq!(status, 409, "the change that waited landed once the quorum was back: {body}");
+    assert_eq!(events_in_stream(&nats), ["first", "with-two-of-three", "without-quorum", "after-quorum"]);
+}
+
+#[test]
+fn a_node_whose_place_in_the_stream_was_taken_acknowledges_nothing_more() {
+    let (dir, data) = data_dir();
+    let nats = NatsCluster::start(dir.path());
+    let node = start_node(&data, &nats, "a");
+    assert_eq!(create(&node, "before").0, 201);
+
+    // Another writer appends behind this node's back, as a node that took
+    // over would.
+    runtime().block_on(async {
+        let intruder = LogStream::open(&settings(&nats), "intruder".into()).await.expect("the stream opens");
+        let end = intruder.end().await.expect("the stream's end");
+        let next = end.last_record + 1;
+        let mut frames = Vec::new();
+        append_frame(&mut frames, next, next, b"not a record of this node's");
+        let records = MessageRecords { first: next, last: next };
+        intruder.append(records, Bytes::from(frames), end.message_sequence).await.expect("the intruder appends");
+    });
+
+    let (status, retry_after, body) = create(&node, "after");
+    assert_eq!(status, 503, "{body}");
+    assert!(retry_after.is_some());
+    let (status, _, body) = create(&node, "later");
+    assert_eq!((status, body["error"]["code"].as_str()), (503, Some("log_failed")), "fenced for good: {body}");
+    let records = stream_records(&nats);
+    assert_eq!(records.last().map(|r| r.1.as_slice()), Some(&b"not a record of this node's"[..]));
+}
+
+#[test]
+fn a_node_appends_what_it_synced_alone_and_a_node_behind_the_stream_does_not_start() {
+    let (dir, data) = data_dir();
+    let alone = Guichet::start(&data, &[]);
+    assert_eq!(create(&alone, "sold-alone").0, 201);
+    alone.terminate();
+
+    let nats = NatsCluster::start(dir.path());
+    let node = start_node(&data, &nats, "a");
+    assert_eq!(events_in_stream(&nats), ["sold-alone"], "the node's own records went into the stream first");
+    assert_eq!(create(&node, "sold-in-cluster").0, 201);
+    node.kill();
+
+    let node = start_node(&data, &nats, "a");
+    assert_eq!(create(&node, "after-restart").0, 201, "a restarted node whose log matches the stream serves");
+    assert_eq!(events_in_stream(&nats), ["sold-alone", "sold-in-cluster", "after-restart"]);
+    drop(node);
+
+    let empty = dir.path().join("empty");
+    let refused = Command::new(env!("CARGO_BIN_EXE_guichet"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--cluster", &nats.urls(), "--node-id", "b", "--data-dir"])
+        .arg(&empty)
+        .env("GUICHET_ADMIN_TOKEN", ADMIN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("the server runs");
+    assert!(!refused.status.success(), "a node behind the stream does not serve");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("the stream holds records up to"), "it says why: {said}");
+}
