@@ -75,6 +75,11 @@ pub(crate) enum WalRecordRef<'a> {
     Personal {
         record: &'a PersonalRecord,
     },
+    Term {
+        node: &'a str,
+        lease_revision: u64,
+        at: UnixTimeMs,
+    },
 }
 
 /// ... and as read back. The two enums must keep the same shape.
@@ -126,6 +131,14 @@ pub enum WalRecord {
     /// Engine-wide: a buyer's personal data kept (sealed) or erased.
     Personal {
         record: PersonalRecord,
+    },
+    /// Cluster mode: `node` became the primary, holding the lease at
+    /// `lease_revision`. Every later record until the next term is that
+    /// node's; it changes no state.
+    Term {
+        node: String,
+        lease_revision: u64,
+        at: UnixTimeMs,
     },
 }
 

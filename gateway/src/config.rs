@@ -139,6 +139,10 @@ pub struct ServeArgs {
     /// again; a change waiting twice as long is answered 503 [default: 2000].
     #[arg(long, env = "GUICHET_CLUSTER_APPEND_TIMEOUT_MS")]
     pub cluster_append_timeout_ms: Option<u64>,
+    /// How long the primary's lease lasts unless renewed: a standby takes
+    /// over this long after the primary stops [default: 2000].
+    #[arg(long, env = "GUICHET_CLUSTER_LEASE_MS")]
+    pub cluster_lease_ms: Option<u64>,
 }
 
 /// The same settings in the TOML file; unknown keys are refused.
@@ -173,6 +177,7 @@ struct FileConfig {
     node_id: Option<String>,
     cluster_replicas: Option<usize>,
     cluster_append_timeout_ms: Option<u64>,
+    cluster_lease_ms: Option<u64>,
 }
 
 /// Settings resolved from all sources.
@@ -290,6 +295,7 @@ impl ServeArgs {
             append_timeout: Duration::from_millis(
                 self.cluster_append_timeout_ms.or(file.cluster_append_timeout_ms).unwrap_or(2_000).max(1),
             ),
+            lease_ttl: Duration::from_millis(self.cluster_lease_ms.or(file.cluster_lease_ms).unwrap_or(2_000)),
         };
         settings.check()?;
         Ok(Some(settings))

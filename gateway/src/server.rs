@@ -63,8 +63,6 @@ pub(crate) fn serve_with(args: &ServeArgs, then: impl FnOnce(SocketAddr, &App)) 
     };
     let generated_token = config.admin_token.is_none();
     let served = runtime.block_on(serve(config, |address, app| {
-        // Tools read this first line to find the port.
-        println!("listening on http://{address}");
         if generated_token {
             println!("admin token: {}", app.admin_token);
         }
@@ -91,13 +89,24 @@ fn init_logging(format: LogFormat) {
 
 /// Recovers the data directory, serves until a signal, then stops cleanly.
 async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App)) -> Result<(), String> {
-    let replication = match &config.cluster {
-        Some(cluster) => Some(crate::cluster::join(cluster, &config.data_dir).await.map_err(|e| e.to_string())?),
+    let listener =
+        TcpListener::bind(config.listen).await.map_err(|e| format!("listening on {}: {e}", config.listen))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let primary = match &config.cluster {
         None => None,
+        Some(cluster) => {
+            // A standby answers from the start (503 not_primary).
+            say_listening(address);
+            let taken = crate::cluster::take_over(cluster, &config.data_dir, &listener, shutdown_signal());
+            match taken.await.map_err(|e| e.to_string())? {
+                Some(primary) => Some(primary),
+                None => return Ok(()),
+            }
+        }
     };
     let options = EngineOptions {
         wal: WalOptions { durability: config.durability, ..WalOptions::default() },
-        replication: replication.map(|r| r as Arc<dyn guichet_engine::wal::Replication>),
+        replication: primary.as_ref().map(|p| p.replication.clone() as Arc<dyn guichet_engine::wal::Replication>),
         poll_tolerance_percent: config.poll_tolerance_percent,
         ..EngineOptions::default()
     };
@@ -115,6 +124,9 @@ async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App)) -> 
         config.data_dir.display()
     );
     let engine = Arc::new(engine);
+    if let Some(primary) = primary {
+        primary.start_term(&engine).await.map_err(|e| e.to_string())?;
+    }
     let maintenance = Maintenance::start(engine.clone(), MaintenanceOptions::default()).map_err(|e| e.to_string())?;
     let admin_token = config.admin_token.clone().unwrap_or_else(generate_admin_token);
     let providers = Arc::new(crate::payments::Providers::new(&config.payments));
@@ -141,9 +153,9 @@ async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App)) -> 
         tracing::info!(relay = settings.relay, "email to buyers leaves through the SMTP relay");
         tokio::spawn(crate::mail::run(engine.clone(), Arc::new(settings), mail, spare))
     });
-    let listener =
-        TcpListener::bind(config.listen).await.map_err(|e| format!("listening on {}: {e}", config.listen))?;
-    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    if config.cluster.is_none() {
+        say_listening(address);
+    }
     on_ready(address, &app);
     accept_until_signal(listener, app, &config).await;
     refund_worker.abort();
@@ -158,6 +170,11 @@ async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App)) -> 
         Err(error) => tracing::error!("snapshot at shutdown failed: {error}"),
     }
     Ok(())
+}
+
+/// Tools read this first line to find the port.
+fn say_listening(address: SocketAddr) {
+    println!("listening on http://{address}");
 }
 
 async fn accept_until_signal(listener: TcpListener, app: Arc<App>, config: &ServeConfig) {

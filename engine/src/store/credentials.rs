@@ -47,4 +47,11 @@ impl Engine {
         }
         self.log.submit(&WalRecordRef::StaffRequest { by, at: self.clock.now(), request: &request[..end] })
     }
+
+    /// Cluster mode: logs that `node` starts its term as the primary (its
+    /// lease's revision). Its appearance in the replicated log is what
+    /// fences the previous primary off.
+    pub fn log_term(&self, node: &str, lease_revision: u64) -> Result<Receipt, SinkError> {
+        self.log.submit(&WalRecordRef::Term { node, lease_revision, at: self.clock.now() })
+    }
 }

@@ -33,6 +33,10 @@ const SIGNING_KEYS_FILE: &str = "signing-keys.json";
 /// The e-ticket signing key (secret, likewise).
 const TICKET_KEY_FILE: &str = "ticket-key.json";
 
+/// The data directory's signing keys, which every node of a cluster must
+/// share for tokens and tickets to stay valid across a failover.
+pub const SIGNING_KEY_FILES: [&str; 2] = [SIGNING_KEYS_FILE, TICKET_KEY_FILE];
+
 /// What recovery found and did.
 #[derive(Clone, Debug, Default)]
 pub struct RecoveryReport {
@@ -142,7 +146,7 @@ impl Engine {
         let outcome = disk.outcome();
         debug_assert_eq!(outcome.last_sequence, replay.position.last);
         if let Some(torn) = &outcome.torn_tail {
-            engine.zero_torn_tail(torn)?;
+            crate::wal::cut_torn_tail(&**engine.storage(), torn)?;
         }
         let snapshot_sequence = report.snapshot.as_ref().map_or(0, |s| s.1);
         if outcome.last_sequence < snapshot_sequence {
@@ -301,7 +305,7 @@ impl Engine {
                 }
                 Ok(())
             }
-            WalRecord::StaffRequest { .. } => Ok(()),
+            WalRecord::StaffRequest { .. } | WalRecord::Term { .. } => Ok(()),
             WalRecord::Inventory { event, record } => {
                 let (target, covered) = target(replay, event)?;
                 target
@@ -349,21 +353,6 @@ impl Engine {
             holds_expired += event.inventory.expire_holds().map_err(RecoveryError::Expiry)?;
         }
         Ok(holds_expired)
-    }
-
-    /// Cuts a torn write off the end of the log: zeros, as a fresh segment reads.
-    fn zero_torn_tail(&self, torn: &TornTail) -> Result<(), RecoveryError> {
-        tracing::warn!(
-            segment = %self.storage().describe(&torn.segment),
-            offset = torn.offset,
-            bytes = torn.bytes,
-            "cutting a torn write off the end of the log ({}); it was never acknowledged",
-            torn.reason
-        );
-        let mut file = self.storage().open_for_writing(&torn.segment, 0)?;
-        file.write_at(torn.offset, &vec![0; torn.bytes as usize])?;
-        file.sync_data()?;
-        Ok(())
     }
 }
 

@@ -8,6 +8,8 @@
 //! - `reader`: recovery's scan, torn-tail cutting, corruption detection, and
 //!   `RecordSource`, what replay reads records through (the disk, or a stream);
 //! - `snapshot`: whole-state snapshot files, written atomically;
+//! - `resume`: an existing log opened to append records made elsewhere (a
+//!   standby's copy of the replicated log);
 //! - `replication`: the hand-over of synced batches to a replicated log,
 //!   whose answer makes them durable.
 //!
@@ -30,6 +32,7 @@
 pub mod frame;
 pub mod reader;
 pub mod replication;
+mod resume;
 mod segment;
 pub mod snapshot;
 pub mod storage;
@@ -37,6 +40,8 @@ mod writer;
 
 pub use reader::{DiskRecords, RecordSource, RecordVisitor};
 pub use replication::{ReplicaAnswer, Replication, SyncedBatch};
+pub(crate) use resume::cut_torn_tail;
+pub use resume::ResumeError;
 pub use segment::segment_name;
 pub use writer::{Durable, Wal, WalStats};
 

@@ -11,24 +11,33 @@
 //!   the log writer hands synced batches over a bounded channel to a task
 //!   that appends them one message at a time and answers each batch;
 //! - `seed`: at start, the records on this node's disk the stream lacks
-//!   (synced, never acknowledged) are appended before anything else.
+//!   (synced, never acknowledged) are appended before anything else;
+//! - `lease`: who is the primary (a key-value entry that expires unless
+//!   renewed); `keys`: the signing keys every node shares;
+//! - `copy`: a standby's copy of the stream in its own log;
+//!   `standby_http`: what a standby answers (503 `not_primary`);
+//! - `node`: a node's life: standby until it holds the lease, then primary.
 //!
 //! The stream is the record of what was acknowledged: a 2xx needs both the
 //! local sync and the stream's acknowledgement, and a node whose append is
 //! refused (another node appended) stops acknowledging for good.
 
+mod copy;
+mod keys;
+mod lease;
 mod messages;
+mod node;
 mod seed;
 mod shipper;
+mod standby_http;
 mod stream;
 
 pub use messages::{records_in, MessageRecords, RECORDS_HEADER};
+pub use node::{take_over, Primary, LEASE_LOST_EXIT_STATUS};
 pub use seed::seed_from_disk;
 pub use shipper::{ship, ChannelReplication, MAX_BATCHES_WAITING};
 pub use stream::{AppendError, ClusterError, LogStream, StreamEnd, STREAM_NAME, STREAM_SUBJECT};
 
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// How this node reaches its cluster.
@@ -43,7 +52,16 @@ pub struct ClusterSettings {
     /// How long one append may wait for the stream's answer before it is
     /// sent again (the change waits; nothing is acknowledged meanwhile).
     pub append_timeout: Duration,
+    /// How long the primary's lease lasts unless renewed (renewed four
+    /// times as often): a standby takes over this long after the primary
+    /// stops.
+    pub lease_ttl: Duration,
 }
+
+/// The shortest lease: renewed every quarter of it, over the network.
+const MIN_LEASE: Duration = Duration::from_millis(500);
+/// The longest lease: a failover waits this long.
+const MAX_LEASE: Duration = Duration::from_secs(60);
 
 /// The longest a node id may be: it goes into every message's headers.
 pub const MAX_NODE_ID_BYTES: usize = 64;
@@ -64,6 +82,12 @@ impl ClusterSettings {
                 "node_id: {id:?} must be 1 to {MAX_NODE_ID_BYTES} letters, digits, '-' or '_' (it is needed with --cluster)"
             ));
         }
+        if !(MIN_LEASE..=MAX_LEASE).contains(&self.lease_ttl) {
+            return Err(format!(
+                "cluster_lease_ms: {:?} is not between {MIN_LEASE:?} and {MAX_LEASE:?}",
+                self.lease_ttl
+            ));
+        }
         if !(1..=5).contains(&self.replicas) {
             return Err(format!("cluster_replicas: {} is not between 1 and 5", self.replicas));
         }
@@ -71,25 +95,8 @@ impl ClusterSettings {
     }
 }
 
-/// Joins the cluster before the engine opens: reaches the stream, makes
-/// this node's log and the stream agree, and starts the shipper; answers
-/// the replication the engine's log writer hands its batches to.
-pub async fn join(settings: &ClusterSettings, data_dir: &Path) -> Result<Arc<ChannelReplication>, ClusterError> {
-    let stream = LogStream::open(settings, incarnation()).await?;
-    let end = seed_from_disk(&stream, data_dir).await?;
-    tracing::info!(
-        node = settings.node_id,
-        records = end.last_record,
-        stream_messages = end.message_sequence,
-        "cluster: this node's log and the stream {STREAM_NAME} agree; appending from here"
-    );
-    let (replication, receiver) = ChannelReplication::new();
-    tokio::spawn(ship(stream, receiver, end));
-    Ok(replication)
-}
-
 /// A mark for this process's life, random.
-fn incarnation() -> String {
+pub(crate) fn incarnation() -> String {
     let mut bytes = [0u8; 8];
     guichet_engine::entropy::Entropy::fill(&guichet_engine::entropy::OsEntropy, &mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()

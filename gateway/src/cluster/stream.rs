@@ -33,6 +33,8 @@ pub enum ClusterError {
     Stream(String),
     #[error("cluster: this node's log and the stream disagree: {0}")]
     Diverged(String),
+    #[error("cluster: the data directory: {0}")]
+    DataDir(String),
 }
 
 /// Why an append did not land.
@@ -126,6 +128,11 @@ impl LogStream {
             incarnation: incarnation.into(),
             max_payload_bytes,
         })
+    }
+
+    /// The JetStream context, for the cluster's buckets.
+    pub fn jetstream(&self) -> &Context {
+        &self.jetstream
     }
 
     /// The largest message the servers take, headers included.

@@ -1,0 +1,100 @@
+//! Who is the primary: a lease in a JetStream key-value bucket whose
+//! entries expire `lease_ttl` after their last write. The holder renews it
+//! by compare-and-set on its revision; a standby that finds it gone creates
+//! it (only one create can win). The lease decides who may try to write;
+//! the stream's fenced appends, not the lease, make a second writer
+//! harmless.
+
+use std::time::Duration;
+
+use async_nats::jetstream::kv::{self, CreateErrorKind, Store, UpdateErrorKind};
+use async_nats::jetstream::stream::StorageType;
+use async_nats::jetstream::Context;
+use bytes::Bytes;
+
+use super::stream::ClusterError;
+
+/// The bucket and its one key.
+pub const LEASE_BUCKET: &str = "GUICHET_LEASE";
+const LEASE_KEY: &str = "primary";
+
+/// The lease as this node holds it: the revision its next renewal names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Held {
+    pub revision: u64,
+}
+
+/// Why a renewal failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RenewError {
+    /// Someone else wrote the lease: this node is no longer the primary.
+    #[error("the lease was taken by another node")]
+    Lost,
+    /// No answer: try again (the lease may run out meanwhile).
+    #[error("the lease could not be renewed: {0}")]
+    Unavailable(String),
+}
+
+/// The cluster's lease bucket, seen by one node.
+#[derive(Clone)]
+pub struct Lease {
+    store: Store,
+    /// `node/incarnation`: a restarted node does not mistake its previous
+    /// life's lease for its own, and waits for it to run out.
+    holder: String,
+}
+
+impl Lease {
+    pub async fn open(
+        jetstream: &Context,
+        replicas: usize,
+        ttl: Duration,
+        holder: String,
+    ) -> Result<Lease, ClusterError> {
+        let config = kv::Config {
+            bucket: LEASE_BUCKET.into(),
+            description: "who is Guichet's primary".into(),
+            history: 1,
+            max_age: ttl,
+            storage: StorageType::File,
+            num_replicas: replicas,
+            ..kv::Config::default()
+        };
+        let store = match jetstream.get_key_value(LEASE_BUCKET).await {
+            Ok(store) => store,
+            Err(_) => jetstream
+                .create_key_value(config)
+                .await
+                .map_err(|e| ClusterError::Stream(format!("the lease bucket {LEASE_BUCKET}: {e}")))?,
+        };
+        Ok(Lease { store, holder })
+    }
+
+    /// Takes the lease if nobody holds it; `None` if someone does.
+    pub async fn try_acquire(&self) -> Result<Option<Held>, ClusterError> {
+        match self.store.create(LEASE_KEY, Bytes::from(self.holder.clone())).await {
+            Ok(revision) => Ok(Some(Held { revision })),
+            Err(error) if error.kind() == CreateErrorKind::AlreadyExists => Ok(None),
+            Err(error) => Err(ClusterError::Stream(format!("taking the lease: {error}"))),
+        }
+    }
+
+    /// Writes the lease again before it runs out. A lease that ran out
+    /// while nobody could take it (the servers had no quorum longer than
+    /// its time to live) is taken again if it is still free: the stream's
+    /// fencing, not the lease, keeps a second writer out.
+    pub async fn renew(&self, held: Held) -> Result<Held, RenewError> {
+        match self.store.update(LEASE_KEY, Bytes::from(self.holder.clone()), held.revision).await {
+            Ok(revision) => Ok(Held { revision }),
+            Err(error) if error.kind() == UpdateErrorKind::WrongLastRevision => match self.try_acquire().await {
+                Ok(Some(held)) => {
+                    tracing::warn!("cluster: the lease ran out unrenewed and was still free: taken again");
+                    Ok(held)
+                }
+                Ok(None) => Err(RenewError::Lost),
+                Err(error) => Err(RenewError::Unavailable(error.to_string())),
+            },
+            Err(error) => Err(RenewError::Unavailable(error.to_string())),
+        }
+    }
+}
