@@ -212,6 +212,13 @@ impl Metrics {
     }
 
     /// The handles the mail worker counts with.
+    /// Adds collectors kept elsewhere (cluster mode's) to the exposition.
+    pub fn register(&self, collectors: Vec<Box<dyn prometheus::core::Collector>>) {
+        for collector in collectors {
+            self.registry.register(collector).expect("metric names are unique");
+        }
+    }
+
     pub fn mail_meters(&self) -> MailMeters {
         self.mail.clone()
     }

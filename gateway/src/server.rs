@@ -124,6 +124,7 @@ async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App)) -> 
         config.data_dir.display()
     );
     let engine = Arc::new(engine);
+    let cluster_meters = primary.as_ref().map(|p| p.meters.clone());
     if let Some(primary) = primary {
         primary.start_term(&engine).await.map_err(|e| e.to_string())?;
     }
@@ -131,6 +132,9 @@ async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App)) -> 
     let admin_token = config.admin_token.clone().unwrap_or_else(generate_admin_token);
     let providers = Arc::new(crate::payments::Providers::new(&config.payments));
     let metrics = Metrics::new(metric_labels());
+    if let Some(meters) = cluster_meters {
+        metrics.register(meters.collectors());
+    }
     let relay = config.mail.as_ref().map(|mail| mail.relay.clone());
     let mail = Arc::new(MailStatus::new(relay, metrics.mail_meters()));
     let spare = Arc::new(SpareCpu::start().map_err(|e| format!("starting the background worker: {e}"))?);

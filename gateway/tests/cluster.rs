@@ -31,17 +31,22 @@ fn spec(id: &str) -> Value {
 
 /// `POST /v1/events`: (status, `Retry-After`, body).
 fn create(server: &Guichet, id: &str) -> (u16, Option<String>, Value) {
+    try_create(server, id).expect("the server answers")
+}
+
+/// `POST /v1/events`, `None` if the server does not answer.
+fn try_create(server: &Guichet, id: &str) -> Option<(u16, Option<String>, Value)> {
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let mut response = agent
         .post(format!("{}/v1/events", server.base()))
         .header("Authorization", format!("Bearer {ADMIN}"))
         .header("Content-Type", "application/json")
         .send(spec(id).to_string())
-        .expect("the server answers");
+        .ok()?;
     let status = response.status().as_u16();
     let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let body = serde_json::from_str(&response.body_mut().read_to_string().unwrap_or_default()).unwrap_or(Value::Null);
-    (status, retry_after, body)
+    Some((status, retry_after, body))
 }
 
 /// A node, started; not yet the primary, maybe never.
@@ -84,6 +89,13 @@ fn get(server: &Guichet, path: &str, token: Option<&str>) -> (u16, Value) {
     let Ok(mut response) = request.call() else { return (0, Value::Null) };
     let status = response.status().as_u16();
     (status, serde_json::from_str(&response.body_mut().read_to_string().unwrap_or_default()).unwrap_or(Value::Null))
+}
+
+/// `GET /metrics`, as text.
+fn metrics(server: &Guichet) -> String {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut response = agent.get(format!("{}/metrics", server.base())).call().expect("the server answers");
+    response.body_mut().read_to_string().expect("text")
 }
 
 /// Waits until `/readyz` answers 200; answers how long that took.
@@ -246,6 +258,12 @@ fn a_standby_takes_over_from_a_killed_primary_with_every_acknowledged_change_and
     );
     let (status, body) = get(&standby, "/v1/events/one", None);
     assert_eq!((status, body["error"]["code"].as_str()), (503, Some("not_primary")), "{body}");
+    let said = metrics(&standby);
+    assert!(
+        said.contains("guichet_cluster_primary 0") && said.contains("guichet_cluster_standby_lag_records"),
+        "{said}"
+    );
+    assert!(metrics(&primary).contains("guichet_cluster_primary 1"));
 
     primary.kill();
     let took = wait_primary(&standby, Duration::from_secs(30)).expect("the standby takes over");
@@ -257,4 +275,30 @@ fn a_standby_takes_over_from_a_killed_primary_with_every_acknowledged_change_and
     assert_eq!(status, 200, "a queue token from the old primary is valid on the new one: {body}");
     assert_eq!(create(&standby, "four").0, 201);
     assert_eq!(events_in_stream(&nats), ["one", "two", "three", "four"]);
+    let said = metrics(&standby);
+    assert!(said.contains("guichet_cluster_primary 1") && said.contains("guichet_cluster_appends_total"), "{said}");
+}
+
+#[test]
+fn a_primary_paused_past_its_lease_acknowledges_nothing_when_it_wakes_and_stops() {
+    let (dir, _) = data_dir();
+    let nats = NatsCluster::start(dir.path());
+    let mut old = start_node(&dir.path().join("a"), &nats, "a");
+    let new = start_standby(&dir.path().join("b"), &nats, "b");
+    assert_eq!(create(&old, "before").0, 201);
+
+    old.signal("STOP");
+    wait_primary(&new, Duration::from_secs(30)).expect("the standby takes over from a paused primary");
+    assert_eq!(create(&new, "while-paused").0, 201);
+
+    old.signal("CONT");
+    if let Some((status, _, body)) = try_create(&old, "after-waking") {
+        assert_ne!(status / 100, 2, "a deposed primary acknowledges nothing: {body}");
+    }
+    let exit = old.exit_within(Duration::from_secs(30)).expect("the deposed primary stops");
+    assert_eq!(exit.code(), Some(guichet::cluster::LEASE_LOST_EXIT_STATUS), "{exit}");
+    assert_eq!(create(&new, "after").0, 201);
+    let events = events_in_stream(&nats);
+    assert!(!events.contains(&"after-waking".to_owned()), "{events:?}");
+    assert_eq!(events, ["before", "while-paused", "after"]);
 }

@@ -16,6 +16,7 @@
 //!   renewed); `keys`: the signing keys every node shares;
 //! - `copy`: a standby's copy of the stream in its own log;
 //!   `standby_http`: what a standby answers (503 `not_primary`);
+//! - `meters`: what a primary counts about its replication;
 //! - `node`: a node's life: standby until it holds the lease, then primary.
 //!
 //! The stream is the record of what was acknowledged: a 2xx needs both the
@@ -26,6 +27,7 @@ mod copy;
 mod keys;
 mod lease;
 mod messages;
+mod meters;
 mod node;
 mod seed;
 mod shipper;
@@ -33,6 +35,7 @@ mod standby_http;
 mod stream;
 
 pub use messages::{records_in, MessageRecords, RECORDS_HEADER};
+pub use meters::ClusterMeters;
 pub use node::{take_over, Primary, LEASE_LOST_EXIT_STATUS};
 pub use seed::seed_from_disk;
 pub use shipper::{ship, ChannelReplication, MAX_BATCHES_WAITING};

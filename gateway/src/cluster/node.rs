@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use super::copy::LogCopy;
 use super::keys::SharedKeys;
 use super::lease::{Held, Lease, RenewError};
+use super::meters::ClusterMeters;
 use super::seed::seed_from_disk;
 use super::shipper::{ship, ChannelReplication};
 use super::standby_http::{answer_as_standby, StandbyStatus};
@@ -31,6 +32,7 @@ pub const LEASE_LOST_EXIT_STATUS: i32 = 75;
 /// A node that holds the lease, before and while its engine serves.
 pub struct Primary {
     pub replication: Arc<ChannelReplication>,
+    pub meters: ClusterMeters,
     settings: ClusterSettings,
     data_dir: PathBuf,
     lease: Lease,
@@ -66,8 +68,17 @@ pub async fn take_over(
     keys.download(data_dir).await?;
     let end = seed_from_disk(&stream, data_dir).await?;
     let (replication, receiver) = ChannelReplication::new();
-    tokio::spawn(ship(stream, receiver, end));
-    Ok(Some(Primary { replication, settings: settings.clone(), data_dir: data_dir.to_path_buf(), lease, held, keys }))
+    let meters = ClusterMeters::new();
+    tokio::spawn(ship(stream, receiver, end, meters.clone()));
+    Ok(Some(Primary {
+        replication,
+        meters,
+        settings: settings.clone(),
+        data_dir: data_dir.to_path_buf(),
+        lease,
+        held,
+        keys,
+    }))
 }
 
 impl Primary {
@@ -81,6 +92,7 @@ impl Primary {
             engine.log_term(&self.settings.node_id, self.held.revision).map_err(|e| refused(e.to_string()))?;
         engine.durable(receipt).await.map_err(|e| refused(e.to_string()))?;
         tracing::warn!(node = self.settings.node_id, "cluster: this node is the primary");
+        self.meters.primary.set(1);
         tokio::spawn(keep_lease(self.lease, self.held, self.settings.lease_ttl));
         Ok(())
     }

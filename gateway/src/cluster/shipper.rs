@@ -6,13 +6,14 @@
 //! changes wait, nothing is acknowledged. A refused append fails the log.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use guichet_engine::wal::{ReplicaAnswer, Replication, SyncedBatch};
 use tokio::sync::mpsc;
 
 use super::messages::{cut, MessageRecords};
+use super::meters::ClusterMeters;
 use super::stream::{AppendError, LogStream, StreamEnd};
 
 /// Synced batches queued for the stream before the log writer waits.
@@ -52,14 +53,16 @@ impl Replication for ChannelReplication {
 /// Appends every batch the writer ships, in order, from `end` on; runs
 /// until the writer's side is dropped. After a refusal every later batch
 /// is refused too: a fenced node acknowledges nothing more.
-pub async fn ship(stream: LogStream, mut receiver: mpsc::Receiver<Shipped>, mut end: StreamEnd) {
+pub async fn ship(stream: LogStream, mut receiver: mpsc::Receiver<Shipped>, mut end: StreamEnd, meters: ClusterMeters) {
+    meters.replicated_sequence.set(end.last_record as i64);
     let max_bytes = stream.max_payload_bytes().saturating_sub(HEADER_ROOM_BYTES);
     let mut refusal: Option<String> = None;
     let mut round = Vec::with_capacity(MAX_BATCHES_PER_ROUND);
     while receiver.recv_many(&mut round, MAX_BATCHES_PER_ROUND).await > 0 {
         if refusal.is_none() {
-            if let Err(why) = append_round(&stream, &mut end, &round, max_bytes).await {
+            if let Err(why) = append_round(&stream, &mut end, &round, max_bytes, &meters).await {
                 tracing::error!("cluster: this node stops acknowledging changes: {why}");
+                meters.fenced.set(1);
                 refusal = Some(why);
             }
         }
@@ -78,6 +81,7 @@ async fn append_round(
     end: &mut StreamEnd,
     round: &[Shipped],
     max_bytes: usize,
+    meters: &ClusterMeters,
 ) -> Result<(), String> {
     let first = round.first().map_or(0, |(batch, _)| batch.first_sequence);
     if first != end.last_record + 1 {
@@ -89,7 +93,11 @@ async fn append_round(
     }
     let frames = Bytes::from(frames);
     for (records, range) in cut(&frames, max_bytes)? {
-        append_until_landed(stream, end, records, frames.slice(range)).await?;
+        let started = Instant::now();
+        append_until_landed(stream, end, records, frames.slice(range), meters).await?;
+        meters.appends.inc();
+        meters.append_last_seconds.set(started.elapsed().as_secs_f64());
+        meters.replicated_sequence.set(end.last_record as i64);
     }
     Ok(())
 }
@@ -100,6 +108,7 @@ async fn append_until_landed(
     end: &mut StreamEnd,
     records: MessageRecords,
     frames: Bytes,
+    meters: &ClusterMeters,
 ) -> Result<(), String> {
     let mut attempts: u64 = 0;
     loop {
@@ -113,6 +122,7 @@ async fn append_until_landed(
                 return Ok(());
             }
             Err(AppendError::Unavailable(why)) => {
+                meters.append_retries.inc();
                 if attempts == 1 || attempts % 25 == 0 {
                     tracing::warn!(attempts, "cluster: records {} wait for the stream: {why}", records.header_value());
                 }

@@ -180,7 +180,16 @@ impl LogStream {
     }
 }
 
+/// The records a message names, once its format is one this build reads:
+/// a newer one (written by an upgraded node) is refused by name, never
+/// guessed at; standbys are upgraded first (docs/operations.md).
 fn records_header(headers: &HeaderMap) -> Result<MessageRecords, String> {
+    let format = headers.get(FORMAT_HEADER).map(|v| v.as_str()).unwrap_or(FORMAT_VERSION);
+    if format != FORMAT_VERSION {
+        return Err(format!(
+            "its records are in format {format:?}, and this build reads format {FORMAT_VERSION}: upgrade this node"
+        ));
+    }
     let value = headers.get(RECORDS_HEADER).ok_or_else(|| format!("no {RECORDS_HEADER} header"))?;
     MessageRecords::parse(value.as_str())
 }

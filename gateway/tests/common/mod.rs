@@ -112,6 +112,26 @@ impl Guichet {
         assert!(status.success(), "a clean stop: {status}");
     }
 
+    /// Sends `signal` (`STOP`, `CONT`...) to the server.
+    #[allow(dead_code)]
+    pub fn signal(&self, signal: &str) {
+        let sent = Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status();
+        assert!(sent.expect("kill runs").success(), "SIG{signal} is sent");
+    }
+
+    /// The server's exit status, if it exits within `patience`.
+    #[allow(dead_code)]
+    pub fn exit_within(&mut self, patience: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + patience;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("the server is polled") {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        None
+    }
+
     /// Stops the server as a crash would (SIGKILL), and waits for it.
     #[allow(dead_code)]
     pub fn kill(mut self) {
