@@ -100,15 +100,47 @@ build_http_servers() {
 # its data in "$work/data", then creates the bench event with bench/http/setup.py
 # ($1 buyers waiting, $2 admitted, optional $3 general-admission places; the
 # access tokens land in "$work/access.txt"). Sets guichet_pid and guichet.
+# GUICHET_EXTRA_ARGS (an array, may be unset) goes on its command line; the
+# bench waits for /readyz (a cluster node serves once it holds the lease).
 bench_admin_token=bench-admin-token-0123456789
 start_guichet() {
   GUICHET_ADMIN_TOKEN=$bench_admin_token GUICHET_LOG=warn taskset -c "$server_core" \
     "${GUICHET_BIN:-$bench_root/target/release/guichet}" serve \
     --listen 127.0.0.1:0 --data-dir "$work/data" --poll-tolerance-percent 0 \
-    --seat-calls-per-minute-per-buyer 100000000 --workers "${GUICHET_WORKERS:-1}" > "$work/guichet.out" &
+    --seat-calls-per-minute-per-buyer 100000000 --workers "${GUICHET_WORKERS:-1}" \
+    ${GUICHET_EXTRA_ARGS[@]+"${GUICHET_EXTRA_ARGS[@]}"} > "$work/guichet.out" &
   guichet_pid=$!
   guichet=$(address "$work/guichet.out")
+  python3 -c 'import sys, time, urllib.request
+for _ in range(600):
+    try:
+        urllib.request.urlopen(sys.argv[1] + "/readyz"); sys.exit(0)
+    except Exception:
+        time.sleep(0.1)
+sys.exit("the server never became ready")' "http://$guichet"
   (cd "$work" && python3 "$bench_root/bench/http/setup.py" "http://$guichet" "$bench_admin_token" "$@")
+}
+
+# Starts three nats-server processes (JetStream, sync_interval: always, the
+# tests' pinned build from gateway/tests/nats/setup.sh) on free loopback
+# ports, their stores in "$work", not pinned to a core. Sets nats_urls.
+start_nats_cluster() {
+  local binary index client_ports=() route_ports=() routes=""
+  binary=$(bash "$bench_root/gateway/tests/nats/setup.sh")
+  for index in 0 1 2; do client_ports+=("$(free_port)"); route_ports+=("$(free_port)"); done
+  for index in 0 1 2; do routes="$routes${routes:+, }nats-route://127.0.0.1:${route_ports[$index]}"; done
+  nats_urls=""
+  for index in 0 1 2; do
+    cat > "$work/nats-$index.conf" <<CONF
+server_name: n$index
+listen: 127.0.0.1:${client_ports[$index]}
+max_payload: 8MB
+jetstream { store_dir: "$work/nats-$index", sync_interval: always }
+cluster { name: bench, listen: 127.0.0.1:${route_ports[$index]}, routes: [$routes] }
+CONF
+    "$binary" -c "$work/nats-$index.conf" > /dev/null 2>&1 &
+    nats_urls="$nats_urls${nats_urls:+,}nats://127.0.0.1:${client_ports[$index]}"
+  done
 }
 
 # Starts the bare hyper hello-world server on core 0. Sets hello_pid and hello.

@@ -4,7 +4,9 @@
 # requests a cycle: POST a hold of 2 general-admission places, DELETE it once
 # acknowledged, each answered only once its log record is fdatasync'd), with
 # `guichet serve --workers 1` pinned to core 0 and wrk to core 1, 64
-# connections, on an event of 9,000 places and 256 admitted buyers. Then
+# connections, on an event of 9,000 places and 256 admitted buyers; again
+# in cluster mode, the log replicated on three local NATS JetStream servers
+# (REPLICATED=0 skips that row). Then
 # hello-world driven by the same script's shape (hello_hold.lua), the
 # yardstick: the same HTTP stack doing nothing. Builds both (release).
 #
@@ -32,14 +34,30 @@ result() {
   }'
 }
 
-start_guichet 0 256 9000 > /dev/null
 export ADMIN_TOKEN=$bench_admin_token HOLD_QUANTITY=2
-run_client "$guichet_pid" wrk -t1 -c64 -d"${warmup_seconds}s" -s hold_release.lua "http://$guichet/"
-echo "== Guichet: durable hold of 2 places + release"
-wrk_run "$guichet_pid" -s hold_release.lua "http://$guichet/"
-if grep -q Non-2xx "$work/client.out"; then echo "guichet.sh: some holds or releases were refused" >&2; exit 1; fi
-result guichet
-kill "$guichet_pid"
+# $1 the row's name, $2 what the heading says.
+guichet_row() {
+  start_guichet 0 256 9000 > /dev/null
+  run_client "$guichet_pid" wrk -t1 -c64 -d"${warmup_seconds}s" -s hold_release.lua "http://$guichet/"
+  echo "== Guichet: durable hold of 2 places + release$2"
+  wrk_run "$guichet_pid" -s hold_release.lua "http://$guichet/"
+  if grep -q Non-2xx "$work/client.out"; then echo "guichet.sh: some holds or releases were refused" >&2; exit 1; fi
+  result "$1"
+  kill "$guichet_pid"
+  wait "$guichet_pid" 2> /dev/null || true
+  rm -rf "$work/data"
+}
+
+guichet_row guichet ""
+if [[ ${REPLICATED:-1} == 1 ]]; then
+  # Cluster mode: every batch also appended to a three-server JetStream
+  # stream (each server fsyncs it) before the answer; NATS is not pinned,
+  # so its CPU shows as "others".
+  start_nats_cluster
+  GUICHET_EXTRA_ARGS=(--cluster "$nats_urls" --node-id bench)
+  guichet_row guichet-replicated ", replicated on NATS JetStream (R3)"
+  GUICHET_EXTRA_ARGS=()
+fi
 
 start_hello
 run_client "$hello_pid" wrk -t1 -c64 -d"${warmup_seconds}s" -s hello_hold.lua "http://$hello/"

@@ -8,6 +8,7 @@ use std::time::Duration;
 use common::*;
 use guichet_engine::clock::ManualClock;
 use guichet_engine::ids::BuyerId;
+use guichet_engine::inventory::Requester;
 use guichet_engine::store::{Engine, EngineOptions};
 use guichet_engine::wal::frame::read_frame;
 use guichet_engine::wal::storage::MemoryStorage;
@@ -105,4 +106,36 @@ fn a_refused_batch_fails_the_log_and_nothing_after_it_is_acknowledged() {
     assert!(failure.contains("another node appended first"), "{failure}");
     assert!(event.inventory.hold(BuyerId(2), &best_in("A", 1)).is_err(), "a fenced log takes no more changes");
     assert_eq!(engine.durable_so_far(), created, "what was confirmed stays durable");
+}
+
+#[test]
+fn a_log_pruned_behind_a_snapshot_resumes_after_its_last_record() {
+    let storage = MemoryStorage::new();
+    let clock = Arc::new(ManualClock::new(T0));
+    let options = || EngineOptions {
+        wal: guichet_engine::wal::WalOptions { segment_bytes: 1024, max_batch_bytes: 512, ..Default::default() },
+        ..EngineOptions::default()
+    };
+    let last = {
+        let (engine, _) = Engine::open(Arc::new(storage.clone()), options(), clock.clone()).unwrap();
+        let (event, _) = engine.create_event(&spec_from(small_spec_json())).unwrap();
+        for buyer in 0..20 {
+            let placed = event.inventory.hold(BuyerId(buyer), &best_in("GA", 1)).unwrap();
+            let released = event.inventory.release(placed.hold.id, Requester::Buyer(BuyerId(buyer))).unwrap();
+            engine.wait_durable(released).unwrap();
+        }
+        engine.snapshot().unwrap();
+        let placed = event.inventory.hold(BuyerId(99), &best_in("GA", 1)).unwrap();
+        engine.wait_durable(placed.receipt).unwrap();
+        engine.shutdown().unwrap();
+        engine.durable_so_far().0
+    };
+    let oldest = guichet_engine::wal::reader::segments(&storage).unwrap()[0].first_sequence;
+    assert!(oldest > 1, "the snapshot pruned the first segments");
+
+    let wal = guichet_engine::wal::Wal::resume(Arc::new(storage.clone()), options().wal).unwrap();
+    assert_eq!(wal.last_assigned_sequence(), last);
+    let next = wal.submit(b"a record made elsewhere".to_vec()).unwrap();
+    assert_eq!(next.0, last + 1, "a copy numbers on from the log's last record");
+    wal.wait_durable(next).unwrap();
 }

@@ -302,3 +302,37 @@ fn a_primary_paused_past_its_lease_acknowledges_nothing_when_it_wakes_and_stops(
     assert!(!events.contains(&"after-waking".to_owned()), "{events:?}");
     assert_eq!(events, ["before", "while-paused", "after"]);
 }
+
+#[test]
+fn losing_a_whole_machine_loses_nothing_and_it_rejoins_empty_as_a_standby() {
+    let (dir, _) = data_dir();
+    let mut nats = NatsCluster::start(dir.path());
+    let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
+    let a = start_node(&a_dir, &nats, "a");
+    let b = start_standby(&b_dir, &nats, "b");
+    for id in ["one", "two"] {
+        assert_eq!(create(&a, id).0, 201);
+    }
+
+    // Machine A: its Guichet and its NATS server die, and both disks are lost.
+    a.kill();
+    nats.wipe(0);
+    std::fs::remove_dir_all(&a_dir).expect("A's data directory is deleted");
+    wait_primary(&b, Duration::from_secs(30)).expect("B takes over");
+    let (three, _) = create_until_acknowledged(&b, "three", Duration::from_secs(30));
+
+    // A comes back empty: its NATS server catches up from the other two, its
+    // Guichet copies the stream as a standby.
+    nats.start_server(0);
+    let a = start_standby(&a_dir, &nats, "a");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !metrics(&a).contains("guichet_cluster_standby_lag_records 0") || events_in_stream(&nats).len() < 3 {
+        assert!(Instant::now() < deadline, "A's copy catches up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    b.kill();
+    wait_primary(&a, Duration::from_secs(30)).expect("A takes over again");
+    for id in ["one", "two", three.as_str()] {
+        assert_eq!(get(&a, &format!("/v1/events/{id}"), None).0, 200, "event {id} survived both losses");
+    }
+}

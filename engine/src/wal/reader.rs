@@ -82,6 +82,15 @@ impl<'a> DiskRecords<'a> {
         Self { storage, outcome: ScanOutcome::default() }
     }
 
+    /// Hands `visit` every record the segments on disk hold: from the
+    /// oldest segment kept (those a snapshot covers are pruned) on.
+    pub fn read_kept(&mut self, visit: &mut RecordVisitor<'_>) -> Result<(), ScanError> {
+        let oldest =
+            segments(self.storage).map_err(|source| ScanError::Io { file: self.storage.describe(""), source })?;
+        let after = oldest.first().map_or(0, |segment| segment.first_sequence.saturating_sub(1));
+        self.read_after(after, visit)
+    }
+
     /// What the last read found at the end of the log.
     pub fn outcome(self) -> ScanOutcome {
         self.outcome

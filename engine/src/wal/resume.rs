@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::reader::{DiskRecords, RecordSource, ScanError, TornTail};
+use super::reader::{DiskRecords, ScanError, TornTail};
 use super::storage::Storage;
 use super::writer::Wal;
 use super::{WalError, WalOptions};
@@ -23,7 +23,7 @@ impl Wal {
     /// the log then numbers new records from there.
     pub fn resume(storage: Arc<dyn Storage>, options: WalOptions) -> Result<Wal, ResumeError> {
         let mut disk = DiskRecords::new(&*storage);
-        disk.read_after(0, &mut |_, _| Ok(()))?;
+        disk.read_kept(&mut |_, _| Ok(()))?;
         let outcome = disk.outcome();
         if let Some(torn) = &outcome.torn_tail {
             cut_torn_tail(&*storage, torn)?;

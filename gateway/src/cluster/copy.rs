@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use guichet_engine::store::recovery::SIGNING_KEY_FILES;
 use guichet_engine::wal::storage::DiskStorage;
-use guichet_engine::wal::{DiskRecords, RecordSource, Wal, WalOptions};
+use guichet_engine::wal::{DiskRecords, Wal, WalOptions};
 
 use super::messages::records_in;
 use super::stream::{ClusterError, LogStream};
@@ -125,7 +125,7 @@ async fn local_end(data_dir: &Path) -> Result<Option<(u64, Vec<u8>)>, ClusterErr
         let storage = DiskStorage::open(&dir).map_err(|e| ClusterError::DataDir(e.to_string()))?;
         let mut last = None;
         DiskRecords::new(&storage)
-            .read_after(0, &mut |sequence, payload| {
+            .read_kept(&mut |sequence, payload| {
                 last = Some((sequence, payload.to_vec()));
                 Ok(())
             })
