@@ -11,12 +11,21 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::haproxy::Haproxy;
 use common::nats::NatsCluster;
 use common::{data_dir, Guichet, ADMIN};
 use guichet::cluster::{records_in, ClusterSettings, LogStream, MessageRecords};
 use guichet_engine::event::WalRecord;
 use guichet_engine::wal::frame::append_frame;
 use serde_json::{json, Value};
+
+/// One test at a time: each runs three NATS servers and two or three
+/// nodes, and timing assertions (a takeover within seconds) would measure
+/// the other tests' load on a 2-core machine.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 fn spec(id: &str) -> Value {
     json!({
@@ -36,9 +45,14 @@ fn create(server: &Guichet, id: &str) -> (u16, Option<String>, Value) {
 
 /// `POST /v1/events`, `None` if the server does not answer.
 fn try_create(server: &Guichet, id: &str) -> Option<(u16, Option<String>, Value)> {
+    try_create_at(server.base(), id)
+}
+
+/// `POST {base}/v1/events`, `None` if nothing answers.
+fn try_create_at(base: &str, id: &str) -> Option<(u16, Option<String>, Value)> {
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let mut response = agent
-        .post(format!("{}/v1/events", server.base()))
+        .post(format!("{base}/v1/events"))
         .header("Authorization", format!("Bearer {ADMIN}"))
         .header("Content-Type", "application/json")
         .send(spec(id).to_string())
@@ -51,7 +65,8 @@ fn try_create(server: &Guichet, id: &str) -> Option<(u16, Option<String>, Value)
 
 /// A node, started; not yet the primary, maybe never.
 fn start_standby(dir: &Path, nats: &NatsCluster, node: &str) -> Guichet {
-    Guichet::start(dir, &["--cluster", &nats.urls(), "--node-id", node, "--cluster-append-timeout-ms", "500"])
+    let args = ["--cluster", &nats.urls(), "--node-id", node, "--cluster-append-timeout-ms", "500"];
+    Guichet::start(dir, &args)
 }
 
 /// A node, started and waited for until it is the primary.
@@ -158,6 +173,7 @@ fn events_in_stream(nats: &NatsCluster) -> Vec<String> {
 
 #[test]
 fn a_2xx_means_replicated_and_without_a_quorum_the_answer_is_503_until_one_returns() {
+    let _serial = one_at_a_time();
     let (dir, data) = data_dir();
     let mut nats = NatsCluster::start(dir.path());
     let node = start_node(&data, &nats, "a");
@@ -192,6 +208,7 @@ fn a_2xx_means_replicated_and_without_a_quorum_the_answer_is_503_until_one_retur
 
 #[test]
 fn a_node_whose_place_in_the_stream_was_taken_acknowledges_nothing_more() {
+    let _serial = one_at_a_time();
     let (dir, data) = data_dir();
     let nats = NatsCluster::start(dir.path());
     let node = start_node(&data, &nats, "a");
@@ -220,6 +237,7 @@ fn a_node_whose_place_in_the_stream_was_taken_acknowledges_nothing_more() {
 
 #[test]
 fn a_node_appends_what_it_synced_alone_and_a_restarted_primary_carries_on() {
+    let _serial = one_at_a_time();
     let (dir, data) = data_dir();
     let alone = Guichet::start(&data, &[]);
     assert_eq!(create(&alone, "sold-alone").0, 201);
@@ -238,6 +256,7 @@ fn a_node_appends_what_it_synced_alone_and_a_restarted_primary_carries_on() {
 
 #[test]
 fn a_standby_takes_over_from_a_killed_primary_with_every_acknowledged_change_and_token() {
+    let _serial = one_at_a_time();
     let (dir, _) = data_dir();
     let nats = NatsCluster::start(dir.path());
     let primary = start_node(&dir.path().join("a"), &nats, "a");
@@ -281,6 +300,7 @@ fn a_standby_takes_over_from_a_killed_primary_with_every_acknowledged_change_and
 
 #[test]
 fn a_primary_paused_past_its_lease_acknowledges_nothing_when_it_wakes_and_stops() {
+    let _serial = one_at_a_time();
     let (dir, _) = data_dir();
     let nats = NatsCluster::start(dir.path());
     let mut old = start_node(&dir.path().join("a"), &nats, "a");
@@ -305,6 +325,7 @@ fn a_primary_paused_past_its_lease_acknowledges_nothing_when_it_wakes_and_stops(
 
 #[test]
 fn losing_a_whole_machine_loses_nothing_and_it_rejoins_empty_as_a_standby() {
+    let _serial = one_at_a_time();
     let (dir, _) = data_dir();
     let mut nats = NatsCluster::start(dir.path());
     let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
@@ -335,4 +356,60 @@ fn losing_a_whole_machine_loses_nothing_and_it_rejoins_empty_as_a_standby() {
     for id in ["one", "two", three.as_str()] {
         assert_eq!(get(&a, &format!("/v1/events/{id}"), None).0, 200, "event {id} survived both losses");
     }
+}
+
+#[test]
+fn through_haproxy_a_failover_is_a_few_503s_with_retry_after_and_then_the_new_primary() {
+    let _serial = one_at_a_time();
+    let (dir, _) = data_dir();
+    let nats = NatsCluster::start(dir.path());
+    let urls = nats.urls();
+    let start = |node: &str| {
+        let path = dir.path().join(node);
+        let args = [
+            "--cluster",
+            &urls,
+            "--node-id",
+            node,
+            "--cluster-append-timeout-ms",
+            "500",
+            "--trusted-proxy",
+            "127.0.0.1",
+        ];
+        Guichet::start(&path, &args)
+    };
+    let a = start("a");
+    wait_primary(&a, Duration::from_secs(60)).expect("A is the primary");
+    let b = start("b");
+    // The third server line names a node that is down: health checks keep it out.
+    let proxy =
+        Haproxy::start(dir.path(), &[a.address(), b.address(), &format!("127.0.0.1:{}", common::smtp::free_port())]);
+    let front = proxy.base();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while try_create_at(&front, "first").map(|r| r.0) != Some(201) {
+        assert!(Instant::now() < deadline, "HAProxy reaches the primary");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    a.kill();
+    let killed = Instant::now();
+    let mut acknowledged = vec!["first".to_owned()];
+    let mut refusals = 0;
+    for attempt in 1.. {
+        let id = format!("during-{attempt}");
+        let (status, retry_after, body) = try_create_at(&front, &id).expect("HAProxy answers");
+        if status == 201 {
+            acknowledged.push(id);
+            break;
+        }
+        assert_eq!(status, 503, "only 503s while the standby takes over: {body}");
+        assert!(retry_after.is_some(), "every 503 says when to retry: {body}");
+        refusals += 1;
+        assert!(killed.elapsed() < Duration::from_secs(30), "the new primary is reached through HAProxy");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("through HAProxy: {refusals} 503s, first 2xx {:?} after the kill", killed.elapsed());
+    let in_stream = events_in_stream(&nats);
+    assert!(acknowledged.iter().all(|id| in_stream.contains(id)), "{acknowledged:?} in {in_stream:?}");
+    drop(b);
 }

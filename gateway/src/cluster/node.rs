@@ -9,7 +9,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use guichet_engine::store::Engine;
 use tokio::net::TcpListener;
@@ -38,6 +38,8 @@ pub struct Primary {
     lease: Lease,
     held: Held,
     keys: SharedKeys,
+    /// When this node took the lease: what the takeover's rest took is logged.
+    lease_taken_at: Instant,
 }
 
 /// Waits as a standby until this node holds the lease (answering on
@@ -60,6 +62,7 @@ pub async fn take_over(
         () = answer_as_standby(listener, settings.node_id.clone(), status.clone()) => unreachable!("answers until dropped"),
         () = shutdown => return Ok(None),
     };
+    let lease_taken_at = Instant::now();
     tracing::warn!(
         node = settings.node_id,
         revision = held.revision,
@@ -78,6 +81,7 @@ pub async fn take_over(
         lease,
         held,
         keys,
+        lease_taken_at,
     }))
 }
 
@@ -91,7 +95,11 @@ impl Primary {
         let receipt =
             engine.log_term(&self.settings.node_id, self.held.revision).map_err(|e| refused(e.to_string()))?;
         engine.durable(receipt).await.map_err(|e| refused(e.to_string()))?;
-        tracing::warn!(node = self.settings.node_id, "cluster: this node is the primary");
+        tracing::warn!(
+            node = self.settings.node_id,
+            since_lease_taken_ms = self.lease_taken_at.elapsed().as_millis() as u64,
+            "cluster: this node is the primary (recovered from its copy, term record replicated)"
+        );
         self.meters.primary.set(1);
         tokio::spawn(keep_lease(self.lease, self.held, self.settings.lease_ttl));
         Ok(())

@@ -4,6 +4,8 @@
 //! file speaks HTTP to it in its own way; what they share is here.
 
 #[allow(dead_code)]
+pub mod haproxy;
+#[allow(dead_code)]
 pub mod nats;
 pub mod pdf;
 /// The SMTP server the email tests send to (unused by the other tests).
