@@ -145,7 +145,7 @@ pub fn scan(
                     previous = Some(frame.sequence);
                     offset += length;
                 }
-                Err(FrameError::End) if bytes[offset..].iter().all(|&b| b == 0) => break,
+                Err(FrameError::End) if all_zero(&bytes[offset..]) => break,
                 Err(reason)
                     if is_last && !later_batch_follows(&bytes[offset..], damaged_sequence(previous, segment)) =>
                 {
@@ -170,6 +170,16 @@ pub fn scan(
     }
     outcome.last_sequence = previous.unwrap_or(after_sequence).max(after_sequence);
     Ok(outcome)
+}
+
+/// Whether every byte is zero: the unused rest of a preallocated segment
+/// (most of a 64 MiB file) is checked at every start, so the check folds
+/// blocks with OR, which compiles to wide vector operations, rather than
+/// stopping byte by byte.
+fn all_zero(bytes: &[u8]) -> bool {
+    let mut blocks = bytes.chunks_exact(4096);
+    let blocks_zero = blocks.all(|block| block.iter().fold(0u8, |any, &b| any | b) == 0);
+    blocks_zero && blocks.remainder().iter().all(|&b| b == 0)
 }
 
 /// The sequence a damaged record would have had: the one after the last good
