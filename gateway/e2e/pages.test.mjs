@@ -215,6 +215,37 @@ test('a second buyer who reloads mid-queue keeps the place (in French)', async (
   await screenshot(page, 'second-after-reload-fr');
 });
 
+test('a failover while the second buyer waits: "reconnecting", the same token again, the place kept', async () => {
+  const page = second.page;
+  const path = `/v1/events/${EVENT}/queue/status`;
+  const position = await page.locator('#q-position').textContent();
+  const tokens = [];
+  let refused = 0;
+  expectedErrors.add('503 ' + path);
+  // As a standby (or HAProxy with no node ready) answers while one takes over.
+  await page.route('**' + path, async (route) => {
+    tokens.push(route.request().headers().authorization);
+    if (refused++ < 3) {
+      await route.fulfill({
+        status: 503,
+        headers: { 'Retry-After': '1', 'Content-Type': 'application/json' },
+        body: JSON.stringify({ error: { code: 'not_primary', message: 'this node is a standby', role: 'standby' } }),
+      });
+    } else {
+      await route.continue();
+    }
+  });
+  await page.locator('#reconnecting', { hasText: 'Reconnexion' }).waitFor({ timeout: 30000 });
+  await screenshot(page, 'second-reconnecting-fr');
+  await page.locator('#reconnecting').waitFor({ state: 'hidden', timeout: 30000 });
+  await page.unroute('**' + path);
+  expectedErrors.delete('503 ' + path);
+  assert.ok(refused >= 4, 'the poll was sent again until it went through');
+  assert.equal(new Set(tokens).size, 1, 'with the same queue token every time');
+  await page.locator('#q-position', { hasText: position }).waitFor();
+  assert.equal(await page.locator('#v-error:visible, .notice.bad:visible').count(), 0, 'never an error page');
+});
+
 test('the admitted buyer takes the best 2 seats, pays, and sees two QR codes, kept after a reload', async () => {
   const page = buyer.page;
   await page.selectOption('#best-quantity', '2');

@@ -11,6 +11,7 @@ const STRINGS = {
     'nav.admin': 'Promoters',
     'footer': 'Guichet — fair on-sales, one place each.',
     'error.network': 'The server cannot be reached. Check your connection; we will try again.',
+    'net.reconnecting': 'Reconnecting… Your place, your seats and your payment are kept.',
     'error.generic': 'Something went wrong: {message}',
     'state.scheduled': 'On sale soon',
     'state.on_sale': 'On sale',
@@ -293,6 +294,7 @@ const STRINGS = {
     'nav.admin': 'Producteurs',
     'footer': 'Guichet — des mises en vente équitables, une place chacun.',
     'error.network': 'Le serveur est injoignable. Vérifiez votre connexion ; nous réessaierons.',
+    'net.reconnecting': 'Reconnexion… Votre place, vos sièges et votre paiement sont gardés.',
     'error.generic': 'Un problème est survenu : {message}',
     'state.scheduled': 'Bientôt en vente',
     'state.on_sale': 'En vente',
@@ -630,9 +632,63 @@ function setupLanguage(onChange) {
   });
 }
 
-/** A v1 API call: `{status, body, retryAfterS}`; throws only when the server cannot be reached. */
+/** How long a call rides through a failover (503 while a standby takes over, or a dropped connection) before its caller hears of it. */
+const RIDE_THROUGH_MS = 30000;
+
+/** 503 codes that pass: the request reached no primary (`not_primary`), or its change may still land. */
+const PASSING_CODES = new Set(['not_primary', 'replication_unavailable', 'request_timeout', 'log_full']);
+
+/**
+ * A v1 API call: `{status, body, retryAfterS}`; throws only when the server cannot be reached.
+ * Through a failover it shows "reconnecting" and sends the same request again (same token, same
+ * Idempotency-Key) after `Retry-After`: any request refused with `not_primary` (no primary saw
+ * it), and a read or a keyed change refused otherwise or cut off; never an unkeyed change, which
+ * may have been made.
+ */
 async function api(method, path, options) {
   const opts = options || {};
+  const replayable = method === 'GET' || Object.keys(opts.headers || {}).some((h) => h.toLowerCase() === 'idempotency-key');
+  const started = Date.now();
+  for (let attempt = 0; ; attempt++) {
+    const inTime = Date.now() - started < RIDE_THROUGH_MS;
+    let answer;
+    try {
+      answer = await apiOnce(method, path, opts);
+    } catch (error) {
+      if (!replayable || !inTime) { reconnecting(false); throw error; }
+      reconnecting(true);
+      await sleep(Math.min(500 * 2 ** attempt, 4000));
+      continue;
+    }
+    const code = answer.status === 503 && answer.body && answer.body.error && answer.body.error.code;
+    if (inTime && PASSING_CODES.has(code) && (code === 'not_primary' || replayable)) {
+      reconnecting(true);
+      await sleep((answer.retryAfterS || 1) * 1000);
+      continue;
+    }
+    reconnecting(false);
+    return answer;
+  }
+}
+
+/** Shows or hides the "reconnecting" notice at the top of the page. */
+function reconnecting(shown) {
+  let notice = document.getElementById('reconnecting');
+  if (!notice && !shown) return;
+  if (!notice) {
+    notice = document.createElement('div');
+    notice.id = 'reconnecting';
+    notice.className = 'reconnecting';
+    notice.setAttribute('role', 'status');
+    notice.setAttribute('aria-live', 'polite');
+    document.body.prepend(notice);
+  }
+  notice.textContent = t('net.reconnecting');
+  notice.hidden = !shown;
+}
+
+/** One v1 API call, as it went. */
+async function apiOnce(method, path, opts) {
   const headers = {};
   if (opts.token) headers.Authorization = 'Bearer ' + opts.token;
   if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
