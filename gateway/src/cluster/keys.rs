@@ -13,7 +13,7 @@ use bytes::Bytes;
 use guichet_engine::store::recovery::SIGNING_KEY_FILES;
 use guichet_engine::wal::storage::{DiskStorage, Storage};
 
-use super::stream::ClusterError;
+use super::stream::{key_value_bucket, ClusterError};
 
 pub const KEYS_BUCKET: &str = "GUICHET_KEYS";
 
@@ -37,13 +37,7 @@ impl SharedKeys {
             num_replicas: replicas,
             ..kv::Config::default()
         };
-        let store = match jetstream.get_key_value(KEYS_BUCKET).await {
-            Ok(store) => store,
-            Err(_) => jetstream
-                .create_key_value(config)
-                .await
-                .map_err(|e| ClusterError::Stream(format!("the key bucket {KEYS_BUCKET}: {e}")))?,
-        };
+        let store = key_value_bucket(jetstream, config).await?;
         Ok(SharedKeys { store })
     }
 

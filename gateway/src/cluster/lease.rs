@@ -12,7 +12,7 @@ use async_nats::jetstream::stream::StorageType;
 use async_nats::jetstream::Context;
 use bytes::Bytes;
 
-use super::stream::ClusterError;
+use super::stream::{key_value_bucket, ClusterError};
 
 /// The bucket and its one key.
 pub const LEASE_BUCKET: &str = "GUICHET_LEASE";
@@ -60,13 +60,7 @@ impl Lease {
             num_replicas: replicas,
             ..kv::Config::default()
         };
-        let store = match jetstream.get_key_value(LEASE_BUCKET).await {
-            Ok(store) => store,
-            Err(_) => jetstream
-                .create_key_value(config)
-                .await
-                .map_err(|e| ClusterError::Stream(format!("the lease bucket {LEASE_BUCKET}: {e}")))?,
-        };
+        let store = key_value_bucket(jetstream, config).await?;
         Ok(Lease { store, holder })
     }
 

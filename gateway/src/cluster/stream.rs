@@ -9,7 +9,7 @@ use async_nats::header::HeaderMap;
 use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::{Config, DiscardPolicy, RetentionPolicy, StorageType, Stream};
-use async_nats::jetstream::Context;
+use async_nats::jetstream::{kv, Context};
 use bytes::Bytes;
 
 use super::messages::{MessageRecords, FORMAT_HEADER, FORMAT_VERSION, NODE_HEADER, RECORDS_HEADER};
@@ -183,6 +183,15 @@ impl LogStream {
 /// The records a message names, once its format is one this build reads:
 /// a newer one (written by an upgraded node) is refused by name, never
 /// guessed at; standbys are upgraded first (docs/operations.md).
+/// A key-value bucket of the cluster's, made with `config` if missing.
+pub async fn key_value_bucket(jetstream: &Context, config: kv::Config) -> Result<kv::Store, ClusterError> {
+    if let Ok(store) = jetstream.get_key_value(config.bucket.as_str()).await {
+        return Ok(store);
+    }
+    let bucket = config.bucket.clone();
+    jetstream.create_key_value(config).await.map_err(|e| ClusterError::Stream(format!("the bucket {bucket}: {e}")))
+}
+
 fn records_header(headers: &HeaderMap) -> Result<MessageRecords, String> {
     let format = headers.get(FORMAT_HEADER).map(|v| v.as_str()).unwrap_or(FORMAT_VERSION);
     if format != FORMAT_VERSION {

@@ -12,12 +12,7 @@ use super::smtp::free_port;
 
 fn haproxy() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/haproxy/setup.sh");
-        let output = Command::new("bash").arg(&script).stderr(Stdio::inherit()).output().expect("bash runs");
-        assert!(output.status.success(), "{} failed: the cluster tests need haproxy", script.display());
-        PathBuf::from(String::from_utf8(output.stdout).expect("a path").trim())
-    })
+    super::set_up(&BINARY, "haproxy/setup.sh", "the cluster tests need haproxy")
 }
 
 pub struct Haproxy {

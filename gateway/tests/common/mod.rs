@@ -16,6 +16,19 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+/// Runs a setup script of `tests/` (it installs what a test's server needs,
+/// once) and answers the path it prints; fails the test, loudly, if it
+/// cannot: the tests never skip. `cell` keeps the answer for the process.
+#[allow(dead_code)]
+pub fn set_up(cell: &'static std::sync::OnceLock<PathBuf>, script: &str, needs: &str) -> &'static Path {
+    cell.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(script);
+        let output = Command::new("bash").arg(&script).stderr(Stdio::inherit()).output().expect("bash runs");
+        assert!(output.status.success(), "{} failed: {needs}", script.display());
+        PathBuf::from(String::from_utf8(output.stdout).expect("a path").trim())
+    })
+}
+
 /// The admin token every test server accepts.
 pub const ADMIN: &str = "test-admin-token-0123456789";
 

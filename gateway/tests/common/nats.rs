@@ -16,12 +16,7 @@ use super::smtp::free_port;
 /// The nats-server binary, installed once per test process.
 fn nats_server() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/nats/setup.sh");
-        let output = Command::new("bash").arg(&script).stderr(Stdio::inherit()).output().expect("bash runs");
-        assert!(output.status.success(), "{} failed: the cluster tests need nats-server", script.display());
-        PathBuf::from(String::from_utf8(output.stdout).expect("a path").trim())
-    })
+    super::set_up(&BINARY, "nats/setup.sh", "the cluster tests need nats-server")
 }
 
 /// One server of the cluster: its ports and, while it runs, its process.

@@ -13,12 +13,7 @@ use std::time::{Duration, Instant};
 /// The environment's python, made once per test process.
 fn python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/setup.sh");
-        let output = Command::new("bash").arg(&script).stderr(Stdio::inherit()).output().expect("bash runs");
-        assert!(output.status.success(), "{} failed: the email tests need aiosmtpd", script.display());
-        PathBuf::from(String::from_utf8(output.stdout).expect("a path").trim())
-    })
+    super::set_up(&PYTHON, "smtp/setup.sh", "the email tests need aiosmtpd")
 }
 
 /// A free port on 127.0.0.1 (free when asked; the server then takes it).
