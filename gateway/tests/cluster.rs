@@ -211,7 +211,7 @@ fn a_node_whose_place_in_the_stream_was_taken_acknowledges_nothing_more() {
     let _serial = one_at_a_time();
     let (dir, data) = data_dir();
     let nats = NatsCluster::start(dir.path());
-    let node = start_node(&data, &nats, "a");
+    let mut node = start_node(&data, &nats, "a");
     assert_eq!(create(&node, "before").0, 201);
 
     // Another writer appends behind this node's back, as a node that took
@@ -229,8 +229,8 @@ fn a_node_whose_place_in_the_stream_was_taken_acknowledges_nothing_more() {
     let (status, retry_after, body) = create(&node, "after");
     assert_eq!(status, 503, "{body}");
     assert!(retry_after.is_some());
-    let (status, _, body) = create(&node, "later");
-    assert_eq!((status, body["error"]["code"].as_str()), (503, Some("log_failed")), "fenced for good: {body}");
+    let exit = node.exit_within(Duration::from_secs(30)).expect("a fenced node stops");
+    assert_eq!(exit.code(), Some(guichet::cluster::DEPOSED_EXIT_STATUS), "and comes back as a standby: {exit}");
     let records = stream_records(&nats);
     assert_eq!(records.last().map(|r| r.1.as_slice()), Some(&b"not a record of this node's"[..]));
 }
@@ -316,7 +316,7 @@ fn a_primary_paused_past_its_lease_acknowledges_nothing_when_it_wakes_and_stops(
         assert_ne!(status / 100, 2, "a deposed primary acknowledges nothing: {body}");
     }
     let exit = old.exit_within(Duration::from_secs(30)).expect("the deposed primary stops");
-    assert_eq!(exit.code(), Some(guichet::cluster::LEASE_LOST_EXIT_STATUS), "{exit}");
+    assert_eq!(exit.code(), Some(guichet::cluster::DEPOSED_EXIT_STATUS), "{exit}");
     assert_eq!(create(&new, "after").0, 201);
     let events = events_in_stream(&nats);
     assert!(!events.contains(&"after-waking".to_owned()), "{events:?}");

@@ -1,8 +1,12 @@
 //! A standby's copy of the replicated log: the stream's records written, in
 //! order and with their sequences, into this node's own log, so that taking
-//! over opens the engine from its disk. A local log that is not a prefix of
-//! the stream (records a deposed primary synced but never got acknowledged)
-//! is moved aside first, never mixed in.
+//! over opens the engine from its disk. A local log is kept while it and
+//! the stream tell one history, one a prefix of the other (records past the
+//! stream's end are this node's: a single server's log joining a cluster,
+//! or a crash between its sync and the stream's answer; as primary it
+//! appends them, and each is checked against the stream's record if another
+//! node's come first). A log that disagrees with the stream is moved aside,
+//! never mixed in: nothing in it past the stream was acknowledged.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,28 +23,48 @@ pub struct LogCopy {
     wal: Wal,
     /// The stream message to read next.
     next_message: u64,
-    /// The local last record, kept beside an empty stream: checked against
-    /// the stream's once it has one.
-    unchecked: Option<(u64, Vec<u8>)>,
+    /// The CRC-32C of each local record past the stream's end when the copy
+    /// opened, from `beyond_first` on: each is checked against the stream's
+    /// record at its place when that arrives.
+    beyond_first: u64,
+    beyond: Vec<u32>,
+}
+
+/// What this node's log holds, read before it is opened for appending.
+#[derive(Default)]
+struct LocalLog {
+    /// The last record and its payload.
+    last: Option<(u64, Vec<u8>)>,
+    /// The payload of record `at` (the stream's last), if the log has it.
+    at: Option<Vec<u8>>,
+    /// The CRC-32C of every record after `at`.
+    beyond: Vec<u32>,
 }
 
 impl LogCopy {
-    /// Opens the data directory's log as a copy of the stream's; a log the
-    /// stream does not continue is moved aside into `discarded-<ms>/`. A
-    /// log beside an empty stream is kept: the first primary appends it.
+    /// Opens the data directory's log as a copy of the stream's; a log that
+    /// disagrees with the stream is moved aside into `discarded-<ms>/`.
     pub async fn open(stream: &LogStream, data_dir: &Path) -> Result<LogCopy, ClusterError> {
-        let local = local_end(data_dir).await?;
         let stream_end = stream.end().await?;
-        let continues = match &local {
-            None => true,
-            Some(_) if stream_end.message_sequence == 0 => true,
-            Some((sequence, payload)) => stream_holds(stream, stream_end.message_sequence, *sequence, payload).await?,
+        let local = read_local(data_dir, stream_end.last_record).await?;
+        let agrees = match (&local.last, &local.at) {
+            (None, _) => true,
+            _ if stream_end.message_sequence == 0 => true,
+            // The stream is a prefix of the local log: its last record is here.
+            (Some((last, _)), Some(at)) if *last > stream_end.last_record => {
+                stream_holds(stream, stream_end.message_sequence, stream_end.last_record, at).await?
+            }
+            // The local log is a prefix of the stream (or the stream's last is not here).
+            (Some((last, payload)), _) => {
+                *last <= stream_end.last_record
+                    && stream_holds(stream, stream_end.message_sequence, *last, payload).await?
+            }
         };
-        let unchecked = if stream_end.message_sequence == 0 { local } else { None };
-        if !continues {
+        let beyond = if agrees { local.beyond } else { Vec::new() };
+        if !agrees {
             let aside = move_log_aside(data_dir)?;
             tracing::warn!(
-                "cluster: this node's log is not a prefix of the stream (changes it synced were never acknowledged): \
+                "cluster: this node's log disagrees with the stream (changes it synced were never acknowledged): \
                  moved to {}; copying the stream from the start",
                 aside.display()
             );
@@ -54,9 +78,10 @@ impl LogCopy {
         .map_err(|e| ClusterError::DataDir(e.to_string()))??;
         let next_message = match wal.last_assigned_sequence() {
             0 => 1,
-            last => message_holding(stream, stream_end.message_sequence, last + 1).await?,
+            last => message_holding(stream, stream_end.message_sequence, last.min(stream_end.last_record) + 1).await?,
         };
-        Ok(LogCopy { wal, next_message, unchecked })
+        let beyond_first = wal.last_assigned_sequence() + 1 - beyond.len() as u64;
+        Ok(LogCopy { wal, next_message, beyond_first, beyond })
     }
 
     /// The last record copied.
@@ -97,15 +122,12 @@ impl LogCopy {
         Ok(copied)
     }
 
-    /// A record this copy had before the stream had any must be the stream's.
-    fn check_kept(&mut self, sequence: u64, payload: &[u8]) -> Result<(), ClusterError> {
-        match &self.unchecked {
-            Some((kept, kept_payload)) if *kept == sequence => {
-                if kept_payload != payload {
-                    return Err(ClusterError::Diverged(format!("record {sequence} differs from the stream's")));
-                }
-                self.unchecked = None;
-                Ok(())
+    /// A record this copy had past the stream's end must be the stream's.
+    fn check_kept(&self, sequence: u64, payload: &[u8]) -> Result<(), ClusterError> {
+        let Some(index) = sequence.checked_sub(self.beyond_first) else { return Ok(()) };
+        match self.beyond.get(index as usize) {
+            Some(crc) if *crc != crc32c::crc32c(payload) => {
+                Err(ClusterError::Diverged(format!("record {sequence} differs from the stream's")))
             }
             _ => Ok(()),
         }
@@ -118,19 +140,30 @@ impl LogCopy {
     }
 }
 
-/// The local log's last record and its payload (`None`: empty).
-async fn local_end(data_dir: &Path) -> Result<Option<(u64, Vec<u8>)>, ClusterError> {
+/// Reads this node's log: its last record, its record `at`, and a CRC-32C
+/// of each record after `at`.
+async fn read_local(data_dir: &Path, at: u64) -> Result<LocalLog, ClusterError> {
     let dir = data_dir.to_path_buf();
     tokio::task::spawn_blocking(move || {
         let storage = DiskStorage::open(&dir).map_err(|e| ClusterError::DataDir(e.to_string()))?;
-        let mut last = None;
+        let mut local = LocalLog::default();
+        let (mut last, mut last_payload) = (0, Vec::new());
         DiskRecords::new(&storage)
             .read_kept(&mut |sequence, payload| {
-                last = Some((sequence, payload.to_vec()));
+                if sequence == at {
+                    local.at = Some(payload.to_vec());
+                }
+                if sequence > at {
+                    local.beyond.push(crc32c::crc32c(payload));
+                }
+                last = sequence;
+                last_payload.clear();
+                last_payload.extend_from_slice(payload);
                 Ok(())
             })
             .map_err(|e| ClusterError::DataDir(e.to_string()))?;
-        Ok(last)
+        local.last = (last > 0).then_some((last, last_payload));
+        Ok(local)
     })
     .await
     .map_err(|e| ClusterError::DataDir(e.to_string()))?

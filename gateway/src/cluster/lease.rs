@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::kv::{self, CreateErrorKind, Store, UpdateErrorKind};
+use async_nats::jetstream::kv::{self, CreateErrorKind, Operation, Store};
 use async_nats::jetstream::stream::StorageType;
 use async_nats::jetstream::Context;
 use bytes::Bytes;
@@ -73,14 +73,27 @@ impl Lease {
         }
     }
 
-    /// Writes the lease again before it runs out. A lease that ran out
-    /// while nobody could take it (the servers had no quorum longer than
-    /// its time to live) is taken again if it is still free: the stream's
-    /// fencing, not the lease, keeps a second writer out.
+    /// Writes the lease again before it runs out. When the write fails, the
+    /// lease is read to know why: a write whose answer was lost but which
+    /// landed leaves this node holding it (its revision taken from there);
+    /// a lease that ran out while nobody could take it (no quorum for
+    /// longer than its time to live) is taken again if still free (the
+    /// stream's fencing, not the lease, keeps a second writer out);
+    /// another node's is lost.
     pub async fn renew(&self, held: Held) -> Result<Held, RenewError> {
-        match self.store.update(LEASE_KEY, Bytes::from(self.holder.clone()), held.revision).await {
-            Ok(revision) => Ok(Held { revision }),
-            Err(error) if error.kind() == UpdateErrorKind::WrongLastRevision => match self.try_acquire().await {
+        let failure = match self.store.update(LEASE_KEY, Bytes::from(self.holder.clone()), held.revision).await {
+            Ok(revision) => return Ok(Held { revision }),
+            Err(error) => error.to_string(),
+        };
+        match self.store.entry(LEASE_KEY).await {
+            Ok(Some(entry)) if entry.operation == Operation::Put => {
+                if entry.value == self.holder.as_bytes() {
+                    Ok(Held { revision: entry.revision })
+                } else {
+                    Err(RenewError::Lost)
+                }
+            }
+            Ok(_) => match self.try_acquire().await {
                 Ok(Some(held)) => {
                     tracing::warn!("cluster: the lease ran out unrenewed and was still free: taken again");
                     Ok(held)
@@ -88,7 +101,7 @@ impl Lease {
                 Ok(None) => Err(RenewError::Lost),
                 Err(error) => Err(RenewError::Unavailable(error.to_string())),
             },
-            Err(error) => Err(RenewError::Unavailable(error.to_string())),
+            Err(read) => Err(RenewError::Unavailable(format!("{failure}; reading the lease: {read}"))),
         }
     }
 }

@@ -14,6 +14,10 @@ pub const FORMAT_HEADER: &str = "Guichet-Format";
 /// The frame format this build writes and reads.
 pub const FORMAT_VERSION: &str = "1";
 
+/// Bytes kept free in each message for its headers, under the servers'
+/// payload limit.
+pub const HEADER_ROOM_BYTES: usize = 1024;
+
 /// The records one message carries, by sequence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MessageRecords {

@@ -36,7 +36,7 @@ mod stream;
 
 pub use messages::{records_in, MessageRecords, RECORDS_HEADER};
 pub use meters::ClusterMeters;
-pub use node::{take_over, Primary, LEASE_LOST_EXIT_STATUS};
+pub use node::{take_over, Primary};
 pub use seed::seed_from_disk;
 pub use shipper::{ship, ChannelReplication, MAX_BATCHES_WAITING};
 pub use stream::{AppendError, ClusterError, LogStream, StreamEnd, STREAM_NAME, STREAM_SUBJECT};
@@ -60,6 +60,11 @@ pub struct ClusterSettings {
     /// stops.
     pub lease_ttl: Duration,
 }
+
+/// The exit status of a node that stopped being the primary (its lease
+/// lost, or its append refused because another node appended): its
+/// supervisor starts it again, and it comes back as a standby.
+pub const DEPOSED_EXIT_STATUS: i32 = 75;
 
 /// The shortest lease: renewed every quarter of it, over the network.
 const MIN_LEASE: Duration = Duration::from_millis(500);

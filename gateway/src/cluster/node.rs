@@ -24,10 +24,10 @@ use super::standby_http::{answer_as_standby, StandbyStatus};
 use super::stream::{ClusterError, LogStream};
 use super::ClusterSettings;
 
+/// How long a start or a takeover waits out a cluster that does not answer.
+const CLUSTER_PATIENCE: Duration = Duration::from_secs(60);
 /// How often a standby copies the stream and looks at the lease.
 const STANDBY_POLL: Duration = Duration::from_millis(100);
-/// The exit status of a primary that lost its lease.
-pub const LEASE_LOST_EXIT_STATUS: i32 = 75;
 
 /// A node that holds the lease, before and while its engine serves.
 pub struct Primary {
@@ -35,8 +35,8 @@ pub struct Primary {
     pub meters: ClusterMeters,
     settings: ClusterSettings,
     data_dir: PathBuf,
-    lease: Lease,
-    held: Held,
+    /// The lease's revision when this node took it (in the term record).
+    lease_revision: u64,
     keys: SharedKeys,
     /// When this node took the lease: what the takeover's rest took is logged.
     lease_taken_at: Instant,
@@ -57,7 +57,7 @@ pub async fn take_over(
     let lease = Lease::open(stream.jetstream(), settings.replicas, settings.lease_ttl, holder).await?;
     let keys = SharedKeys::open(stream.jetstream(), settings.replicas).await?;
     let status = Arc::new(StandbyStatus::default());
-    let held = tokio::select! {
+    let (held, mut copy) = tokio::select! {
         held = standby_until_lease(&stream, &lease, data_dir, &status) => held?,
         () = answer_as_standby(listener, settings.node_id.clone(), status.clone()) => unreachable!("answers until dropped"),
         () = shutdown => return Ok(None),
@@ -68,8 +68,16 @@ pub async fn take_over(
         revision = held.revision,
         "cluster: this node holds the lease: taking over"
     );
-    keys.download(data_dir).await?;
-    let end = seed_from_disk(&stream, data_dir).await?;
+    // Renewed from now on: catching up, recovering and the term record may
+    // take longer than the lease, and another standby must not take it
+    // meanwhile (both would then fail, in turn, forever).
+    tokio::spawn(keep_lease(lease, held, settings.lease_ttl));
+    patiently("copying the stream's end", async || catch_up(&mut copy, &stream, data_dir).await).await?;
+    if let Some(copy) = copy.take() {
+        copy.close().await;
+    }
+    patiently("taking the cluster's keys", async || keys.download(data_dir).await).await?;
+    let end = patiently("checking this node's log", async || seed_from_disk(&stream, data_dir).await).await?;
     let (replication, receiver) = ChannelReplication::new();
     let meters = ClusterMeters::new();
     tokio::spawn(ship(stream, receiver, end, meters.clone()));
@@ -78,8 +86,7 @@ pub async fn take_over(
         meters,
         settings: settings.clone(),
         data_dir: data_dir.to_path_buf(),
-        lease,
-        held,
+        lease_revision: held.revision,
         keys,
         lease_taken_at,
     }))
@@ -88,12 +95,12 @@ pub async fn take_over(
 impl Primary {
     /// Once the engine is open: shares its keys if the cluster had none,
     /// logs the term record (durable only once the stream took it after
-    /// everything before), and keeps the lease from then on.
+    /// everything before).
     pub async fn start_term(self, engine: &Engine) -> Result<(), ClusterError> {
         self.keys.upload(&self.data_dir).await?;
         let refused = |why: String| ClusterError::Diverged(format!("the term record: {why}"));
         let receipt =
-            engine.log_term(&self.settings.node_id, self.held.revision).map_err(|e| refused(e.to_string()))?;
+            engine.log_term(&self.settings.node_id, self.lease_revision).map_err(|e| refused(e.to_string()))?;
         engine.durable(receipt).await.map_err(|e| refused(e.to_string()))?;
         tracing::warn!(
             node = self.settings.node_id,
@@ -101,44 +108,73 @@ impl Primary {
             "cluster: this node is the primary (recovered from its copy, term record replicated)"
         );
         self.meters.primary.set(1);
-        tokio::spawn(keep_lease(self.lease, self.held, self.settings.lease_ttl));
         Ok(())
     }
 }
 
-/// Copies the stream and tries the lease until this node holds it.
+/// Copies the stream and tries the lease until this node holds it; hands
+/// the copy back open (the old primary may have appended since).
 async fn standby_until_lease(
     stream: &LogStream,
     lease: &Lease,
     data_dir: &Path,
     status: &StandbyStatus,
-) -> Result<Held, ClusterError> {
-    let mut copy = LogCopy::open(stream, data_dir).await?;
+) -> Result<(Held, Option<LogCopy>), ClusterError> {
+    let mut copy = None;
     loop {
-        match copy.catch_up(stream).await {
-            Ok(_) => {}
-            Err(ClusterError::Diverged(why)) => {
-                tracing::warn!("cluster: standby: {why}; opening the copy again");
-                copy.close().await;
-                copy = LogCopy::open(stream, data_dir).await?;
-                continue;
-            }
-            Err(error) => tracing::warn!("cluster: standby: {error}"),
+        if let Err(error) = catch_up(&mut copy, stream, data_dir).await {
+            tracing::warn!("cluster: standby: {error}");
         }
-        status.copied_records.store(copy.last_record(), Ordering::Relaxed);
+        let copied = copy.as_ref().map_or(0, LogCopy::last_record);
+        status.copied_records.store(copied, Ordering::Relaxed);
         if let Ok(end) = stream.end().await {
-            status.lag_records.store(end.last_record.saturating_sub(copy.last_record()), Ordering::Relaxed);
+            status.lag_records.store(end.last_record.saturating_sub(copied), Ordering::Relaxed);
         }
         match lease.try_acquire().await {
-            Ok(Some(held)) => {
-                copy.catch_up(stream).await?;
-                copy.close().await;
-                return Ok(held);
-            }
+            Ok(Some(held)) => return Ok((held, copy)),
             Ok(None) => {}
             Err(error) => tracing::warn!("cluster: standby: {error}"),
         }
         tokio::time::sleep(STANDBY_POLL).await;
+    }
+}
+
+/// Copies the stream's records past the copy (opening it if it is not);
+/// a copy that turns out to disagree with the stream is closed and opened
+/// again, which moves its log aside.
+async fn catch_up(copy: &mut Option<LogCopy>, stream: &LogStream, data_dir: &Path) -> Result<(), ClusterError> {
+    if copy.is_none() {
+        *copy = Some(LogCopy::open(stream, data_dir).await?);
+    }
+    let Some(current) = copy.as_mut() else { return Ok(()) };
+    match current.catch_up(stream).await {
+        Err(ClusterError::Diverged(why)) => {
+            tracing::warn!("cluster: {why}; opening this node's copy again");
+            if let Some(old) = copy.take() {
+                old.close().await;
+            }
+            let mut fresh = LogCopy::open(stream, data_dir).await?;
+            let outcome = fresh.catch_up(stream).await.map(|_| ());
+            *copy = Some(fresh);
+            outcome
+        }
+        outcome => outcome.map(|_| ()),
+    }
+}
+
+/// Runs `step` again while the cluster does not answer (a timeout, a leader
+/// being elected), for up to [`CLUSTER_PATIENCE`]: a node does not give up
+/// its start, or a takeover, for a moment's silence.
+async fn patiently<T>(what: &str, mut step: impl AsyncFnMut() -> Result<T, ClusterError>) -> Result<T, ClusterError> {
+    let started = Instant::now();
+    loop {
+        match step().await {
+            Err(ClusterError::Stream(why)) if started.elapsed() < CLUSTER_PATIENCE => {
+                tracing::warn!("cluster: {what}: {why}; trying again");
+                tokio::time::sleep(STANDBY_POLL).await;
+            }
+            outcome => return outcome,
+        }
     }
 }
 
@@ -153,7 +189,7 @@ async fn keep_lease(lease: Lease, mut held: Held, ttl: Duration) {
                 tracing::error!(
                     "cluster: the lease ran out or another node took it: this node stops now, acknowledging nothing more"
                 );
-                std::process::exit(LEASE_LOST_EXIT_STATUS);
+                std::process::exit(super::DEPOSED_EXIT_STATUS);
             }
             Err(RenewError::Unavailable(why)) => tracing::warn!("cluster: renewing the lease: {why}"),
         }

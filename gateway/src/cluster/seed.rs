@@ -1,9 +1,11 @@
-//! Before a node serves in cluster mode, its log and the stream must agree.
-//! Records this node synced that the stream lacks (a crash between the
-//! local sync and the stream's answer: never acknowledged) are appended
-//! first, so the stream stays the log's one history. A stream that holds
-//! records this node does not, or a different record at the same place,
-//! stops the start: that node's disk is not the history.
+//! Before a node serves as the primary, its log and the stream must agree.
+//! Records on its disk past the stream's end (a single server's log
+//! joining a cluster; a crash between the local sync and the stream's
+//! answer) are appended first, each message sent until it lands, so the
+//! stream stays the log's one history. A stream that holds records this
+//! node does not, or a different record at the same place, stops the
+//! start: that node's disk is not the history (as a standby, its copy
+//! already moved such a log aside).
 
 use std::path::Path;
 
@@ -13,13 +15,13 @@ use guichet_engine::wal::storage::DiskStorage;
 use guichet_engine::wal::{DiskRecords, RecordSource};
 use tokio::sync::mpsc;
 
-use super::messages::{records_in, MessageRecords};
+use super::messages::{records_in, MessageRecords, HEADER_ROOM_BYTES};
+use super::meters::ClusterMeters;
+use super::shipper::append_until_landed;
 use super::stream::{ClusterError, LogStream, StreamEnd};
 
 /// Runs of local records read from disk before they are appended.
 const RUNS_READ_AHEAD: usize = 4;
-/// Bytes kept free in each message for its headers.
-const HEADER_ROOM_BYTES: usize = 1024;
 
 /// Checks this node's log against the stream and appends what the stream
 /// lacks; answers where the stream then ends (where this node's log ends).
@@ -34,11 +36,11 @@ pub async fn seed_from_disk(stream: &LogStream, data_dir: &Path) -> Result<Strea
     let dir = data_dir.to_path_buf();
     let from = end.last_record;
     let reader = tokio::task::spawn_blocking(move || read_local(&dir, from, last_in_stream, max_bytes, sender));
+    let meters = ClusterMeters::new();
     while let Some((records, frames)) = runs.recv().await {
-        let sequence = stream.append(records, frames, end.message_sequence).await.map_err(|e| {
-            ClusterError::Stream(format!("appending this node's records {}: {e}", records.header_value()))
+        append_until_landed(stream, &mut end, records, frames, &meters).await.map_err(|why| {
+            ClusterError::Diverged(format!("appending this node's records {}: {why}", records.header_value()))
         })?;
-        end = StreamEnd { message_sequence: sequence, last_record: records.last };
         tracing::warn!(
             "cluster: appended records {} from this node's log (synced here, not yet in the stream)",
             records.header_value()

@@ -12,16 +12,14 @@ use bytes::Bytes;
 use guichet_engine::wal::{ReplicaAnswer, Replication, SyncedBatch};
 use tokio::sync::mpsc;
 
-use super::messages::{cut, MessageRecords};
+use super::messages::{cut, MessageRecords, HEADER_ROOM_BYTES};
 use super::meters::ClusterMeters;
-use super::stream::{AppendError, LogStream, StreamEnd};
+use super::stream::{AppendError, ClusterError, LogStream, StreamEnd};
 
 /// Synced batches queued for the stream before the log writer waits.
 pub const MAX_BATCHES_WAITING: usize = 1024;
 /// Batches taken together into one round of appends.
 const MAX_BATCHES_PER_ROUND: usize = 256;
-/// Bytes kept free in each message for its headers.
-const HEADER_ROOM_BYTES: usize = 1024;
 /// The pause before an unanswered append is sent again.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
 
@@ -61,9 +59,10 @@ pub async fn ship(stream: LogStream, mut receiver: mpsc::Receiver<Shipped>, mut 
     while receiver.recv_many(&mut round, MAX_BATCHES_PER_ROUND).await > 0 {
         if refusal.is_none() {
             if let Err(why) = append_round(&stream, &mut end, &round, max_bytes, &meters).await {
-                tracing::error!("cluster: this node stops acknowledging changes: {why}");
+                tracing::error!("cluster: this node stops acknowledging changes and exits: {why}");
                 meters.fenced.set(1);
                 refusal = Some(why);
+                tokio::spawn(exit_when_answered());
             }
         }
         for (_, answer) in round.drain(..) {
@@ -73,6 +72,14 @@ pub async fn ship(stream: LogStream, mut receiver: mpsc::Receiver<Shipped>, mut 
             }
         }
     }
+}
+
+/// A refused node stops: after a moment for the refusals (503) to reach
+/// their clients, it exits, and comes back (its supervisor starts it) as a
+/// standby, which moves the records the stream refused aside.
+async fn exit_when_answered() {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    std::process::exit(super::DEPOSED_EXIT_STATUS);
 }
 
 /// Appends a round of consecutive batches; `end` follows what landed.
@@ -103,7 +110,7 @@ async fn append_round(
 }
 
 /// Sends one message until the stream takes it, or refuses it for good.
-async fn append_until_landed(
+pub(super) async fn append_until_landed(
     stream: &LogStream,
     end: &mut StreamEnd,
     records: MessageRecords,
@@ -130,25 +137,42 @@ async fn append_until_landed(
             }
             Err(AppendError::Fenced(why)) => {
                 // A resend whose first try landed reads as fenced when the
-                // duplicate window has no record of it: look before deciding.
-                if landed_already(stream, end, records, &frames).await {
-                    return Ok(());
+                // duplicate window has no record of it: look before deciding,
+                // and send again if the stream cannot be read just now.
+                match landed_already(stream, end, records, &frames).await {
+                    Ok(true) => return Ok(()),
+                    Ok(false) => return Err(format!("fenced at stream message {}: {why}", end.message_sequence)),
+                    Err(unread) => {
+                        tracing::warn!(
+                            "cluster: records {} refused; the stream's next message unread: {unread}",
+                            records.header_value()
+                        );
+                        tokio::time::sleep(RETRY_PAUSE).await;
+                    }
                 }
-                return Err(format!("fenced at stream message {}: {why}", end.message_sequence));
             }
             Err(AppendError::Refused(why)) => return Err(why),
         }
     }
 }
 
-/// Whether the message right after `end` is this very one.
-async fn landed_already(stream: &LogStream, end: &mut StreamEnd, records: MessageRecords, frames: &Bytes) -> bool {
+/// Whether the message right after `end` is this very one (an error: the
+/// stream could not be read).
+async fn landed_already(
+    stream: &LogStream,
+    end: &mut StreamEnd,
+    records: MessageRecords,
+    frames: &Bytes,
+) -> Result<bool, ClusterError> {
     let next = end.message_sequence + 1;
-    match stream.message(next).await {
-        Ok((named, payload)) if named == records && payload == *frames => {
-            *end = StreamEnd { message_sequence: next, last_record: records.last };
-            true
-        }
-        _ => false,
+    let now = stream.end().await?;
+    if now.message_sequence < next {
+        return Err(ClusterError::Stream(format!("the stream ends at message {}", now.message_sequence)));
     }
+    let (named, payload) = stream.message(next).await?;
+    if named == records && payload == *frames {
+        *end = StreamEnd { message_sequence: next, last_record: records.last };
+        return Ok(true);
+    }
+    Ok(false)
 }

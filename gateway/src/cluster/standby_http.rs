@@ -34,7 +34,11 @@ pub struct StandbyStatus {
 pub async fn answer_as_standby(listener: &TcpListener, node_id: String, status: Arc<StandbyStatus>) {
     let node_id: Arc<str> = node_id.into();
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            // Out of descriptors, say: give the connections a moment to close.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            continue;
+        };
         let (node_id, status) = (node_id.clone(), status.clone());
         let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
             let answer = answer(request.uri().path(), &node_id, &status);

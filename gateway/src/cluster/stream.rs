@@ -46,7 +46,7 @@ pub enum AppendError {
     /// No answer, or no quorum: it may be sent again.
     #[error("no acknowledgement from the stream: {0}")]
     Unavailable(String),
-    /// The stream refused the message itself (too large, misconfigured).
+    /// The stream refused the message for a reason a resend would not change.
     #[error("the stream refused the message: {0}")]
     Refused(String),
 }
@@ -180,9 +180,6 @@ impl LogStream {
     }
 }
 
-/// The records a message names, once its format is one this build reads:
-/// a newer one (written by an upgraded node) is refused by name, never
-/// guessed at; standbys are upgraded first (docs/operations.md).
 /// A key-value bucket of the cluster's, made with `config` if missing.
 pub async fn key_value_bucket(jetstream: &Context, config: kv::Config) -> Result<kv::Store, ClusterError> {
     if let Ok(store) = jetstream.get_key_value(config.bucket.as_str()).await {
@@ -192,6 +189,9 @@ pub async fn key_value_bucket(jetstream: &Context, config: kv::Config) -> Result
     jetstream.create_key_value(config).await.map_err(|e| ClusterError::Stream(format!("the bucket {bucket}: {e}")))
 }
 
+/// The records a message names, once its format is one this build reads:
+/// a newer one (written by an upgraded node) is refused by name, never
+/// guessed at; standbys are upgraded first (docs/operations.md).
 fn records_header(headers: &HeaderMap) -> Result<MessageRecords, String> {
     let format = headers.get(FORMAT_HEADER).map(|v| v.as_str()).unwrap_or(FORMAT_VERSION);
     if format != FORMAT_VERSION {
