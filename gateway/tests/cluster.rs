@@ -413,3 +413,50 @@ fn through_haproxy_a_failover_is_a_few_503s_with_retry_after_and_then_the_new_pr
     assert!(acknowledged.iter().all(|id| in_stream.contains(id)), "{acknowledged:?} in {in_stream:?}");
     drop(b);
 }
+
+/// Busy loops on every core, killed on drop.
+struct CpuHog(Vec<std::process::Child>);
+
+impl CpuHog {
+    fn on_every_core() -> CpuHog {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let spin = || std::process::Command::new("sh").args(["-c", "while :; do :; done"]).spawn().expect("sh runs");
+        CpuHog((0..cores).map(|_| spin()).collect())
+    }
+}
+
+impl Drop for CpuHog {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[test]
+fn a_sale_beside_a_cpu_hog_on_every_core_causes_no_takeover() {
+    let _serial = one_at_a_time();
+    // Ten minutes with RUN_SLOW_TESTS=1, as the issue asks; twenty seconds otherwise.
+    let slow = std::env::var_os("RUN_SLOW_TESTS").is_some_and(|v| v == "1");
+    let length = Duration::from_secs(if slow { 600 } else { 20 });
+    let (dir, _) = data_dir();
+    let nats = NatsCluster::start(dir.path());
+    let mut primary = start_node(&dir.path().join("a"), &nats, "a");
+    let standby = start_standby(&dir.path().join("b"), &nats, "b");
+    let hog = CpuHog::on_every_core();
+    let started = Instant::now();
+    let mut acknowledged = 0;
+    while started.elapsed() < length {
+        let (status, _, body) = create(&primary, &format!("busy-{acknowledged}-{}", started.elapsed().as_millis()));
+        assert!(status == 201 || body["error"]["code"] == "replication_unavailable", "{status} {body}");
+        acknowledged += u32::from(status == 201);
+        assert_ne!(get(&standby, "/readyz", None).0, 200, "the standby never takes over");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(hog);
+    assert!(primary.exit_within(Duration::from_millis(10)).is_none(), "the primary never stopped");
+    assert_eq!(get(&primary, "/readyz", None).0, 200);
+    assert!(metrics(&standby).contains("guichet_cluster_primary 0"));
+    assert!(acknowledged > 0, "the sale went on");
+}
