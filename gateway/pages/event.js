@@ -135,11 +135,10 @@ async function join() {
     });
     if (answer.status === 201 || answer.status === 200) {
       problem('');
-      keep({ joinKey: undefined, queueToken: answer.body.queue_token, nextPollAt: Date.now() + answer.body.status.poll_after_ms, firstPosition: undefined });
+      keep({ joinKey: undefined, queueToken: answer.body.queue_token, firstPosition: undefined });
       await reloadEvent();
       show('v-queue');
-      renderStatus(answer.body.status);
-      schedulePoll();
+      await follow(answer.body.status);
     } else if (answer.status === 409 || answer.status === 404) {
       await reloadEvent();
       renderIntro();
@@ -177,17 +176,7 @@ async function poll() {
   }
   problem('');
   if (answer.status === 200) {
-    keep({ nextPollAt: Date.now() + answer.body.poll_after_ms });
-    renderStatus(answer.body);
-    const s = answer.body.state;
-    if (s === 'admitted') {
-      keep({ accessToken: answer.body.access_token, accessExpiresAt: answer.body.access_expires_at });
-      await enterShop();
-    } else if (s !== 'closed' && s !== 'left' && s !== 'expired') {
-      schedulePoll();
-    } else {
-      keep({ queueToken: undefined });
-    }
+    await follow(answer.body);
   } else if (answer.status === 429) {
     keep({ nextPollAt: Date.now() + (answer.retryAfterS || 2) * 1000 });
     schedulePoll();
@@ -199,6 +188,25 @@ async function poll() {
     problem(t('error.generic', { message: apiError(answer).message }));
     keep({ nextPollAt: Date.now() + (answer.retryAfterS || 5) * 1000 });
     schedulePoll();
+  }
+}
+
+/**
+ * Acts on a place's status, from the join or a poll: a join can be admitted at
+ * once, and then the shop opens now, not at the next poll (an admitted status
+ * asks for no poll for 20 s, which may be the whole shopping time).
+ */
+async function follow(status) {
+  keep({ nextPollAt: Date.now() + status.poll_after_ms });
+  renderStatus(status);
+  const s = status.state;
+  if (s === 'admitted') {
+    keep({ accessToken: status.access_token, accessExpiresAt: status.access_expires_at });
+    await enterShop();
+  } else if (s !== 'closed' && s !== 'left' && s !== 'expired') {
+    schedulePoll();
+  } else {
+    keep({ queueToken: undefined });
   }
 }
 
