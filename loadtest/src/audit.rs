@@ -53,6 +53,8 @@ pub struct Evidence<'a> {
     pub admitted_without_token: u64,
     /// Requests that got no answer while the server was not being restarted.
     pub no_answer_outside_restart: u64,
+    /// With a cluster: nodes that exited with no fault to explain it (a false takeover, a crash).
+    pub unexplained_exits: Option<u64>,
     pub min_rank_correlation: f64,
     /// With the room effectively open, admission order says nothing.
     pub judge_fairness: bool,
@@ -80,14 +82,21 @@ pub fn audit(evidence: &Evidence<'_>) -> Audit {
             detail: format!("{} queue answers said admitted without a token", evidence.admitted_without_token),
         },
         Check {
-            name: "every request answered (but while the server restarts)",
+            name: "every request answered (but around a fault)",
             passed: evidence.no_answer_outside_restart == 0,
             detail: format!(
-                "{} requests without an answer (refused, reset, timed out) outside a restart",
+                "{} requests without an answer (refused, reset, timed out) outside a fault and its recovery",
                 evidence.no_answer_outside_restart
             ),
         },
     ];
+    if let Some(exits) = evidence.unexplained_exits {
+        checks.push(Check {
+            name: "no node deposed or crashed but by a fault",
+            passed: exits == 0,
+            detail: format!("{exits} nodes exited on their own beyond one per primary frozen with stop-primary"),
+        });
+    }
     if evidence.judge_fairness {
         checks.extend(fairness::fairness_checks(&fairness, evidence.min_rank_correlation));
     }
@@ -123,6 +132,7 @@ mod tests {
             unexpected_5xx: 0,
             admitted_without_token: 0,
             no_answer_outside_restart: 0,
+            unexplained_exits: None,
             min_rank_correlation: 0.5,
             judge_fairness: false,
             sold_out_at: None,

@@ -1,11 +1,11 @@
 //! Driving a run: the open-loop virtual buyers, each on its own task at its
-//! planned arrival, the once-a-second sampler, and the chaos kill of a
-//! spawned server; ends when every buyer is done.
+//! planned arrival, the once-a-second sampler, and the chaos actions
+//! against the servers the tool started; ends when every buyer is done.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::buyer::{self, BuyerRecord};
+use crate::chaos::{self, ChaosAction, ChaosEvent};
 use crate::plan;
 use crate::sampler::{self, Sample};
 use crate::scenario::Scenario;
@@ -17,11 +17,11 @@ pub struct Driven {
     /// From the first planned arrival until the last buyer was done.
     pub duration_s: f64,
     pub timeline: Vec<Sample>,
+    pub chaos: Vec<ChaosEvent>,
 }
 
-/// Runs every buyer of the scenario; with `chaos_kill_at_s`, kills the spawned
-/// server with SIGKILL that many seconds in and starts it again.
-pub async fn drive(stage: &mut Stage, scenario: &Scenario, chaos_kill_at_s: Option<u64>) -> Result<Driven, String> {
+/// Runs every buyer of the scenario, and plays the chaos `actions` meanwhile.
+pub async fn drive(stage: &mut Stage, scenario: &Scenario, actions: &[ChaosAction]) -> Result<Driven, String> {
     let context = stage.context.clone();
     let stop_sampling = Arc::new(tokio::sync::Notify::new());
     let sampler = tokio::spawn(sampler::sample(
@@ -33,27 +33,21 @@ pub async fn drive(stage: &mut Stage, scenario: &Scenario, chaos_kill_at_s: Opti
     ));
     let buyers: Vec<_> =
         plan::plans(scenario).into_iter().map(|plan| tokio::spawn(buyer::visit(context.clone(), plan))).collect();
-    let spawned = &mut stage.spawned;
-    let chaos = async {
-        if let (Some(at_s), Some(server)) = (chaos_kill_at_s, spawned.as_mut()) {
-            tokio::time::sleep_until((context.start + Duration::from_secs(at_s)).into()).await;
-            eprintln!("guichet-loadtest: chaos: killing the server (SIGKILL) at {at_s} s and starting it again");
-            server.kill_and_restart().await.map_err(|e| format!("chaos restart: {e}"))?;
-        }
-        Ok::<(), String>(())
-    };
+    let buyers_done = tokio::sync::Notify::new();
+    let chaos = chaos::play(stage.spawned.as_mut(), actions, context.start, &buyers_done);
     let collect = async {
         let mut records = Vec::with_capacity(buyers.len());
         for handle in buyers {
-            records.push(handle.await.map_err(|e| format!("a buyer task failed: {e}"))?);
+            records.push(handle.await.map_err(|e| format!("a buyer task failed: {e}")));
         }
-        Ok::<Vec<BuyerRecord>, String>(records)
+        buyers_done.notify_one();
+        records.into_iter().collect::<Result<Vec<BuyerRecord>, String>>()
     };
     let (chaos, records) = tokio::join!(chaos, collect);
-    chaos?;
+    let chaos = chaos?;
     let records = records?;
     let duration_s = context.start.elapsed().as_secs_f64();
     stop_sampling.notify_one();
     let timeline = sampler.await.unwrap_or_default();
-    Ok(Driven { records, duration_s, timeline })
+    Ok(Driven { records, duration_s, timeline, chaos })
 }

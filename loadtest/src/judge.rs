@@ -8,15 +8,17 @@ use std::time::Duration;
 use crate::admin;
 use crate::audit::{self, Evidence};
 use crate::buyer::BuyerRecord;
+use crate::chaos::{self, ChaosEvent};
 use crate::drive::Driven;
 use crate::plan;
 use crate::report::{self, Report};
 use crate::scenario::Scenario;
 use crate::setup::Stage;
+use crate::spawn::Started;
 
-/// Seconds a restart may disturb: from the kill until this long after the
-/// server listens again (buyers back off up to 2 s; requests in flight at the
-/// kill fail at once).
+/// Seconds a fault may disturb: from the fault until this long after the
+/// service is back (buyers back off up to 2 s; requests in flight at a kill
+/// fail at once; HAProxy sees a new primary within a second).
 const RESTART_GRACE_S: u64 = 10;
 
 /// How the run was asked to go, as the judge needs it.
@@ -24,7 +26,6 @@ const RESTART_GRACE_S: u64 = 10;
 pub struct Rules {
     /// The room let everyone straight in: admission order says nothing.
     pub no_queue: bool,
-    pub chaos_kill_at_s: Option<u64>,
 }
 
 /// Audits the run (the server must still answer) and builds its report; hands
@@ -39,19 +40,18 @@ pub async fn judge(
     let (orders, stats) = admin::settled_orders_and_stats(&context.api, &stage.admin_token, &context.event_id).await?;
     let venue_spec = scenario.spec();
     let capacity = scenario.capacity();
-    let restarts = stage.spawned.as_ref().map_or_else(Vec::new, |s| s.restarts.clone());
     let (unexpected_5xx, no_answer_outside_restart, endpoints, latency_windows, calls_per_s, errors_per_s) = {
         let recorder = context.api.recorder.lock();
         (
             recorder.unexpected_5xx,
-            outside_restart(&recorder.no_answer_per_s, rules.chaos_kill_at_s, restarts.first().copied()),
+            outside_faults(&recorder.no_answer_per_s, &driven.chaos),
             report::endpoint_summaries(&recorder),
             report::latency_windows(&recorder),
             trim_trailing_zeros(&recorder.calls_per_s),
             trim_trailing_zeros(&recorder.errors_per_s),
         )
     };
-    let Driven { records, duration_s, timeline } = driven;
+    let Driven { records, duration_s, timeline, chaos } = driven;
     let sold_out_at_s = timeline.iter().find(|s| s.available == 0 && s.held == 0 && s.sold > 0).map(|s| s.at_s);
     let sold_99_percent_at_s = timeline.iter().find(|s| s.sold * 100 >= capacity * 99).map(|s| s.at_s);
     let audit = audit::audit(&Evidence {
@@ -63,6 +63,7 @@ pub async fn judge(
         unexpected_5xx,
         admitted_without_token: context.tally.admitted_without_token.load(Ordering::Relaxed),
         no_answer_outside_restart,
+        unexplained_exits: matches!(stage.spawned, Some(Started::Cluster(_))).then(|| chaos::unexplained_exits(&chaos)),
         min_rank_correlation: scenario.audit.min_rank_correlation,
         judge_fairness: !rules.no_queue,
         sold_out_at: sold_out_at_s.map(Duration::from_secs_f64),
@@ -84,8 +85,7 @@ pub async fn judge(
         ends: report::ends(&records),
         hold_conflicts: records.iter().map(|r| u64::from(r.conflicts)).sum(),
         holds_too_few_left: records.iter().map(|r| u64::from(r.too_few_left)).sum(),
-        chaos_kill_at_s: rules.chaos_kill_at_s,
-        restarts_s: restarts.iter().map(Duration::as_secs_f64).collect(),
+        chaos,
         endpoints,
         latency_windows,
         calls_per_s,
@@ -96,13 +96,19 @@ pub async fn judge(
     Ok((report, records))
 }
 
-/// Requests without an answer in the seconds no restart explains.
-fn outside_restart(no_answer_per_s: &[u32], kill_at_s: Option<u64>, restart: Option<Duration>) -> u64 {
-    let window = kill_at_s.map(|at| at..=at + restart.unwrap_or_default().as_secs() + RESTART_GRACE_S);
+/// Requests without an answer in the seconds no fault explains.
+fn outside_faults(no_answer_per_s: &[u32], chaos: &[ChaosEvent]) -> u64 {
+    let windows: Vec<_> = chaos
+        .iter()
+        .map(|event| {
+            let from = event.at_s.floor() as u64;
+            from..=(event.at_s + event.out_s).ceil() as u64 + RESTART_GRACE_S
+        })
+        .collect();
     no_answer_per_s
         .iter()
         .enumerate()
-        .filter(|(second, _)| !window.as_ref().is_some_and(|w| w.contains(&(*second as u64))))
+        .filter(|(second, _)| !windows.iter().any(|w| w.contains(&(*second as u64))))
         .map(|(_, &n)| u64::from(n))
         .sum()
 }
@@ -117,10 +123,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_a_restart_excuses_requests_without_an_answer() {
-        let per_s = [0, 2, 0, 5, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
-        assert_eq!(outside_restart(&per_s, None, None), 13);
-        // Killed at 3 s, listening again 1 s later: 3..=14 is excused.
-        assert_eq!(outside_restart(&per_s, Some(3), Some(Duration::from_millis(1500))), 3);
+    fn only_a_fault_excuses_requests_without_an_answer() {
+        let per_s = [0, 2, 0, 5, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4];
+        assert_eq!(outside_faults(&per_s, &[]), 17);
+        let fault = |at_s: f64, out_s: f64| ChaosEvent {
+            at_s,
+            kind: "kill",
+            what: String::new(),
+            outcome: String::new(),
+            out_s,
+        };
+        // Killed at 3.2 s, listening again 1.5 s later: 3..=15 is excused.
+        assert_eq!(outside_faults(&per_s, &[fault(3.2, 1.5)]), 6);
+        // Two faults, each with its own window.
+        assert_eq!(outside_faults(&per_s, &[fault(1.0, 5.0), fault(20.0, 0.5)]), 0);
     }
 }

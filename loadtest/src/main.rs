@@ -7,6 +7,8 @@ mod admin;
 mod api;
 mod audit;
 mod buyer;
+mod chaos;
+mod cluster;
 mod drive;
 mod judge;
 mod plan;
@@ -21,6 +23,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::chaos::ChaosAction;
 use crate::scenario::Scenario;
 use crate::setup::{Server, SETUP_MARGIN};
 
@@ -34,7 +37,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Runs a scenario, audits the result, writes the report.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Prints a preset's scenario (a starting point for your own).
     Preset {
         /// smoke, paid-smoke, celine-2016 or stress
@@ -59,9 +62,20 @@ struct RunArgs {
     /// Start a `guichet` server on a temporary data directory for the run.
     #[arg(long)]
     spawn: bool,
+    /// With --spawn: start a cluster instead (three NATS servers, three
+    /// nodes with --cluster, HAProxy in front with docs/haproxy.cfg); the
+    /// buyers go through HAProxy.
+    #[arg(long)]
+    cluster: bool,
     /// The `guichet` binary for --spawn (default: beside this tool, else on the PATH).
     #[arg(long)]
     server_bin: Option<PathBuf>,
+    /// The `nats-server` binary for --cluster (2.15 or newer; default: on the PATH).
+    #[arg(long, requires = "cluster")]
+    nats_server_bin: Option<PathBuf>,
+    /// The `haproxy` binary for --cluster (default: on the PATH, else /usr/sbin/haproxy).
+    #[arg(long, requires = "cluster")]
+    haproxy_bin: Option<PathBuf>,
     /// The target's admin token.
     #[arg(long, env = "GUICHET_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
@@ -72,10 +86,13 @@ struct RunArgs {
     /// what the waiting room saves.
     #[arg(long)]
     no_queue: bool,
-    /// With --spawn: `kill:SECONDS` kills the server with SIGKILL that many
-    /// seconds into the run and starts it again.
-    #[arg(long, value_parser = parse_chaos)]
-    chaos: Option<u64>,
+    /// With --spawn, a fault at a second of the run (repeat for several):
+    /// `kill:S` kills the server with SIGKILL and starts it again; with
+    /// --cluster, `kill-primary:S` kills the primary (started again as a
+    /// standby), `stop-primary:S,D` freezes it with SIGSTOP for D seconds,
+    /// `kill-nats:S` kills one NATS server for good.
+    #[arg(long)]
+    chaos: Vec<ChaosAction>,
     /// Overrides the scenario's seed.
     #[arg(long)]
     seed: Option<u64>,
@@ -89,11 +106,6 @@ struct RunArgs {
     buyer_email: bool,
 }
 
-fn parse_chaos(text: &str) -> Result<u64, String> {
-    let seconds = text.strip_prefix("kill:").ok_or("the only chaos is kill:SECONDS")?;
-    seconds.parse().map_err(|_| format!("kill:{seconds}: SECONDS must be a whole number"))
-}
-
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Preset { name } => match scenario::PRESETS.iter().find(|(preset, _)| *preset == name) {
@@ -103,7 +115,7 @@ fn main() -> ExitCode {
             }
             None => fail(&scenario::ScenarioError::UnknownPreset(name).to_string()),
         },
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
     }
 }
 
@@ -134,8 +146,8 @@ fn run(args: RunArgs) -> ExitCode {
     if scenario.event.buyer_email == Some(true) && scenario.event.payment.is_none() {
         return fail("--buyer-email (buyer_email) needs a paid event: the address is given at checkout");
     }
-    if args.chaos.is_some() && !args.spawn {
-        return fail("--chaos needs --spawn (the tool can only kill a server it started)");
+    if let Err(message) = chaos_fits(&args) {
+        return fail(&message);
     }
     // Tens of thousands of buyers need as many sockets; the spawned server inherits the limit.
     if let Err(error) = rlimit::increase_nofile_limit(u64::MAX) {
@@ -171,8 +183,8 @@ async fn run_scenario(args: &RunArgs, scenario: &Scenario) -> Result<bool, Strin
         scenario.arrivals.lobby_s + SETUP_MARGIN.as_secs(),
         if args.no_queue { " (no queue)" } else { "" }
     );
-    let driven = drive::drive(&mut stage, scenario, args.chaos).await?;
-    let rules = judge::Rules { no_queue: args.no_queue, chaos_kill_at_s: args.chaos };
+    let driven = drive::drive(&mut stage, scenario, &args.chaos).await?;
+    let rules = judge::Rules { no_queue: args.no_queue };
     let (report, records) = judge::judge(&stage, scenario, driven, rules).await?;
     if let Some(server) = stage.spawned.take() {
         server.stop().await;
@@ -184,9 +196,31 @@ async fn run_scenario(args: &RunArgs, scenario: &Scenario) -> Result<bool, Strin
     Ok(report.audit.passed)
 }
 
-/// `--spawn`, or `--target` with its admin token.
+/// `--cluster` and each chaos action need servers the tool started, of the right kind.
+fn chaos_fits(args: &RunArgs) -> Result<(), String> {
+    if args.cluster && !args.spawn {
+        return Err("--cluster needs --spawn (the tool starts the cluster it tests)".into());
+    }
+    for action in &args.chaos {
+        if !args.spawn {
+            return Err("--chaos needs --spawn (the tool can only harm servers it started)".into());
+        }
+        if action.fault.needs_cluster() != args.cluster {
+            let needs = if args.cluster { "a server alone (without --cluster)" } else { "--cluster" };
+            return Err(format!("--chaos {:?} needs {needs}", action.fault));
+        }
+    }
+    Ok(())
+}
+
+/// `--spawn` (`--cluster`), or `--target` with its admin token.
 fn server_to_test(args: &RunArgs) -> Result<Server<'_>, String> {
     match (args.spawn, &args.admin_token) {
+        (true, _) if args.cluster => Ok(Server::SpawnCluster {
+            server_bin: args.server_bin.as_deref(),
+            nats_server_bin: args.nats_server_bin.as_deref(),
+            haproxy_bin: args.haproxy_bin.as_deref(),
+        }),
         (true, _) => Ok(Server::Spawn { server_bin: args.server_bin.as_deref() }),
         (false, Some(admin_token)) => {
             Ok(Server::Reach { target: args.target.as_deref().unwrap_or_default(), admin_token })
@@ -199,10 +233,30 @@ fn server_to_test(args: &RunArgs) -> Result<Server<'_>, String> {
 mod tests {
     use super::*;
 
+    fn run_args(line: &str) -> Result<RunArgs, String> {
+        let words = ["guichet-loadtest", "run", "--preset", "smoke"].into_iter().chain(line.split_whitespace());
+        match Cli::try_parse_from(words).map_err(|e| e.to_string())?.command {
+            Command::Run(args) => Ok(*args),
+            Command::Preset { .. } => Err("not a run".into()),
+        }
+    }
+
     #[test]
-    fn chaos_is_spelled_kill_seconds() {
-        assert_eq!(parse_chaos("kill:12"), Ok(12));
-        assert!(parse_chaos("kill:soon").is_err());
-        assert!(parse_chaos("pause:3").is_err());
+    fn each_chaos_action_needs_the_servers_it_harms() {
+        assert!(chaos_fits(&run_args("--spawn --chaos kill:8").unwrap()).is_ok());
+        let cluster =
+            run_args("--spawn --cluster --chaos kill-primary:8 --chaos stop-primary:20,5 --chaos kill-nats:3");
+        assert!(chaos_fits(&cluster.unwrap()).is_ok());
+        let alone = chaos_fits(&run_args("--spawn --chaos kill-primary:8").unwrap()).unwrap_err();
+        assert!(alone.contains("needs --cluster"), "{alone}");
+        let in_cluster = chaos_fits(&run_args("--spawn --cluster --chaos kill:8").unwrap()).unwrap_err();
+        assert!(in_cluster.contains("without --cluster"), "{in_cluster}");
+        let reached = run_args("--target http://127.0.0.1:1 --admin-token t --chaos kill:8").unwrap();
+        assert!(chaos_fits(&reached).unwrap_err().contains("needs --spawn"));
+        let reached_cluster = run_args("--target http://127.0.0.1:1 --cluster").unwrap();
+        assert!(chaos_fits(&reached_cluster).unwrap_err().contains("--cluster needs --spawn"));
+        assert!(run_args("--spawn --nats-server-bin /bin/true").is_err(), "--nats-server-bin goes with --cluster");
+        let misspelled = run_args("--spawn --chaos pause:3").err().unwrap_or_default();
+        assert!(misspelled.contains("unknown chaos action"), "{misspelled}");
     }
 }

@@ -12,9 +12,10 @@ use serde_json::Value;
 use crate::admin;
 use crate::api::{Api, Recorder};
 use crate::buyer::{Context, Tally, Venue};
+use crate::cluster::{find_binary, Cluster, ClusterBinaries};
 use crate::plan;
 use crate::scenario::Scenario;
-use crate::spawn::{self, Spawned};
+use crate::spawn::{self, Spawned, Started};
 
 /// Time between creating the event and the first arrival.
 pub const SETUP_MARGIN: Duration = Duration::from_secs(1);
@@ -24,14 +25,16 @@ pub enum Server<'a> {
     /// Start a `guichet` on a temporary data directory: `server_bin`, else the
     /// one beside this tool or on the PATH.
     Spawn { server_bin: Option<&'a Path> },
+    /// Start a cluster (NATS, three nodes, HAProxy) on temporary directories.
+    SpawnCluster { server_bin: Option<&'a Path>, nats_server_bin: Option<&'a Path>, haproxy_bin: Option<&'a Path> },
     /// One already running, with its admin token.
     Reach { target: &'a str, admin_token: &'a str },
 }
 
 /// A server ready for the run, with the run's event on it.
 pub struct Stage {
-    /// The server the run started, if it did (killed on drop).
-    pub spawned: Option<Spawned>,
+    /// The servers the run started, if it did (killed on drop).
+    pub spawned: Option<Started>,
     pub target: String,
     pub admin_token: String,
     /// `lottery.seed_sha256` as published before the on-sale.
@@ -65,17 +68,27 @@ pub async fn set_up(server: Server<'_>, scenario: &Scenario, no_queue: bool) -> 
 }
 
 /// The server's handle if spawned, its URL and its admin token.
-async fn reach(server: Server<'_>) -> Result<(Option<Spawned>, String, String), String> {
-    match server {
+async fn reach(server: Server<'_>) -> Result<(Option<Started>, String, String), String> {
+    let token = format!("loadtest-{:032x}", SystemClock::new().now().0 as u128 * 2_654_435_761);
+    let started = match server {
         Server::Spawn { server_bin } => {
-            let token = format!("loadtest-{:032x}", SystemClock::new().now().0 as u128 * 2_654_435_761);
             let binary = spawn::find_server_binary(server_bin);
-            let server = Spawned::start(binary, &token).await.map_err(|e| e.to_string())?;
-            let url = server.url();
-            Ok((Some(server), url, token))
+            Started::Alone(Box::new(Spawned::start(binary, &token).await.map_err(|e| e.to_string())?))
         }
-        Server::Reach { target, admin_token } => Ok((None, target.to_owned(), admin_token.to_owned())),
-    }
+        Server::SpawnCluster { server_bin, nats_server_bin, haproxy_bin } => {
+            let binaries = ClusterBinaries {
+                guichet: spawn::find_server_binary(server_bin),
+                nats_server: find_binary(nats_server_bin, "nats-server", &[]),
+                haproxy: find_binary(haproxy_bin, "haproxy", &["/usr/sbin/haproxy"]),
+            };
+            Started::Cluster(Box::new(
+                Cluster::start(binaries, &token).await.map_err(|e| format!("starting the cluster: {e}"))?,
+            ))
+        }
+        Server::Reach { target, admin_token } => return Ok((None, target.to_owned(), admin_token.to_owned())),
+    };
+    let url = started.url();
+    Ok((Some(started), url, token))
 }
 
 /// The event for this run: the scenario's venue and settings, a fresh id, on

@@ -1,6 +1,6 @@
 //! `--spawn`: a `guichet` server started by the tool on a temporary data
-//! directory, and `--chaos kill:SECONDS`: that server killed with SIGKILL at a
-//! chosen moment and started again on the same directory and address.
+//! directory (or, with `--cluster`, a whole cluster), and the restart of that
+//! server on the same directory and address after `--chaos kill:SECONDS`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -23,6 +23,30 @@ pub fn find_server_binary(given: Option<&Path>) -> PathBuf {
     match beside {
         Some(path) if path.is_file() => path,
         _ => PathBuf::from("guichet"),
+    }
+}
+
+/// What the tool started for the run.
+pub enum Started {
+    Alone(Box<Spawned>),
+    Cluster(Box<crate::cluster::Cluster>),
+}
+
+impl Started {
+    /// Where buyers go: the server, or HAProxy in front of the cluster.
+    pub fn url(&self) -> String {
+        match self {
+            Started::Alone(server) => server.url(),
+            Started::Cluster(cluster) => cluster.url(),
+        }
+    }
+
+    /// Stops every process (SIGKILL: the run is over and its directories go away).
+    pub async fn stop(self) {
+        match self {
+            Started::Alone(server) => server.stop().await,
+            Started::Cluster(cluster) => cluster.stop().await,
+        }
     }
 }
 
@@ -52,7 +76,7 @@ pub enum SpawnError {
 impl Spawned {
     pub async fn start(binary: PathBuf, admin_token: &str) -> Result<Self, SpawnError> {
         let data_dir = tempfile::Builder::new().prefix("guichet-loadtest-").tempdir().map_err(SpawnError::TempDir)?;
-        let (child, address) = launch(&binary, data_dir.path(), "127.0.0.1:0", admin_token).await?;
+        let (child, address) = launch(&binary, data_dir.path(), "127.0.0.1:0", admin_token, &[]).await?;
         Ok(Self { binary, data_dir, admin_token: admin_token.to_owned(), child, address, restarts: Vec::new() })
     }
 
@@ -66,7 +90,7 @@ impl Spawned {
         let _ = self.child.wait().await;
         let began = std::time::Instant::now();
         let listen = self.address.to_string();
-        let (child, address) = launch(&self.binary, self.data_dir.path(), &listen, &self.admin_token).await?;
+        let (child, address) = launch(&self.binary, self.data_dir.path(), &listen, &self.admin_token, &[]).await?;
         self.child = child;
         self.address = address;
         self.restarts.push(began.elapsed());
@@ -80,15 +104,18 @@ impl Spawned {
     }
 }
 
-async fn launch(
+/// Starts `guichet serve` (with `extra_args`) and waits for the line saying where it listens.
+pub async fn launch(
     binary: &Path,
     data_dir: &Path,
     listen: &str,
     admin_token: &str,
+    extra_args: &[String],
 ) -> Result<(Child, SocketAddr), SpawnError> {
     let mut child = Command::new(binary)
         .args(["serve", "--listen", listen, "--data-dir"])
         .arg(data_dir)
+        .args(extra_args)
         // The tool polls exactly when told; no tolerance needed, and every poll is a real one.
         .args(["--poll-tolerance-percent", "0"])
         // The paid presets sell through the test provider.

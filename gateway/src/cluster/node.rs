@@ -58,7 +58,7 @@ pub async fn take_over(
     let keys = SharedKeys::open(stream.jetstream(), settings.replicas).await?;
     let status = Arc::new(StandbyStatus::default());
     let (held, mut copy) = tokio::select! {
-        held = standby_until_lease(&stream, &lease, data_dir, &status) => held?,
+        held = standby_until_lease(&stream, &lease, settings.lease_ttl, data_dir, &status) => held?,
         () = answer_as_standby(listener, settings.node_id.clone(), status.clone()) => unreachable!("answers until dropped"),
         () = shutdown => return Ok(None),
     };
@@ -114,13 +114,23 @@ impl Primary {
 
 /// Copies the stream and tries the lease until this node holds it; hands
 /// the copy back open (the old primary may have appended since).
+///
+/// After the lease's bucket failed to answer (its NATS leader lost, a new
+/// one being elected), a standby leaves the lease alone for two `lease_ttl`:
+/// the primary could not renew it meanwhile and may be alive and well, so
+/// it gets the first chance to take it again (its renewal may itself be
+/// waiting out a request's timeout, as long as a lease by default).
+/// Without that, the loss of one NATS server would often depose a healthy
+/// primary.
 async fn standby_until_lease(
     stream: &LogStream,
     lease: &Lease,
+    lease_ttl: Duration,
     data_dir: &Path,
     status: &StandbyStatus,
 ) -> Result<(Held, Option<LogCopy>), ClusterError> {
     let mut copy = None;
+    let mut bucket_silent_at: Option<Instant> = None;
     loop {
         if let Err(error) = catch_up(&mut copy, stream, data_dir).await {
             tracing::warn!("cluster: standby: {error}");
@@ -130,10 +140,16 @@ async fn standby_until_lease(
         if let Ok(end) = stream.end().await {
             status.lag_records.store(end.last_record.saturating_sub(copied), Ordering::Relaxed);
         }
-        match lease.try_acquire().await {
-            Ok(Some(held)) => return Ok((held, copy)),
-            Ok(None) => {}
-            Err(error) => tracing::warn!("cluster: standby: {error}"),
+        let may_take = bucket_silent_at.is_none_or(|at| at.elapsed() >= 2 * lease_ttl);
+        if may_take {
+            match lease.try_acquire().await {
+                Ok(Some(held)) => return Ok((held, copy)),
+                Ok(None) => bucket_silent_at = None,
+                Err(error) => {
+                    tracing::warn!("cluster: standby: {error}");
+                    bucket_silent_at = Some(Instant::now());
+                }
+            }
         }
         tokio::time::sleep(STANDBY_POLL).await;
     }

@@ -22,9 +22,7 @@ pub fn html(report: &Report) -> String {
     let _ = write!(page, "<h1>{}</h1><pre>{}</pre>", escape(&title), escape(&summary(report)));
     page.push_str(&tables(report));
     let mut markers = vec![(report.on_sale_at_s, "#999")];
-    if let Some(at) = report.chaos_kill_at_s {
-        markers.push((at as f64, "#d62728"));
-    }
+    markers.extend(report.chaos.iter().map(|event| (event.at_s, "#d62728")));
     let on_sale = markers.as_slice();
     let t = &report.timeline;
     page.push_str(&chart(

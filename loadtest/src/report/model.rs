@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::audit::Audit;
+use crate::chaos::ChaosEvent;
 use crate::sampler::Sample;
 
 /// Calls and latency percentiles of one endpoint over the whole run.
@@ -64,8 +65,8 @@ pub struct Report {
     pub hold_conflicts: u64,
     /// Holds refused because too few places were left where asked (409 not_enough_available).
     pub holds_too_few_left: u64,
-    pub chaos_kill_at_s: Option<u64>,
-    pub restarts_s: Vec<f64>,
+    /// The faults played (`--chaos`) and what the tool did as a service manager.
+    pub chaos: Vec<ChaosEvent>,
     pub endpoints: Vec<EndpointSummary>,
     pub latency_windows: Vec<LatencyWindow>,
     pub calls_per_s: Vec<u32>,

@@ -48,9 +48,9 @@ pub fn summary(report: &Report) -> String {
         "  of those who found no seats, {} gave up while at least the tickets they wanted were available elsewhere in the venue",
         report.no_seats_while_available
     );
-    if let Some(at) = report.chaos_kill_at_s {
-        let restarts: Vec<String> = report.restarts_s.iter().map(|s| format!("{s:.2} s")).collect();
-        let _ = writeln!(out, "  chaos: server killed (SIGKILL) at {at} s, back in {}", restarts.join(", "));
+    for event in &report.chaos {
+        let outcome = if event.outcome.is_empty() { String::new() } else { format!("; {}", event.outcome) };
+        let _ = writeln!(out, "  chaos at {:.1} s: {}{outcome}", event.at_s, event.what);
     }
     let _ = writeln!(
         out,
