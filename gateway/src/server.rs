@@ -107,6 +107,7 @@ async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App)) -> 
     let options = EngineOptions {
         wal: WalOptions { durability: config.durability, ..WalOptions::default() },
         replication: primary.as_ref().map(|p| p.replication.clone() as Arc<dyn guichet_engine::wal::Replication>),
+        personal_key_table: primary.as_ref().map(|p| p.personal_key_table()),
         poll_tolerance_percent: config.poll_tolerance_percent,
         ..EngineOptions::default()
     };

@@ -65,7 +65,9 @@ fn try_create_at(base: &str, id: &str) -> Option<(u16, Option<String>, Value)> {
 
 /// A node, started; not yet the primary, maybe never.
 fn start_standby(dir: &Path, nats: &NatsCluster, node: &str) -> Guichet {
-    let args = ["--cluster", &nats.urls(), "--node-id", node, "--cluster-append-timeout-ms", "500"];
+    // Paid events (a buyer's name and email) sell through the test provider.
+    let args =
+        ["--cluster", &nats.urls(), "--node-id", node, "--cluster-append-timeout-ms", "500", "--enable-test-provider"];
     Guichet::start(dir, &args)
 }
 
@@ -459,4 +461,99 @@ fn a_sale_beside_a_cpu_hog_on_every_core_causes_no_takeover() {
     assert_eq!(get(&primary, "/readyz", None).0, 200);
     assert!(metrics(&standby).contains("guichet_cluster_primary 0"));
     assert!(acknowledged > 0, "the sale went on");
+}
+
+/// `method path` with an optional token and JSON body: (status, body).
+fn call(server: &Guichet, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut request = ureq::http::Request::builder()
+        .method(method)
+        .uri(format!("{}{path}", server.base()))
+        .header("Content-Type", "application/json");
+    if let Some(token) = token {
+        request = request.header("Authorization", format!("Bearer {token}"));
+    }
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let mut response = agent.run(request.body(body).expect("a request")).expect("the server answers");
+    let status = response.status().as_u16();
+    (status, serde_json::from_str(&response.body_mut().read_to_string().unwrap_or_default()).unwrap_or(Value::Null))
+}
+
+/// A buyer admitted to `event`, holding one place, checking out with
+/// `personal` and paying on the test page: the order's id.
+fn paid_order(server: &Guichet, event: &str, personal: &Value) -> String {
+    let (status, joined) = call(server, "POST", &format!("/v1/events/{event}/queue"), None, None);
+    assert_eq!(status, 201, "{joined}");
+    let queue_token = joined["queue_token"].as_str().expect("a queue token").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let access = loop {
+        assert!(Instant::now() < deadline, "admitted in time");
+        std::thread::sleep(Duration::from_millis(1_000)); // as `poll_after_ms` asks
+        let path = format!("/v1/events/{event}/queue/status");
+        if let Some(access) = call(server, "GET", &path, Some(&queue_token), None).1["access_token"].as_str() {
+            break access.to_owned();
+        }
+    };
+    let place = json!({"section": "GA", "quantity": 1});
+    let (status, hold) = call(server, "POST", &format!("/v1/events/{event}/holds"), Some(&access), Some(&place));
+    assert_eq!(status, 201, "{hold}");
+    let hold_id = hold["hold_id"].as_str().expect("a hold id");
+    let (status, checkout) =
+        call(server, "POST", &format!("/v1/holds/{hold_id}/checkout"), Some(&access), Some(personal));
+    assert_eq!(status, 200, "{checkout}");
+    let payment = checkout["payment"]["payment_id"].as_str().expect("a payment id");
+    let (status, paid) = call(server, "POST", &format!("/v1/payments/{payment}/test-confirm"), Some(&access), None);
+    assert_eq!(status, 200, "{paid}");
+    paid["order"]["order_id"].as_str().expect("an order id").to_owned()
+}
+
+/// The words of the order's tickets PDF, as staff print it.
+fn tickets_text(server: &Guichet, order_id: &str) -> String {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let url = format!("{}/v1/orders/{order_id}/tickets.pdf", server.base());
+    let mut response = agent.get(url).header("Authorization", format!("Bearer {ADMIN}")).call().expect("an answer");
+    assert_eq!(response.status().as_u16(), 200);
+    let pdf = response.body_mut().with_config().limit(10 << 20).read_to_vec().expect("the PDF");
+    common::pdf::pages_text(&pdf).concat()
+}
+
+#[test]
+fn a_buyers_name_sealed_on_one_primary_is_read_by_the_next_and_an_erasure_holds_on_every_node() {
+    let _serial = one_at_a_time();
+    let (dir, _) = data_dir();
+    let nats = NatsCluster::start(dir.path());
+    let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
+    let a = start_node(&a_dir, &nats, "a");
+    let b = start_standby(&b_dir, &nats, "b");
+    let mut paid = spec("named");
+    paid["payment"] = json!({"provider": "test"});
+    paid["on_sale_at"] = json!("2026-01-01T00:00:00Z");
+    assert_eq!(call(&a, "POST", "/v1/events", Some(ADMIN), Some(&paid)).0, 201);
+    let personal = json!({"name": "Alex Martel", "email": "alex.martel@example.org"});
+    let order_id = paid_order(&a, "named", &personal);
+    assert!(tickets_text(&a, &order_id).contains("Alex Martel"), "the name is on the tickets");
+    let key_files = |dir: &Path| -> std::collections::HashSet<_> {
+        let entries = std::fs::read_dir(dir.join("personal-keys")).expect("the key table");
+        entries.map(|entry| entry.expect("an entry").file_name()).collect()
+    };
+    let keys_on_a = key_files(&a_dir);
+
+    a.kill();
+    assert!(wait_primary(&b, Duration::from_secs(30)).is_some(), "b takes over");
+    assert!(
+        tickets_text(&b, &order_id).contains("Alex Martel"),
+        "the new primary opens what the old one sealed: the key was in the cluster"
+    );
+
+    // Erased on b; a, whose own disk still holds the key, must not read it when it is the primary again.
+    let (status, erased) = call(&b, "DELETE", &format!("/v1/orders/{order_id}/personal-data"), Some(ADMIN), None);
+    assert_eq!((status, &erased["personal_data"]), (200, &json!("erased")), "{erased}");
+    assert!(!tickets_text(&b, &order_id).contains("Alex Martel"));
+    let a = start_standby(&a_dir, &nats, "a");
+    b.kill();
+    assert!(wait_primary(&a, Duration::from_secs(30)).is_some(), "a takes over again");
+    assert!(!tickets_text(&a, &order_id).contains("Alex Martel"), "erased on every node");
+    let keys_on_a_now = key_files(&a_dir);
+    let kept: Vec<_> = keys_on_a.intersection(&keys_on_a_now).collect();
+    assert_eq!(kept, Vec::<&std::ffi::OsString>::new(), "the erased key (and every unused one) is gone from a's disk");
 }

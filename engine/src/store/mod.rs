@@ -119,13 +119,22 @@ pub struct EngineOptions {
     pub poll_tolerance_percent: u8,
     /// Where lottery seeds and signing keys come from.
     pub entropy: Arc<dyn Entropy>,
+    /// Makes the personal-data key table's storage from the data
+    /// directory's `personal-keys/` (`None`: that directory alone). A
+    /// cluster wraps it so that every key is also in the cluster before a
+    /// record names it, and gone from it before an erasure is logged.
+    pub personal_key_table: Option<Arc<PersonalKeyTable>>,
 }
+
+/// See [`EngineOptions::personal_key_table`].
+pub type PersonalKeyTable = dyn Fn(Arc<dyn Storage>) -> Arc<dyn Storage> + Send + Sync;
 
 impl std::fmt::Debug for EngineOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EngineOptions")
             .field("wal", &self.wal)
             .field("replicated", &self.replication.is_some())
+            .field("personal_key_table_mirrored", &self.personal_key_table.is_some())
             .field("heartbeat_grace_s", &self.heartbeat_grace_s)
             .field("poll_tolerance_percent", &self.poll_tolerance_percent)
             .finish_non_exhaustive()
@@ -140,6 +149,7 @@ impl Default for EngineOptions {
             heartbeat_grace_s: DEFAULT_HEARTBEAT_GRACE_S,
             poll_tolerance_percent: DEFAULT_POLL_TOLERANCE_PERCENT,
             entropy: Arc::new(OsEntropy),
+            personal_key_table: None,
         }
     }
 }

@@ -205,7 +205,11 @@ impl Engine {
     ) -> Result<Engine, RecoveryError> {
         let keys = load_or_create(&*storage, SIGNING_KEYS_FILE, || KeyRing::generate(&*options.entropy))?;
         let tickets = load_or_create(&*storage, TICKET_KEY_FILE, || TicketSigner::generate(&*options.entropy))?;
-        let personal_keys = storage.subdirectory(KEY_TABLE_DIR)?;
+        let local_keys = storage.subdirectory(KEY_TABLE_DIR)?;
+        let personal_keys = match &options.personal_key_table {
+            Some(wrap) => wrap(local_keys),
+            None => local_keys,
+        };
         Ok(Engine::with_keys(storage, options, clock, keys, tickets, personal_keys))
     }
 

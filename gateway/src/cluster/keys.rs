@@ -23,7 +23,7 @@ pub struct SharedKeys {
 }
 
 /// A key file's name as a bucket key (`.` is a separator there).
-fn bucket_key(file: &str) -> String {
+pub(super) fn bucket_key(file: &str) -> String {
     file.replace('.', "_")
 }
 

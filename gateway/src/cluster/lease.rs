@@ -64,12 +64,21 @@ impl Lease {
         Ok(Lease { store, holder })
     }
 
-    /// Takes the lease if nobody holds it; `None` if someone does.
+    /// Takes the lease if nobody holds it; `None` if someone does. A create
+    /// that fails otherwise is judged by the entry it leaves: another
+    /// standby's create that won the race (not a silent bucket), or this
+    /// node's own whose answer was lost.
     pub async fn try_acquire(&self) -> Result<Option<Held>, ClusterError> {
-        match self.store.create(LEASE_KEY, Bytes::from(self.holder.clone())).await {
-            Ok(revision) => Ok(Some(Held { revision })),
-            Err(error) if error.kind() == CreateErrorKind::AlreadyExists => Ok(None),
-            Err(error) => Err(ClusterError::Stream(format!("taking the lease: {error}"))),
+        let failure = match self.store.create(LEASE_KEY, Bytes::from(self.holder.clone())).await {
+            Ok(revision) => return Ok(Some(Held { revision })),
+            Err(error) if error.kind() == CreateErrorKind::AlreadyExists => return Ok(None),
+            Err(error) => error,
+        };
+        match self.store.entry(LEASE_KEY).await {
+            Ok(Some(entry)) if entry.operation == Operation::Put => {
+                Ok((entry.value == self.holder.as_bytes()).then_some(Held { revision: entry.revision }))
+            }
+            _ => Err(ClusterError::Stream(format!("taking the lease: {failure}"))),
         }
     }
 

@@ -14,6 +14,7 @@
 //!   (synced, never acknowledged) are appended before anything else;
 //! - `lease`: who is the primary (a key-value entry that expires unless
 //!   renewed); `keys`: the signing keys every node shares;
+//!   `personal_keys`: the buyers' personal-data keys, in the cluster too;
 //! - `copy`: a standby's copy of the stream in its own log;
 //!   `standby_http`: what a standby answers (503 `not_primary`);
 //! - `meters`: what a primary counts about its replication;
@@ -29,6 +30,7 @@ mod lease;
 mod messages;
 mod meters;
 mod node;
+mod personal_keys;
 mod seed;
 mod shipper;
 mod standby_http;

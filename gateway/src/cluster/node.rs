@@ -18,6 +18,7 @@ use super::copy::LogCopy;
 use super::keys::SharedKeys;
 use super::lease::{Held, Lease, RenewError};
 use super::meters::ClusterMeters;
+use super::personal_keys::SharedKeyTable;
 use super::seed::seed_from_disk;
 use super::shipper::{ship, ChannelReplication};
 use super::standby_http::{answer_as_standby, StandbyStatus};
@@ -38,6 +39,8 @@ pub struct Primary {
     /// The lease's revision when this node took it (in the term record).
     lease_revision: u64,
     keys: SharedKeys,
+    /// The engine's key table must be [`Primary::personal_key_table`]'s.
+    personal_keys: SharedKeyTable,
     /// When this node took the lease: what the takeover's rest took is logged.
     lease_taken_at: Instant,
 }
@@ -56,6 +59,7 @@ pub async fn take_over(
     let holder = format!("{}/{incarnation}", settings.node_id);
     let lease = Lease::open(stream.jetstream(), settings.replicas, settings.lease_ttl, holder).await?;
     let keys = SharedKeys::open(stream.jetstream(), settings.replicas).await?;
+    let personal_keys = SharedKeyTable::open(stream.jetstream(), settings.replicas).await?;
     let status = Arc::new(StandbyStatus::default());
     let (held, mut copy) = tokio::select! {
         held = standby_until_lease(&stream, &lease, settings.lease_ttl, data_dir, &status) => held?,
@@ -77,6 +81,8 @@ pub async fn take_over(
         copy.close().await;
     }
     patiently("taking the cluster's keys", async || keys.download(data_dir).await).await?;
+    let table = patiently("taking the personal-data keys", async || personal_keys.download(data_dir).await).await?;
+    tracing::info!(keys = table, "cluster: the personal-data key table is the cluster's");
     let end = patiently("checking this node's log", async || seed_from_disk(&stream, data_dir).await).await?;
     let (replication, receiver) = ChannelReplication::new();
     let meters = ClusterMeters::new();
@@ -88,11 +94,20 @@ pub async fn take_over(
         data_dir: data_dir.to_path_buf(),
         lease_revision: held.revision,
         keys,
+        personal_keys,
         lease_taken_at,
     }))
 }
 
 impl Primary {
+    /// For [`EngineOptions::personal_key_table`](guichet_engine::store::EngineOptions):
+    /// every personal-data key in the cluster too.
+    pub fn personal_key_table(&self) -> Arc<guichet_engine::store::PersonalKeyTable> {
+        let table = self.personal_keys.clone();
+        let runtime = tokio::runtime::Handle::current();
+        Arc::new(move |local| table.mirror(local, runtime.clone()))
+    }
+
     /// Once the engine is open: shares its keys if the cluster had none,
     /// logs the term record (durable only once the stream took it after
     /// everything before).

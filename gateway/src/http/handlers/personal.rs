@@ -20,7 +20,14 @@ use crate::http::views;
 pub async fn erase(app: &App, reference: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
     let (event, id) = app.event_of_ref(reference, 'o', "order")?;
     let staff = require_staff(app, request, Permission::ErasePersonalData, Some(&event))?;
-    let erased = app.engine.erase_personal_data(&event, OrderId(id), ErasedBy::Staff(staff.id))?;
+    // The key's deletion is synced (and, in a cluster, made in the cluster): off the serving threads.
+    let (engine, of_event) = (app.engine.clone(), event.clone());
+    let erased = tokio::task::spawn_blocking(move || {
+        engine.erase_personal_data(&of_event, OrderId(id), ErasedBy::Staff(staff.id))
+    })
+    .await;
+    // A panic there is the engine's own (a broken invariant): it stays one.
+    let erased = erased.unwrap_or_else(|panicked| std::panic::resume_unwind(panicked.into_panic()))?;
     let (state, receipt) = erased.ok_or_else(|| ApiError::not_found("unknown_order", "there is no such order"))?;
     app.durable(receipt).await?;
     let order_id = views::order_ref(&event, OrderId(id));
