@@ -35,6 +35,9 @@ pub enum Fault {
     StopPrimary { for_s: u64 },
     /// `kill-nats:S`: one NATS server, SIGKILL, left down for the rest of the run.
     KillNats,
+    /// `lose-machine:S`: the primary's machine: its node and the NATS server
+    /// beside it killed, both data directories deleted, both started again empty.
+    LoseMachine,
 }
 
 impl Fault {
@@ -49,6 +52,7 @@ impl Fault {
             Fault::KillPrimary => "kill-primary",
             Fault::StopPrimary { .. } => "stop-primary",
             Fault::KillNats => "kill-nats",
+            Fault::LoseMachine => "lose-machine",
         }
     }
 }
@@ -70,6 +74,7 @@ impl FromStr for ChaosAction {
             "kill" => (seconds(when)?, Fault::Kill),
             "kill-primary" => (seconds(when)?, Fault::KillPrimary),
             "kill-nats" => (seconds(when)?, Fault::KillNats),
+            "lose-machine" => (seconds(when)?, Fault::LoseMachine),
             "stop-primary" => {
                 let (at, for_s) = when.split_once(',').ok_or_else(|| format!("{text:?}: stop-primary is S,D"))?;
                 (seconds(at)?, Fault::StopPrimary { for_s: seconds(for_s)? })
@@ -146,7 +151,8 @@ async fn perform(started: &mut Started, fault: Fault, start: Instant) -> Result<
             let back = server.restarts.last().copied().unwrap_or_default();
             ("server killed (SIGKILL)".to_owned(), format!("listening again after {:.2} s", back.as_secs_f64()), back)
         }
-        (Started::Cluster(cluster), Fault::KillPrimary) => kill_primary(cluster).await?,
+        (Started::Cluster(cluster), Fault::KillPrimary) => kill_primary(cluster, false).await?,
+        (Started::Cluster(cluster), Fault::LoseMachine) => kill_primary(cluster, true).await?,
         (Started::Cluster(cluster), Fault::StopPrimary { for_s }) => stop_primary(cluster, for_s).await,
         (Started::Cluster(cluster), Fault::KillNats) => match cluster.kill_nats().await {
             Some(index) => (format!("NATS server n{index} killed (SIGKILL), left down"), String::new(), Duration::ZERO),
@@ -157,19 +163,39 @@ async fn perform(started: &mut Started, fault: Fault, start: Instant) -> Result<
     Ok(ChaosEvent { at_s, kind: fault.name(), what, outcome, out_s: out.as_secs_f64() })
 }
 
-/// SIGKILL to the primary, started again at once; waits for the takeover.
-async fn kill_primary(cluster: &mut Cluster) -> Result<(String, String, Duration), String> {
+/// SIGKILL to the primary (with `whole_machine`, to the NATS server beside
+/// it too, both data directories deleted), started again at once; waits
+/// for the takeover.
+async fn kill_primary(cluster: &mut Cluster, whole_machine: bool) -> Result<(String, String, Duration), String> {
     let Some(primary) = cluster.primary().await else {
         return Ok(("no primary to kill".to_owned(), String::new(), Duration::ZERO));
     };
     let killed = Instant::now();
-    cluster.kill_and_restart_node(primary).await.map_err(|e| format!("chaos restart: {e}"))?;
-    let what = format!("primary {} killed (SIGKILL), started again as a standby", cluster.node_id(primary));
+    let node = cluster.node_id(primary).to_owned();
+    let what = if whole_machine {
+        cluster.lose_machine(primary).await.map_err(|e| format!("chaos: losing a machine: {e}"))?;
+        format!(
+            "machine of primary {node} lost (node and NATS server n{primary} killed, both data directories deleted), both started again empty"
+        )
+    } else {
+        cluster.kill_and_restart_node(primary).await.map_err(|e| format!("chaos restart: {e}"))?;
+        format!("primary {node} killed (SIGKILL), started again as a standby")
+    };
     let patience = TAKEOVER_PATIENCE.saturating_sub(killed.elapsed());
-    Ok(match cluster.wait_new_primary(None, patience).await {
-        Some(index) => (what, took_over(cluster, index, killed.elapsed()), killed.elapsed()),
-        None => (what, format!("no primary within {TAKEOVER_PATIENCE:?}"), TAKEOVER_PATIENCE),
-    })
+    let Some(index) = cluster.wait_new_primary(None, patience).await else {
+        return Ok((what, format!("no primary within {TAKEOVER_PATIENCE:?}"), TAKEOVER_PATIENCE));
+    };
+    let taken = killed.elapsed();
+    let routed = cluster.wait_routed(TAKEOVER_PATIENCE.saturating_sub(killed.elapsed())).await;
+    let outcome = match routed {
+        Some(at) => format!(
+            "{}, reachable through HAProxy after {:.2} s",
+            took_over(cluster, index, taken),
+            (at - killed).as_secs_f64()
+        ),
+        None => took_over(cluster, index, taken),
+    };
+    Ok((what, outcome, routed.map_or(taken, |at| at - killed)))
 }
 
 /// SIGSTOP to the primary for `for_s`, then SIGCONT; a standby should take over meanwhile.
@@ -212,6 +238,7 @@ mod tests {
         assert_eq!("kill-primary:8".parse(), Ok(ChaosAction { at_s: 8, fault: Fault::KillPrimary }));
         assert_eq!("stop-primary:5,4".parse(), Ok(ChaosAction { at_s: 5, fault: Fault::StopPrimary { for_s: 4 } }));
         assert_eq!("kill-nats:3".parse(), Ok(ChaosAction { at_s: 3, fault: Fault::KillNats }));
+        assert_eq!("lose-machine:9".parse(), Ok(ChaosAction { at_s: 9, fault: Fault::LoseMachine }));
         let unknown = "pause:3".parse::<ChaosAction>().unwrap_err();
         assert!(unknown.contains("unknown chaos action \"pause\""), "{unknown}");
         assert!("kill:soon".parse::<ChaosAction>().unwrap_err().contains("\"soon\" is not a whole number"));

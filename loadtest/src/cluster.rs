@@ -44,6 +44,7 @@ pub struct ClusterBinaries {
 struct NatsServer {
     client_port: u16,
     config: PathBuf,
+    store: PathBuf,
     process: Option<Child>,
 }
 
@@ -124,7 +125,9 @@ impl Cluster {
         let (haproxy, address) = cluster.start_haproxy().await?;
         cluster.haproxy = Some(haproxy);
         cluster.address = address;
-        cluster.wait_routed().await?;
+        if cluster.wait_routed(FIRST_PRIMARY_PATIENCE).await.is_none() {
+            return Err(ClusterError::NoPrimary);
+        }
         Ok(cluster)
     }
 
@@ -165,6 +168,31 @@ impl Cluster {
             let _ = child.start_kill();
             let _ = child.wait().await;
         }
+        self.restart_node(index).await
+    }
+
+    /// Loses machine `index`: its node and its NATS server killed with
+    /// SIGKILL, both data directories deleted, then both started again
+    /// empty (a replacement machine): the NATS server catches up from the
+    /// other two, the node copies the stream.
+    pub async fn lose_machine(&mut self, index: usize) -> Result<(), ClusterError> {
+        if let Some(mut child) = self.nodes[index].process.take() {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+        if let Some(mut child) = self.nats[index].process.take() {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+        for dir in [&self.nodes[index].data_dir, &self.nats[index].store] {
+            match std::fs::remove_dir_all(dir) {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(ClusterError::Io { what: format!("deleting {}", dir.display()), error });
+                }
+                _ => {}
+            }
+        }
+        self.start_nats(index).await?;
         self.restart_node(index).await
     }
 
@@ -286,16 +314,16 @@ impl Cluster {
         Ok((child, SocketAddr::from(([127, 0, 0, 1], port))))
     }
 
-    /// Until a primary answers `/readyz` 200 through HAProxy.
-    async fn wait_routed(&self) -> Result<(), ClusterError> {
+    /// Waits until a primary answers `/readyz` 200 through HAProxy; answers when.
+    pub async fn wait_routed(&self, patience: Duration) -> Option<Instant> {
         let began = Instant::now();
-        while began.elapsed() < FIRST_PRIMARY_PATIENCE {
+        while began.elapsed() < patience {
             if self.ready(self.address).await {
-                return Ok(());
+                return Some(Instant::now());
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Err(ClusterError::NoPrimary)
+        None
     }
 
     async fn ready(&self, address: SocketAddr) -> bool {
@@ -325,7 +353,7 @@ fn nats_configurations(dir: &Path) -> Result<Vec<NatsServer>, ClusterError> {
             routes = routes.join(", "),
         );
         std::fs::write(&config, text).map_err(io(format!("writing {}", config.display())))?;
-        servers.push(NatsServer { client_port: client_ports[index], config, process: None });
+        servers.push(NatsServer { client_port: client_ports[index], config, store, process: None });
     }
     Ok(servers)
 }

@@ -90,7 +90,9 @@ struct RunArgs {
     /// `kill:S` kills the server with SIGKILL and starts it again; with
     /// --cluster, `kill-primary:S` kills the primary (started again as a
     /// standby), `stop-primary:S,D` freezes it with SIGSTOP for D seconds,
-    /// `kill-nats:S` kills one NATS server for good.
+    /// `kill-nats:S` kills one NATS server for good, `lose-machine:S` kills
+    /// the primary and the NATS server beside it, deletes both data
+    /// directories and starts both again empty.
     #[arg(long)]
     chaos: Vec<ChaosAction>,
     /// Overrides the scenario's seed.

@@ -54,15 +54,23 @@ pub async fn take_over(
     listener: &TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Option<Primary>, ClusterError> {
-    let incarnation = super::incarnation();
-    let stream = LogStream::open(settings, incarnation.clone()).await?;
-    let holder = format!("{}/{incarnation}", settings.node_id);
-    let lease = Lease::open(stream.jetstream(), settings.replicas, settings.lease_ttl, holder).await?;
-    let keys = SharedKeys::open(stream.jetstream(), settings.replicas).await?;
-    let personal_keys = SharedKeyTable::open(stream.jetstream(), settings.replicas).await?;
     let status = Arc::new(StandbyStatus::default());
-    let (held, mut copy) = tokio::select! {
-        held = standby_until_lease(&stream, &lease, settings.lease_ttl, data_dir, &status) => held?,
+    // Answering 503 from the first moment, reaching the cluster included: a
+    // node started again on its address (its machine rebooted, its process
+    // restarted) must not leave the load balancer's requests unanswered in
+    // its listen backlog while the NATS servers are slow to answer.
+    let standby = async {
+        let incarnation = super::incarnation();
+        let stream = LogStream::open(settings, incarnation.clone()).await?;
+        let holder = format!("{}/{incarnation}", settings.node_id);
+        let lease = Lease::open(stream.jetstream(), settings.replicas, settings.lease_ttl, holder).await?;
+        let keys = SharedKeys::open(stream.jetstream(), settings.replicas).await?;
+        let personal_keys = SharedKeyTable::open(stream.jetstream(), settings.replicas).await?;
+        let (held, copy) = standby_until_lease(&stream, &lease, settings.lease_ttl, data_dir, &status).await?;
+        Ok::<_, ClusterError>((stream, lease, keys, personal_keys, held, copy))
+    };
+    let (stream, lease, keys, personal_keys, held, mut copy) = tokio::select! {
+        reached = standby => reached?,
         () = answer_as_standby(listener, settings.node_id.clone(), status.clone()) => unreachable!("answers until dropped"),
         () = shutdown => return Ok(None),
     };
@@ -117,6 +125,7 @@ impl Primary {
         let receipt =
             engine.log_term(&self.settings.node_id, self.lease_revision).map_err(|e| refused(e.to_string()))?;
         engine.durable(receipt).await.map_err(|e| refused(e.to_string()))?;
+        self.personal_keys.delete_deferred().await;
         tracing::warn!(
             node = self.settings.node_id,
             since_lease_taken_ms = self.lease_taken_at.elapsed().as_millis() as u64,

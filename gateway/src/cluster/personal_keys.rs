@@ -20,6 +20,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use guichet_engine::store::personal::KEY_TABLE_DIR;
 use guichet_engine::wal::storage::{DiskStorage, Storage, StorageFile};
+use parking_lot::Mutex;
 use tokio::runtime::Handle;
 
 use super::keys::bucket_key;
@@ -36,6 +37,9 @@ const KEYS_READ_AT_ONCE: usize = 32;
 pub struct SharedKeyTable {
     store: Store,
     jetstream: Context,
+    /// Keys this node removed while its term was not yet in the stream:
+    /// `Some` until then (see `MirroredKeyTable::remove`), `None` after.
+    deferred_deletes: Arc<Mutex<Option<Vec<String>>>>,
 }
 
 impl SharedKeyTable {
@@ -48,7 +52,11 @@ impl SharedKeyTable {
             num_replicas: replicas,
             ..kv::Config::default()
         };
-        Ok(SharedKeyTable { store: key_value_bucket(jetstream, config).await?, jetstream: jetstream.clone() })
+        Ok(SharedKeyTable {
+            store: key_value_bucket(jetstream, config).await?,
+            jetstream: jetstream.clone(),
+            deferred_deletes: Arc::new(Mutex::new(Some(Vec::new()))),
+        })
     }
 
     /// Makes `data_dir/personal-keys/` and the cluster's keys one table:
@@ -60,7 +68,8 @@ impl SharedKeyTable {
         let mut seen = HashSet::new();
         let mut held = self.take_cluster_keys(&local, data_dir, &mut seen).await?;
         for file in local.list().map_err(|e| io_error(data_dir, e))? {
-            if seen.contains(&file) {
+            // Not a key (a temporary file a crash left), or one the cluster has (or deleted).
+            if !file.ends_with(".key") || seen.contains(&file) {
                 continue;
             }
             let bytes = local.read(&file).map_err(|e| io_error(data_dir, e))?;
@@ -103,7 +112,9 @@ impl SharedKeyTable {
                 Err(error) if error.kind() == RawMessageErrorKind::NoMessageFound => continue,
                 Err(error) => return Err(ClusterError::Stream(format!("reading key entry {sequence}: {error}"))),
             };
-            let Some(key) = message.subject.strip_prefix(prefix.as_str()) else { continue };
+            let Some(key) = message.subject.strip_prefix(prefix.as_str()).filter(|key| key.ends_with("_key")) else {
+                continue;
+            };
             let file = file_name(key);
             seen.insert(file.clone());
             let on_disk = local.read(&file).ok();
@@ -129,7 +140,24 @@ impl SharedKeyTable {
     /// The engine's key table: this node's directory, mirrored into the
     /// bucket through `runtime` (its calls come from blocking threads).
     pub fn mirror(&self, local: Arc<dyn Storage>, runtime: Handle) -> Arc<dyn Storage> {
-        Arc::new(MirroredKeyTable { local, store: self.store.clone(), runtime })
+        let deferred_deletes = self.deferred_deletes.clone();
+        Arc::new(MirroredKeyTable { local, store: self.store.clone(), runtime, deferred_deletes })
+    }
+
+    /// Once this node's term record is in the stream (the old primary
+    /// fenced off): deletes from the cluster the keys its engine removed
+    /// while opening, and deletes at once from then on.
+    pub async fn delete_deferred(&self) {
+        let deferred = self.deferred_deletes.lock().take().unwrap_or_default();
+        for key in &deferred {
+            // Unused keys seal nothing: one left behind is cleared at a later takeover.
+            if let Err(error) = self.store.delete(key).await {
+                tracing::warn!("cluster: deleting unused personal-data key {key}: {error}");
+            }
+        }
+        if !deferred.is_empty() {
+            tracing::info!(keys = deferred.len(), "cluster: unused personal-data keys deleted from the cluster");
+        }
     }
 }
 
@@ -139,6 +167,7 @@ struct MirroredKeyTable {
     local: Arc<dyn Storage>,
     store: Store,
     runtime: Handle,
+    deferred_deletes: Arc<Mutex<Option<Vec<String>>>>,
 }
 
 impl std::fmt::Debug for MirroredKeyTable {
@@ -171,11 +200,11 @@ enum Change {
     Delete(String),
 }
 
+/// All at once, then every acknowledgement: a batch of spares costs the
+/// upkeep thread (which also admits buyers) one round trip, not one each.
 async fn put_all(store: &Store, entries: Vec<(String, Bytes)>) -> Result<(), String> {
-    for (key, value) in entries {
-        store.put(&key, value).await.map_err(|e| e.to_string())?;
-    }
-    Ok(())
+    let puts = entries.into_iter().map(|(key, value)| async move { store.put(&key, value).await });
+    futures_util::future::try_join_all(puts).await.map(|_| ()).map_err(|e| e.to_string())
 }
 
 impl Storage for MirroredKeyTable {
@@ -191,8 +220,19 @@ impl Storage for MirroredKeyTable {
         self.local.read(name)
     }
 
-    /// From the bucket first: a key gone from the cluster is gone for a new primary.
+    /// From the bucket first: a key gone from the cluster is gone for a new
+    /// primary. But while this node's term record is not in the stream
+    /// (its engine opening, removing the keys it finds unused), the old
+    /// primary may still have a checkout sealed under one of its spares
+    /// acknowledged: the cluster's copy is deleted only once it is fenced off.
     fn remove(&self, name: &str) -> io::Result<()> {
+        let mut deferred = self.deferred_deletes.lock();
+        if let Some(keys) = deferred.as_mut() {
+            keys.push(bucket_key(name));
+            drop(deferred);
+            return self.local.remove(name);
+        }
+        drop(deferred);
         self.in_bucket(Change::Delete(bucket_key(name)))?;
         self.local.remove(name)
     }
