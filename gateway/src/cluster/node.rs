@@ -125,7 +125,9 @@ impl Primary {
         let receipt =
             engine.log_term(&self.settings.node_id, self.lease_revision).map_err(|e| refused(e.to_string()))?;
         engine.durable(receipt).await.map_err(|e| refused(e.to_string()))?;
-        self.personal_keys.delete_deferred().await;
+        // Off the takeover's path: serving must not wait on unused keys.
+        let personal_keys = self.personal_keys.clone();
+        tokio::spawn(async move { personal_keys.delete_deferred().await });
         tracing::warn!(
             node = self.settings.node_id,
             since_lease_taken_ms = self.lease_taken_at.elapsed().as_millis() as u64,

@@ -149,9 +149,10 @@ impl SharedKeyTable {
     /// while opening, and deletes at once from then on.
     pub async fn delete_deferred(&self) {
         let deferred = self.deferred_deletes.lock().take().unwrap_or_default();
-        for key in &deferred {
+        let deletes = deferred.iter().map(|key| async move { (key, self.store.delete(key).await) });
+        for (key, deleted) in futures_util::future::join_all(deletes).await {
             // Unused keys seal nothing: one left behind is cleared at a later takeover.
-            if let Err(error) = self.store.delete(key).await {
+            if let Err(error) = deleted {
                 tracing::warn!("cluster: deleting unused personal-data key {key}: {error}");
             }
         }
