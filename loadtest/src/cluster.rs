@@ -164,10 +164,7 @@ impl Cluster {
     /// SIGKILL to node `index`, then started again on its data directory, as
     /// its service manager would.
     pub async fn kill_and_restart_node(&mut self, index: usize) -> Result<(), ClusterError> {
-        if let Some(mut child) = self.nodes[index].process.take() {
-            let _ = child.start_kill();
-            let _ = child.wait().await;
-        }
+        kill(&mut self.nodes[index].process).await;
         self.restart_node(index).await
     }
 
@@ -176,14 +173,8 @@ impl Cluster {
     /// empty (a replacement machine): the NATS server catches up from the
     /// other two, the node copies the stream.
     pub async fn lose_machine(&mut self, index: usize) -> Result<(), ClusterError> {
-        if let Some(mut child) = self.nodes[index].process.take() {
-            let _ = child.start_kill();
-            let _ = child.wait().await;
-        }
-        if let Some(mut child) = self.nats[index].process.take() {
-            let _ = child.start_kill();
-            let _ = child.wait().await;
-        }
+        kill(&mut self.nodes[index].process).await;
+        kill(&mut self.nats[index].process).await;
         for dir in [&self.nodes[index].data_dir, &self.nats[index].store] {
             match std::fs::remove_dir_all(dir) {
                 Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
@@ -208,10 +199,7 @@ impl Cluster {
     /// SIGKILL to the first NATS server still running; left down. Answers its index.
     pub async fn kill_nats(&mut self) -> Option<usize> {
         let index = self.nats.iter().position(|server| server.process.is_some())?;
-        if let Some(mut child) = self.nats[index].process.take() {
-            let _ = child.start_kill();
-            let _ = child.wait().await;
-        }
+        kill(&mut self.nats[index].process).await;
         Some(index)
     }
 
@@ -238,10 +226,7 @@ impl Cluster {
         let nodes = self.nodes.iter_mut().map(|node| &mut node.process);
         let servers = self.nats.iter_mut().map(|server| &mut server.process);
         for process in nodes.chain(servers).chain(std::iter::once(&mut self.haproxy)) {
-            if let Some(mut child) = process.take() {
-                let _ = child.start_kill();
-                let _ = child.wait().await;
-            }
+            kill(process).await;
         }
     }
 
@@ -356,6 +341,14 @@ fn nats_configurations(dir: &Path) -> Result<Vec<NatsServer>, ClusterError> {
         servers.push(NatsServer { client_port: client_ports[index], config, store, process: None });
     }
     Ok(servers)
+}
+
+/// SIGKILL to the process, if it runs, and waits for it to be reaped.
+async fn kill(process: &mut Option<Child>) {
+    if let Some(mut child) = process.take() {
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+    }
 }
 
 /// A loopback port free a moment ago.
