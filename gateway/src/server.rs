@@ -21,6 +21,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::cluster::{EngineSetup, Primary};
 use crate::config::{LogFormat, ServeArgs, ServeConfig};
 use crate::http::app::App;
 use crate::http::error::ApiError;
@@ -92,12 +93,19 @@ async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App)) -> 
     let listener =
         TcpListener::bind(config.listen).await.map_err(|e| format!("listening on {}: {e}", config.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    let primary = match &config.cluster {
+    let options = EngineOptions {
+        wal: WalOptions { durability: config.durability, ..WalOptions::default() },
+        poll_tolerance_percent: config.poll_tolerance_percent,
+        ..EngineOptions::default()
+    };
+    let clock: Arc<dyn guichet_engine::clock::Clock> = Arc::new(guichet_engine::clock::SystemClock::new());
+    let mut primary = match &config.cluster {
         None => None,
         Some(cluster) => {
             // A standby answers from the start (503 not_primary).
             say_listening(address);
-            let taken = crate::cluster::take_over(cluster, &config.data_dir, &listener, shutdown_signal());
+            let setup = EngineSetup { options: options.clone(), clock: clock.clone() };
+            let taken = crate::cluster::take_over(cluster, &config.data_dir, &setup, &listener, shutdown_signal());
             match taken.await.map_err(|e| e.to_string())? {
                 Some(primary) => Some(primary),
                 None => return Ok(()),
@@ -105,27 +113,31 @@ async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App)) -> 
         }
     };
     let options = EngineOptions {
-        wal: WalOptions { durability: config.durability, ..WalOptions::default() },
         replication: primary.as_ref().map(|p| p.replication.clone() as Arc<dyn guichet_engine::wal::Replication>),
         personal_key_table: primary.as_ref().map(|p| p.personal_key_table()),
-        poll_tolerance_percent: config.poll_tolerance_percent,
-        ..EngineOptions::default()
+        ..options
     };
+    let follower = primary.as_mut().and_then(Primary::take_follower);
     let data_dir = config.data_dir.clone();
-    let (engine, report) = tokio::task::spawn_blocking(move || {
-        Engine::open_dir(&data_dir, options, Arc::new(guichet_engine::clock::SystemClock::new()))
+    let (engine, report) = tokio::task::spawn_blocking(move || match follower {
+        Some(follower) => follower.promote(options),
+        None => Engine::open_dir(&data_dir, options, clock),
     })
     .await
     .map_err(|e| e.to_string())?
     .map_err(|e| e.to_string())?;
     tracing::info!(
         records = report.records_replayed,
+        records_followed = report.records_followed,
         events = report.events,
         "data directory {} recovered",
         config.data_dir.display()
     );
     let engine = Arc::new(engine);
     let cluster_meters = primary.as_ref().map(|p| p.meters.clone());
+    if let Some(meters) = &cluster_meters {
+        meters.takeover_records_replayed.set(report.records_replayed as i64);
+    }
     if let Some(primary) = primary {
         primary.start_term(&engine).await.map_err(|e| e.to_string())?;
     }

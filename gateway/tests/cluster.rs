@@ -285,6 +285,9 @@ fn a_standby_takes_over_from_a_killed_primary_with_every_acknowledged_change_and
         "{said}"
     );
     assert!(metrics(&primary).contains("guichet_cluster_primary 1"));
+    let hot = || get(&standby, "/readyz", None).1["error"]["hot"] == true;
+    assert!(eventually(Duration::from_secs(10), hot), "the standby's engine follows the stream");
+    assert!(metrics(&standby).contains("guichet_cluster_standby_hot 1"));
 
     primary.kill();
     let took = wait_primary(&standby, Duration::from_secs(30)).expect("the standby takes over");
@@ -298,6 +301,22 @@ fn a_standby_takes_over_from_a_killed_primary_with_every_acknowledged_change_and
     assert_eq!(events_in_stream(&nats), ["one", "two", "three", "four"]);
     let said = metrics(&standby);
     assert!(said.contains("guichet_cluster_primary 1") && said.contains("guichet_cluster_appends_total"), "{said}");
+    assert!(
+        said.contains("guichet_cluster_takeover_records_replayed 0"),
+        "a hot standby takes over without replaying its log: {said}"
+    );
+}
+
+/// Whether `condition` holds within `patience` (asked every 50 ms).
+fn eventually(patience: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < patience {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
 }
 
 #[test]

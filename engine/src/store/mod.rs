@@ -11,6 +11,7 @@ mod cancellations;
 mod creation;
 mod credentials;
 mod emails;
+mod follower;
 mod order_tokens;
 pub mod payment_upkeep;
 pub mod payments;
@@ -19,6 +20,7 @@ pub mod recovery;
 mod snapshot;
 
 pub use buyer_requests::BuyerRequestError;
+pub use follower::Follower;
 pub use payments::{CheckoutError, ConfirmOutcome, Confirmation};
 
 use std::collections::BTreeMap;

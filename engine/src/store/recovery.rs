@@ -6,7 +6,7 @@
 //! record, and the holds that ran out while the process was down expired.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -22,10 +22,10 @@ use crate::inventory::InventoryError;
 use crate::tickets::TicketSigner;
 use crate::time::UnixTimeMs;
 use crate::tokens::KeyRing;
-use crate::wal::reader::{DiskRecords, RecordSource, ScanError, TornTail};
+use crate::wal::reader::{RecordSource, ScanError, TornTail};
 use crate::wal::snapshot::{read_snapshot_versioned, snapshots};
 use crate::wal::storage::{DiskStorage, Storage};
-use crate::wal::{Wal, WalError};
+use crate::wal::WalError;
 
 /// The data directory's file of signing keys (secret: written with mode 0600).
 const SIGNING_KEYS_FILE: &str = "signing-keys.json";
@@ -42,7 +42,11 @@ pub const SIGNING_KEY_FILES: [&str; 2] = [SIGNING_KEYS_FILE, TICKET_KEY_FILE];
 pub struct RecoveryReport {
     /// The snapshot loaded, if any: its file and the sequence it covers.
     pub snapshot: Option<(String, u64)>,
+    /// Records applied from the disk by the recovery itself.
     pub records_replayed: u64,
+    /// Records a standby's engine had applied as they came, before it was
+    /// promoted (0 for a recovery from the disk alone).
+    pub records_followed: u64,
     pub last_sequence: u64,
     pub torn_tail: Option<TornTail>,
     pub holds_expired: usize,
@@ -73,14 +77,16 @@ pub enum RecoveryError {
     Refunds(String),
     #[error("queueing the emails a crash cut off: {0}")]
     Emails(String),
+    #[error("record {sequence} cannot be applied: {reason}")]
+    Apply { sequence: u64, reason: String },
 }
 
 /// Events during recovery, each with what its snapshot covers, and where
 /// in the log replay stands.
 #[derive(Default)]
-struct Replay {
+pub(super) struct Replay {
     events: Vec<(Arc<Event>, Coverage)>,
-    position: LogPosition,
+    pub(super) position: LogPosition,
     sections: SectionCuts,
 }
 
@@ -97,16 +103,16 @@ struct SectionCuts {
 /// Replay's place in the log: the last record applied (at first, the
 /// position the snapshot's events are complete at), and how many were.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct LogPosition {
-    last: u64,
-    records: u64,
+pub(super) struct LogPosition {
+    pub(super) last: u64,
+    pub(super) records: u64,
 }
 
 impl LogPosition {
     /// Moves to the record a source says comes next: refused when it is at or
     /// before the position (the snapshot or replay holds it already), or
     /// skips records, so no source can leave a gap or apply a record twice.
-    fn advance_to(&mut self, sequence: u64) -> Result<(), String> {
+    pub(super) fn advance_to(&mut self, sequence: u64) -> Result<(), String> {
         if sequence <= self.last {
             return Err(format!("record {sequence} is at or before log position {}, already applied", self.last));
         }
@@ -135,87 +141,23 @@ impl Engine {
         options: EngineOptions,
         clock: Arc<dyn Clock>,
     ) -> Result<(Engine, RecoveryReport), RecoveryError> {
-        let started = Instant::now();
-        let wal_options = options.wal;
-        let replication = options.replication.clone();
-        let engine = Engine::unstarted(storage, options, clock)?;
-        let mut report = RecoveryReport::default();
-        let mut replay = engine.load_snapshot(&mut report)?;
-        let mut disk = DiskRecords::new(&**engine.storage());
-        engine.replay_from(&mut disk, &mut replay)?;
-        let outcome = disk.outcome();
-        debug_assert_eq!(outcome.last_sequence, replay.position.last);
-        if let Some(torn) = &outcome.torn_tail {
-            crate::wal::cut_torn_tail(&**engine.storage(), torn)?;
-        }
-        let snapshot_sequence = report.snapshot.as_ref().map_or(0, |s| s.1);
-        if outcome.last_sequence < snapshot_sequence {
-            // Only possible if synced records were lost (durability `none`, or a
-            // damaged disk): appending after them would leave a gap for good.
-            return Err(RecoveryError::LogBehindSnapshot {
-                log_end: outcome.last_sequence,
-                snapshot: snapshot_sequence,
-            });
-        }
-        let wal =
-            Wal::start(engine.storage().clone(), wal_options, outcome.last_sequence, outcome.append, replication)?;
-        engine.start_log(wal);
-        report.holds_expired = engine.resume_after_downtime()?;
-        let refunds_queued = engine.queue_missing_refunds().map_err(|e| RecoveryError::Refunds(e.to_string()))?;
-        if refunds_queued > 0 {
-            tracing::warn!(refunds_queued, "queued the refunds of cancellations a crash cut short");
-        }
-        let emails_queued = engine.queue_missing_emails().map_err(|e| RecoveryError::Emails(e.to_string()))?;
-        if emails_queued > 0 {
-            tracing::warn!(emails_queued, "queued the emails of changes a crash cut short");
-        }
-        if refunds_queued + emails_queued > 0 {
-            // Settled before the engine serves: outboxes hand out only durable entries.
-            engine.wait_durable(engine.after_everything_logged(Receipt::NONE))?;
-        }
-        let unused_keys = engine.remove_unused_personal_keys()?;
-        if unused_keys > 0 {
-            tracing::warn!(
-                unused_keys,
-                "removed personal-data keys no record needs (spares a crash left, or a checkout it cut short)"
-            );
-        }
-        report.records_replayed = replay.position.records;
-        report.last_sequence = replay.position.last;
-        report.torn_tail = outcome.torn_tail;
-        report.events = engine.events().len();
-        report.elapsed = started.elapsed();
-        tracing::info!(
-            snapshot = ?report.snapshot,
-            records_replayed = report.records_replayed,
-            last_sequence = report.last_sequence,
-            holds_expired = report.holds_expired,
-            events = report.events,
-            elapsed_ms = report.elapsed.as_millis() as u64,
-            "recovered"
-        );
-        Ok((engine, report))
+        Engine::follow(storage, options, clock)?.finish()
     }
 
     /// An engine with its keys (made on first start) and no events, its log not yet started.
-    fn unstarted(
+    pub(super) fn unstarted(
         storage: Arc<dyn Storage>,
         options: EngineOptions,
         clock: Arc<dyn Clock>,
     ) -> Result<Engine, RecoveryError> {
-        let keys = load_or_create(&*storage, SIGNING_KEYS_FILE, || KeyRing::generate(&*options.entropy))?;
-        let tickets = load_or_create(&*storage, TICKET_KEY_FILE, || TicketSigner::generate(&*options.entropy))?;
-        let local_keys = storage.subdirectory(KEY_TABLE_DIR)?;
-        let personal_keys = match &options.personal_key_table {
-            Some(wrap) => wrap(local_keys),
-            None => local_keys,
-        };
+        let (keys, tickets) = signing_keys(&*storage, &options)?;
+        let personal_keys = personal_key_table(&storage, &options)?;
         Ok(Engine::with_keys(storage, options, clock, keys, tickets, personal_keys))
     }
 
     /// Loads the newest snapshot: its events with what each covers, and the
     /// log position replay starts after (every event created up to it is in).
-    fn load_snapshot(&self, report: &mut RecoveryReport) -> Result<Replay, RecoveryError> {
+    pub(super) fn load_snapshot(&self, report: &mut RecoveryReport) -> Result<Replay, RecoveryError> {
         let mut replay = Replay::default();
         let Some((_, name)) = snapshots(&**self.storage())?.into_iter().next() else { return Ok(replay) };
         let file = self.storage().describe(&name);
@@ -277,7 +219,7 @@ impl Engine {
     /// Applies every record `source` holds after replay's position, each at
     /// the log position the source states, through the same `apply` as live
     /// traffic.
-    fn replay_from(&self, source: &mut dyn RecordSource, replay: &mut Replay) -> Result<(), RecoveryError> {
+    pub(super) fn replay_from(&self, source: &mut dyn RecordSource, replay: &mut Replay) -> Result<(), RecoveryError> {
         let after = replay.position.last;
         source.read_after(after, &mut |sequence, payload| {
             replay.position.advance_to(sequence)?;
@@ -287,7 +229,7 @@ impl Engine {
     }
 
     /// Applies one record from the log, unless the snapshot already holds it.
-    fn replay(&self, sequence: u64, payload: &[u8], replay: &mut Replay) -> Result<(), String> {
+    pub(super) fn replay(&self, sequence: u64, payload: &[u8], replay: &mut Replay) -> Result<(), String> {
         let target = |replay: &Replay, event: EventNumber| {
             let found = replay.events.get(event.0 as usize).cloned();
             found.ok_or_else(|| format!("names event number {}, which was never created", event.0))
@@ -350,7 +292,7 @@ impl Engine {
     /// What the time the process was down changes: nobody loses a place in
     /// line for it (heartbeats are not logged), and the holds that ran out in
     /// it are expired (now logged). Returns how many holds.
-    fn resume_after_downtime(&self) -> Result<usize, RecoveryError> {
+    pub(super) fn resume_after_downtime(&self) -> Result<usize, RecoveryError> {
         let mut holds_expired = 0;
         for event in self.events() {
             event.room.mark_all_seen();
@@ -385,6 +327,29 @@ fn decode_snapshot(
     }
 }
 
+/// The token and ticket signing keys in `storage` (made on first start).
+pub(super) fn signing_keys(
+    storage: &dyn Storage,
+    options: &EngineOptions,
+) -> Result<(KeyRing, TicketSigner), RecoveryError> {
+    let keys = load_or_create(storage, SIGNING_KEYS_FILE, || KeyRing::generate(&*options.entropy))?;
+    let tickets = load_or_create(storage, TICKET_KEY_FILE, || TicketSigner::generate(&*options.entropy))?;
+    Ok((keys, tickets))
+}
+
+/// The personal-data key table: the data directory's, wrapped as the
+/// options say (a cluster keeps every key in its bucket too).
+pub(super) fn personal_key_table(
+    storage: &Arc<dyn Storage>,
+    options: &EngineOptions,
+) -> Result<Arc<dyn Storage>, RecoveryError> {
+    let local = storage.subdirectory(KEY_TABLE_DIR)?;
+    Ok(match &options.personal_key_table {
+        Some(wrap) => wrap(local),
+        None => local,
+    })
+}
+
 /// Reads a key file, or makes and keeps a new key on first start.
 fn load_or_create<T: Serialize + serde::de::DeserializeOwned>(
     storage: &dyn Storage,
@@ -412,10 +377,11 @@ mod tests {
     use crate::ids::BuyerId;
     use crate::inventory::{HoldRequest, KeyedHold, Requester};
     use crate::room::QueueStatus;
+    use crate::store::Follower;
     use crate::time::UnixTimeMs;
-    use crate::wal::reader::RecordVisitor;
+    use crate::wal::reader::{DiskRecords, RecordVisitor};
     use crate::wal::storage::MemoryStorage;
-    use crate::wal::WalOptions;
+    use crate::wal::{Wal, WalOptions};
 
     /// Records held in memory, as another holder of the log (a replicated
     /// stream) would hand them over.
@@ -506,6 +472,63 @@ mod tests {
         let from_list = replayed(&mut RecordList(records), &clock).unwrap();
         assert_eq!(state(&from_list), state(&from_disk));
         assert!(from_disk.event(&demo_event().spec.id).unwrap().inventory.confirmed_orders() > 0);
+    }
+
+    /// A standby's log in `storage`: every record of `records` copied into
+    /// it (as the stream hands them over) and applied by a follower.
+    fn follower_copying(storage: &MemoryStorage, records: &[(u64, Vec<u8>)], clock: &Arc<ManualClock>) -> Follower {
+        let copy = Wal::resume(Arc::new(storage.clone()), small_segments().wal).unwrap();
+        let mut follower = Engine::follow(Arc::new(storage.clone()), small_segments(), clock.clone()).unwrap();
+        assert_eq!(follower.read_disk().unwrap(), 0, "an empty log");
+        for (sequence, payload) in records {
+            assert_eq!(copy.submit(payload.clone()).unwrap(), Receipt(*sequence));
+            follower.apply(*sequence, payload).unwrap();
+        }
+        copy.wait_durable(Receipt(records.len() as u64)).unwrap();
+        copy.close();
+        follower
+    }
+
+    #[test]
+    fn a_follower_promoted_serves_the_state_recovery_would_without_replaying_and_its_log_carries_on() {
+        let clock = Arc::new(ManualClock::new(UnixTimeMs(ON_SALE.0 - 10_000)));
+        let primary = busy_log(&clock);
+        let records = logged_records(&primary);
+        let (from_disk, _) = Engine::open(Arc::new(primary.crash(0)), small_segments(), clock.clone()).unwrap();
+
+        let standby = MemoryStorage::new();
+        let follower = follower_copying(&standby, &records, &clock);
+        assert_eq!(follower.last_applied(), records.len() as u64);
+        let (promoted, report) = follower.promote(small_segments()).unwrap();
+        assert_eq!((report.records_replayed, report.records_followed), (0, records.len() as u64));
+        assert_eq!(state(&promoted), state(&from_disk));
+
+        let event = promoted.event(&demo_event().spec.id).unwrap();
+        let (buyer, _) = event.room.join().unwrap();
+        let receipt = promoted.after_everything_logged(Receipt::NONE);
+        assert_eq!(receipt, Receipt(records.len() as u64 + 1), "the log goes on after the last record copied");
+        promoted.wait_durable(receipt).unwrap();
+        let after = state(&promoted);
+        promoted.close();
+        assert_eq!(state(&reopened(&standby, &clock)), after);
+        assert!(after[0].2.get(buyer.0 as usize).is_some());
+    }
+
+    #[test]
+    fn a_follower_refuses_a_record_out_of_order_naming_it_and_recovery_from_disk_still_works() {
+        let clock = Arc::new(ManualClock::new(UnixTimeMs(ON_SALE.0 - 10_000)));
+        let records = logged_records(&busy_log(&clock));
+        let standby = MemoryStorage::new();
+        let mut follower = follower_copying(&standby, &records[..4], &clock);
+        let refused = follower.apply(records[5].0, &records[5].1).unwrap_err().to_string();
+        assert!(
+            refused.contains("record 6 cannot be applied") && refused.contains("records between are missing"),
+            "{refused}"
+        );
+        drop(follower);
+        let (engine, report) = Engine::open(Arc::new(standby), small_segments(), clock).unwrap();
+        assert_eq!((report.records_replayed, report.last_sequence), (4, 4));
+        assert_eq!(engine.after_everything_logged(Receipt::NONE), Receipt(4));
     }
 
     #[test]

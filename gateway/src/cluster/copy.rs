@@ -1,6 +1,7 @@
 //! A standby's copy of the replicated log: the stream's records written, in
-//! order and with their sequences, into this node's own log, so that taking
-//! over opens the engine from its disk. A local log is kept while it and
+//! order and with their sequences, into this node's own log, and applied
+//! as they come by the standby's engine (a [`Follower`]), so that taking
+//! over promotes a hot engine rather than replaying the log. A local log is kept while it and
 //! the stream tell one history, one a prefix of the other (records past the
 //! stream's end are this node's: a single server's log joining a cluster,
 //! or a crash between its sync and the stream's answer; as primary it
@@ -11,8 +12,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use guichet_engine::clock::Clock;
 use guichet_engine::store::recovery::SIGNING_KEY_FILES;
-use guichet_engine::wal::storage::DiskStorage;
+use guichet_engine::store::{Engine, EngineOptions, Follower};
+use guichet_engine::wal::storage::{DiskStorage, Storage};
 use guichet_engine::wal::{DiskRecords, Wal, WalOptions};
 
 use super::messages::records_in;
@@ -21,6 +24,10 @@ use super::stream::{ClusterError, LogStream};
 /// This node's log, appended to from the stream.
 pub struct LogCopy {
     wal: Wal,
+    /// The standby's engine, applying every record copied; `None` once it
+    /// refused one (a takeover then recovers from the log on disk, and
+    /// says why).
+    follower: Option<Follower>,
     /// The stream message to read next.
     next_message: u64,
     /// The CRC-32C of each local record past the stream's end when the copy
@@ -44,7 +51,7 @@ struct LocalLog {
 impl LogCopy {
     /// Opens the data directory's log as a copy of the stream's; a log that
     /// disagrees with the stream is moved aside into `discarded-<ms>/`.
-    pub async fn open(stream: &LogStream, data_dir: &Path) -> Result<LogCopy, ClusterError> {
+    pub async fn open(stream: &LogStream, data_dir: &Path, engine: &EngineSetup) -> Result<LogCopy, ClusterError> {
         let stream_end = stream.end().await?;
         let local = read_local(data_dir, stream_end.last_record).await?;
         let agrees = match (&local.last, &local.at) {
@@ -69,10 +76,13 @@ impl LogCopy {
                 aside.display()
             );
         }
-        let dir = data_dir.to_path_buf();
-        let wal = tokio::task::spawn_blocking(move || -> Result<Wal, ClusterError> {
-            let storage = DiskStorage::open(&dir).map_err(|e| ClusterError::DataDir(e.to_string()))?;
-            Wal::resume(Arc::new(storage), WalOptions::default()).map_err(|e| ClusterError::DataDir(e.to_string()))
+        let (dir, setup) = (data_dir.to_path_buf(), engine.clone());
+        let (wal, follower) = tokio::task::spawn_blocking(move || -> Result<_, ClusterError> {
+            let storage: Arc<dyn Storage> =
+                Arc::new(DiskStorage::open(&dir).map_err(|e| ClusterError::DataDir(e.to_string()))?);
+            let wal = Wal::resume(storage.clone(), WalOptions::default())
+                .map_err(|e| ClusterError::DataDir(e.to_string()))?;
+            Ok((wal, setup.follow(storage)))
         })
         .await
         .map_err(|e| ClusterError::DataDir(e.to_string()))??;
@@ -81,7 +91,12 @@ impl LogCopy {
             last => message_holding(stream, stream_end.message_sequence, last.min(stream_end.last_record) + 1).await?,
         };
         let beyond_first = wal.last_assigned_sequence() + 1 - beyond.len() as u64;
-        Ok(LogCopy { wal, next_message, beyond_first, beyond })
+        Ok(LogCopy { wal, follower, next_message, beyond_first, beyond })
+    }
+
+    /// Whether the standby's engine follows the copy (its state is hot).
+    pub fn is_hot(&self) -> bool {
+        self.follower.is_some()
     }
 
     /// The last record copied.
@@ -111,6 +126,7 @@ impl LogCopy {
                 }
                 let receipt = self.wal.submit(payload.to_vec()).map_err(|e| ClusterError::DataDir(e.to_string()))?;
                 debug_assert_eq!(receipt.0, sequence);
+                self.apply(sequence, payload);
                 last_receipt = Some(receipt);
                 copied += 1;
             }
@@ -133,10 +149,50 @@ impl LogCopy {
         }
     }
 
-    /// Stops the copy's writer (everything copied is synced).
-    pub async fn close(self) {
+    /// The standby's engine applies a record copied; one it refuses ends
+    /// its following.
+    fn apply(&mut self, sequence: u64, payload: &[u8]) {
+        let Some(follower) = self.follower.as_mut() else { return };
+        if let Err(error) = follower.apply(sequence, payload) {
+            tracing::error!("cluster: this standby's engine stops following the stream ({error}); a takeover will recover from the log on disk");
+            self.follower = None;
+        }
+    }
+
+    /// Stops the copy's writer (everything copied is synced); hands back
+    /// the standby's engine, if it still follows.
+    pub async fn close(self) -> Option<Follower> {
         let wal = self.wal;
         let _ = tokio::task::spawn_blocking(move || wal.close()).await;
+        self.follower
+    }
+}
+
+/// How a standby's engine is made: the options and clock it will serve with.
+#[derive(Clone)]
+pub struct EngineSetup {
+    pub options: EngineOptions,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl EngineSetup {
+    /// An engine following the log in `storage` from its newest snapshot,
+    /// every record on disk applied; `None` (said in the log) if it cannot.
+    fn follow(&self, storage: Arc<dyn Storage>) -> Option<Follower> {
+        let followed = Engine::follow(storage, self.options.clone(), self.clock.clone()).and_then(|mut follower| {
+            let records = follower.read_disk()?;
+            tracing::info!(
+                records,
+                last = follower.last_applied(),
+                "cluster: this standby's engine follows the stream"
+            );
+            Ok(follower)
+        });
+        followed
+            .map_err(|error| {
+                tracing::error!("cluster: this standby's engine cannot follow ({error}); a takeover will recover from the log on disk")
+            })
+            .ok()
     }
 }
 

@@ -19,6 +19,9 @@ pub struct ClusterMeters {
     pub replicated_sequence: IntGauge,
     /// How long the last append took, from send to acknowledgement.
     pub append_last_seconds: Gauge,
+    /// Records this node's takeover replayed from its disk (0 when its
+    /// engine followed the stream as a standby: it was hot).
+    pub takeover_records_replayed: IntGauge,
 }
 
 impl ClusterMeters {
@@ -42,6 +45,10 @@ impl ClusterMeters {
                 "Time from sending the last append to its acknowledgement",
             )
             .expect("a valid metric"),
+            takeover_records_replayed: gauge(
+                "guichet_cluster_takeover_records_replayed",
+                "Records this primary replayed from its disk when it took over (0: its standby engine was hot)",
+            ),
         }
     }
 
@@ -54,6 +61,7 @@ impl ClusterMeters {
             Box::new(self.fenced.clone()),
             Box::new(self.replicated_sequence.clone()),
             Box::new(self.append_last_seconds.clone()),
+            Box::new(self.takeover_records_replayed.clone()),
         ]
     }
 }

@@ -36,6 +36,7 @@ mod shipper;
 mod standby_http;
 mod stream;
 
+pub use copy::EngineSetup;
 pub use messages::{records_in, MessageRecords, RECORDS_HEADER};
 pub use meters::ClusterMeters;
 pub use node::{take_over, Primary};

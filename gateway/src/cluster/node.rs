@@ -11,10 +11,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use guichet_engine::store::Engine;
+use guichet_engine::store::{Engine, Follower};
 use tokio::net::TcpListener;
 
-use super::copy::LogCopy;
+use super::copy::{EngineSetup, LogCopy};
 use super::keys::SharedKeys;
 use super::lease::{Held, Lease, RenewError};
 use super::meters::ClusterMeters;
@@ -43,6 +43,8 @@ pub struct Primary {
     personal_keys: SharedKeyTable,
     /// When this node took the lease: what the takeover's rest took is logged.
     lease_taken_at: Instant,
+    /// The standby's engine, hot, to promote (`None`: recover from the disk).
+    follower: Option<Follower>,
 }
 
 /// Waits as a standby until this node holds the lease (answering on
@@ -51,6 +53,7 @@ pub struct Primary {
 pub async fn take_over(
     settings: &ClusterSettings,
     data_dir: &Path,
+    engine: &EngineSetup,
     listener: &TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Option<Primary>, ClusterError> {
@@ -66,7 +69,8 @@ pub async fn take_over(
         let lease = Lease::open(stream.jetstream(), settings.replicas, settings.lease_ttl, holder).await?;
         let keys = SharedKeys::open(stream.jetstream(), settings.replicas).await?;
         let personal_keys = SharedKeyTable::open(stream.jetstream(), settings.replicas).await?;
-        let (held, copy) = standby_until_lease(&stream, &lease, settings.lease_ttl, data_dir, &status).await?;
+        let (held, copy) =
+            standby_until_lease(&stream, &lease, settings.lease_ttl, (data_dir, engine), &status).await?;
         Ok::<_, ClusterError>((stream, lease, keys, personal_keys, held, copy))
     };
     let (stream, lease, keys, personal_keys, held, mut copy) = tokio::select! {
@@ -84,10 +88,12 @@ pub async fn take_over(
     // take longer than the lease, and another standby must not take it
     // meanwhile (both would then fail, in turn, forever).
     tokio::spawn(keep_lease(lease, held, settings.lease_ttl));
-    patiently("copying the stream's end", async || catch_up(&mut copy, &stream, data_dir).await).await?;
-    if let Some(copy) = copy.take() {
-        copy.close().await;
-    }
+    let place = (data_dir, engine);
+    patiently("copying the stream's end", async || catch_up(&mut copy, &stream, place).await).await?;
+    let follower = match copy.take() {
+        Some(copy) => copy.close().await,
+        None => None,
+    };
     patiently("taking the cluster's keys", async || keys.download(data_dir).await).await?;
     let table = patiently("taking the personal-data keys", async || personal_keys.download(data_dir).await).await?;
     tracing::info!(keys = table, "cluster: the personal-data key table is the cluster's");
@@ -104,10 +110,17 @@ pub async fn take_over(
         keys,
         personal_keys,
         lease_taken_at,
+        follower,
     }))
 }
 
 impl Primary {
+    /// The standby's engine, hot, to promote rather than recover from the
+    /// disk (`None` if it stopped following, or never could).
+    pub fn take_follower(&mut self) -> Option<Follower> {
+        self.follower.take()
+    }
+
     /// For [`EngineOptions::personal_key_table`](guichet_engine::store::EngineOptions):
     /// every personal-data key in the cluster too.
     pub fn personal_key_table(&self) -> Arc<guichet_engine::store::PersonalKeyTable> {
@@ -131,7 +144,7 @@ impl Primary {
         tracing::warn!(
             node = self.settings.node_id,
             since_lease_taken_ms = self.lease_taken_at.elapsed().as_millis() as u64,
-            "cluster: this node is the primary (recovered from its copy, term record replicated)"
+            "cluster: this node is the primary (its engine open, its term record replicated)"
         );
         self.meters.primary.set(1);
         Ok(())
@@ -152,17 +165,18 @@ async fn standby_until_lease(
     stream: &LogStream,
     lease: &Lease,
     lease_ttl: Duration,
-    data_dir: &Path,
+    place: (&Path, &EngineSetup),
     status: &StandbyStatus,
 ) -> Result<(Held, Option<LogCopy>), ClusterError> {
     let mut copy = None;
     let mut bucket_silent_at: Option<Instant> = None;
     loop {
-        if let Err(error) = catch_up(&mut copy, stream, data_dir).await {
+        if let Err(error) = catch_up(&mut copy, stream, place).await {
             tracing::warn!("cluster: standby: {error}");
         }
         let copied = copy.as_ref().map_or(0, LogCopy::last_record);
         status.copied_records.store(copied, Ordering::Relaxed);
+        status.hot.store(copy.as_ref().is_some_and(LogCopy::is_hot), Ordering::Relaxed);
         if let Ok(end) = stream.end().await {
             status.lag_records.store(end.last_record.saturating_sub(copied), Ordering::Relaxed);
         }
@@ -184,9 +198,13 @@ async fn standby_until_lease(
 /// Copies the stream's records past the copy (opening it if it is not);
 /// a copy that turns out to disagree with the stream is closed and opened
 /// again, which moves its log aside.
-async fn catch_up(copy: &mut Option<LogCopy>, stream: &LogStream, data_dir: &Path) -> Result<(), ClusterError> {
+async fn catch_up(
+    copy: &mut Option<LogCopy>,
+    stream: &LogStream,
+    (data_dir, engine): (&Path, &EngineSetup),
+) -> Result<(), ClusterError> {
     if copy.is_none() {
-        *copy = Some(LogCopy::open(stream, data_dir).await?);
+        *copy = Some(LogCopy::open(stream, data_dir, engine).await?);
     }
     let Some(current) = copy.as_mut() else { return Ok(()) };
     match current.catch_up(stream).await {
@@ -195,7 +213,7 @@ async fn catch_up(copy: &mut Option<LogCopy>, stream: &LogStream, data_dir: &Pat
             if let Some(old) = copy.take() {
                 old.close().await;
             }
-            let mut fresh = LogCopy::open(stream, data_dir).await?;
+            let mut fresh = LogCopy::open(stream, data_dir, engine).await?;
             let outcome = fresh.catch_up(stream).await.map(|_| ());
             *copy = Some(fresh);
             outcome

@@ -5,7 +5,7 @@
 //! request after this node takes over reaches the primary's server.
 
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -28,6 +28,9 @@ pub struct StandbyStatus {
     pub lag_records: AtomicU64,
     /// The last record copied.
     pub copied_records: AtomicU64,
+    /// Whether this node's engine applies every record copied (a takeover
+    /// then replays nothing), or must recover from its log on disk.
+    pub hot: AtomicBool,
 }
 
 /// Answers every connection as a standby, until the caller drops this future.
@@ -53,10 +56,12 @@ pub async fn answer_as_standby(listener: &TcpListener, node_id: String, status: 
 
 fn answer(path: &str, node_id: &str, status: &StandbyStatus) -> Response<Full<Bytes>> {
     let lag_records = status.lag_records.load(Ordering::Relaxed);
+    let hot = status.hot.load(Ordering::Relaxed);
     let not_primary = |what: &str| {
         ApiError::unavailable("not_primary", format!("{what}: this node ({node_id}) is a standby; the primary serves"))
             .with("role", "standby")
             .with("lag_records", lag_records)
+            .with("hot", hot)
             .into_response()
     };
     match path {
@@ -69,8 +74,11 @@ fn answer(path: &str, node_id: &str, status: &StandbyStatus) -> Response<Full<By
                  # HELP guichet_cluster_standby_lag_records Records in the stream a standby has not copied yet.\n\
                  # TYPE guichet_cluster_standby_lag_records gauge\nguichet_cluster_standby_lag_records {lag_records}\n\
                  # HELP guichet_cluster_copied_records The last record a standby copied.\n\
-                 # TYPE guichet_cluster_copied_records gauge\nguichet_cluster_copied_records {}\n",
-                status.copied_records.load(Ordering::Relaxed)
+                 # TYPE guichet_cluster_copied_records gauge\nguichet_cluster_copied_records {}\n\
+                 # HELP guichet_cluster_standby_hot 1 when a standby's engine applies every record it copies.\n\
+                 # TYPE guichet_cluster_standby_hot gauge\nguichet_cluster_standby_hot {}\n",
+                status.copied_records.load(Ordering::Relaxed),
+                u8::from(hot)
             );
             let mut response = Response::new(Full::new(Bytes::from(text)));
             response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
