@@ -10,6 +10,9 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::cluster::ClusterSettings;
+
+/// The fewest records between two snapshots.
+const MIN_SNAPSHOT_EVERY_RECORDS: u64 = 100;
 use crate::http::client_address::{parse_trusted_proxy, TrustedProxies};
 use crate::mail::MailSettings;
 use crate::payments::{PaymentSecrets, DEFAULT_STRIPE_API_BASE};
@@ -83,6 +86,11 @@ pub struct ServeArgs {
     /// interval on; sooner is 429 [default: 90; 0 accepts every poll: load tests only].
     #[arg(long, env = "GUICHET_POLL_TOLERANCE_PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
     pub poll_tolerance_percent: Option<u8>,
+    /// A snapshot is taken once the log has grown by this many records
+    /// since the last (in a cluster, shared, and the stream trimmed behind
+    /// the older of the two kept) [default: 1000000].
+    #[arg(long, env = "GUICHET_SNAPSHOT_EVERY_RECORDS", value_parser = clap::value_parser!(u64).range(MIN_SNAPSHOT_EVERY_RECORDS..))]
+    pub snapshot_every_records: Option<u64>,
     /// A reverse proxy (address or CIDR range) whose X-Forwarded-For names
     /// the client for the join budget; repeat for several. Without any, the
     /// header is ignored and the TCP peer is the client [default: none].
@@ -162,6 +170,7 @@ struct FileConfig {
     joins_per_minute_per_client: Option<u32>,
     seat_calls_per_minute_per_buyer: Option<u32>,
     poll_tolerance_percent: Option<u8>,
+    snapshot_every_records: Option<u64>,
     workers: Option<usize>,
     trusted_proxies: Option<Vec<String>>,
     stripe_secret_key: Option<String>,
@@ -196,6 +205,7 @@ pub struct ServeConfig {
     pub joins_per_minute_per_client: u32,
     pub seat_calls_per_minute_per_buyer: u32,
     pub poll_tolerance_percent: u8,
+    pub snapshot_every_records: u64,
     /// `None`: one per core.
     pub workers: Option<usize>,
     pub trusted_proxies: TrustedProxies,
@@ -217,6 +227,12 @@ impl ServeArgs {
             DurabilityMode::Fsync => Durability::Fsync,
             DurabilityMode::None => Durability::None,
         };
+        let snapshot_every_records = self.snapshot_every_records.or(file.snapshot_every_records).unwrap_or(1_000_000);
+        if snapshot_every_records < MIN_SNAPSHOT_EVERY_RECORDS {
+            return Err(format!(
+                "snapshot_every_records: {snapshot_every_records} is below {MIN_SNAPSHOT_EVERY_RECORDS} (a snapshot copies the whole state)"
+            ));
+        }
         let admin_token = self.admin_token.clone().or(file.admin_token).filter(|t| !t.is_empty());
         if admin_token.as_ref().is_some_and(|t| t.len() < 16) {
             return Err("the admin token must be at least 16 characters".into());
@@ -276,6 +292,7 @@ impl ServeArgs {
                 .unwrap_or(600),
             workers: self.workers.or(file.workers).filter(|w| *w > 0),
             poll_tolerance_percent: self.poll_tolerance_percent.or(file.poll_tolerance_percent).unwrap_or(90).min(100),
+            snapshot_every_records,
         })
     }
 }

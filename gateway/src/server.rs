@@ -141,7 +141,9 @@ async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App)) -> 
     if let Some(primary) = primary {
         primary.start_term(&engine).await.map_err(|e| e.to_string())?;
     }
-    let maintenance = Maintenance::start(engine.clone(), MaintenanceOptions::default()).map_err(|e| e.to_string())?;
+    let upkeep =
+        MaintenanceOptions { snapshot_every_records: config.snapshot_every_records, ..MaintenanceOptions::default() };
+    let maintenance = Maintenance::start(engine.clone(), upkeep).map_err(|e| e.to_string())?;
     let admin_token = config.admin_token.clone().unwrap_or_else(generate_admin_token);
     let providers = Arc::new(crate::payments::Providers::new(&config.payments));
     let metrics = Metrics::new(metric_labels());

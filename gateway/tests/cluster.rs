@@ -65,9 +65,16 @@ fn try_create_at(base: &str, id: &str) -> Option<(u16, Option<String>, Value)> {
 
 /// A node, started; not yet the primary, maybe never.
 fn start_standby(dir: &Path, nats: &NatsCluster, node: &str) -> Guichet {
+    start_standby_with(dir, nats, node, &[])
+}
+
+/// A node, started with `extra` arguments too.
+fn start_standby_with(dir: &Path, nats: &NatsCluster, node: &str, extra: &[&str]) -> Guichet {
     // Paid events (a buyer's name and email) sell through the test provider.
-    let args =
-        ["--cluster", &nats.urls(), "--node-id", node, "--cluster-append-timeout-ms", "500", "--enable-test-provider"];
+    let urls = nats.urls();
+    let mut args =
+        vec!["--cluster", &urls, "--node-id", node, "--cluster-append-timeout-ms", "500", "--enable-test-provider"];
+    args.extend_from_slice(extra);
     Guichet::start(dir, &args)
 }
 
@@ -575,4 +582,53 @@ fn a_buyers_name_sealed_on_one_primary_is_read_by_the_next_and_an_erasure_holds_
     let keys_on_a_now = key_files(&a_dir);
     let kept: Vec<_> = keys_on_a.intersection(&keys_on_a_now).collect();
     assert_eq!(kept, Vec::<&std::ffi::OsString>::new(), "the erased key (and every unused one) is gone from a's disk");
+}
+
+/// The stream's first message and the first record in it.
+fn stream_start(nats: &NatsCluster) -> (u64, u64) {
+    runtime().block_on(async {
+        let stream = LogStream::open(&settings(nats), "reader".into()).await.expect("the stream opens");
+        stream.start().await.expect("the stream's start")
+    })
+}
+
+/// `POST /v1/events/{event}/queue`: the queue token.
+fn join(server: &Guichet, event: &str) -> String {
+    let (status, body) = call(server, "POST", &format!("/v1/events/{event}/queue"), None, None);
+    assert_eq!(status, 201, "{body}");
+    body["queue_token"].as_str().expect("a queue token").to_owned()
+}
+
+#[test]
+fn a_new_machine_joins_from_the_clusters_snapshot_once_the_stream_is_trimmed_and_takes_over_hot() {
+    let _serial = one_at_a_time();
+    let (dir, _) = data_dir();
+    let nats = NatsCluster::start(dir.path());
+    let primary = start_standby_with(&dir.path().join("a"), &nats, "a", &["--snapshot-every-records", "100"]);
+    assert!(wait_primary(&primary, Duration::from_secs(60)).is_some());
+    assert_eq!(create(&primary, "trimmed").0, 201);
+    let first_buyer = join(&primary, "trimmed");
+    for _ in 0..150 {
+        join(&primary, "trimmed");
+    }
+    let trimmed = eventually(Duration::from_secs(30), || stream_start(&nats).1 > 1);
+    assert!(trimmed, "the stream is trimmed behind the snapshot the primary shared: {:?}", stream_start(&nats));
+
+    let newcomer_dir = dir.path().join("c");
+    let newcomer = start_standby(&newcomer_dir, &nats, "c");
+    let hot = || get(&newcomer, "/readyz", None).1["error"]["hot"] == true;
+    assert!(eventually(Duration::from_secs(30), hot), "the new machine follows, from the cluster's snapshot");
+    let files: Vec<String> = std::fs::read_dir(&newcomer_dir)
+        .expect("its data directory")
+        .map(|entry| entry.expect("an entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(files.iter().any(|name| name.ends_with(".snapshot")), "it joined from a snapshot: {files:?}");
+
+    primary.kill();
+    assert!(wait_primary(&newcomer, Duration::from_secs(30)).is_some(), "the new machine takes over");
+    assert_eq!(get(&newcomer, "/v1/events/trimmed", None).0, 200);
+    let (status, body) = get(&newcomer, "/v1/events/trimmed/queue/status", Some(&first_buyer));
+    assert_eq!(status, 200, "the first buyer, in the snapshot only, keeps the place: {body}");
+    assert!(metrics(&newcomer).contains("guichet_cluster_takeover_records_replayed 0"));
+    assert_eq!(create(&newcomer, "after-the-trim").0, 201);
 }

@@ -15,10 +15,12 @@ use std::sync::Arc;
 use guichet_engine::clock::Clock;
 use guichet_engine::store::recovery::SIGNING_KEY_FILES;
 use guichet_engine::store::{Engine, EngineOptions, Follower};
+use guichet_engine::wal::snapshot::snapshots;
 use guichet_engine::wal::storage::{DiskStorage, Storage};
 use guichet_engine::wal::{DiskRecords, Wal, WalOptions};
 
 use super::messages::records_in;
+use super::snapshots::SharedSnapshots;
 use super::stream::{ClusterError, LogStream};
 
 /// This node's log, appended to from the stream.
@@ -37,9 +39,18 @@ pub struct LogCopy {
     beyond: Vec<u32>,
 }
 
+/// Where a standby keeps its copy, and what it is made from.
+pub struct CopyPlace<'a> {
+    pub data_dir: &'a Path,
+    pub engine: &'a EngineSetup,
+    pub snapshots: &'a SharedSnapshots,
+}
+
 /// What this node's log holds, read before it is opened for appending.
 #[derive(Default)]
 struct LocalLog {
+    /// The sequence the newest snapshot covers (0: none).
+    snapshot: u64,
     /// The last record and its payload.
     last: Option<(u64, Vec<u8>)>,
     /// The payload of record `at` (the stream's last), if the log has it.
@@ -50,21 +61,29 @@ struct LocalLog {
 
 impl LogCopy {
     /// Opens the data directory's log as a copy of the stream's; a log that
-    /// disagrees with the stream is moved aside into `discarded-<ms>/`.
-    pub async fn open(stream: &LogStream, data_dir: &Path, engine: &EngineSetup) -> Result<LogCopy, ClusterError> {
+    /// disagrees with the stream is moved aside into `discarded-<ms>/`, and
+    /// one the stream no longer continues (trimmed behind a snapshot) too,
+    /// the copy then starting from the cluster's newest snapshot.
+    pub async fn open(stream: &LogStream, place: &CopyPlace<'_>) -> Result<LogCopy, ClusterError> {
+        let data_dir = place.data_dir;
         let stream_end = stream.end().await?;
-        let local = read_local(data_dir, stream_end.last_record).await?;
+        let mut local = read_local(data_dir, stream_end.last_record).await?;
+        let (_, first_record) = stream.start().await?;
+        let position = local.last.as_ref().map_or(local.snapshot, |(last, _)| *last).max(local.snapshot);
+        if first_record > 1 && position < first_record {
+            join_from_snapshot(place, position, first_record).await?;
+            local = LocalLog::default();
+        }
         let agrees = match (&local.last, &local.at) {
             (None, _) => true,
             _ if stream_end.message_sequence == 0 => true,
             // The stream is a prefix of the local log: its last record is here.
             (Some((last, _)), Some(at)) if *last > stream_end.last_record => {
-                stream_holds(stream, stream_end.message_sequence, stream_end.last_record, at).await?
+                stream_holds(stream, stream_end.last_record, at).await?
             }
             // The local log is a prefix of the stream (or the stream's last is not here).
             (Some((last, payload)), _) => {
-                *last <= stream_end.last_record
-                    && stream_holds(stream, stream_end.message_sequence, *last, payload).await?
+                *last <= stream_end.last_record && stream_holds(stream, *last, payload).await?
             }
         };
         let beyond = if agrees { local.beyond } else { Vec::new() };
@@ -76,7 +95,7 @@ impl LogCopy {
                 aside.display()
             );
         }
-        let (dir, setup) = (data_dir.to_path_buf(), engine.clone());
+        let (dir, setup) = (data_dir.to_path_buf(), place.engine.clone());
         let (wal, follower) = tokio::task::spawn_blocking(move || -> Result<_, ClusterError> {
             let storage: Arc<dyn Storage> =
                 Arc::new(DiskStorage::open(&dir).map_err(|e| ClusterError::DataDir(e.to_string()))?);
@@ -86,10 +105,7 @@ impl LogCopy {
         })
         .await
         .map_err(|e| ClusterError::DataDir(e.to_string()))??;
-        let next_message = match wal.last_assigned_sequence() {
-            0 => 1,
-            last => message_holding(stream, stream_end.message_sequence, last.min(stream_end.last_record) + 1).await?,
-        };
+        let next_message = stream.message_holding(wal.last_assigned_sequence().min(stream_end.last_record) + 1).await?;
         let beyond_first = wal.last_assigned_sequence() + 1 - beyond.len() as u64;
         Ok(LogCopy { wal, follower, next_message, beyond_first, beyond })
     }
@@ -108,6 +124,13 @@ impl LogCopy {
     /// many records.
     pub async fn catch_up(&mut self, stream: &LogStream) -> Result<u64, ClusterError> {
         let end = stream.end().await?;
+        let (first_message, _) = stream.start().await?;
+        if first_message > self.next_message {
+            return Err(ClusterError::Diverged(format!(
+                "the stream was trimmed past this copy (it needs message {}, the first kept is {first_message})",
+                self.next_message
+            )));
+        }
         let mut copied = 0;
         let mut last_receipt = None;
         while self.next_message <= end.message_sequence {
@@ -203,6 +226,8 @@ async fn read_local(data_dir: &Path, at: u64) -> Result<LocalLog, ClusterError> 
     tokio::task::spawn_blocking(move || {
         let storage = DiskStorage::open(&dir).map_err(|e| ClusterError::DataDir(e.to_string()))?;
         let mut local = LocalLog::default();
+        let newest = snapshots(&storage).map_err(|e| ClusterError::DataDir(e.to_string()))?.into_iter().next();
+        local.snapshot = newest.map_or(0, |(sequence, _)| sequence);
         let (mut last, mut last_payload) = (0, Vec::new());
         DiskRecords::new(&storage)
             .read_kept(&mut |sequence, payload| {
@@ -226,37 +251,38 @@ async fn read_local(data_dir: &Path, at: u64) -> Result<LocalLog, ClusterError> 
 }
 
 /// Whether the stream holds record `sequence` with this very payload.
-async fn stream_holds(
-    stream: &LogStream,
-    last_message: u64,
-    sequence: u64,
-    payload: &[u8],
-) -> Result<bool, ClusterError> {
+async fn stream_holds(stream: &LogStream, sequence: u64, payload: &[u8]) -> Result<bool, ClusterError> {
     let end = stream.end().await?;
     if end.last_record < sequence {
         return Ok(false);
     }
-    let message = message_holding(stream, last_message, sequence).await?;
+    let message = stream.message_holding(sequence).await?;
     let (named, frames) = stream.message(message).await?;
     let records = records_in(named, &frames).map_err(ClusterError::Stream)?;
     Ok(records.iter().any(|(s, p)| *s == sequence && *p == payload))
 }
 
-/// The stream message holding record `sequence` (or the one after the
-/// last, if no message holds it yet): a binary search on the messages'
-/// record ranges, which grow with the message sequence.
-async fn message_holding(stream: &LogStream, last_message: u64, sequence: u64) -> Result<u64, ClusterError> {
-    let (mut low, mut high) = (1, last_message + 1);
-    while low < high {
-        let middle = low + (high - low) / 2;
-        let (named, _) = stream.message(middle).await?;
-        if named.last < sequence {
-            low = middle + 1;
-        } else {
-            high = middle;
-        }
+/// Replaces this node's log, which ends (at `position`) before the
+/// stream's first record, with the cluster's newest snapshot.
+async fn join_from_snapshot(place: &CopyPlace<'_>, position: u64, first_record: u64) -> Result<(), ClusterError> {
+    if position > 0 {
+        let aside = move_log_aside(place.data_dir)?;
+        tracing::warn!(
+            "cluster: this node's log ends at record {position}, and the stream now starts at record {first_record} \
+             (trimmed behind a snapshot): moved to {}",
+            aside.display()
+        );
     }
-    Ok(low)
+    let joined = place.snapshots.download_newest(place.data_dir).await?;
+    match joined {
+        Some(covered) if covered + 1 >= first_record => Ok(()),
+        Some(covered) => Err(ClusterError::Stream(format!(
+            "the cluster's newest snapshot covers the log to record {covered}, but the stream starts at record {first_record}"
+        ))),
+        None => Err(ClusterError::Stream(format!(
+            "the stream starts at record {first_record} and the cluster keeps no snapshot to join from"
+        ))),
+    }
 }
 
 /// Moves every file of the log and its snapshots (not the signing keys, not

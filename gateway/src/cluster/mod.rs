@@ -15,7 +15,10 @@
 //! - `lease`: who is the primary (a key-value entry that expires unless
 //!   renewed); `keys`: the signing keys every node shares;
 //!   `personal_keys`: the buyers' personal-data keys, in the cluster too;
-//! - `copy`: a standby's copy of the stream in its own log;
+//! - `copy`: a standby's copy of the stream in its own log, which its
+//!   engine follows (hot);
+//! - `snapshots`: the primary's snapshots in an object store, the stream
+//!   trimmed behind them, and a node joining from the newest;
 //!   `standby_http`: what a standby answers (503 `not_primary`);
 //! - `meters`: what a primary counts about its replication;
 //! - `node`: a node's life: standby until it holds the lease, then primary.
@@ -33,6 +36,7 @@ mod node;
 mod personal_keys;
 mod seed;
 mod shipper;
+mod snapshots;
 mod standby_http;
 mod stream;
 

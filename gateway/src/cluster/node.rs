@@ -14,13 +14,14 @@ use std::time::{Duration, Instant};
 use guichet_engine::store::{Engine, Follower};
 use tokio::net::TcpListener;
 
-use super::copy::{EngineSetup, LogCopy};
+use super::copy::{CopyPlace, EngineSetup, LogCopy};
 use super::keys::SharedKeys;
 use super::lease::{Held, Lease, RenewError};
 use super::meters::ClusterMeters;
 use super::personal_keys::SharedKeyTable;
 use super::seed::seed_from_disk;
 use super::shipper::{ship, ChannelReplication};
+use super::snapshots::{share_snapshots, SharedSnapshots};
 use super::standby_http::{answer_as_standby, StandbyStatus};
 use super::stream::{ClusterError, LogStream};
 use super::ClusterSettings;
@@ -45,6 +46,8 @@ pub struct Primary {
     lease_taken_at: Instant,
     /// The standby's engine, hot, to promote (`None`: recover from the disk).
     follower: Option<Follower>,
+    snapshots: SharedSnapshots,
+    stream: LogStream,
 }
 
 /// Waits as a standby until this node holds the lease (answering on
@@ -69,11 +72,12 @@ pub async fn take_over(
         let lease = Lease::open(stream.jetstream(), settings.replicas, settings.lease_ttl, holder).await?;
         let keys = SharedKeys::open(stream.jetstream(), settings.replicas).await?;
         let personal_keys = SharedKeyTable::open(stream.jetstream(), settings.replicas).await?;
-        let (held, copy) =
-            standby_until_lease(&stream, &lease, settings.lease_ttl, (data_dir, engine), &status).await?;
-        Ok::<_, ClusterError>((stream, lease, keys, personal_keys, held, copy))
+        let snapshots = SharedSnapshots::open(stream.jetstream(), settings.replicas).await?;
+        let place = CopyPlace { data_dir, engine, snapshots: &snapshots };
+        let (held, copy) = standby_until_lease(&stream, &lease, settings.lease_ttl, &place, &status).await?;
+        Ok::<_, ClusterError>((stream, lease, keys, personal_keys, snapshots, held, copy))
     };
-    let (stream, lease, keys, personal_keys, held, mut copy) = tokio::select! {
+    let (stream, lease, keys, personal_keys, snapshots, held, mut copy) = tokio::select! {
         reached = standby => reached?,
         () = answer_as_standby(listener, settings.node_id.clone(), status.clone()) => unreachable!("answers until dropped"),
         () = shutdown => return Ok(None),
@@ -88,8 +92,8 @@ pub async fn take_over(
     // take longer than the lease, and another standby must not take it
     // meanwhile (both would then fail, in turn, forever).
     tokio::spawn(keep_lease(lease, held, settings.lease_ttl));
-    let place = (data_dir, engine);
-    patiently("copying the stream's end", async || catch_up(&mut copy, &stream, place).await).await?;
+    let place = CopyPlace { data_dir, engine, snapshots: &snapshots };
+    patiently("copying the stream's end", async || catch_up(&mut copy, &stream, &place).await).await?;
     let follower = match copy.take() {
         Some(copy) => copy.close().await,
         None => None,
@@ -100,7 +104,7 @@ pub async fn take_over(
     let end = patiently("checking this node's log", async || seed_from_disk(&stream, data_dir).await).await?;
     let (replication, receiver) = ChannelReplication::new();
     let meters = ClusterMeters::new();
-    tokio::spawn(ship(stream, receiver, end, meters.clone()));
+    tokio::spawn(ship(stream.clone(), receiver, end, meters.clone()));
     Ok(Some(Primary {
         replication,
         meters,
@@ -111,6 +115,8 @@ pub async fn take_over(
         personal_keys,
         lease_taken_at,
         follower,
+        snapshots,
+        stream,
     }))
 }
 
@@ -141,6 +147,7 @@ impl Primary {
         // Off the takeover's path: serving must not wait on unused keys.
         let personal_keys = self.personal_keys.clone();
         tokio::spawn(async move { personal_keys.delete_deferred().await });
+        tokio::spawn(share_snapshots(self.snapshots, self.stream, self.data_dir.clone()));
         tracing::warn!(
             node = self.settings.node_id,
             since_lease_taken_ms = self.lease_taken_at.elapsed().as_millis() as u64,
@@ -165,7 +172,7 @@ async fn standby_until_lease(
     stream: &LogStream,
     lease: &Lease,
     lease_ttl: Duration,
-    place: (&Path, &EngineSetup),
+    place: &CopyPlace<'_>,
     status: &StandbyStatus,
 ) -> Result<(Held, Option<LogCopy>), ClusterError> {
     let mut copy = None;
@@ -198,13 +205,9 @@ async fn standby_until_lease(
 /// Copies the stream's records past the copy (opening it if it is not);
 /// a copy that turns out to disagree with the stream is closed and opened
 /// again, which moves its log aside.
-async fn catch_up(
-    copy: &mut Option<LogCopy>,
-    stream: &LogStream,
-    (data_dir, engine): (&Path, &EngineSetup),
-) -> Result<(), ClusterError> {
+async fn catch_up(copy: &mut Option<LogCopy>, stream: &LogStream, place: &CopyPlace<'_>) -> Result<(), ClusterError> {
     if copy.is_none() {
-        *copy = Some(LogCopy::open(stream, data_dir, engine).await?);
+        *copy = Some(LogCopy::open(stream, place).await?);
     }
     let Some(current) = copy.as_mut() else { return Ok(()) };
     match current.catch_up(stream).await {
@@ -213,7 +216,7 @@ async fn catch_up(
             if let Some(old) = copy.take() {
                 old.close().await;
             }
-            let mut fresh = LogCopy::open(stream, data_dir, engine).await?;
+            let mut fresh = LogCopy::open(stream, place).await?;
             let outcome = fresh.catch_up(stream).await.map(|_| ());
             *copy = Some(fresh);
             outcome

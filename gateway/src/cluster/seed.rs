@@ -11,6 +11,7 @@ use std::path::Path;
 
 use bytes::Bytes;
 use guichet_engine::wal::frame::append_frame;
+use guichet_engine::wal::reader::before_first_record;
 use guichet_engine::wal::storage::DiskStorage;
 use guichet_engine::wal::{DiskRecords, RecordSource};
 use tokio::sync::mpsc;
@@ -72,8 +73,14 @@ fn read_local(
 ) -> Result<(), ClusterError> {
     let storage = DiskStorage::open(dir).map_err(|e| ClusterError::Diverged(format!("{}: {e}", dir.display())))?;
     let mut run = Run::default();
-    let mut local_last = stream_last.saturating_sub(1);
-    let mut checked = last_in_stream.is_none();
+    // A log that starts past the stream's last record (a node that joined
+    // from the cluster's snapshot) holds it in its snapshot, which covers
+    // only replicated records.
+    let log_starts_after = before_first_record(&storage).map_err(|e| ClusterError::DataDir(e.to_string()))?;
+    let in_snapshot = stream_last > 0 && log_starts_after >= stream_last;
+    let after = if in_snapshot { log_starts_after } else { stream_last.saturating_sub(1) };
+    let mut local_last = after;
+    let mut checked = last_in_stream.is_none() || in_snapshot;
     let mut visit = |sequence: u64, payload: &[u8]| -> Result<(), String> {
         local_last = sequence;
         if let Some((expected, stream_payload)) = &last_in_stream {
@@ -88,9 +95,7 @@ fn read_local(
         }
         run.push(sequence, payload, max_bytes, &sender)
     };
-    DiskRecords::new(&storage)
-        .read_after(stream_last.saturating_sub(1), &mut visit)
-        .map_err(|e| ClusterError::Diverged(e.to_string()))?;
+    DiskRecords::new(&storage).read_after(after, &mut visit).map_err(|e| ClusterError::Diverged(e.to_string()))?;
     if !checked || local_last < stream_last {
         return Err(ClusterError::Diverged(format!(
             "the stream holds records up to {stream_last}, this node's log only up to {local_last}: start this node \

@@ -152,6 +152,54 @@ impl LogStream {
         Ok(StreamEnd { message_sequence, last_record: records.last })
     }
 
+    /// The first message the stream still holds (older ones were trimmed
+    /// behind a snapshot) and the first record in it; `(0, 0)` when empty.
+    pub async fn start(&self) -> Result<(u64, u64), ClusterError> {
+        let mut stream = self.stream.clone();
+        let info = stream.info().await.map_err(|e| ClusterError::Stream(e.to_string()))?;
+        if info.state.messages == 0 {
+            return Ok((0, 0));
+        }
+        let first = info.state.first_sequence;
+        let (records, _) = self.message(first).await?;
+        Ok((first, records.first))
+    }
+
+    /// The stream message holding record `sequence` (or the one after the
+    /// last, if none holds it yet; the first kept, if it was trimmed away):
+    /// a binary search on the messages' record ranges, which grow with the
+    /// message sequence.
+    pub async fn message_holding(&self, sequence: u64) -> Result<u64, ClusterError> {
+        let mut stream = self.stream.clone();
+        let info = stream.info().await.map_err(|e| ClusterError::Stream(e.to_string()))?;
+        let (mut low, mut high) = (info.state.first_sequence.max(1), info.state.last_sequence + 1);
+        while low < high {
+            let middle = low + (high - low) / 2;
+            let (named, _) = self.message(middle).await?;
+            if named.last < sequence {
+                low = middle + 1;
+            } else {
+                high = middle;
+            }
+        }
+        Ok(low)
+    }
+
+    /// Removes the messages before the one holding `record` (never the
+    /// last message: the stream's end, which appends are fenced on, stays
+    /// readable); answers how many went.
+    pub async fn trim_before_record(&self, record: u64) -> Result<u64, ClusterError> {
+        let end = self.end().await?;
+        let keep_from = self.message_holding(record).await?.min(end.message_sequence);
+        let (first, _) = self.start().await?;
+        if keep_from <= first {
+            return Ok(0);
+        }
+        let purged = self.stream.purge().sequence(keep_from).await;
+        let purged = purged.map_err(|e| ClusterError::Stream(format!("trimming before message {keep_from}: {e}")))?;
+        Ok(purged.purged)
+    }
+
     /// One message of the stream: the records it names, and its frames.
     pub async fn message(&self, sequence: u64) -> Result<(MessageRecords, Bytes), ClusterError> {
         let message = self
