@@ -124,6 +124,8 @@ sys.exit("the server never became ready")' "http://$guichet"
 # Starts three nats-server processes (JetStream, sync_interval: always, the
 # tests' pinned build from gateway/tests/nats/setup.sh) on free loopback
 # ports, their stores in "$work", not pinned to a core. Sets nats_urls.
+# NATS_STORE_ROOT puts the servers' stores elsewhere (say /dev/shm, to see
+# what replication costs when their syncs do not queue on the log's disk).
 start_nats_cluster() {
   local binary index client_ports=() route_ports=() routes=""
   binary=$(bash "$bench_root/gateway/tests/nats/setup.sh")
@@ -135,7 +137,7 @@ start_nats_cluster() {
 server_name: n$index
 listen: 127.0.0.1:${client_ports[$index]}
 max_payload: 8MB
-jetstream { store_dir: "$work/nats-$index", sync_interval: always }
+jetstream { store_dir: "${NATS_STORE_ROOT:-$work}/nats-$index", sync_interval: always }
 cluster { name: bench, listen: 127.0.0.1:${route_ports[$index]}, routes: [$routes] }
 CONF
     "$binary" -c "$work/nats-$index.conf" > /dev/null 2>&1 &

@@ -216,6 +216,59 @@ fn a_2xx_means_replicated_and_without_a_quorum_the_answer_is_503_until_one_retur
 }
 
 #[test]
+fn appends_in_flight_when_the_quorum_goes_and_returns_land_once_each_in_order() {
+    let _serial = one_at_a_time();
+    let (dir, data) = data_dir();
+    let mut nats = NatsCluster::start(dir.path());
+    let node = start_node(&data, &nats, "a");
+    let base = node.base().to_owned();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Eight writers keep several appends in flight at every moment.
+    let writers: Vec<_> = (0..8)
+        .map(|writer| {
+            let (base, stop) = (base.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut acknowledged = Vec::new();
+                for n in 0.. {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) || n >= 600 {
+                        break;
+                    }
+                    let id = format!("w{writer}-{n}");
+                    if try_create_at(&base, &id).is_some_and(|(status, _, _)| status == 201) {
+                        acknowledged.push(id);
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    nats.kill(1);
+    nats.kill(2);
+    std::thread::sleep(Duration::from_secs(2));
+    nats.start_server(2);
+    std::thread::sleep(Duration::from_secs(4));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let acknowledged: Vec<String> = writers.into_iter().flat_map(|w| w.join().expect("a writer")).collect();
+    assert!(acknowledged.len() > 100, "the writers kept the stream busy: {}", acknowledged.len());
+    let retries =
+        metrics(&node).lines().find(|l| l.starts_with("guichet_cluster_append_retries_total")).map(str::to_owned);
+    eprintln!("{} changes acknowledged; {retries:?}", acknowledged.len());
+
+    let in_stream = events_in_stream(&nats);
+    let mut once = std::collections::HashSet::new();
+    let repeated: Vec<&String> = in_stream.iter().filter(|id| !once.insert(*id)).collect();
+    assert!(repeated.is_empty(), "no change stored twice: {repeated:?}");
+    let missing: Vec<&String> = acknowledged.iter().filter(|id| !once.contains(*id)).collect();
+    assert!(missing.is_empty(), "every acknowledged change is in the stream: {missing:?}");
+    for writer in 0..8 {
+        let prefix = format!("w{writer}-");
+        let order: Vec<u32> = in_stream.iter().filter_map(|id| id.strip_prefix(&prefix)?.parse().ok()).collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "each writer's changes in the order made: {order:?}");
+    }
+}
+
+#[test]
 fn a_node_whose_place_in_the_stream_was_taken_acknowledges_nothing_more() {
     let _serial = one_at_a_time();
     let (dir, data) = data_dir();
