@@ -23,7 +23,7 @@ use super::seed::seed_from_disk;
 use super::shipper::{ship, ChannelReplication};
 use super::snapshots::{share_snapshots, SharedSnapshots};
 use super::standby_http::{answer_as_standby, StandbyStatus};
-use super::stream::{ClusterError, LogStream};
+use super::stream::{ClusterError, LogStream, StreamEnd};
 use super::ClusterSettings;
 
 /// How long a start or a takeover waits out a cluster that does not answer.
@@ -94,6 +94,7 @@ pub async fn take_over(
     tokio::spawn(keep_lease(lease, held, settings.lease_ttl));
     let place = CopyPlace { data_dir, engine, snapshots: &snapshots };
     patiently("copying the stream's end", async || catch_up(&mut copy, &stream, &place).await).await?;
+    let copied = copy.as_ref().map(LogCopy::last_record);
     let follower = match copy.take() {
         Some(copy) => copy.close().await,
         None => None,
@@ -101,7 +102,7 @@ pub async fn take_over(
     patiently("taking the cluster's keys", async || keys.download(data_dir).await).await?;
     let table = patiently("taking the personal-data keys", async || personal_keys.download(data_dir).await).await?;
     tracing::info!(keys = table, "cluster: the personal-data key table is the cluster's");
-    let end = patiently("checking this node's log", async || seed_from_disk(&stream, data_dir).await).await?;
+    let end = patiently("checking this node's log", async || agreed_end(&stream, data_dir, copied).await).await?;
     let (replication, receiver) = ChannelReplication::new();
     let meters = ClusterMeters::new();
     tokio::spawn(ship(stream.clone(), receiver, end, meters.clone()));
@@ -200,6 +201,18 @@ async fn standby_until_lease(
         }
         tokio::time::sleep(STANDBY_POLL).await;
     }
+}
+
+/// Where the stream ends once this node's log agrees with it. A copy just
+/// caught up that ends where the stream does has nothing to add (each of
+/// its records was checked as it was copied); otherwise the log on disk is
+/// checked, and its records the stream lacks appended.
+async fn agreed_end(stream: &LogStream, data_dir: &Path, copied: Option<u64>) -> Result<StreamEnd, ClusterError> {
+    let end = stream.end().await?;
+    if copied == Some(end.last_record) {
+        return Ok(end);
+    }
+    seed_from_disk(stream, data_dir).await
 }
 
 /// Copies the stream's records past the copy (opening it if it is not);
