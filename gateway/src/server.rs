@@ -138,9 +138,10 @@ async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App)) -> 
     if let Some(meters) = &cluster_meters {
         meters.takeover_records_replayed.set(report.records_replayed as i64);
     }
-    if let Some(primary) = primary {
-        primary.start_term(&engine).await.map_err(|e| e.to_string())?;
-    }
+    let hand_over = match primary {
+        Some(primary) => Some(primary.start_term(&engine).await.map_err(|e| e.to_string())?),
+        None => None,
+    };
     let upkeep =
         MaintenanceOptions { snapshot_every_records: config.snapshot_every_records, ..MaintenanceOptions::default() };
     let maintenance = Maintenance::start(engine.clone(), upkeep).map_err(|e| e.to_string())?;
@@ -187,6 +188,9 @@ async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App)) -> 
         Ok(Ok(report)) => tracing::info!(covered = report.covered, "snapshot taken at shutdown"),
         Ok(Err(error)) => tracing::error!("snapshot at shutdown failed: {error}"),
         Err(error) => tracing::error!("snapshot at shutdown failed: {error}"),
+    }
+    if let Some(hand_over) = hand_over {
+        hand_over.release().await;
     }
     Ok(())
 }

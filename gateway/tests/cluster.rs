@@ -685,3 +685,26 @@ fn a_new_machine_joins_from_the_clusters_snapshot_once_the_stream_is_trimmed_and
     assert!(metrics(&newcomer).contains("guichet_cluster_takeover_records_replayed 0"));
     assert_eq!(create(&newcomer, "after-the-trim").0, 201);
 }
+
+#[test]
+fn a_primary_stopped_cleanly_gives_the_lease_up_and_a_standby_takes_over_before_it_would_run_out() {
+    let _serial = one_at_a_time();
+    let (dir, _) = data_dir();
+    let nats = NatsCluster::start(dir.path());
+    // A long lease: a takeover within it can only come from the lease given up.
+    let long_lease = ["--cluster-lease-ms", "20000"];
+    let primary = start_standby_with(&dir.path().join("a"), &nats, "a", &long_lease);
+    assert!(wait_primary(&primary, Duration::from_secs(60)).is_some());
+    let standby = start_standby_with(&dir.path().join("b"), &nats, "b", &long_lease);
+    assert_eq!(create(&primary, "before-the-stop").0, 201);
+    let hot = || get(&standby, "/readyz", None).1["error"]["hot"] == true;
+    assert!(eventually(Duration::from_secs(10), hot));
+
+    let stopped = Instant::now();
+    primary.terminate();
+    let took = wait_primary(&standby, Duration::from_secs(15)).map(|_| stopped.elapsed());
+    eprintln!("a clean stop: the standby served {took:?} after SIGTERM");
+    assert!(took.is_some_and(|took| took < Duration::from_secs(10)), "well within the 20 s lease: {took:?}");
+    assert_eq!(get(&standby, "/v1/events/before-the-stop", None).0, 200);
+    assert_eq!(create(&standby, "after-the-stop").0, 201);
+}

@@ -82,6 +82,14 @@ impl Lease {
         }
     }
 
+    /// Gives the lease up (a clean stop): a standby takes it at its next
+    /// look rather than a lease later. Only the revision this node holds is
+    /// deleted: a lease already another node's is left alone.
+    pub async fn release(&self, held: Held) -> Result<(), ClusterError> {
+        let deleted = self.store.delete_expect_revision(LEASE_KEY, Some(held.revision)).await;
+        deleted.map_err(|e| ClusterError::Stream(format!("giving the lease up: {e}")))
+    }
+
     /// Writes the lease again before it runs out. When the write fails, the
     /// lease is read to know why: a write whose answer was lost but which
     /// landed leaves this node holding it (its revision taken from there);

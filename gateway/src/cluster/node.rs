@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use guichet_engine::store::{Engine, Follower};
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 
 use super::copy::{CopyPlace, EngineSetup, LogCopy};
 use super::keys::SharedKeys;
@@ -48,6 +49,24 @@ pub struct Primary {
     follower: Option<Follower>,
     snapshots: SharedSnapshots,
     stream: LogStream,
+    hand_over: LeaseHandOver,
+}
+
+/// What gives the lease up when the process stops cleanly.
+pub struct LeaseHandOver(oneshot::Sender<oneshot::Sender<()>>);
+
+/// The longest a clean stop waits for the lease to be given up.
+const HAND_OVER_PATIENCE: Duration = Duration::from_secs(2);
+
+impl LeaseHandOver {
+    /// Once this node's log has stopped (it appends nothing more): gives
+    /// the lease up, so a standby takes over now rather than a lease later.
+    pub async fn release(self) {
+        let (done, given_up) = oneshot::channel();
+        if self.0.send(done).is_ok() {
+            let _ = tokio::time::timeout(HAND_OVER_PATIENCE, given_up).await;
+        }
+    }
 }
 
 /// Waits as a standby until this node holds the lease (answering on
@@ -91,7 +110,8 @@ pub async fn take_over(
     // Renewed from now on: catching up, recovering and the term record may
     // take longer than the lease, and another standby must not take it
     // meanwhile (both would then fail, in turn, forever).
-    tokio::spawn(keep_lease(lease, held, settings.lease_ttl));
+    let (hand_over, handed_over) = oneshot::channel();
+    tokio::spawn(keep_lease(lease, held, settings.lease_ttl, handed_over));
     let place = CopyPlace { data_dir, engine, snapshots: &snapshots };
     patiently("copying the stream's end", async || catch_up(&mut copy, &stream, &place).await).await?;
     let copied = copy.as_ref().map(LogCopy::last_record);
@@ -118,6 +138,7 @@ pub async fn take_over(
         follower,
         snapshots,
         stream,
+        hand_over: LeaseHandOver(hand_over),
     }))
 }
 
@@ -139,7 +160,7 @@ impl Primary {
     /// Once the engine is open: shares its keys if the cluster had none,
     /// logs the term record (durable only once the stream took it after
     /// everything before).
-    pub async fn start_term(self, engine: &Engine) -> Result<(), ClusterError> {
+    pub async fn start_term(self, engine: &Engine) -> Result<LeaseHandOver, ClusterError> {
         self.keys.upload(&self.data_dir).await?;
         let refused = |why: String| ClusterError::Diverged(format!("the term record: {why}"));
         let receipt =
@@ -155,7 +176,7 @@ impl Primary {
             "cluster: this node is the primary (its engine open, its term record replicated)"
         );
         self.meters.primary.set(1);
-        Ok(())
+        Ok(self.hand_over)
     }
 }
 
@@ -254,11 +275,28 @@ async fn patiently<T>(what: &str, mut step: impl AsyncFnMut() -> Result<T, Clust
     }
 }
 
-/// Renews the lease four times per time-to-live; exits the process when
-/// another node holds it.
-async fn keep_lease(lease: Lease, mut held: Held, ttl: Duration) {
+/// Renews the lease four times per time-to-live, until the process stops
+/// cleanly and gives it up; exits the process when another node holds it.
+async fn keep_lease(
+    lease: Lease,
+    mut held: Held,
+    ttl: Duration,
+    mut hand_over: oneshot::Receiver<oneshot::Sender<()>>,
+) {
     loop {
-        tokio::time::sleep(ttl / 4).await;
+        tokio::select! {
+            () = tokio::time::sleep(ttl / 4) => {}
+            asked = &mut hand_over => {
+                match lease.release(held).await {
+                    Ok(()) => tracing::warn!("cluster: this node stopped and gave the lease up: a standby takes over now"),
+                    Err(error) => tracing::warn!("cluster: {error}; a standby takes over once it runs out"),
+                }
+                if let Ok(done) = asked {
+                    let _ = done.send(());
+                }
+                return;
+            }
+        }
         match lease.renew(held).await {
             Ok(renewed) => held = renewed,
             Err(RenewError::Lost) => {
