@@ -347,7 +347,15 @@ fn a_standby_takes_over_from_a_killed_primary_with_every_acknowledged_change_and
     assert!(metrics(&primary).contains("guichet_cluster_primary 1"));
     let hot = || get(&standby, "/readyz", None).1["error"]["hot"] == true;
     assert!(eventually(Duration::from_secs(10), hot), "the standby's engine follows the stream");
-    assert!(metrics(&standby).contains("guichet_cluster_standby_hot 1"));
+    let said = metrics(&standby);
+    assert!(
+        said.contains("guichet_cluster_standby_hot 1") && said.contains("guichet_cluster_standby_lag_ms "),
+        "{said}"
+    );
+    let (_, readyz) = get(&standby, "/readyz", None);
+    assert!(readyz["error"]["lag_ms"].is_u64(), "{readyz}");
+    let term = |said: &str| said.lines().find_map(|l| l.strip_prefix("guichet_cluster_term ")?.parse::<u64>().ok());
+    let first_term = term(&metrics(&primary)).expect("the primary says its term");
 
     primary.kill();
     let took = wait_primary(&standby, Duration::from_secs(30)).expect("the standby takes over");
@@ -365,6 +373,7 @@ fn a_standby_takes_over_from_a_killed_primary_with_every_acknowledged_change_and
         said.contains("guichet_cluster_takeover_records_replayed 0"),
         "a hot standby takes over without replaying its log: {said}"
     );
+    assert!(term(&said).is_some_and(|t| t > first_term), "a takeover is a new term: {said}");
 }
 
 /// Whether `condition` holds within `patience` (asked every 50 ms).

@@ -115,6 +115,11 @@ impl LogCopy {
         self.follower.is_some()
     }
 
+    /// The stream message the copy reads next.
+    pub fn next_message(&self) -> u64 {
+        self.next_message
+    }
+
     /// The last record copied.
     pub fn last_record(&self) -> u64 {
         self.wal.last_assigned_sequence()

@@ -9,6 +9,9 @@ use prometheus::{Gauge, IntCounter, IntGauge};
 pub struct ClusterMeters {
     /// 1 once this node holds the lease and serves.
     pub primary: IntGauge,
+    /// The lease revision this node took over with: it changes at every
+    /// takeover, so its changes count the failovers.
+    pub term: IntGauge,
     /// Messages the stream took.
     pub appends: IntCounter,
     /// Appends sent again (no answer, no quorum).
@@ -30,6 +33,10 @@ impl ClusterMeters {
         let counter = |name: &str, help: &str| IntCounter::new(name, help).expect("a valid metric");
         ClusterMeters {
             primary: gauge("guichet_cluster_primary", "1 on the node that holds the lease and serves"),
+            term: gauge(
+                "guichet_cluster_term",
+                "The lease revision this primary took over with (it changes at every takeover)",
+            ),
             appends: counter("guichet_cluster_appends_total", "Messages the replicated stream took"),
             append_retries: counter(
                 "guichet_cluster_append_retries_total",
@@ -56,6 +63,7 @@ impl ClusterMeters {
     pub fn collectors(&self) -> Vec<Box<dyn Collector>> {
         vec![
             Box::new(self.primary.clone()),
+            Box::new(self.term.clone()),
             Box::new(self.appends.clone()),
             Box::new(self.append_retries.clone()),
             Box::new(self.fenced.clone()),

@@ -176,6 +176,7 @@ impl Primary {
             "cluster: this node is the primary (its engine open, its term record replicated)"
         );
         self.meters.primary.set(1);
+        self.meters.term.set(self.lease_revision as i64);
         Ok(self.hand_over)
     }
 }
@@ -203,12 +204,7 @@ async fn standby_until_lease(
         if let Err(error) = catch_up(&mut copy, stream, place).await {
             tracing::warn!("cluster: standby: {error}");
         }
-        let copied = copy.as_ref().map_or(0, LogCopy::last_record);
-        status.copied_records.store(copied, Ordering::Relaxed);
-        status.hot.store(copy.as_ref().is_some_and(LogCopy::is_hot), Ordering::Relaxed);
-        if let Ok(end) = stream.end().await {
-            status.lag_records.store(end.last_record.saturating_sub(copied), Ordering::Relaxed);
-        }
+        note_lag(stream, copy.as_ref(), status).await;
         let may_take = bucket_silent_at.is_none_or(|at| at.elapsed() >= 2 * lease_ttl);
         if may_take {
             match lease.try_acquire().await {
@@ -234,6 +230,31 @@ async fn agreed_end(stream: &LogStream, data_dir: &Path, copied: Option<u64>) ->
         return Ok(end);
     }
     seed_from_disk(stream, data_dir).await
+}
+
+/// What a standby says of its copy: how far, how many records and how
+/// many milliseconds behind the stream (the age of the oldest message it
+/// has not copied), and whether its engine follows.
+async fn note_lag(stream: &LogStream, copy: Option<&LogCopy>, status: &StandbyStatus) {
+    let copied = copy.map_or(0, LogCopy::last_record);
+    status.copied_records.store(copied, Ordering::Relaxed);
+    status.hot.store(copy.is_some_and(LogCopy::is_hot), Ordering::Relaxed);
+    let Ok(end) = stream.end().await else { return };
+    let lag_records = end.last_record.saturating_sub(copied);
+    status.lag_records.store(lag_records, Ordering::Relaxed);
+    let lag_ms = match copy {
+        Some(copy) if lag_records > 0 => match stream.stored_at_ms(copy.next_message()).await {
+            Ok(stored_at_ms) => unix_ms().saturating_sub(stored_at_ms),
+            Err(_) => return,
+        },
+        _ => 0,
+    };
+    status.lag_ms.store(lag_ms, Ordering::Relaxed);
+}
+
+fn unix_ms() -> u64 {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since_epoch.map_or(0, |elapsed| elapsed.as_millis() as u64)
 }
 
 /// Copies the stream's records past the copy (opening it if it is not);

@@ -26,6 +26,8 @@ use crate::http::response::json_response;
 pub struct StandbyStatus {
     /// Records the stream holds that this node has not copied yet.
     pub lag_records: AtomicU64,
+    /// How long ago the stream stored the oldest message not copied yet.
+    pub lag_ms: AtomicU64,
     /// The last record copied.
     pub copied_records: AtomicU64,
     /// Whether this node's engine applies every record copied (a takeover
@@ -57,10 +59,12 @@ pub async fn answer_as_standby(listener: &TcpListener, node_id: String, status: 
 fn answer(path: &str, node_id: &str, status: &StandbyStatus) -> Response<Full<Bytes>> {
     let lag_records = status.lag_records.load(Ordering::Relaxed);
     let hot = status.hot.load(Ordering::Relaxed);
+    let lag_ms = status.lag_ms.load(Ordering::Relaxed);
     let not_primary = |what: &str| {
         ApiError::unavailable("not_primary", format!("{what}: this node ({node_id}) is a standby; the primary serves"))
             .with("role", "standby")
             .with("lag_records", lag_records)
+            .with("lag_ms", lag_ms)
             .with("hot", hot)
             .into_response()
     };
@@ -73,6 +77,8 @@ fn answer(path: &str, node_id: &str, status: &StandbyStatus) -> Response<Full<By
                  # TYPE guichet_cluster_primary gauge\nguichet_cluster_primary 0\n\
                  # HELP guichet_cluster_standby_lag_records Records in the stream a standby has not copied yet.\n\
                  # TYPE guichet_cluster_standby_lag_records gauge\nguichet_cluster_standby_lag_records {lag_records}\n\
+                 # HELP guichet_cluster_standby_lag_ms How long ago the stream stored the oldest message a standby has not copied.\n\
+                 # TYPE guichet_cluster_standby_lag_ms gauge\nguichet_cluster_standby_lag_ms {lag_ms}\n\
                  # HELP guichet_cluster_copied_records The last record a standby copied.\n\
                  # TYPE guichet_cluster_copied_records gauge\nguichet_cluster_copied_records {}\n\
                  # HELP guichet_cluster_standby_hot 1 when a standby's engine applies every record it copies.\n\

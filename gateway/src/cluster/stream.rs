@@ -203,6 +203,14 @@ impl LogStream {
         Ok(purged.purged)
     }
 
+    /// When the stream stored message `sequence` (Unix milliseconds, by the
+    /// NATS server's clock).
+    pub async fn stored_at_ms(&self, sequence: u64) -> Result<u64, ClusterError> {
+        let message = self.stream.get_raw_message(sequence).await;
+        let message = message.map_err(|e| ClusterError::Stream(format!("reading message {sequence}: {e}")))?;
+        Ok(u64::try_from(message.time.unix_timestamp_nanos() / 1_000_000).unwrap_or(0))
+    }
+
     /// One message of the stream: the records it names, and its frames.
     pub async fn message(&self, sequence: u64) -> Result<(MessageRecords, Bytes), ClusterError> {
         let message = self
