@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
+use crate::checkins::CheckInRecord;
 use crate::clock::Clock;
 use crate::codec;
 use crate::commit::{ApplyError, Receipt, SinkError};
@@ -80,6 +81,9 @@ pub(crate) enum WalRecordRef<'a> {
         lease_revision: u64,
         at: UnixTimeMs,
     },
+    CheckIn {
+        record: &'a CheckInRecord,
+    },
 }
 
 /// ... and as read back. The two enums must keep the same shape.
@@ -139,6 +143,10 @@ pub enum WalRecord {
         node: String,
         lease_revision: u64,
         at: UnixTimeMs,
+    },
+    /// Engine-wide: a ticket let in at the door.
+    CheckIn {
+        record: CheckInRecord,
     },
 }
 

@@ -16,6 +16,7 @@
 //! - [`credentials`]: staff and machine tokens: roles, scopes, hashed secrets;
 //! - [`tokens`]: the waiting room's signed queue and access tokens, and their key ring;
 //! - [`tickets`]: e-ticket codes, Ed25519-signed, checked offline by scanners;
+//! - [`checkins`]: tickets let in at the door, once each, counted by door and section;
 //! - [`wal`], [`codec`]: the write-ahead log and the bytes of its records;
 //! - [`event`]: one event's inventory and room, and the log records they write;
 //! - [`store`]: the durable engine's registry: events over one log, keys, snapshots taken;
@@ -25,6 +26,7 @@
 //! - [`clock`], [`entropy`], [`time`], [`ids`], [`limits`]: the vocabulary.
 //! - [`demo`]: the Amphithéâtre Cogeco demo event.
 
+pub mod checkins;
 pub mod clock;
 pub mod codec;
 pub mod commit;

@@ -19,6 +19,15 @@ pub const MAX_GA_CAPACITY: u32 = 1_000_000;
 pub const MAX_SEAT_NUMBER: u32 = 99_999;
 pub const MAX_PRICE_CENTS: u64 = 100_000_000;
 
+/// A door's name in a check-in (free text: "North gate").
+pub const MAX_DOOR_BYTES: usize = 64;
+/// A scanner's id for one scan (it sends the same id again on a retry).
+pub const MAX_SCAN_ID_BYTES: usize = 64;
+/// Distinct doors one event's check-ins may name.
+pub const MAX_DOORS_PER_EVENT: usize = 64;
+/// A ticket code as a scanner sends it (a real one is 113 characters).
+pub const MAX_TICKET_CODE_BYTES: usize = 256;
+
 pub const MIN_PER_BUYER_LIMIT: u32 = 1;
 pub const MAX_PER_BUYER_LIMIT: u32 = 100;
 pub const MIN_TTL_S: u32 = 1;

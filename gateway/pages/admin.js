@@ -186,21 +186,42 @@ function renderDashboard() {
   }
   $('s-orders').textContent = number(stats.orders);
   $('s-revenue').textContent = money(stats.revenue_cents, event.currency);
+  const checkins = stats.checkins || { total: 0, by_door: {}, by_section: {} };
   const head = el('tr', {}, [
     el('th', { text: t('admin.section') }),
     el('th', { class: 'num', text: t('admin.available') }),
     el('th', { class: 'num', text: t('admin.held') }),
     el('th', { class: 'num', text: t('admin.sold') }),
+    el('th', { class: 'num', text: t('admin.let_in') }),
   ]);
-  const line = (name, counts, strong) => el('tr', {}, [
+  const line = (name, counts, letIn, strong) => el('tr', {}, [
     el(strong ? 'th' : 'td', { text: name }),
     el(strong ? 'th' : 'td', { class: 'num', text: number(counts.available) }),
     el(strong ? 'th' : 'td', { class: 'num', text: number(counts.held) }),
     el(strong ? 'th' : 'td', { class: 'num', text: number(counts.sold) }),
+    el(strong ? 'th' : 'td', { class: 'num', text: number(letIn) }),
   ]);
-  const rows = event.sections.map((section) => line(section.name + ' (' + section.id + ')', stats.inventory.sections[section.id] || { available: 0, held: 0, sold: 0 }));
-  rows.push(line(t('admin.total'), stats.inventory.total, true));
+  const rows = event.sections.map((section) => line(
+    section.name + ' (' + section.id + ')',
+    stats.inventory.sections[section.id] || { available: 0, held: 0, sold: 0 },
+    checkins.by_section[section.id] || 0,
+  ));
+  rows.push(line(t('admin.total'), stats.inventory.total, checkins.total, true));
   $('inventory').replaceChildren(el('thead', {}, [head]), el('tbody', {}, rows));
+  renderDoors(checkins);
+}
+
+/** Tickets let in, in all and door by door (the stats' `checkins`). */
+function renderDoors(checkins) {
+  $('s-let-in').textContent = number(checkins.total);
+  const doors = Object.entries(checkins.by_door);
+  if (doors.length === 0) {
+    $('doors').replaceChildren(el('caption', { class: 'small muted', text: t('admin.doors.none') }));
+    return;
+  }
+  const head = el('tr', {}, [el('th', { text: t('admin.door') }), el('th', { class: 'num', text: t('admin.let_in') })]);
+  const rows = doors.map(([door, n]) => el('tr', {}, [el('td', { text: door }), el('td', { class: 'num', text: number(n) })]));
+  $('doors').replaceChildren(el('thead', {}, [head]), el('tbody', {}, rows));
 }
 
 async function patchRoom(body) {

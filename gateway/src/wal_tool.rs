@@ -102,6 +102,7 @@ fn kind(record: &WalRecord) -> &'static str {
         }
         WalRecord::StaffRequest { .. } => "staff_request",
         WalRecord::Term { .. } => "term",
+        WalRecord::CheckIn { .. } => "checked_in",
         WalRecord::Inventory { record, .. } => match record {
             ExpiredReclaimed { .. } => "expired_reclaimed",
             HoldPlaced { .. } => "hold_placed",

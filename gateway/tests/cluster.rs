@@ -717,3 +717,38 @@ fn a_primary_stopped_cleanly_gives_the_lease_up_and_a_standby_takes_over_before_
     assert_eq!(get(&standby, "/v1/events/before-the-stop", None).0, 200);
     assert_eq!(create(&standby, "after-the-stop").0, 201);
 }
+
+#[test]
+fn a_ticket_let_in_on_one_primary_is_already_used_on_the_next_and_its_own_scan_answers_as_before() {
+    let _serial = one_at_a_time();
+    let (dir, _) = data_dir();
+    let nats = NatsCluster::start(dir.path());
+    let a = start_node(&dir.path().join("a"), &nats, "a");
+    let b = start_standby(&dir.path().join("b"), &nats, "b");
+    let mut paid = spec("doors");
+    paid["payment"] = json!({"provider": "test"});
+    paid["on_sale_at"] = json!("2026-01-01T00:00:00Z");
+    assert_eq!(call(&a, "POST", "/v1/events", Some(ADMIN), Some(&paid)).0, 201);
+    let order_id = paid_order(&a, "doors", &json!({}));
+    let (_, order) = call(&a, "GET", &format!("/v1/orders/{order_id}"), Some(ADMIN), None);
+    let code = order["tickets"][0]["code"].as_str().expect("a ticket code").to_owned();
+    let made = json!({"role": "door", "events": ["doors"], "label": "north"});
+    let (status, door) = call(&a, "POST", "/v1/tokens", Some(ADMIN), Some(&made));
+    assert_eq!(status, 201, "{door}");
+    let door = door["token"].as_str().expect("a door token").to_owned();
+    let scan = |node: &Guichet, door_name: &str, scan_id: &str| {
+        let body = json!({"code": code, "door": door_name, "scan_id": scan_id});
+        call(node, "POST", "/v1/events/doors/checkins", Some(&door), Some(&body))
+    };
+    let (status, first) = scan(&a, "North", "scan-1");
+    assert_eq!(status, 201, "{first}");
+
+    a.kill();
+    assert!(wait_primary(&b, Duration::from_secs(30)).is_some(), "the standby takes over");
+    assert_eq!(scan(&b, "North", "scan-1"), (201, first.clone()), "the scan sent again answers as the first time");
+    let (status, used) = scan(&b, "South", "scan-2");
+    assert_eq!(
+        (status, used["error"]["code"].as_str(), used["error"]["door"].as_str()),
+        (409, Some("already_used"), Some("North"))
+    );
+}

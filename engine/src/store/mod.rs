@@ -8,6 +8,7 @@
 
 mod buyer_requests;
 mod cancellations;
+mod checkins;
 mod creation;
 mod credentials;
 mod emails;
@@ -20,6 +21,7 @@ pub mod recovery;
 mod snapshot;
 
 pub use buyer_requests::BuyerRequestError;
+pub use checkins::{CheckInError, CheckInOutcome, TicketCheckIn};
 pub use follower::Follower;
 pub use payments::{CheckoutError, ConfirmOutcome, Confirmation};
 
@@ -225,6 +227,8 @@ pub struct Engine {
     /// snapshot or the log).
     personal: Mutex<PersonalBook>,
     personal_keys: Arc<dyn Storage>,
+    /// Tickets let in at the door (snapshot section `checkins`).
+    checkins: Mutex<crate::checkins::CheckInBook>,
     /// Keys already durable in the key table and named by no record yet
     /// (at most `SPARE_PERSONAL_KEYS`), taken by checkouts.
     spare_personal_keys: Mutex<Vec<(KeyId, ContactKey)>>,
@@ -266,6 +270,7 @@ impl Engine {
             outbox: Mutex::new(Outbox::default()),
             personal: Mutex::new(PersonalBook::default()),
             personal_keys,
+            checkins: Mutex::new(crate::checkins::CheckInBook::default()),
             spare_personal_keys: Mutex::new(Vec::new()),
             missing_refunds_checked_ms: AtomicU64::new(0),
         }

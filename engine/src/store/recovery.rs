@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::personal::KEY_TABLE_DIR;
-use super::snapshot::{OUTBOX_SECTION, PAYMENTS_SECTION, PERSONAL_SECTION};
+use super::snapshot::{CHECKINS_SECTION, OUTBOX_SECTION, PAYMENTS_SECTION, PERSONAL_SECTION};
 use super::{Coverage, Engine, EngineOptions, EngineSnapshot, KeySection, NamedSections, CREDENTIALS_SECTION};
 use crate::clock::Clock;
 use crate::codec;
@@ -98,6 +98,7 @@ struct SectionCuts {
     payments: u64,
     outbox: u64,
     personal: u64,
+    checkins: u64,
 }
 
 /// Replay's place in the log: the last record applied (at first, the
@@ -206,6 +207,10 @@ impl Engine {
                     self.restore_personal(&section.bytes)?;
                     cuts.personal = section.covered;
                 }
+                CHECKINS_SECTION => {
+                    self.restore_check_ins(&section.bytes)?;
+                    cuts.checkins = section.covered;
+                }
                 CREDENTIALS_SECTION => {
                     self.credentials.restore(&section.bytes)?;
                     cuts.credentials = section.covered;
@@ -268,7 +273,13 @@ impl Engine {
             WalRecord::Payment { record } if sequence > replay.sections.payments => self.replay_payment(&record),
             WalRecord::Outbox { record } if sequence > replay.sections.outbox => self.replay_outbox(&record),
             WalRecord::Personal { record } if sequence > replay.sections.personal => self.replay_personal(&record),
-            WalRecord::Payment { .. } | WalRecord::Outbox { .. } | WalRecord::Personal { .. } => Ok(()),
+            WalRecord::CheckIn { record } if sequence > replay.sections.checkins => {
+                self.replay_check_in(&record, sequence)
+            }
+            WalRecord::Payment { .. }
+            | WalRecord::Outbox { .. }
+            | WalRecord::Personal { .. }
+            | WalRecord::CheckIn { .. } => Ok(()),
         }
     }
 

@@ -21,6 +21,8 @@ use crate::wal::Wal;
 pub(crate) const PAYMENTS_SECTION: &str = "payments";
 pub(crate) const OUTBOX_SECTION: &str = "outbox";
 pub(crate) const PERSONAL_SECTION: &str = "personal";
+/// The check-ins' section.
+pub(crate) const CHECKINS_SECTION: &str = "checkins";
 
 impl Engine {
     /// Writes a snapshot of everything, then deletes the segments and older
@@ -101,6 +103,13 @@ impl Engine {
         };
         if let Some((outbox, covered)) = outbox {
             sections.insert(OUTBOX_SECTION.into(), NamedSection { covered, bytes: codec::encode(&outbox)? });
+        }
+        let checkins = {
+            let book = self.checkins.lock();
+            (!book.is_empty()).then(|| (book.snapshot(), wal.last_assigned_sequence()))
+        };
+        if let Some((records, covered)) = checkins {
+            sections.insert(CHECKINS_SECTION.into(), NamedSection { covered, bytes: codec::encode(&records)? });
         }
         {
             // Sealed bytes and key ids only: the keys stay in the key table.

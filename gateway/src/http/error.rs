@@ -79,7 +79,7 @@ impl ApiError {
     }
 }
 
-fn log_error(error: &SinkError) -> ApiError {
+pub(crate) fn log_error(error: &SinkError) -> ApiError {
     match error {
         SinkError::Full => ApiError::unavailable(error.code(), "the server is saving changes as fast as it can; retry"),
         SinkError::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, error.code(), error.to_string()),

@@ -107,6 +107,16 @@ pub fn event_detail(event: &Event, now: UnixTimeMs) -> Value {
     body
 }
 
+/// Ticket `index` of an order, as a door sees it: its id, its order, and
+/// its place.
+pub fn ticket_json(event: &Event, order: &Order, index: u16) -> Value {
+    let mut ticket = tickets(event, &order.places).into_iter().nth(usize::from(index)).unwrap_or_default();
+    ticket.insert("ticket_id".into(), format!("t{:x}-{:x}-{index}", event.number.0, order.id.0).into());
+    ticket.insert("order_id".into(), order_ref(event, order.id).into());
+    ticket.insert("index".into(), index.into());
+    Value::Object(ticket)
+}
+
 /// Tickets of places: one per seat; a GA place has no `row` or `number` keys at all.
 fn tickets(event: &Event, places: &[Place]) -> Vec<Map<String, Value>> {
     let mut out = Vec::new();

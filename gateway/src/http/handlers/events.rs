@@ -121,6 +121,9 @@ pub fn event_stats(app: &App, id: &str, request: &Request<Incoming>) -> ApiResul
     require_staff(app, request, Permission::ReadEvent, Some(&event))?;
     let mut stats = views::stats_json(&event);
     stats["email"] = app.mail.view(app.engine.email_counts());
+    let checkins = app.engine.check_in_counts(&event);
+    stats["checkins"] =
+        json!({ "total": checkins.total, "by_door": checkins.by_door, "by_section": checkins.by_section });
     Ok(json_response(StatusCode::OK, &stats))
 }
 

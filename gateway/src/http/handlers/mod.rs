@@ -4,6 +4,7 @@
 //! not match) and dispatches by route; the routes are grouped by audience,
 //! one file per group.
 
+mod checkins;
 mod events;
 mod holds;
 mod operator;
@@ -104,6 +105,7 @@ async fn dispatch(app: &App, matched: Matched, request: Request<Incoming>, clien
         (Route::EventRoom, _) => events::patch_room(app, &param, request).await,
         (Route::EventStats, _) => events::event_stats(app, &param, &request),
         (Route::EventOrders, _) => events::list_orders(app, &param, &request),
+        (Route::EventCheckIns, _) => checkins::check_in(app, &param, request).await,
         (Route::Queue, Method::POST) => {
             let key = queue::join_key(request.headers())?;
             queue::join_queue(app, &param, app.trusted_proxies.client_address(client, request.headers()), key).await

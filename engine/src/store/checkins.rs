@@ -1,0 +1,249 @@
+//! Checking a ticket in: its code verified against the ticket key, its
+//! order looked up (cancelled ones are refused), and the check-in logged
+//! once per ticket under the book's lock, so two doors scanning the same
+//! ticket at once let it in once. Every answer that rests on a check-in
+//! waits for that check-in to be durable (the caller awaits the receipt).
+
+use super::Engine;
+use crate::checkins::{check_request, CheckIn, CheckInBook, CheckInCounts, CheckInRecord, CheckInRefusal};
+use crate::commit::{Receipt, SinkError};
+use crate::event::{Event, WalRecordRef};
+use crate::inventory::{Order, OrderStatus};
+use crate::limits::MAX_TICKET_CODE_BYTES;
+use crate::tickets::verify_code;
+use crate::time::UnixTimeMs;
+
+/// A ticket and its check-in.
+#[derive(Clone, Debug)]
+pub struct TicketCheckIn {
+    pub order: Order,
+    pub index: u16,
+    pub check_in: CheckIn,
+}
+
+/// What a scan found.
+#[derive(Clone, Debug)]
+pub enum CheckInOutcome {
+    /// Let in by this scan (now, or the same scan id before).
+    LetIn(TicketCheckIn),
+    /// Let in before by another scan: when, and at which door.
+    AlreadyUsed(TicketCheckIn),
+    /// The ticket's order was cancelled at `at`.
+    Cancelled { order: Order, index: u16, at: UnixTimeMs },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckInError {
+    /// Not a ticket of this event: forged, altered, or another event's.
+    #[error("{0}")]
+    InvalidTicket(String),
+    #[error(transparent)]
+    Request(#[from] CheckInRefusal),
+    #[error(transparent)]
+    Log(#[from] SinkError),
+}
+
+impl Engine {
+    /// Checks ticket `code` in at `door` of `event`, as scan `scan_id`;
+    /// answers what the scan found and the receipt to await before saying so.
+    pub fn check_in(
+        &self,
+        event: &Event,
+        code: &str,
+        door: &str,
+        scan_id: &str,
+    ) -> Result<(CheckInOutcome, Receipt), CheckInError> {
+        check_request(door, scan_id)?;
+        let (order, index) = self.ticket_of(event, code)?;
+        if order.status == OrderStatus::Cancelled {
+            let at = order.cancelled_at.unwrap_or(order.created_at);
+            let receipt = order.cancel_receipt;
+            return Ok((CheckInOutcome::Cancelled { order, index, at }, receipt));
+        }
+        let mut book = self.checkins.lock();
+        if let Some(first) = book.get(event.number.0, order.id, index).cloned() {
+            let receipt = first.receipt;
+            let ticket = TicketCheckIn { order, index, check_in: first };
+            let outcome = if ticket.check_in.scan_id == scan_id {
+                CheckInOutcome::LetIn(ticket)
+            } else {
+                CheckInOutcome::AlreadyUsed(ticket)
+            };
+            return Ok((outcome, receipt));
+        }
+        book.door_allowed(event.number.0, door)?;
+        let record = CheckInRecord {
+            event: event.number.0,
+            order: order.id,
+            index,
+            at: self.clock.now(),
+            door: door.to_owned(),
+            scan_id: scan_id.to_owned(),
+            section: section_of(event, &order, index),
+        };
+        let receipt = self.log_check_in(&mut book, &record)?;
+        let check_in = book.get(event.number.0, order.id, index).cloned().expect("just applied");
+        Ok((CheckInOutcome::LetIn(TicketCheckIn { order, index, check_in }), receipt))
+    }
+
+    /// Tickets let in at `event`, in all, by door and by section.
+    pub fn check_in_counts(&self, event: &Event) -> CheckInCounts {
+        self.checkins.lock().counts(event.number.0)
+    }
+
+    /// The order and ticket index a code names, if it is this event's.
+    fn ticket_of(&self, event: &Event, code: &str) -> Result<(Order, u16), CheckInError> {
+        let invalid = |why: &str| CheckInError::InvalidTicket(why.to_owned());
+        if code.len() > MAX_TICKET_CODE_BYTES {
+            return Err(invalid("not a ticket code (too long)"));
+        }
+        let claims = verify_code(code.trim(), &self.ticket_public_key())
+            .map_err(|error| CheckInError::InvalidTicket(format!("{error}")))?;
+        if claims.event != event.number.0 {
+            return Err(invalid("a ticket for another event"));
+        }
+        let order = event.inventory.order(claims.order).ok_or_else(|| invalid("no such order at this event"))?;
+        if u32::from(claims.index) >= order.tickets.0 {
+            return Err(invalid("no such ticket in its order"));
+        }
+        Ok((order, claims.index))
+    }
+
+    fn log_check_in(&self, book: &mut CheckInBook, record: &CheckInRecord) -> Result<Receipt, SinkError> {
+        let receipt = self.log.submit(&WalRecordRef::CheckIn { record })?;
+        if let Err(error) = book.apply(record, receipt) {
+            panic!("apply refused a check-in the engine had checked ({error})");
+        }
+        Ok(receipt)
+    }
+
+    pub(crate) fn replay_check_in(&self, record: &CheckInRecord, sequence: u64) -> Result<(), String> {
+        self.checkins.lock().apply(record, Receipt(sequence)).map_err(|e| e.0)
+    }
+
+    pub(crate) fn restore_check_ins(&self, bytes: &[u8]) -> Result<(), String> {
+        let records: Vec<CheckInRecord> = crate::codec::decode(bytes).map_err(|e| format!("checkins section: {e}"))?;
+        *self.checkins.lock() = CheckInBook::restore(&records).map_err(|e| format!("checkins section: {e}"))?;
+        Ok(())
+    }
+}
+
+/// The section id of ticket `index` of `order` (tickets are numbered over
+/// the order's places in turn, as its codes are).
+fn section_of(event: &Event, order: &Order, index: u16) -> String {
+    let mut first = 0u32;
+    for place in &order.places {
+        if u32::from(index) < first + place.tickets() {
+            return event.inventory.describe(place).section.to_owned();
+        }
+        first += place.tickets();
+    }
+    String::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::demo::demo_event;
+    use crate::ids::BuyerId;
+    use crate::inventory::{HoldRequest, KeyedHold, Requester};
+    use crate::store::EngineOptions;
+    use crate::wal::storage::MemoryStorage;
+
+    const ON_SALE: UnixTimeMs = UnixTimeMs(1_796_482_800_000); // the demo's
+
+    fn opened(storage: &MemoryStorage, clock: &Arc<ManualClock>) -> Engine {
+        Engine::open(Arc::new(storage.clone()), EngineOptions::default(), clock.clone()).unwrap().0
+    }
+
+    /// The demo event with one order of two tickets (a buyer's hold bought).
+    fn sold(engine: &Engine, clock: &ManualClock) -> (Arc<Event>, Order) {
+        let (event, _) = engine.create_event(&demo_event().spec).unwrap();
+        let buyers: Vec<BuyerId> = (0..5).map(|_| event.room.join().unwrap().0).collect();
+        clock.set(ON_SALE);
+        for _ in 0..30 {
+            event.tick().unwrap();
+            clock.advance_ms(100);
+        }
+        let buyer = *buyers.iter().find(|b| event.room.may_shop(**b)).expect("an admitted buyer");
+        let request = HoldRequest::BestInSection { section: "L1".into(), quantity: 2 };
+        let Ok(KeyedHold::Placed(placed)) = event.hold(buyer, &request, None) else { panic!("a hold") };
+        let purchase = event.purchase(placed.hold.id, Requester::Buyer(buyer), "k", "p").unwrap();
+        engine.wait_durable(purchase.receipt).unwrap();
+        (event, purchase.order)
+    }
+
+    fn scan(engine: &Engine, event: &Event, code: &str, door: &str, scan_id: &str) -> CheckInOutcome {
+        let (outcome, receipt) = engine.check_in(event, code, door, scan_id).unwrap();
+        engine.wait_durable(receipt).unwrap();
+        outcome
+    }
+
+    #[test]
+    fn a_ticket_is_let_in_once_its_own_scan_again_answers_the_same_and_it_holds_across_a_restart() {
+        let clock = Arc::new(ManualClock::new(UnixTimeMs(ON_SALE.0 - 10_000)));
+        let storage = MemoryStorage::new();
+        let engine = opened(&storage, &clock);
+        let (event, order) = sold(&engine, &clock);
+        let first = engine.ticket_code(&event, &order, 0);
+        let second = engine.ticket_code(&event, &order, 1);
+
+        let CheckInOutcome::LetIn(let_in) = scan(&engine, &event, &first, "North", "scan-1") else { panic!("let in") };
+        assert_eq!((let_in.index, let_in.check_in.door.as_str()), (0, "North"));
+        let CheckInOutcome::LetIn(again) = scan(&engine, &event, &first, "North", "scan-1") else {
+            panic!("the same scan, sent again, answers as the first time")
+        };
+        assert_eq!(again.check_in, let_in.check_in);
+        let CheckInOutcome::AlreadyUsed(used) = scan(&engine, &event, &first, "South", "scan-2") else {
+            panic!("another scan of a used ticket")
+        };
+        assert_eq!((used.check_in.door.as_str(), used.check_in.at), ("North", let_in.check_in.at));
+        assert!(matches!(scan(&engine, &event, &second, "South", "scan-3"), CheckInOutcome::LetIn(_)));
+        let counts = engine.check_in_counts(&event);
+        assert_eq!((counts.total, counts.by_door.get("South"), counts.by_section.get("L1")), (2, Some(&1), Some(&2)));
+        engine.close();
+
+        let restarted = opened(&storage.crash(0), &clock);
+        let event = restarted.event(&demo_event().spec.id).unwrap();
+        assert!(matches!(scan(&restarted, &event, &first, "East", "scan-4"), CheckInOutcome::AlreadyUsed(_)));
+        restarted.snapshot().unwrap();
+        restarted.close();
+        let from_snapshot = opened(&storage, &clock);
+        let event = from_snapshot.event(&demo_event().spec.id).unwrap();
+        let CheckInOutcome::AlreadyUsed(used) = scan(&from_snapshot, &event, &second, "East", "scan-5") else {
+            panic!("a check-in is in the snapshot")
+        };
+        assert_eq!(used.check_in.door, "South");
+        assert_eq!(from_snapshot.check_in_counts(&event), counts);
+    }
+
+    #[test]
+    fn a_cancelled_a_forged_and_another_events_ticket_are_refused_by_what_they_are() {
+        let clock = Arc::new(ManualClock::new(UnixTimeMs(ON_SALE.0 - 10_000)));
+        let engine = opened(&MemoryStorage::new(), &clock);
+        let (event, order) = sold(&engine, &clock);
+        let code = engine.ticket_code(&event, &order, 0);
+        let altered = if code.ends_with('A') { 'B' } else { 'A' };
+        let forged = format!("{}{altered}", &code[..code.len() - 1]);
+        let refused = engine.check_in(&event, &forged, "North", "s-1").unwrap_err();
+        assert!(matches!(refused, CheckInError::InvalidTicket(_)), "{refused}");
+        let mut other = demo_event().spec;
+        other.id = "another".into();
+        let (other, _) = engine.create_event(&other).unwrap();
+        let refused = engine.check_in(&other, &code, "North", "s-2").unwrap_err();
+        assert_eq!(refused.to_string(), "a ticket for another event");
+        let refused = engine.check_in(&event, &code, "", "s-3").unwrap_err();
+        assert!(matches!(refused, CheckInError::Request(CheckInRefusal::Door)), "{refused}");
+
+        let (_, cancelled) = engine.cancel_order(&event, order.id, Requester::Admin).unwrap();
+        engine.wait_durable(cancelled).unwrap();
+        let CheckInOutcome::Cancelled { at, .. } = scan(&engine, &event, &code, "North", "s-4") else {
+            panic!("a cancelled ticket")
+        };
+        assert_eq!(Some(at), event.inventory.order(order.id).unwrap().cancelled_at);
+        assert_eq!(engine.check_in_counts(&event).total, 0);
+    }
+}

@@ -1,0 +1,85 @@
+//! `POST /v1/events/{event_id}/checkins`: a door's scan of a ticket (a
+//! `door` token of the event, or an admin). 201 the first time, and for the
+//! same scan sent again; 409 `already_used` with when and at which door;
+//! 410 `cancelled`; 422 `invalid_ticket`. Every answer waits until the
+//! check-in it rests on is durable.
+
+use guichet_engine::checkins::CheckInRefusal;
+use guichet_engine::store::{CheckInError, CheckInOutcome, TicketCheckIn};
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::http::app::App;
+use crate::http::auth::{require_staff, Permission};
+use crate::http::error::{log_error, ApiError, ApiResult};
+use crate::http::request::read_json;
+use crate::http::response::{json_response, HttpResponse};
+use crate::http::views;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckInBody {
+    code: String,
+    door: String,
+    scan_id: String,
+}
+
+pub async fn check_in(app: &App, id: &str, request: Request<Incoming>) -> ApiResult<HttpResponse> {
+    let event = app.event(id)?;
+    require_staff(app, &request, Permission::CheckIn, Some(&event))?;
+    let body: CheckInBody = read_json(request, app.max_body_bytes).await?;
+    let (outcome, receipt) = app.engine.check_in(&event, &body.code, &body.door, &body.scan_id).map_err(refused)?;
+    app.durable(receipt).await?;
+    let used = |ticket: &TicketCheckIn| {
+        json!({
+            "ticket": views::ticket_json(&event, &ticket.order, ticket.index),
+            "checked_in_at": ticket.check_in.at.to_rfc3339(),
+            "door": ticket.check_in.door,
+        })
+    };
+    match outcome {
+        CheckInOutcome::LetIn(ticket) => Ok(json_response(StatusCode::CREATED, &used(&ticket))),
+        CheckInOutcome::AlreadyUsed(ticket) => {
+            let message = format!(
+                "already used: let in at {} by door {:?}",
+                ticket.check_in.at.to_rfc3339(),
+                ticket.check_in.door
+            );
+            let body = used(&ticket);
+            Err(ApiError::new(StatusCode::CONFLICT, "already_used", message)
+                .with("ticket", body["ticket"].clone())
+                .with("checked_in_at", body["checked_in_at"].clone())
+                .with("door", body["door"].clone()))
+        }
+        CheckInOutcome::Cancelled { order, index, at } => Err(ApiError::new(
+            StatusCode::GONE,
+            "cancelled",
+            format!("cancelled: its order was cancelled at {}", at.to_rfc3339()),
+        )
+        .with("ticket", views::ticket_json(&event, &order, index))
+        .with("cancelled_at", at.to_rfc3339())),
+    }
+}
+
+fn refused(error: CheckInError) -> ApiError {
+    let message = error.to_string();
+    match &error {
+        CheckInError::InvalidTicket(_) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_ticket",
+            format!("not a ticket of this event: {message}"),
+        ),
+        CheckInError::Request(CheckInRefusal::Door) => {
+            ApiError::bad_request("invalid_body", message).with("field", "door")
+        }
+        CheckInError::Request(CheckInRefusal::ScanId) => {
+            ApiError::bad_request("invalid_body", message).with("field", "scan_id")
+        }
+        CheckInError::Request(CheckInRefusal::TooManyDoors) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "too_many_doors", message).with("field", "door")
+        }
+        CheckInError::Log(sink) => log_error(sink),
+    }
+}
