@@ -24,8 +24,16 @@ use super::stream::{AppendError, ClusterError, Landing, LogStream, StreamEnd};
 pub const MAX_BATCHES_WAITING: usize = 1024;
 /// Batches taken together into one round of appends.
 const MAX_BATCHES_PER_ROUND: usize = 256;
-/// Appends sent to the stream before the first of them is answered.
-pub const MAX_APPENDS_IN_FLIGHT: usize = 16;
+/// Appends sent to the stream before the first of them is answered: one.
+/// A second sent behind it expects the sequence the first will take, and
+/// if another writer's message took that place instead (this node fenced),
+/// the second lands after it: a record of this node's on top of another
+/// node's history. Naming the message it must follow
+/// (`Nats-Expected-Last-Msg-Id`) refuses it, but left the R3 stream
+/// answering "temporarily unavailable" for tens of seconds in our tests
+/// (nats-server 2.15.1). With 16 in flight the replicated rate was 1.6x this
+/// one's (docs/performance.md): the price of fencing that holds.
+pub const MAX_APPENDS_IN_FLIGHT: usize = 1;
 /// The pause before an unanswered append is sent again.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
 
@@ -73,9 +81,8 @@ struct Pipeline {
 
 /// Appends every batch the writer ships, in order, from `end` on; runs
 /// until the writer's side is dropped. Up to [`MAX_APPENDS_IN_FLIGHT`]
-/// messages are sent before the first is answered, each fenced on the one
-/// before, so the stream's syncs follow each other with no gap while an
-/// answer travels back. Should one not land as sent, everything in flight
+/// messages are sent before the first is answered, each fenced on the
+/// sequence before it. Should one not land as sent, everything in flight
 /// is settled again one message at a time. After a refusal every later
 /// batch is refused too: a fenced node acknowledges nothing more.
 pub async fn ship(stream: LogStream, mut receiver: mpsc::Receiver<Shipped>, mut end: StreamEnd, meters: ClusterMeters) {

@@ -211,6 +211,12 @@ impl LogStream {
         Ok(u64::try_from(message.time.unix_timestamp_nanos() / 1_000_000).unwrap_or(0))
     }
 
+    /// The id this process gives the message of `records`: a resend within
+    /// the duplicate window is answered as the first send was.
+    fn message_id(&self, records: MessageRecords) -> String {
+        format!("{}/{}/{}", self.node_id, self.incarnation, records.first)
+    }
+
     /// One message of the stream: the records it names, and its frames.
     pub async fn message(&self, sequence: u64) -> Result<(MessageRecords, Bytes), ClusterError> {
         let message = self
@@ -230,8 +236,7 @@ impl LogStream {
     }
 
     /// Sends an append without waiting for the stream's answer: the future
-    /// it gives answers the new message's sequence. Appends sent in turn
-    /// reach the stream in that order, each fenced on the one before.
+    /// it gives answers the new message's sequence.
     pub async fn send(
         &self,
         records: MessageRecords,
@@ -240,7 +245,7 @@ impl LogStream {
     ) -> Result<Landing, AppendError> {
         let message = PublishMessage::build()
             .payload(frames)
-            .message_id(format!("{}/{}/{}", self.node_id, self.incarnation, records.first))
+            .message_id(self.message_id(records))
             .expected_last_sequence(expected_last)
             .header(RECORDS_HEADER, records.header_value().as_str())
             .header(NODE_HEADER, self.node_id.as_str())
