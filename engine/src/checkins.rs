@@ -78,6 +78,18 @@ impl CheckInBook {
         self.tickets.get(&(event, order, index))
     }
 
+    /// Every ticket let in at `event`: order, index and check-in.
+    pub fn of_event(&self, event: u32) -> Vec<(OrderId, u16, CheckIn)> {
+        let mut found: Vec<_> = self
+            .tickets
+            .iter()
+            .filter(|((e, _, _), _)| *e == event)
+            .map(|(&(_, order, index), check_in)| (order, index, check_in.clone()))
+            .collect();
+        found.sort_by_key(|(order, index, _)| (order.0, *index));
+        found
+    }
+
     /// Whether a check-in at `door` fits the event's limit on doors.
     pub fn door_allowed(&self, event: u32, door: &str) -> Result<(), CheckInRefusal> {
         let known = self.by_door.contains_key(&(event, door.to_owned()));

@@ -845,3 +845,83 @@ test('back from the bank\'s own page, the card payment\'s order appears once the
   assert.equal(await page.locator('img.qr').count(), 1);
   await context.close();
 });
+
+/** A buyer of `event` (on sale, admitting at once) buys one place through the API: the order. */
+async function orderThroughApi(event) {
+  const joined = await fetch(`${BASE}/v1/events/${event}/queue`, { method: 'POST' }).then((r) => r.json());
+  let status = joined.status;
+  while (status.state !== 'admitted') {
+    await new Promise((resolve) => setTimeout(resolve, status.poll_after_ms || 1000));
+    status = await fetch(`${BASE}/v1/events/${event}/queue/status`, { headers: { Authorization: 'Bearer ' + joined.queue_token } }).then((r) => r.json());
+  }
+  const buyerCall = (method, path, body, headers) => fetch(BASE + path, {
+    method,
+    headers: Object.assign({ Authorization: 'Bearer ' + status.access_token, 'Content-Type': 'application/json' }, headers || {}),
+    body: JSON.stringify(body),
+  }).then((r) => r.json());
+  const hold = await buyerCall('POST', `/v1/events/${event}/holds`, { section: 'GA', quantity: 1 });
+  return buyerCall('POST', `/v1/holds/${hold.hold_id}/purchase`, { payment_ref: 'door-test' }, { 'Idempotency-Key': 'k-' + hold.hold_id });
+}
+
+test('at the door a ticket is let in then already used, a cancelled one is refused, and a scan without network is sent later', async () => {
+  const id = EVENT + '-door';
+  const created = await call('POST', '/v1/events', {
+    id, name: 'La porte — test du navigateur', venue: 'Amphithéâtre Cogeco', starts_at: '2099-08-30T23:30:00Z',
+    on_sale_at: '2026-01-01T00:00:00Z', currency: 'CAD',
+    tiers: [{ id: 'pelouse', name: 'Pelouse', price_cents: 7950 }],
+    sections: [{ id: 'GA', name: 'Pelouse', tier: 'pelouse', capacity: 50 }],
+    per_buyer_limit: 4, hold_ttl_s: 600, room: { admit_per_minute: 60000, max_active: 100, access_ttl_s: 900 },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const orders = [await orderThroughApi(id), await orderThroughApi(id), await orderThroughApi(id)];
+  const code = (order) => order.tickets[0].code;
+  const token = await call('POST', '/v1/tokens', { role: 'door', events: [id], label: 'North gate' });
+  assert.equal(token.status, 201, JSON.stringify(token.body));
+  for (const status of [409, 410]) expectedErrors.add(`${status} /v1/events/${id}/checkins`);
+
+  const context = await browser.newContext({ viewport: { width: 390, height: 800 }, locale: 'en-CA' });
+  const page = await context.newPage();
+  // Its own watch: a check-in sent without network fails by design.
+  page.on('pageerror', (error) => problems.push(`door: uncaught ${error.name}: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !/^Failed to load resource/.test(message.text())) problems.push(`door: console error: ${message.text()}`);
+  });
+  page.on('response', (response) => {
+    const url = new URL(response.url());
+    if (response.status() >= 400 && !expectedErrors.has(response.status() + ' ' + url.pathname)) {
+      problems.push(`door: HTTP ${response.status()} for ${response.request().method()} ${url.pathname}`);
+    }
+  });
+  await page.goto(`${BASE}/door/${id}`);
+  await page.fill('#door-token', token.body.token);
+  await page.fill('#door-name', 'North gate');
+  await page.click('#door-form button[type=submit]');
+  await page.locator('#code-input').waitFor();
+  const scan = async (text) => {
+    await page.fill('#code-input', text);
+    await page.click('#code-form button[type=submit]');
+  };
+
+  await scan(code(orders[0]));
+  await page.locator('#verdict.good', { hasText: 'LET IN' }).waitFor();
+  await screenshot(page, 'door-let-in');
+  await scan(code(orders[0]));
+  await page.locator('#verdict.bad', { hasText: 'Already used' }).waitFor();
+  assert.match(await page.locator('#verdict').textContent(), /North gate/);
+  await screenshot(page, 'door-already-used');
+
+  const cancelled = await call('POST', `/v1/orders/${orders[1].order_id}/cancel`);
+  assert.equal(cancelled.status, 200, JSON.stringify(cancelled.body));
+  await scan(code(orders[1]));
+  await page.locator('#verdict.bad', { hasText: 'Cancelled' }).waitFor();
+
+  await context.setOffline(true);
+  await scan(code(orders[2]));
+  await page.locator('#verdict.good', { hasText: 'No network' }).waitFor();
+  await page.locator('#door-sync', { hasText: '1 check-ins waiting' }).waitFor();
+  await screenshot(page, 'door-offline');
+  await context.setOffline(false);
+  await page.locator('#door-sync', { hasText: 'Every check-in is saved' }).waitFor({ timeout: 15000 });
+  assert.equal((await call('GET', `/v1/events/${id}/stats`)).body.checkins.total, 2, 'the scan taken without network was sent');
+  await context.close();
+});

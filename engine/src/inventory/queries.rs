@@ -122,6 +122,17 @@ impl Inventory {
         page
     }
 
+    /// The ids of the cancelled orders (a door refuses their tickets, offline too).
+    pub fn cancelled_order_ids(&self) -> Vec<OrderId> {
+        let mut ids = Vec::new();
+        for buyer_shard in self.buyer_shards.iter() {
+            let shard = buyer_shard.lock();
+            ids.extend(shard.orders.values().filter(|o| o.status == super::OrderStatus::Cancelled).map(|o| o.id));
+        }
+        ids.sort_unstable_by_key(|id| id.0);
+        ids
+    }
+
     /// Orders that are not cancelled.
     pub fn confirmed_orders(&self) -> u64 {
         self.confirmed_orders.load(Ordering::Relaxed)

@@ -8,6 +8,7 @@ use super::Engine;
 use crate::checkins::{check_request, CheckIn, CheckInBook, CheckInCounts, CheckInRecord, CheckInRefusal};
 use crate::commit::{Receipt, SinkError};
 use crate::event::{Event, WalRecordRef};
+use crate::ids::OrderId;
 use crate::inventory::{Order, OrderStatus};
 use crate::limits::MAX_TICKET_CODE_BYTES;
 use crate::tickets::verify_code;
@@ -84,6 +85,12 @@ impl Engine {
         let receipt = self.log_check_in(&mut book, &record)?;
         let check_in = book.get(event.number.0, order.id, index).cloned().expect("just applied");
         Ok((CheckInOutcome::LetIn(TicketCheckIn { order, index, check_in }), receipt))
+    }
+
+    /// What a door needs to judge tickets offline: the cancelled orders, and
+    /// every ticket let in so far (order, index, check-in).
+    pub fn door_list(&self, event: &Event) -> (Vec<OrderId>, Vec<(OrderId, u16, CheckIn)>) {
+        (event.inventory.cancelled_order_ids(), self.checkins.lock().of_event(event.number.0))
     }
 
     /// Tickets let in at `event`, in all, by door and by section.

@@ -3,5 +3,13 @@
 //! rest of the gateway. Every one answers GET only.
 
 /// Each page route's path, in the router's syntax.
-pub const PAGE_ROUTES: &[&str] =
-    &["/", "/e/{event_id}", "/admin", "/assets/{name}", "/qr/{code}", "/o/{order_id}", "/pay/test/{payment_id}"];
+pub const PAGE_ROUTES: &[&str] = &[
+    "/",
+    "/e/{event_id}",
+    "/admin",
+    "/assets/{name}",
+    "/qr/{code}",
+    "/o/{order_id}",
+    "/pay/test/{payment_id}",
+    "/door/{event_id}",
+];

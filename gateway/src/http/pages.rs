@@ -1,8 +1,9 @@
 //! The pages for people: the event list (`/`), the buyer's queue, seat choice
 //! and checkout (`/e/{event_id}`), the promoter's dashboard (`/admin`), their
 //! stylesheet and scripts (`/assets/{name}`), and e-tickets' QR codes as SVG
-//! (`/qr/{code}`), and an order by its link (`/o/{order_id}#t=<order token>`:
-//! the token stays in the fragment, which browsers never send).
+//! (`/qr/{code}`), an order by its link (`/o/{order_id}#t=<order token>`:
+//! the token stays in the fragment, which browsers never send), and the
+//! door's check-in page (`/door/{event_id}`).
 //!
 //! Everything is embedded in the binary and rendered once. The pages are plain
 //! HTML whose scripts call the public v1 API from the same origin; the server
@@ -86,6 +87,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../../pages/order.js"),
     },
     Asset {
+        name: "door.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../pages/door.js"),
+    },
+    Asset {
         name: "pay.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../pages/pay.js"),
@@ -94,12 +100,13 @@ const ASSETS: &[Asset] = &[
 ];
 
 /// The HTML pages: templates with `{{lang}}` and `{{v}}` (the assets' version).
-const TEMPLATES: [&str; 5] = [
+const TEMPLATES: [&str; 6] = [
     include_str!("../../pages/index.html"),
     include_str!("../../pages/event.html"),
     include_str!("../../pages/admin.html"),
     include_str!("../../pages/order.html"),
     include_str!("../../pages/pay.html"),
+    include_str!("../../pages/door.html"),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,6 +117,8 @@ enum Page {
     Order = 3,
     /// The test provider's payment page.
     TestPay = 4,
+    /// The door's check-in page.
+    Door = 5,
 }
 
 /// The languages the pages speak.
@@ -189,6 +198,8 @@ enum Target<'a> {
     Asset(&'a str),
     Qr(&'a str),
     TestPay(StatusCode),
+    /// The door page of an event id: whether the event exists.
+    DoorPage(bool),
 }
 
 /// Answers a page route, or `None` when the path is not one (the caller then
@@ -213,6 +224,9 @@ pub fn serve(app: &App, request: &Request<Incoming>) -> Option<(&'static str, Ht
                 (PAGE_ROUTES[3], Target::Asset(name))
             } else if let Some(code) = path.strip_prefix("/qr/") {
                 (PAGE_ROUTES[4], Target::Qr(code))
+            } else if let Some(id) = path.strip_prefix("/door/") {
+                let known = is_promoter_id(id) && app.engine.event(id).is_some();
+                (PAGE_ROUTES[7], Target::DoorPage(known))
             } else if let Some(id) = path.strip_prefix("/pay/test/") {
                 // The page itself asks the API about the payment.
                 let status = if is_promoter_id(id) { StatusCode::OK } else { StatusCode::NOT_FOUND };
@@ -247,6 +261,10 @@ pub fn serve(app: &App, request: &Request<Incoming>) -> Option<(&'static str, Ht
         Target::Asset(name) => asset(request, name),
         Target::Qr(code) => qr_svg(code),
         Target::TestPay(status) => html_page(request, Page::TestPay, status),
+        Target::DoorPage(known) => {
+            let status = if known { StatusCode::OK } else { StatusCode::NOT_FOUND };
+            html_page(request, Page::Door, status)
+        }
     };
     Some((label, response))
 }

@@ -64,7 +64,7 @@ pub const ROUTES: &[(Route, &str, &[Method])] = &[
     (Route::OrderPersonalData, "/v1/orders/{order_id}/personal-data", &[Method::DELETE]),
     (Route::OrderCancelRequests, "/v1/orders/{order_id}/cancel-requests", &[Method::POST]),
     (Route::OrderLookup, "/v1/orders/lookup", &[Method::POST]),
-    (Route::EventCheckIns, "/v1/events/{event_id}/checkins", &[Method::POST]),
+    (Route::EventCheckIns, "/v1/events/{event_id}/checkins", &[Method::GET, Method::POST]),
 ];
 
 impl Route {

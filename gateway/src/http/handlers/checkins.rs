@@ -63,6 +63,34 @@ pub async fn check_in(app: &App, id: &str, request: Request<Incoming>) -> ApiRes
     }
 }
 
+/// `GET`: what a door needs to judge tickets while the network is down:
+/// the key codes are signed with, the event's number (in every code), the
+/// cancelled orders and the tickets let in so far. Orders are named by the
+/// number a code carries (its 64-bit order id, in decimal).
+pub fn door_list(app: &App, id: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
+    let event = app.event(id)?;
+    require_staff(app, request, Permission::CheckIn, Some(&event))?;
+    let (cancelled, checked_in) = app.engine.door_list(&event);
+    let checked_in: Vec<_> = checked_in
+        .iter()
+        .map(|(order, index, check_in)| {
+            json!({
+                "order": order.0.to_string(), "index": index,
+                "ticket_id": format!("t{:x}-{:x}-{index}", event.number.0, order.0),
+                "door": check_in.door, "checked_in_at": check_in.at.to_rfc3339(),
+            })
+        })
+        .collect();
+    let body = json!({
+        "event_number": event.number.0,
+        "ticket_public_key": app.engine.ticket_public_key(),
+        "cancelled_orders": cancelled.iter().map(|order| order.0.to_string()).collect::<Vec<_>>(),
+        "checked_in": checked_in,
+        "as_of": app.engine.clock().now().to_rfc3339(),
+    });
+    Ok(json_response(StatusCode::OK, &body))
+}
+
 fn refused(error: CheckInError) -> ApiError {
     let message = error.to_string();
     match &error {

@@ -105,6 +105,7 @@ async fn dispatch(app: &App, matched: Matched, request: Request<Incoming>, clien
         (Route::EventRoom, _) => events::patch_room(app, &param, request).await,
         (Route::EventStats, _) => events::event_stats(app, &param, &request),
         (Route::EventOrders, _) => events::list_orders(app, &param, &request),
+        (Route::EventCheckIns, Method::GET) => checkins::door_list(app, &param, &request),
         (Route::EventCheckIns, _) => checkins::check_in(app, &param, request).await,
         (Route::Queue, Method::POST) => {
             let key = queue::join_key(request.headers())?;
