@@ -48,10 +48,26 @@ let shot = 0;
 const buyer = {};
 const second = {};
 
+/** axe-core's source, evaluated in a page (CDP evaluation is not subject to the page's CSP). */
+const AXE = await readFile(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
+/** The rules every page state must pass: WCAG 2.0, 2.1 and 2.2, levels A and AA. */
+const WCAG_AA = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
+
+/** A screenshot of a step, which also checks the page as it stands against WCAG 2.2 AA (axe-core). */
 async function screenshot(page, name, options) {
   shot += 1;
   const file = join(SHOTS, String(shot).padStart(2, '0') + '-' + name + '.png');
   await page.screenshot(Object.assign({ path: file, fullPage: true }, options || {}));
+  await accessible(page, name);
+}
+
+/** Every WCAG 2.2 AA violation axe-core finds on the page becomes a problem of the test. */
+async function accessible(page, name) {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(AXE);
+  const violations = await page.evaluate((tags) => window.axe.run(document, { runOnly: { type: 'tag', values: tags } }).then((r) => r.violations.map((v) => ({
+    id: v.id, targets: v.nodes.slice(0, 5).map((n) => n.target.join(' ') + ': ' + (n.failureSummary || '').split('\n').slice(1, 2).join(' ')),
+  }))), WCAG_AA);
+  for (const violation of violations) problems.push(`${name}: axe ${violation.id}: ${violation.targets.join(' | ')}`);
 }
 
 /** Fails on page errors, console errors and HTTP errors nobody expected. */
@@ -893,6 +909,7 @@ test('at the door a ticket is let in then already used, a cancelled one is refus
     }
   });
   await page.goto(`${BASE}/door/${id}`);
+  await screenshot(page, 'door-sign-in');
   await page.fill('#door-token', token.body.token);
   await page.fill('#door-name', 'North gate');
   await page.click('#door-form button[type=submit]');

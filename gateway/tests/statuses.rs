@@ -292,6 +292,7 @@ fn every_documented_status_of_every_route_is_reached() {
     payment_routes(&record, &dir.path().join("payments"));
     payments_unconfigured_or_failing(&record, &dir.path().join("payments-failed"));
     payment_limits(&record, &dir.path().join("payments-limits"));
+    door_routes(&record, &dir.path().join("door"));
 
     let met = record.met.into_inner();
     let out_of_reach: BTreeSet<(String, String, u16)> =
@@ -550,6 +551,41 @@ fn operator_routes_and_pages(record: &Recorder, data: &Path) {
     record.expect(&server, call("GET", "/qr/not%20a%20code"), 404);
     record.expect(&server, call("GET", "/pay/test/pay_0123"), 200);
     record.expect(&server, call("GET", "/pay/test/not%20an%20id"), 404);
+    record.expect(&server, call("GET", "/door/show"), 200);
+    record.expect(&server, call("GET", "/door/nope"), 404);
+}
+
+/// The first ticket code of an order, as staff read it.
+fn ticket_code(record: &Recorder, server: &Server, order: &str) -> String {
+    let body = record.expect(server, call("GET", &format!("/v1/orders/{order}")).token(ADMIN), 200);
+    body["tickets"][0]["code"].as_str().expect("a ticket code").to_owned()
+}
+
+fn door_routes(record: &Recorder, data: &Path) {
+    let server = Server::start(data, &[]);
+    record.expect(&server, call("POST", "/v1/events").token(ADMIN).json(&spec("show").to_string()), 201);
+    let (_, access) = admitted(record, &server, "show");
+    let kept = buy(record, &server, &hold(record, &server, "show", &access), &access, "k1");
+    let cancelled = buy(record, &server, &hold(record, &server, "show", &access), &access, "k2");
+    let (kept, cancelled_order) = (ticket_code(record, &server, &kept), cancelled);
+    let cancelled = ticket_code(record, &server, &cancelled_order);
+    record.expect(&server, call("POST", &format!("/v1/orders/{cancelled_order}/cancel")).token(ADMIN), 200);
+    let list = "/v1/events/show/checkins";
+    record.expect(&server, call("GET", list).token(ADMIN), 200);
+    record.expect(&server, call("GET", list), 401);
+    record.expect(&server, call("GET", list).token(&access), 403);
+    record.expect(&server, call("GET", "/v1/events/nope/checkins").token(ADMIN), 404);
+    let scan = |code: &str, scan_id: &str| json!({"code": code, "door": "North", "scan_id": scan_id}).to_string();
+    record.expect(&server, call("POST", list).token(ADMIN).json(&scan(&kept, "s1")), 201);
+    record.expect(&server, call("POST", list).token(ADMIN).json(&scan(&kept, "s2")), 409);
+    record.expect(&server, call("POST", list).token(ADMIN).json(&scan(&cancelled, "s3")), 410);
+    record.expect(&server, call("POST", list).token(ADMIN).json(&scan("not a code", "s4")), 422);
+    record.expect(&server, call("POST", list).token(ADMIN).json(r#"{"code":"x"}"#), 400);
+    record.expect(&server, call("POST", list).json(&scan(&kept, "s5")), 401);
+    record.expect(&server, call("POST", list).token(&access).json(&scan(&kept, "s6")), 403);
+    record.expect(&server, call("POST", "/v1/events/nope/checkins").token(ADMIN).json(&scan(&kept, "s7")), 404);
+    record.expect(&server, call("POST", list).token(ADMIN).typed(&scan(&kept, "s8"), "text/plain"), 415);
+    record.expect_too_large(&server, "POST", list, ADMIN);
 }
 
 /// Waits for a fresh minute if this one is nearly over: the budgets are
@@ -617,6 +653,7 @@ fn a_failed_log(record: &Recorder, data: &Path) {
     let held = hold(record, &server, "show", &access);
     let bought = hold(record, &server, "show", &access);
     let order = buy(record, &server, &bought, &access, "k1");
+    let code = ticket_code(record, &server, &order);
     let to_buy = hold(record, &server, "show", &access);
     let viewer = r#"{"role":"viewer","events":["show"],"label":"box office"}"#;
     record.expect(&server, call("POST", "/v1/tokens").token(ADMIN).json(viewer), 201);
@@ -633,6 +670,9 @@ fn a_failed_log(record: &Recorder, data: &Path) {
         call("DELETE", &format!("/v1/holds/{held}")).token(&access),
         call("POST", &format!("/v1/holds/{to_buy}/purchase")).token(&access).json(body).header("Idempotency-Key", "k2"),
         call("POST", &format!("/v1/orders/{order}/cancel")).token(ADMIN),
+        call("POST", "/v1/events/show/checkins")
+            .token(ADMIN)
+            .json(&json!({"code": code, "door": "North", "scan_id": "s1"}).to_string()),
         call("POST", "/v1/tokens").token(ADMIN).json(viewer),
         call("DELETE", "/v1/tokens/t1").token(ADMIN),
         call("GET", "/readyz"),
