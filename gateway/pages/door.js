@@ -14,6 +14,8 @@ const door = {
   key: null,
   syncing: false,
   lastCamera: { code: '', at: 0 },
+  /** Code → the scan id used for it lately, and when. */
+  recentScans: new Map(),
 };
 
 /** How long a check-in waits for the server before it is judged here. */
@@ -139,10 +141,24 @@ async function check(raw) {
   if (!ticket) return show(false, t('door.no'), '', t('door.why.not_a_code'));
   const offline = await judgeOffline(state, ticket);
   if (offline.bad) return show(false, t('door.no'), '', offline.why);
-  const item = { code, door: state.door, scan_id: randomHex(16), at: new Date().toISOString() };
+  const item = { code, door: state.door, scan_id: scanIdFor(code), at: new Date().toISOString() };
   const answer = await send(state, item);
-  if (answer === null) return letInOffline(state, ticket, item, offline.offline);
-  judgeAnswer(state, ticket, answer);
+  // Read again after the wait: another scan or the sync may have saved meanwhile.
+  if (answer === null) return letInOffline(saved(), ticket, item, offline.offline);
+  judgeAnswer(saved(), ticket, answer);
+}
+
+/**
+ * The scan id for a code: the same for a minute, so a steward who scans again
+ * after an answer that never came is answered as the first scan was.
+ */
+function scanIdFor(code) {
+  const now = Date.now();
+  const recent = door.recentScans.get(code);
+  if (recent && now - recent.at < 60000) return recent.id;
+  const id = randomHex(16);
+  door.recentScans.set(code, { id, at: now });
+  return id;
 }
 
 /** The server's answer to a scan, shown. */
@@ -186,10 +202,17 @@ async function sync() {
       if (!item) break;
       const answer = await send(state, item);
       if (answer === null) break;
+      if (answer.status === 401 || answer.status === 403) {
+        // Kept: sent again once a steward signs in with a token that may.
+        signIn(apiError(answer).message);
+        break;
+      }
+      const settled = answer.status === 201 || answer.status === 409 || answer.status === 410 || answer.status === 422;
+      if (!settled) break;
       const fresh = saved();
       fresh.queue = fresh.queue.filter((queued) => queued.scan_id !== item.scan_id);
       const error = (answer.body && answer.body.error) || {};
-      if (answer.status === 409 || answer.status === 410 || answer.status === 422) {
+      if (answer.status !== 201) {
         fresh.conflicts.push({ code: item.code, here_at: item.at, seat: seatText(error.ticket), there: error.door || '', there_at: error.checked_in_at || '', why: error.code });
       }
       save(fresh);

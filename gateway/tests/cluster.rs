@@ -670,8 +670,15 @@ fn a_new_machine_joins_from_the_clusters_snapshot_once_the_stream_is_trimmed_and
     assert!(wait_primary(&primary, Duration::from_secs(60)).is_some());
     assert_eq!(create(&primary, "trimmed").0, 201);
     let first_buyer = join(&primary, "trimmed");
-    for _ in 0..150 {
-        join(&primary, "trimmed");
+    // Two snapshots shared (one every 100 records; the primary shares its
+    // newest every 2 s) before the stream is trimmed.
+    for round in 0..2 {
+        for _ in 0..130 {
+            join(&primary, "trimmed");
+        }
+        if round == 0 {
+            std::thread::sleep(Duration::from_secs(5));
+        }
     }
     let trimmed = eventually(Duration::from_secs(30), || stream_start(&nats).1 > 1);
     assert!(trimmed, "the stream is trimmed behind the snapshot the primary shared: {:?}", stream_start(&nats));

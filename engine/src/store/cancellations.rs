@@ -34,7 +34,13 @@ impl Engine {
         requester: Requester,
     ) -> Result<(Order, Receipt), CheckoutError> {
         let book = self.payments.lock();
-        let (order, cancelled) = event.inventory.cancel_order(order_id, requester)?;
+        // Under the check-ins' lock: a scan judging this order sees it
+        // cancelled or not, never half-way (lock order: payments, check-ins,
+        // the event's inventory).
+        let (order, cancelled) = {
+            let _check_ins = self.checkins.lock();
+            event.inventory.cancel_order(order_id, requester)?
+        };
         let Some(payment) = refundable_payment(&book, event, &order) else {
             let emailed = self.queue_cancelled_email(&book, event, order.id, &order.payment_ref)?;
             return Ok((order, cancelled.max(emailed)));

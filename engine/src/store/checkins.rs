@@ -56,12 +56,15 @@ impl Engine {
     ) -> Result<(CheckInOutcome, Receipt), CheckInError> {
         check_request(door, scan_id)?;
         let (order, index) = self.ticket_of(event, code)?;
+        // The order is read again under the book's lock, which cancellations
+        // take too: a ticket is never let in after its order was cancelled.
+        let mut book = self.checkins.lock();
+        let order = event.inventory.order(order.id).unwrap_or(order);
         if order.status == OrderStatus::Cancelled {
             let at = order.cancelled_at.unwrap_or(order.created_at);
             let receipt = order.cancel_receipt;
             return Ok((CheckInOutcome::Cancelled { order, index, at }, receipt));
         }
-        let mut book = self.checkins.lock();
         if let Some(first) = book.get(event.number.0, order.id, index).cloned() {
             let receipt = first.receipt;
             let ticket = TicketCheckIn { order, index, check_in: first };

@@ -313,6 +313,16 @@ impl Engine {
     }
 }
 
+/// The record replay starts after when recovery loads snapshot file `name`:
+/// the log must hold every record after it (a snapshot covers some parts
+/// further, up to the sequence it is named by, but not all).
+pub fn snapshot_replay_start(storage: &dyn Storage, name: &str) -> Result<u64, RecoveryError> {
+    let broken = |why: String| RecoveryError::Snapshot { file: storage.describe(name), why };
+    let (_, version, payload) = read_snapshot_versioned(storage, name).map_err(|e| broken(e.to_string()))?;
+    let (snapshot, _, _) = decode_snapshot(version, &payload).map_err(|e| broken(e.to_string()))?;
+    Ok(snapshot.events_covered)
+}
+
 /// The id of the event a logged spec describes.
 fn event_id(spec_json: &str) -> Result<String, String> {
     #[derive(serde::Deserialize)]

@@ -15,14 +15,9 @@ pub use super::segment::{segments, SegmentFile};
 use super::storage::Storage;
 
 /// The sequence just before the oldest record still in the log (older
-/// segments are removed once a snapshot covers them): where a full scan
-/// starts. With no segment at all, the newest snapshot's cut (a node that
-/// joined a cluster from its snapshot): the log continues from there.
+/// segments are removed once a snapshot covers them): where a full scan starts.
 pub fn before_first_record(storage: &dyn Storage) -> io::Result<u64> {
-    match segments(storage)?.first() {
-        Some(oldest) => Ok(oldest.first_sequence.saturating_sub(1)),
-        None => Ok(super::snapshot::snapshots(storage)?.first().map_or(0, |(sequence, _)| *sequence)),
-    }
+    Ok(segments(storage)?.first().map_or(0, |s| s.first_sequence.saturating_sub(1)))
 }
 
 /// A torn write cut off the end of the log.
@@ -90,8 +85,9 @@ impl<'a> DiskRecords<'a> {
     /// Hands `visit` every record the segments on disk hold: from the
     /// oldest segment kept (those a snapshot covers are pruned) on.
     pub fn read_kept(&mut self, visit: &mut RecordVisitor<'_>) -> Result<(), ScanError> {
-        let after = before_first_record(self.storage)
-            .map_err(|source| ScanError::Io { file: self.storage.describe(""), source })?;
+        let oldest =
+            segments(self.storage).map_err(|source| ScanError::Io { file: self.storage.describe(""), source })?;
+        let after = oldest.first().map_or(0, |segment| segment.first_sequence.saturating_sub(1));
         self.read_after(after, visit)
     }
 

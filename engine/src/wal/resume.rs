@@ -20,9 +20,7 @@ pub enum ResumeError {
 impl Wal {
     /// Opens the log in `storage` after its last valid record (a torn last
     /// write cut off, as recovery does), checking every record on the way;
-    /// the log then numbers new records from there. A directory with a
-    /// snapshot and no segment yet (a node that joined a cluster from its
-    /// snapshot) numbers them from the snapshot's cut.
+    /// the log then numbers new records from there.
     pub fn resume(storage: Arc<dyn Storage>, options: WalOptions) -> Result<Wal, ResumeError> {
         let mut disk = DiskRecords::new(&*storage);
         disk.read_kept(&mut |_, _| Ok(()))?;
@@ -47,24 +45,4 @@ pub(crate) fn cut_torn_tail(storage: &dyn Storage, torn: &TornTail) -> Result<()
     file.write_at(torn.offset, &vec![0; torn.bytes as usize])?;
     file.sync_data()?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::commit::Receipt;
-    use crate::wal::snapshot::write_snapshot;
-    use crate::wal::storage::MemoryStorage;
-
-    #[test]
-    fn a_log_of_a_snapshot_alone_numbers_its_records_after_the_snapshot() {
-        let storage = MemoryStorage::new();
-        write_snapshot(&storage, 40, b"the state to record 40").unwrap();
-        let wal = Wal::resume(Arc::new(storage.clone()), WalOptions::default()).unwrap();
-        assert_eq!(wal.submit(b"next".to_vec()).unwrap(), Receipt(41));
-        wal.wait_durable(Receipt(41)).unwrap();
-        wal.close();
-        let again = Wal::resume(Arc::new(storage), WalOptions::default()).unwrap();
-        assert_eq!(again.last_assigned_sequence(), 41, "the segment it wrote starts at 41");
-    }
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use guichet_engine::clock::Clock;
 use guichet_engine::store::recovery::SIGNING_KEY_FILES;
 use guichet_engine::store::{Engine, EngineOptions, Follower};
-use guichet_engine::wal::snapshot::snapshots;
+use guichet_engine::wal::reader::before_first_record;
 use guichet_engine::wal::storage::{DiskStorage, Storage};
 use guichet_engine::wal::{DiskRecords, Wal, WalOptions};
 
@@ -49,8 +49,8 @@ pub struct CopyPlace<'a> {
 /// What this node's log holds, read before it is opened for appending.
 #[derive(Default)]
 struct LocalLog {
-    /// The sequence the newest snapshot covers (0: none).
-    snapshot: u64,
+    /// The record the log starts after (its oldest segment's first, less one).
+    log_start: u64,
     /// The last record and its payload.
     last: Option<(u64, Vec<u8>)>,
     /// The payload of record `at` (the stream's last), if the log has it.
@@ -69,8 +69,9 @@ impl LogCopy {
         let stream_end = stream.end().await?;
         let mut local = read_local(data_dir, stream_end.last_record).await?;
         let (_, first_record) = stream.start().await?;
-        let position = local.last.as_ref().map_or(local.snapshot, |(last, _)| *last).max(local.snapshot);
-        if first_record > 1 && position < first_record {
+        // The last record this node holds (or the one its log starts after).
+        let position = local.last.as_ref().map_or(local.log_start, |(last, _)| *last);
+        if first_record > 1 && position + 1 < first_record {
             join_from_snapshot(place, position, first_record).await?;
             local = LocalLog::default();
         }
@@ -230,9 +231,8 @@ async fn read_local(data_dir: &Path, at: u64) -> Result<LocalLog, ClusterError> 
     let dir = data_dir.to_path_buf();
     tokio::task::spawn_blocking(move || {
         let storage = DiskStorage::open(&dir).map_err(|e| ClusterError::DataDir(e.to_string()))?;
-        let mut local = LocalLog::default();
-        let newest = snapshots(&storage).map_err(|e| ClusterError::DataDir(e.to_string()))?.into_iter().next();
-        local.snapshot = newest.map_or(0, |(sequence, _)| sequence);
+        let log_start = before_first_record(&storage).map_err(|e| ClusterError::DataDir(e.to_string()))?;
+        let mut local = LocalLog { log_start, ..LocalLog::default() };
         let (mut last, mut last_payload) = (0, Vec::new());
         DiskRecords::new(&storage)
             .read_kept(&mut |sequence, payload| {
@@ -280,9 +280,10 @@ async fn join_from_snapshot(place: &CopyPlace<'_>, position: u64, first_record: 
     }
     let joined = place.snapshots.download_newest(place.data_dir).await?;
     match joined {
-        Some(covered) if covered + 1 >= first_record => Ok(()),
-        Some(covered) => Err(ClusterError::Stream(format!(
-            "the cluster's newest snapshot covers the log to record {covered}, but the stream starts at record {first_record}"
+        Some(snapshot) if snapshot.replay_start + 1 >= first_record => Ok(()),
+        Some(snapshot) => Err(ClusterError::Stream(format!(
+            "the cluster's newest snapshot needs the log after record {}, but the stream starts at record {first_record}",
+            snapshot.replay_start
         ))),
         None => Err(ClusterError::Stream(format!(
             "the stream starts at record {first_record} and the cluster keeps no snapshot to join from"

@@ -77,7 +77,12 @@ fn read_local(
     // from the cluster's snapshot) holds it in its snapshot, which covers
     // only replicated records.
     let log_starts_after = before_first_record(&storage).map_err(|e| ClusterError::DataDir(e.to_string()))?;
-    let in_snapshot = stream_last > 0 && log_starts_after >= stream_last;
+    if stream_last > 0 && log_starts_after > stream_last {
+        return Err(ClusterError::Diverged(format!(
+            "this node's log starts after record {log_starts_after}, past the stream's end at record {stream_last}"
+        )));
+    }
+    let in_snapshot = stream_last > 0 && log_starts_after == stream_last;
     let after = if in_snapshot { log_starts_after } else { stream_last.saturating_sub(1) };
     let mut local_last = after;
     let mut checked = last_in_stream.is_none() || in_snapshot;

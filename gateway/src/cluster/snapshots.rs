@@ -1,7 +1,8 @@
 //! Snapshots in the cluster. The primary puts each snapshot its engine
 //! writes into a JetStream object store, named by the log sequence it
-//! covers, keeps the newest [`SNAPSHOTS_KEPT`], and trims the stream behind
-//! the oldest of those: the stream stays as long as a sale's last stretch,
+//! covers (and the record its replay starts after), keeps the newest
+//! [`SNAPSHOTS_KEPT`], and trims the stream behind the older one's replay
+//! start: the stream stays as long as a sale's last stretch,
 //! not its whole history. A node whose log the stream no longer continues
 //! (a new machine, or a standby left behind the trim) joins from the
 //! newest snapshot and the stream's tail.
@@ -13,8 +14,11 @@ use async_nats::jetstream::object_store::{self, ObjectStore};
 use async_nats::jetstream::stream::StorageType;
 use async_nats::jetstream::Context;
 use futures_util::StreamExt;
+use guichet_engine::store::recovery::snapshot_replay_start;
+use guichet_engine::wal::segment_name;
 use guichet_engine::wal::snapshot::{read_snapshot, snapshot_name, snapshots};
 use guichet_engine::wal::storage::{DiskStorage, Storage};
+use guichet_engine::wal::WalOptions;
 use tokio::io::AsyncReadExt;
 
 use super::stream::{ClusterError, LogStream};
@@ -36,13 +40,24 @@ pub struct SharedSnapshots {
     store: ObjectStore,
 }
 
-/// An object's name for the snapshot covering the log to `sequence`.
-fn object_name(sequence: u64) -> String {
-    format!("snapshot-{sequence:020}")
+/// A snapshot the cluster keeps: the sequence it covers (its file's name)
+/// and the record replay starts after (the log must hold every record
+/// after it: some parts are covered further than others).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SharedSnapshot {
+    pub covered: u64,
+    pub replay_start: u64,
 }
 
-fn sequence_of(name: &str) -> Option<u64> {
-    name.strip_prefix("snapshot-")?.parse().ok()
+impl SharedSnapshot {
+    fn object_name(self) -> String {
+        format!("snapshot-{:020}-after-{:020}", self.covered, self.replay_start)
+    }
+
+    fn parse(name: &str) -> Option<SharedSnapshot> {
+        let (covered, replay_start) = name.strip_prefix("snapshot-")?.split_once("-after-")?;
+        Some(SharedSnapshot { covered: covered.parse().ok()?, replay_start: replay_start.parse().ok()? })
+    }
 }
 
 fn stream_error(what: &str) -> impl Fn(String) -> ClusterError + '_ {
@@ -65,14 +80,14 @@ impl SharedSnapshots {
         Ok(SharedSnapshots { store })
     }
 
-    /// The log sequences of the snapshots the cluster keeps, newest first.
-    pub async fn kept(&self) -> Result<Vec<u64>, ClusterError> {
+    /// The snapshots the cluster keeps, newest first.
+    pub async fn kept(&self) -> Result<Vec<SharedSnapshot>, ClusterError> {
         let listing = async {
             let mut list = self.store.list().await.map_err(|e| e.to_string())?;
             let mut found = Vec::new();
             while let Some(info) = list.next().await {
                 let info = info.map_err(|e| e.to_string())?;
-                found.extend(sequence_of(&info.name));
+                found.extend(SharedSnapshot::parse(&info.name));
             }
             Ok::<_, String>(found)
         };
@@ -80,61 +95,69 @@ impl SharedSnapshots {
             .await
             .map_err(|_| stream_error("listing")(format!("no answer within {LIST_PATIENCE:?}")))?
             .map_err(stream_error("listing"))?;
-        found.sort_unstable_by(|a, b| b.cmp(a));
+        found.sort_unstable_by_key(|s| std::cmp::Reverse(s.covered));
         Ok(found)
     }
 
     /// Writes the cluster's newest snapshot into `data_dir` (checked whole
-    /// before it is kept); answers the sequence it covers (`None`: none).
-    pub async fn download_newest(&self, data_dir: &Path) -> Result<Option<u64>, ClusterError> {
-        let Some(&sequence) = self.kept().await?.first() else { return Ok(None) };
-        let mut object =
-            self.store.get(object_name(sequence)).await.map_err(|e| stream_error("reading")(e.to_string()))?;
+    /// before it is kept), and an empty log that starts after its replay
+    /// start; answers it (`None`: the cluster keeps none).
+    pub async fn download_newest(&self, data_dir: &Path) -> Result<Option<SharedSnapshot>, ClusterError> {
+        let Some(&newest) = self.kept().await?.first() else { return Ok(None) };
+        let name = newest.object_name();
+        let mut object = self.store.get(&name).await.map_err(|e| stream_error("reading")(e.to_string()))?;
         let mut bytes = Vec::new();
-        (&mut object)
-            .take(MAX_SNAPSHOT_BYTES)
-            .read_to_end(&mut bytes)
-            .await
-            .map_err(|e| stream_error("reading")(e.to_string()))?;
+        let read = (&mut object).take(MAX_SNAPSHOT_BYTES).read_to_end(&mut bytes).await;
+        read.map_err(|e| stream_error("reading")(e.to_string()))?;
         let dir = data_dir.to_path_buf();
-        tokio::task::spawn_blocking(move || keep_snapshot(&dir, sequence, &bytes))
+        tokio::task::spawn_blocking(move || keep_snapshot(&dir, newest, &bytes))
             .await
             .map_err(|e| ClusterError::DataDir(e.to_string()))??;
-        tracing::warn!(sequence, "cluster: this node joins from the cluster's newest snapshot");
-        Ok(Some(sequence))
+        tracing::warn!(covered = newest.covered, "cluster: this node joins from the cluster's newest snapshot");
+        Ok(Some(newest))
     }
 
-    async fn upload(&self, sequence: u64, bytes: Vec<u8>) -> Result<(), ClusterError> {
+    async fn upload(&self, snapshot: SharedSnapshot, bytes: Vec<u8>) -> Result<(), ClusterError> {
         let mut reader = bytes.as_slice();
         self.store
-            .put(object_name(sequence).as_str(), &mut reader)
+            .put(snapshot.object_name().as_str(), &mut reader)
             .await
             .map_err(|e| stream_error("putting a snapshot")(e.to_string()))?;
         Ok(())
     }
 
-    async fn forget(&self, sequence: u64) -> Result<(), ClusterError> {
-        self.store.delete(object_name(sequence)).await.map_err(|e| stream_error("deleting")(e.to_string()))
+    async fn forget(&self, snapshot: SharedSnapshot) -> Result<(), ClusterError> {
+        self.store.delete(snapshot.object_name()).await.map_err(|e| stream_error("deleting")(e.to_string()))
     }
 }
 
 /// Writes a snapshot taken from the cluster as this node's, once it reads
-/// back whole (its CRC-32C and the sequence it names).
-fn keep_snapshot(dir: &Path, sequence: u64, bytes: &[u8]) -> Result<(), ClusterError> {
-    let failed = |why: String| ClusterError::DataDir(format!("the cluster's snapshot {sequence}: {why}"));
+/// back whole (its CRC-32C, the sequence it names, the record its replay
+/// starts after), then an empty log segment that starts after that record,
+/// so the copy numbers what it copies from there.
+fn keep_snapshot(dir: &Path, snapshot: SharedSnapshot, bytes: &[u8]) -> Result<(), ClusterError> {
+    let failed = |why: String| ClusterError::DataDir(format!("the cluster's snapshot {}: {why}", snapshot.covered));
     let storage = DiskStorage::open(dir).map_err(|e| failed(e.to_string()))?;
-    let name = snapshot_name(sequence);
+    let name = snapshot_name(snapshot.covered);
     storage.write_atomically(&name, bytes).map_err(|e| failed(e.to_string()))?;
-    match read_snapshot(&storage, &name) {
-        Ok((covered, _)) if covered == sequence => Ok(()),
+    let checked = match read_snapshot(&storage, &name) {
+        Ok((covered, _)) if covered != snapshot.covered => Err(format!("it covers the log to {covered}")),
+        Ok(_) => snapshot_replay_start(&storage, &name).map_err(|e| e.to_string()),
+        Err(error) => Err(error.to_string()),
+    };
+    match checked {
+        Ok(replay_start) if replay_start == snapshot.replay_start => {}
         outcome => {
             let _ = storage.remove(&name);
-            Err(failed(match outcome {
-                Ok((covered, _)) => format!("it covers the log to {covered}, not {sequence}"),
-                Err(error) => error.to_string(),
-            }))
+            return Err(failed(match outcome {
+                Ok(replay_start) => format!("its replay starts after record {replay_start}, not as its name says"),
+                Err(why) => why,
+            }));
         }
     }
+    let segment = segment_name(snapshot.replay_start + 1);
+    storage.open_for_writing(&segment, WalOptions::default().segment_bytes).map_err(|e| failed(e.to_string()))?;
+    Ok(())
 }
 
 /// The primary's part, until the process ends: shares each snapshot its
@@ -153,6 +176,8 @@ pub async fn share_snapshots(snapshots: SharedSnapshots, stream: LogStream, data
 }
 
 /// One round of [`share_snapshots`]; answers the newest snapshot shared.
+/// The stream is trimmed only once two are kept, behind the older one's
+/// replay start: a snapshot that cannot be read leaves another to join from.
 async fn share_newest(
     snapshots: &SharedSnapshots,
     stream: &LogStream,
@@ -163,36 +188,35 @@ async fn share_newest(
     let newest = tokio::task::spawn_blocking(move || newest_local(&dir))
         .await
         .map_err(|e| ClusterError::DataDir(e.to_string()))??;
-    let Some((sequence, bytes)) = newest.filter(|(sequence, _)| *sequence > shared) else { return Ok(shared) };
+    let Some((snapshot, bytes)) = newest.filter(|(snapshot, _)| snapshot.covered > shared) else { return Ok(shared) };
     let kept = snapshots.kept().await?;
-    if !kept.contains(&sequence) {
-        snapshots.upload(sequence, bytes).await?;
-        tracing::info!(sequence, "cluster: snapshot shared");
+    if !kept.contains(&snapshot) {
+        snapshots.upload(snapshot, bytes).await?;
+        tracing::info!(covered = snapshot.covered, "cluster: snapshot shared");
     }
     let kept = snapshots.kept().await?;
     for old in kept.iter().skip(SNAPSHOTS_KEPT) {
         snapshots.forget(*old).await?;
     }
-    if let Some(oldest_kept) = kept[..kept.len().min(SNAPSHOTS_KEPT)].last() {
-        let trimmed = stream.trim_before_record(oldest_kept + 1).await?;
+    if kept.len() >= SNAPSHOTS_KEPT {
+        let oldest_kept = kept[SNAPSHOTS_KEPT - 1];
+        let trimmed = stream.trim_before_record(oldest_kept.replay_start + 1).await?;
         if trimmed > 0 {
-            tracing::info!(
-                messages = trimmed,
-                behind_record = oldest_kept,
-                "cluster: the stream trimmed behind a snapshot"
-            );
+            tracing::info!(messages = trimmed, behind_record = oldest_kept.replay_start, "cluster: the stream trimmed");
         }
     }
-    Ok(sequence)
+    Ok(snapshot.covered)
 }
 
-/// This node's newest snapshot file: the sequence it covers and its bytes
-/// (`None`: none yet). A newer snapshot may remove it meanwhile: the next
-/// round takes that one.
-fn newest_local(dir: &Path) -> Result<Option<(u64, Vec<u8>)>, ClusterError> {
-    let failed = |e: std::io::Error| ClusterError::DataDir(format!("{}: {e}", dir.display()));
-    let storage = DiskStorage::open(dir).map_err(failed)?;
-    let Some((sequence, name)) = snapshots(&storage).map_err(failed)?.into_iter().next() else { return Ok(None) };
-    let bytes = storage.read(&name).map_err(failed)?;
-    Ok(Some((sequence, bytes)))
+/// This node's newest snapshot file and its bytes (`None`: none yet). A
+/// newer snapshot may remove it meanwhile: the next round takes that one.
+fn newest_local(dir: &Path) -> Result<Option<(SharedSnapshot, Vec<u8>)>, ClusterError> {
+    let failed = |why: String| ClusterError::DataDir(format!("{}: {why}", dir.display()));
+    let storage = DiskStorage::open(dir).map_err(|e| failed(e.to_string()))?;
+    let Some((covered, name)) = snapshots(&storage).map_err(|e| failed(e.to_string()))?.into_iter().next() else {
+        return Ok(None);
+    };
+    let bytes = storage.read(&name).map_err(|e| failed(e.to_string()))?;
+    let replay_start = snapshot_replay_start(&storage, &name).map_err(|e| failed(e.to_string()))?;
+    Ok(Some((SharedSnapshot { covered, replay_start }, bytes)))
 }

@@ -51,9 +51,6 @@ pub enum AppendError {
     Refused(String),
 }
 
-/// An append sent: its answer, the sequence of the message it made.
-pub type Landing = std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, AppendError>> + Send>>;
-
 /// Where the stream ends: its last message and the last record in it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StreamEnd {
@@ -232,17 +229,6 @@ impl LogStream {
     /// Appends `frames` (records `records`) after stream message
     /// `expected_last`; answers the new message's sequence.
     pub async fn append(&self, records: MessageRecords, frames: Bytes, expected_last: u64) -> Result<u64, AppendError> {
-        self.send(records, frames, expected_last).await?.await
-    }
-
-    /// Sends an append without waiting for the stream's answer: the future
-    /// it gives answers the new message's sequence.
-    pub async fn send(
-        &self,
-        records: MessageRecords,
-        frames: Bytes,
-        expected_last: u64,
-    ) -> Result<Landing, AppendError> {
         let message = PublishMessage::build()
             .payload(frames)
             .message_id(self.message_id(records))
@@ -251,7 +237,8 @@ impl LogStream {
             .header(NODE_HEADER, self.node_id.as_str())
             .header(FORMAT_HEADER, FORMAT_VERSION);
         let sent = self.jetstream.send_publish(STREAM_SUBJECT, message).await.map_err(classify)?;
-        Ok(Box::pin(async move { sent.await.map(|ack| ack.sequence).map_err(classify) }))
+        let ack = sent.await.map_err(classify)?;
+        Ok(ack.sequence)
     }
 }
 
