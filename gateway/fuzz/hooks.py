@@ -61,7 +61,12 @@ class Tokens:
 #   `starts_at`, at most 250,000 seats...).
 # - placeHold, 422: the names must be the event's (`unknown_section`...),
 #   `quantity` at most the event's `per_buyer_limit`, no seat named twice,
-#   named seats in reserved sections, and the buyer's limit over all holds.
+#   named seats in reserved sections, and the buyer's limit over all holds;
+#   an `Idempotency-Key` the fuzzer sends again with another body is
+#   `idempotency_key_reused`, and a buyer's 64 keyed holds are the most
+#   (`too_many_hold_keys`): what came before decides, not the schema.
+# - checkIn, 422: a ticket code is signed by the server (`invalid_ticket`
+#   for any other string), and an event's check-ins name at most 64 doors.
 # - purchaseHold, 422 `idempotency_key_reused`: the fuzzer reuses values it
 #   saw (the setup's keys, its own), and a key already used by this buyer
 #   for another hold or `payment_ref` is refused; `too_many_orders`: the
@@ -86,12 +91,15 @@ BY_DESIGN_REFUSALS = {
         "not_reserved_seating",
         "duplicate_seat",
         "over_buyer_limit",
+        "idempotency_key_reused",
+        "too_many_hold_keys",
     },
     ("purchaseHold", 422): {"idempotency_key_reused", "too_many_orders"},
     ("paymentWebhook", 400): {"invalid_signature"},
     ("requestCancellation", 409): {"order_cancelled", "no_buyer_email", "cancel_requests_exhausted"},
     ("requestCancellation", 429): {"cancel_request_too_soon", "rate_limited"},
     ("lookupOrder", 429): {"lookup_rate_limited"},
+    ("checkIn", 422): {"invalid_ticket", "too_many_doors"},
 }
 
 
