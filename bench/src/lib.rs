@@ -41,7 +41,7 @@ pub fn seat_pair_requests(inventory: &Inventory, sections: &[&str]) -> Vec<HoldR
         let section = layout.section_index(section_id).unwrap_or_else(|| panic!("no section {section_id}"));
         assert!(matches!(layout.section(section).kind, SectionKind::Reserved { .. }), "{section_id} is not reserved");
         for row in layout.section_shards(section) {
-            let ShardKind::Row { id, first_seat, seats } = &layout.shard(row).kind else { unreachable!() };
+            let ShardKind::Row { id, first_seat, seats, .. } = &layout.shard(row).kind else { unreachable!() };
             for pair in 0..u32::from(*seats) / 2 {
                 let number = first_seat + 2 * pair;
                 let seat = |number| SeatRequest { section: section_id.into(), row: id.to_string(), number };

@@ -54,11 +54,28 @@ pub struct ShardLayout {
 
 #[derive(Clone, Debug)]
 pub enum ShardKind {
-    Row { id: Box<str>, first_seat: u32, seats: u16 },
-    GaSlice { capacity: u32 },
+    /// `flagged`: the offsets, ascending, of seats flagged accessible or
+    /// companion, which best available keeps for buyers who ask for them.
+    Row {
+        id: Box<str>,
+        first_seat: u32,
+        seats: u16,
+        flagged: Box<[u16]>,
+    },
+    GaSlice {
+        capacity: u32,
+    },
 }
 
 impl ShardLayout {
+    /// Whether the seat at `offset` is flagged accessible or companion.
+    pub fn is_flagged(&self, offset: u16) -> bool {
+        match &self.kind {
+            ShardKind::Row { flagged, .. } => !flagged.is_empty() && flagged.binary_search(&offset).is_ok(),
+            ShardKind::GaSlice { .. } => false,
+        }
+    }
+
     pub fn capacity(&self) -> u32 {
         match &self.kind {
             ShardKind::Row { seats, .. } => u32::from(*seats),
@@ -96,13 +113,22 @@ impl VenueLayout {
                     let shard = ShardIndex(self.shards.len() as u32);
                     row_by_id.insert(row.id.as_str().into(), shard);
                     let row_tier = row.tier.as_deref().map_or(tier, |t| self.tier_by_id[t]);
+                    let first_seat = row.first.unwrap_or(1);
+                    let mut flagged: Vec<u16> = row
+                        .flagged_numbers()
+                        .map(|number| {
+                            u16::try_from(number - first_seat).expect("validated: a flag names a seat of its row")
+                        })
+                        .collect();
+                    flagged.sort_unstable();
                     self.shards.push(ShardLayout {
                         section: index,
                         tier: row_tier,
                         kind: ShardKind::Row {
                             id: row.id.as_str().into(),
-                            first_seat: row.first.unwrap_or(1),
+                            first_seat,
                             seats: u16::try_from(row.seats).expect("validated: seats per row fit u16"),
+                            flagged: flagged.into(),
                         },
                     });
                 }

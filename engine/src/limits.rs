@@ -217,3 +217,13 @@ pub const MAX_SPARE_CPU_JOBS: usize = 64;
 /// `renderer_busy`: during a spike the sale takes every core, and the PDF
 /// can come later.
 pub const DOWNLOAD_RENDER_WAIT_S: u64 = 10;
+
+/// A drawn hall's width and height, in the spec's units.
+pub const MIN_HALL_SIZE: u32 = 10;
+pub const MAX_HALL_SIZE: u32 = 100_000;
+/// Points of one polygon (a section's or the stage's shape).
+pub const MAX_SHAPE_POINTS: usize = 64;
+/// A row layout's seat and row spacing, in units.
+pub const MAX_SPACING: u32 = 1_000;
+/// A curved row layout's radius, in units.
+pub const MAX_CURVE_RADIUS: u32 = 1_000_000;

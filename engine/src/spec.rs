@@ -7,6 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::hall::{check_hall, check_seating, check_shape, HallSpec, Point, SeatingSpec};
 use crate::ids::is_valid_public_id;
 use crate::limits::*;
 use crate::time::UnixTimeMs;
@@ -36,6 +37,10 @@ pub struct EventSpec {
     /// those come from the server's configuration.
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::json_fields::present")]
     pub payment: Option<PaymentSpec>,
+    /// The venue drawn (see [`crate::hall`]); absent, the map is laid out
+    /// plainly from the sections.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::json_fields::present")]
+    pub hall: Option<HallSpec>,
 }
 
 /// The `payment` section: which provider confirms this event's payments.
@@ -110,6 +115,13 @@ pub struct SectionSpec {
         deserialize_with = "crate::json_fields::present_integer"
     )]
     pub capacity: Option<u32>,
+    /// Its outline in the drawn hall: a general-admission section is drawn
+    /// as this; a reserved one's outline follows its seats when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::json_fields::present")]
+    pub shape: Option<Vec<Point>>,
+    /// Where a reserved section's rows stand in the drawn hall.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::json_fields::present")]
+    pub seating: Option<SeatingSpec>,
 }
 
 /// A row, listed front (closest to the stage) to back.
@@ -129,6 +141,20 @@ pub struct RowSpec {
     /// Overrides the section's tier for this row.
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::json_fields::present")]
     pub tier: Option<String>,
+    /// Seat numbers with room for a wheelchair; best available hands them
+    /// (and `companion` seats) out only when asked for accessible seats.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::json_fields::present")]
+    pub accessible: Option<Vec<u32>>,
+    /// Seat numbers kept beside accessible ones for a companion.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::json_fields::present")]
+    pub companion: Option<Vec<u32>>,
+}
+
+impl RowSpec {
+    /// The row's seat numbers flagged accessible or companion.
+    pub fn flagged_numbers(&self) -> impl Iterator<Item = u32> + '_ {
+        self.accessible.iter().chain(&self.companion).flatten().copied()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,6 +216,7 @@ impl EventSpec {
         let tier_ids = self.check_tiers(&mut check);
         self.check_sections(&mut check, &tier_ids);
         self.check_settings(&mut check);
+        self.check_drawing(&mut check);
         match (check.errors.is_empty(), times) {
             (true, Some((starts_at, on_sale_at, refund_until))) => {
                 Ok(SpecTimes { starts_at, on_sale_at, refund_until })
@@ -254,6 +281,46 @@ impl EventSpec {
         );
     }
 
+    /// The hall and every section's place in it: a drawn hall places every
+    /// section; without one, no section has a place.
+    fn check_drawing(&self, check: &mut Checker) {
+        let Some(hall) = &self.hall else {
+            for (i, section) in self.sections.iter().enumerate() {
+                let message = "needs a hall to be drawn in: give hall, or leave this out";
+                check.require(section.shape.is_none(), &format!("sections[{i}].shape"), message);
+                check.require(section.seating.is_none(), &format!("sections[{i}].seating"), message);
+            }
+            return;
+        };
+        check.problems(check_hall(hall));
+        if let Some(stage) = &hall.stage {
+            if let Some(label) = &stage.label {
+                check.name("hall.stage.label", label);
+            }
+        }
+        for (i, section) in self.sections.iter().enumerate() {
+            let field = format!("sections[{i}]");
+            if let Some(shape) = &section.shape {
+                check.problems(check_shape(hall, &format!("{field}.shape"), shape));
+            }
+            match (&section.rows, &section.seating) {
+                (Some(rows), Some(seating)) => {
+                    let rows: Vec<_> = rows
+                        .iter()
+                        .map(|row| (row.id.as_str(), row.first.unwrap_or(1), row.seats.min(MAX_SEATS_PER_ROW)))
+                        .collect();
+                    check.problems(check_seating(hall, &format!("{field}.seating"), seating, &rows));
+                }
+                (Some(_), None) => check.fail(&format!("{field}.seating"), "is required: the hall is drawn"),
+                (None, Some(_)) => check.fail(&format!("{field}.seating"), "is for reserved seating (rows) only"),
+                (None, None) => {
+                    let drawn = section.shape.is_some();
+                    check.require(drawn, &format!("{field}.shape"), "is required: the hall is drawn");
+                }
+            }
+        }
+    }
+
     fn check_settings(&self, check: &mut Checker) {
         check.in_range("per_buyer_limit", self.per_buyer_limit, MIN_PER_BUYER_LIMIT, MAX_PER_BUYER_LIMIT);
         check.in_range("hold_ttl_s", self.hold_ttl_s, MIN_TTL_S, MAX_TTL_S);
@@ -290,9 +357,26 @@ fn check_rows(check: &mut Checker, section_field: &str, rows: &[RowSpec], tier_i
         if let Some(tier) = &row.tier {
             check.tier_ref(&format!("{field}.tier"), tier, tier_ids);
         }
+        check_flags(check, &field, row, first..=last.min(u64::from(MAX_SEAT_NUMBER)) as u32);
         seats += u64::from(row.seats);
     }
     seats
+}
+
+/// A row's accessible and companion seats: its own numbers, each once.
+fn check_flags(check: &mut Checker, row_field: &str, row: &RowSpec, numbers: std::ops::RangeInclusive<u32>) {
+    let mut seen = HashSet::new();
+    for (part, list) in [("accessible", &row.accessible), ("companion", &row.companion)] {
+        for (k, number) in list.iter().flatten().enumerate() {
+            let field = format!("{row_field}.{part}[{k}]");
+            if !numbers.contains(number) {
+                let message = format!("is seat {number}, not in this row ({} to {})", numbers.start(), numbers.end());
+                check.fail(&field, &message);
+            } else if !seen.insert(*number) {
+                check.fail(&field, &format!("names seat {number} again"));
+            }
+        }
+    }
 }
 
 /// Collects field errors; each helper checks one kind of rule.
@@ -304,6 +388,10 @@ struct Checker {
 impl Checker {
     fn fail(&mut self, field: &str, message: &str) {
         self.errors.push(FieldError { field: field.to_owned(), message: message.to_owned() });
+    }
+
+    fn problems(&mut self, problems: Vec<(String, String)>) {
+        self.errors.extend(problems.into_iter().map(|(field, message)| FieldError { field, message }));
     }
 
     fn require(&mut self, ok: bool, field: &str, message: &str) {

@@ -42,13 +42,15 @@ struct RowModel {
     first: u32,
     seats: u16,
     tier: usize,
+    /// Offsets of the seats flagged accessible or companion.
+    flagged: &'static [u16],
 }
 
 /// Rows in layout order: the first three shards.
 const ROWS: [RowModel; 3] = [
-    RowModel { section: 0, row: "1", first: 1, seats: 4, tier: 0 },
-    RowModel { section: 0, row: "2", first: 101, seats: 6, tier: 1 },
-    RowModel { section: 1, row: "1", first: 1, seats: 3, tier: 0 },
+    RowModel { section: 0, row: "1", first: 1, seats: 4, tier: 0, flagged: &[] },
+    RowModel { section: 0, row: "2", first: 101, seats: 6, tier: 1, flagged: &[4, 5] },
+    RowModel { section: 1, row: "1", first: 1, seats: 3, tier: 0, flagged: &[0] },
 ];
 const SECTIONS: [&str; 3] = ["A", "B", "GA"];
 const TIERS: [&str; 3] = ["parterre", "loge", "pelouse"];
@@ -119,11 +121,13 @@ enum Op {
         buyer: usize,
         section: usize,
         quantity: u32,
+        accessible: bool,
     },
     HoldBestInTier {
         buyer: usize,
         tier: usize,
         quantity: u32,
+        accessible: bool,
     },
     Purchase {
         hold: Pick,
@@ -258,10 +262,11 @@ fn op_gen(churn: bool) -> impl Strategy<Value = Op> {
     let tier = prop_oneof![4 => 0..3usize, 1 => Just(3usize)];
     prop_oneof![
         14 => (buyer_gen(), seat_list()).prop_map(|(buyer, seats)| Op::HoldSeats { buyer, seats }),
-        14 => (buyer_gen(), section, quantity_gen())
-            .prop_map(|(buyer, section, quantity)| Op::HoldBestInSection { buyer, section, quantity }),
-        8 => (buyer_gen(), tier, quantity_gen())
-            .prop_map(|(buyer, tier, quantity)| Op::HoldBestInTier { buyer, tier, quantity }),
+        14 => (buyer_gen(), section, quantity_gen(), prop::bool::weighted(0.2)).prop_map(
+            |(buyer, section, quantity, accessible)| Op::HoldBestInSection { buyer, section, quantity, accessible }
+        ),
+        8 => (buyer_gen(), tier, quantity_gen(), prop::bool::weighted(0.2))
+            .prop_map(|(buyer, tier, quantity, accessible)| Op::HoldBestInTier { buyer, tier, quantity, accessible }),
         purchase => (pick_gen(), who_gen(), key_gen(), ref_gen())
             .prop_map(|(hold, who, key, payment_ref)| Op::Purchase { hold, who, key, payment_ref }),
         retry => (0..4u8, prop::bool::weighted(0.3))
@@ -469,8 +474,14 @@ impl Model {
         }
     }
 
-    fn free_in_row(&self, row: usize) -> usize {
-        (0..self.rows[row].len()).filter(|&o| self.seat_free(row, o)).count()
+    /// Free, and flagged accessible or companion exactly when `flagged`:
+    /// the seats best available may choose.
+    fn choosable(&self, row: usize, offset: usize, flagged: bool) -> bool {
+        self.seat_free(row, offset) && ROWS[row].flagged.contains(&(offset as u16)) == flagged
+    }
+
+    fn choosable_in_row(&self, row: usize, flagged: bool) -> usize {
+        (0..self.rows[row].len()).filter(|&o| self.choosable(row, o, flagged)).count()
     }
 
     fn ga_held(&self) -> u32 {
@@ -696,33 +707,34 @@ impl Model {
     }
 
     /// Whether `n` seats from `start` in `row` would strand a single free seat on either side.
-    fn leaves_orphan(&self, row: usize, start: usize, n: usize) -> bool {
+    fn leaves_orphan(&self, row: usize, start: usize, n: usize, flagged: bool) -> bool {
         let len = self.rows[row].len();
-        let left = start >= 1 && self.seat_free(row, start - 1) && (start == 1 || !self.seat_free(row, start - 2));
+        let free = |o: usize| self.choosable(row, o, flagged);
+        let left = start >= 1 && free(start - 1) && (start == 1 || !free(start - 2));
         let end = start + n;
-        let right = end < len && self.seat_free(row, end) && (end + 1 == len || !self.seat_free(row, end + 1));
+        let right = end < len && free(end) && (end + 1 == len || !free(end + 1));
         left || right
     }
 
     /// Starts of `n` adjacent free seats in `row`; only those leaving no orphan if `clean`.
-    fn adjacent_starts(&self, row: usize, n: usize, clean: bool) -> Vec<usize> {
+    fn adjacent_starts(&self, row: usize, n: usize, clean: bool, flagged: bool) -> Vec<usize> {
         let len = self.rows[row].len();
         (0..len.saturating_sub(n - 1))
-            .filter(|&start| (start..start + n).all(|o| self.seat_free(row, o)))
-            .filter(|&start| !clean || !self.leaves_orphan(row, start, n))
+            .filter(|&start| (start..start + n).all(|o| self.choosable(row, o, flagged)))
+            .filter(|&start| !clean || !self.leaves_orphan(row, start, n, flagged))
             .collect()
     }
 
     /// Best available, step by step: adjacent without an orphan (or general
     /// admission) in any candidate, then adjacent with an orphan, then split
     /// across the rows of one candidate.
-    fn best_expected(&self, candidates: &[Candidate], n: usize) -> BestExpected {
+    fn best_expected(&self, candidates: &[Candidate], n: usize, flagged: bool) -> BestExpected {
         for candidate in candidates {
             match candidate {
-                Candidate::Ga if self.ga_free() as usize >= n => return BestExpected::Ga,
+                Candidate::Ga if !flagged && self.ga_free() as usize >= n => return BestExpected::Ga,
                 Candidate::Ga => {}
                 Candidate::Rows(rows) => {
-                    if let Some(&row) = rows.iter().find(|&&r| !self.adjacent_starts(r, n, true).is_empty()) {
+                    if let Some(&row) = rows.iter().find(|&&r| !self.adjacent_starts(r, n, true, flagged).is_empty()) {
                         return BestExpected::Adjacent { row, clean: true };
                     }
                 }
@@ -730,14 +742,14 @@ impl Model {
         }
         for candidate in candidates {
             if let Candidate::Rows(rows) = candidate {
-                if let Some(&row) = rows.iter().find(|&&r| !self.adjacent_starts(r, n, false).is_empty()) {
+                if let Some(&row) = rows.iter().find(|&&r| !self.adjacent_starts(r, n, false, flagged).is_empty()) {
                     return BestExpected::Adjacent { row, clean: false };
                 }
             }
         }
         for candidate in candidates {
             if let Candidate::Rows(rows) = candidate {
-                if rows.iter().map(|&r| self.free_in_row(r)).sum::<usize>() >= n {
+                if rows.iter().map(|&r| self.choosable_in_row(r, flagged)).sum::<usize>() >= n {
                     return BestExpected::Split { rows: rows.clone() };
                 }
             }
@@ -820,6 +832,10 @@ struct Run {
 impl Run {
     fn new(case: &Case) -> Result<Self, TestCaseError> {
         let mut spec = small_spec_json();
+        // The flags of `ROWS`: A-2's seats 105 and 106, B-1's seat 1.
+        spec["sections"][0]["rows"][1]["accessible"] = serde_json::json!([105]);
+        spec["sections"][0]["rows"][1]["companion"] = serde_json::json!([106]);
+        spec["sections"][1]["rows"][0]["accessible"] = serde_json::json!([1]);
         let refund_until = match case.refund {
             RefundGen::Past => Some(UnixTimeMs::parse_rfc3339("2027-01-01T00:00:00Z").expect("valid instant")),
             RefundGen::Never => None,
@@ -852,13 +868,20 @@ impl Run {
                 let request = HoldRequest::Seats(seats.iter().map(seat_request).collect());
                 self.hold(buyer % self.buyers, &request)?;
             }
-            Op::HoldBestInSection { buyer, section, quantity } => {
-                let request =
-                    HoldRequest::BestInSection { section: SECTION_CHOICES[*section].into(), quantity: *quantity };
+            Op::HoldBestInSection { buyer, section, quantity, accessible } => {
+                let (section, quantity) = (SECTION_CHOICES[*section].into(), *quantity);
+                let request = match accessible {
+                    false => HoldRequest::BestInSection { section, quantity },
+                    true => HoldRequest::AccessibleInSection { section, quantity },
+                };
                 self.hold(buyer % self.buyers, &request)?;
             }
-            Op::HoldBestInTier { buyer, tier, quantity } => {
-                let request = HoldRequest::BestInTier { tier: TIER_CHOICES[*tier].into(), quantity: *quantity };
+            Op::HoldBestInTier { buyer, tier, quantity, accessible } => {
+                let (tier, quantity) = (TIER_CHOICES[*tier].into(), *quantity);
+                let request = match accessible {
+                    false => HoldRequest::BestInTier { tier, quantity },
+                    true => HoldRequest::AccessibleInTier { tier, quantity },
+                };
                 self.hold(buyer % self.buyers, &request)?;
             }
             Op::Purchase { hold, who, key, payment_ref } => {
@@ -927,12 +950,14 @@ impl Run {
         let what = format!("hold {request:?} for buyer {buyer}");
         let model = &mut self.model;
         // Resolve the request, as the engine does before anything else.
+        let flagged = matches!(request, HoldRequest::AccessibleInSection { .. } | HoldRequest::AccessibleInTier { .. });
         let (quantity, candidates, chosen) = match request {
             HoldRequest::Seats(seats) => match Model::resolve_seats(seats, PER_BUYER_LIMIT) {
                 Ok(chosen) => (chosen.len() as u32, Vec::new(), Some(chosen)),
                 Err(code) => return ensure_outcome(&what, &real, Err(code)),
             },
-            HoldRequest::BestInSection { section, quantity } => {
+            HoldRequest::BestInSection { section, quantity }
+            | HoldRequest::AccessibleInSection { section, quantity } => {
                 if *quantity == 0 || *quantity > PER_BUYER_LIMIT {
                     return ensure_outcome(&what, &real, Err("bad_quantity"));
                 }
@@ -941,7 +966,7 @@ impl Run {
                 };
                 (*quantity, Model::candidates_of_section(index), None)
             }
-            HoldRequest::BestInTier { tier, quantity } => {
+            HoldRequest::BestInTier { tier, quantity } | HoldRequest::AccessibleInTier { tier, quantity } => {
                 if *quantity == 0 || *quantity > PER_BUYER_LIMIT {
                     return ensure_outcome(&what, &real, Err("bad_quantity"));
                 }
@@ -985,13 +1010,13 @@ impl Run {
                 placed
             }
             None => {
-                let expected = model.best_expected(&candidates, quantity as usize);
+                let expected = model.best_expected(&candidates, quantity as usize, flagged);
                 if let BestExpected::NotEnough = expected {
                     return ensure_outcome(&what, &real, Err("not_enough_available"));
                 }
                 ensure_outcome(&what, &real, Ok(()))?;
                 let placed = real.expect("checked");
-                check_best(model, &placed, &expected, quantity as usize).map_err(|e| {
+                check_best(model, &placed, &expected, quantity as usize, flagged).map_err(|e| {
                     TestCaseError::fail(format!(
                         "{what}: expected {expected:?}, got {:?} {:?}: {e}",
                         placed.fit, placed.hold.places
@@ -1310,13 +1335,22 @@ fn compare_counts(what: &str, real: &Counts, model: &Counts, exact: bool) -> Res
 }
 
 /// Checks a best-available choice against what the model allows.
-fn check_best(model: &Model, placed: &HoldPlaced, expected: &BestExpected, n: usize) -> Result<(), String> {
+fn check_best(
+    model: &Model,
+    placed: &HoldPlaced,
+    expected: &BestExpected,
+    n: usize,
+    flagged: bool,
+) -> Result<(), String> {
     let (seats, ga) = split_places(&placed.hold.places).map_err(|e| e.to_string())?;
     if seats.len() + ga as usize != n {
         return Err(format!("{} places instead of {n}", seats.len() + ga as usize));
     }
     if let Some(&(row, offset)) = seats.iter().find(|&&(r, o)| !model.seat_free(r, usize::from(o))) {
         return Err(format!("seat {offset} of row {row} was not free"));
+    }
+    if let Some(&(row, offset)) = seats.iter().find(|&&(r, o)| !model.choosable(r, usize::from(o), flagged)) {
+        return Err(format!("seat {offset} of row {row} is flagged accessible or companion: {}", !flagged));
     }
     match expected {
         BestExpected::Ga => {
@@ -1334,12 +1368,12 @@ fn check_best(model: &Model, placed: &HoldPlaced, expected: &BestExpected, n: us
             if !adjacent {
                 return Err(format!("adjacent seats in row {row} expected"));
             }
-            if model.leaves_orphan(*row, start, n) == *clean {
+            if model.leaves_orphan(*row, start, n, flagged) == *clean {
                 return Err("the fit says the opposite of the orphan seats left".into());
             }
             // Nearest the centre of the row among the runs of the same fit.
             let len = model.rows[*row].len();
-            let best = model.adjacent_starts(*row, n, *clean).into_iter().map(|s| distance(s, n, len)).min();
+            let best = model.adjacent_starts(*row, n, *clean, flagged).into_iter().map(|s| distance(s, n, len)).min();
             if best != Some(distance(start, n, len)) {
                 return Err("a run nearer the centre of the row was free".into());
             }
@@ -1357,7 +1391,7 @@ fn check_best(model: &Model, placed: &HoldPlaced, expected: &BestExpected, n: us
             let last = rows.iter().rposition(|r| seats.iter().any(|(s, _)| s == r)).expect("n > 0 seats");
             for &row in &rows[..last] {
                 let used = seats.iter().filter(|(r, _)| *r == row).count();
-                if used != model.free_in_row(row) {
+                if used != model.choosable_in_row(row, flagged) {
                     return Err(format!("row {row} has free seats left while a row behind it is used"));
                 }
             }
@@ -1417,8 +1451,9 @@ fn check_venue(inventory: &Inventory) -> Result<(), TestCaseError> {
     prop_assert_eq!(tiers, TIERS.iter().copied().zip(PRICES_CENTS).collect::<Vec<_>>());
     for (index, shard) in layout.shards.iter().enumerate() {
         match (&shard.kind, ROWS.get(index)) {
-            (ShardKind::Row { id, first_seat, seats }, Some(row)) => {
+            (ShardKind::Row { id, first_seat, seats, flagged }, Some(row)) => {
                 prop_assert_eq!((&**id, *first_seat, *seats), (row.row, row.first, row.seats));
+                prop_assert_eq!(&**flagged, row.flagged);
                 prop_assert_eq!((shard.section.0 as usize, shard.tier.0 as usize), (row.section, row.tier));
             }
             (ShardKind::GaSlice { .. }, None) => {

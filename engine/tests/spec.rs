@@ -146,3 +146,94 @@ fn an_event_without_payment_serialises_as_before() {
     let text = serde_json::to_string(&spec_from(small_spec_json())).unwrap();
     assert!(!text.contains("payment"), "the logged spec of an unpaid event is unchanged");
 }
+
+/// The small venue drawn: sections A and B in straight rows, the lawn behind.
+fn drawn_small_spec() -> serde_json::Value {
+    let mut json = small_spec_json();
+    json["hall"] =
+        serde_json::json!({"width": 400, "height": 300, "stage": {"shape": [[100, 10], [300, 10], [200, 50]]}});
+    json["sections"][0]["seating"] =
+        serde_json::json!({"front": [120, 80], "angle_deg": 0, "seat_spacing": 10, "row_spacing": 12});
+    json["sections"][1]["seating"] = serde_json::json!({"front": [280, 80], "angle_deg": 0, "seat_spacing": 10, "row_spacing": 12, "curve_radius": 200});
+    json["sections"][2]["shape"] = serde_json::json!([[20, 200], [380, 200], [380, 290], [20, 290]]);
+    json
+}
+
+#[test]
+fn a_drawn_hall_is_valid_and_places_every_section() {
+    assert_eq!(problems(drawn_small_spec()), Vec::<String>::new());
+    let mut json = drawn_small_spec();
+    json["sections"][0].as_object_mut().unwrap().remove("seating");
+    json["sections"][2].as_object_mut().unwrap().remove("shape");
+    json["sections"][2]["seating"] =
+        serde_json::json!({"front": [1, 1], "angle_deg": 0, "seat_spacing": 1, "row_spacing": 1});
+    assert_eq!(
+        problems(json),
+        vec![
+            "sections[0].seating is required: the hall is drawn",
+            "sections[2].seating is for reserved seating (rows) only",
+        ]
+    );
+}
+
+#[test]
+fn geometry_out_of_the_hall_or_range_is_named() {
+    let mut json = drawn_small_spec();
+    json["hall"]["width"] = 5.into();
+    json["hall"]["stage"]["shape"] = serde_json::json!([[100, 10], [300, 10]]);
+    json["sections"][0]["seating"]["angle_deg"] = 360.into();
+    json["sections"][1]["seating"]["front"] = serde_json::json!([395, 80]);
+    json["sections"][2]["shape"][1] = serde_json::json!([380, 301]);
+    assert_eq!(
+        problems(json),
+        vec![
+            "hall.width must be 10 to 100000 units",
+            "hall.stage.shape must have 3 to 64 points",
+            "hall.stage.shape[0] must be inside the hall: x 0 to 5, y 0 to 300",
+            "hall.stage.shape[1] must be inside the hall: x 0 to 5, y 0 to 300",
+            "sections[0].seating.angle_deg must be 0 to 359",
+            "sections[0].seating.front must be inside the hall: x 0 to 5, y 0 to 300",
+            "sections[1].seating.front must be inside the hall: x 0 to 5, y 0 to 300",
+            "sections[2].shape[0] must be inside the hall: x 0 to 5, y 0 to 300",
+            "sections[2].shape[1] must be inside the hall: x 0 to 5, y 0 to 300",
+            "sections[2].shape[2] must be inside the hall: x 0 to 5, y 0 to 300",
+            "sections[2].shape[3] must be inside the hall: x 0 to 5, y 0 to 300",
+        ]
+    );
+    let mut json = drawn_small_spec();
+    json["sections"][1]["seating"]["front"] = serde_json::json!([395, 80]);
+    assert_eq!(
+        problems(json),
+        vec!["sections[1].seating places row 1 seat 3 at (405, 80), outside the hall (400 by 300)"]
+    );
+}
+
+#[test]
+fn an_undrawn_hall_takes_no_section_geometry() {
+    let mut json = small_spec_json();
+    json["sections"][2]["shape"] = serde_json::json!([[20, 200], [380, 200], [380, 290]]);
+    assert_eq!(problems(json), vec!["sections[2].shape needs a hall to be drawn in: give hall, or leave this out"]);
+}
+
+#[test]
+fn accessible_and_companion_seats_are_seats_of_their_row_each_named_once() {
+    let mut json = small_spec_json();
+    json["sections"][0]["rows"][1]["accessible"] = serde_json::json!([101, 107]);
+    json["sections"][0]["rows"][1]["companion"] = serde_json::json!([102, 101]);
+    assert_eq!(
+        problems(json),
+        vec![
+            "sections[0].rows[1].accessible[1] is seat 107, not in this row (101 to 106)",
+            "sections[0].rows[1].companion[1] names seat 101 again",
+        ]
+    );
+}
+
+#[test]
+fn the_demo_hall_flags_accessible_seats_with_companions_beside_them() {
+    let event = demo_event();
+    let flagged: usize =
+        event.layout.shards.iter().filter(|s| (0..s.capacity() as u16).any(|o| s.is_flagged(o))).count();
+    assert!(flagged >= 4, "{flagged} rows with flagged seats");
+    assert!(event.spec.hall.is_some());
+}

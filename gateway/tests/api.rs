@@ -897,3 +897,90 @@ fn an_order_token_reads_its_order_after_the_access_expired_and_nothing_else() {
         (403, Some("not_yours"))
     );
 }
+
+/// The small spec drawn, with accessible seat 1 and companion seat 2 in row 2.
+fn drawn_spec(id: &str) -> Value {
+    let mut spec = spec(id);
+    spec["hall"] =
+        json!({"width": 300, "height": 200, "stage": {"label": "Scène", "shape": [[100, 5], [200, 5], [150, 30]]}});
+    spec["sections"][0]["seating"] =
+        json!({"front": [150, 60], "angle_deg": 0, "seat_spacing": 10, "row_spacing": 12, "curve_radius": 100});
+    spec["sections"][0]["rows"][1]["accessible"] = json!([1]);
+    spec["sections"][0]["rows"][1]["companion"] = json!([2]);
+    spec["sections"][1]["shape"] = json!([[20, 120], [280, 120], [280, 190], [20, 190]]);
+    spec
+}
+
+#[test]
+fn the_hall_draws_every_seat_and_best_available_keeps_accessible_seats_for_those_who_ask() {
+    let (_dir, data) = data_dir();
+    let server = Server::start(&data);
+    create(&server, &drawn_spec("drawn"));
+    let (status, hall) = server.call("GET", "/v1/events/drawn/hall", None, None);
+    assert_eq!(status, 200, "{hall}");
+    assert_eq!(
+        (hall["width"].as_u64(), hall["height"].as_u64(), hall["drawn"].as_bool()),
+        (Some(300), Some(200), Some(true))
+    );
+    assert_eq!(hall["stage"]["label"], "Scène");
+    let rows = hall["sections"][0]["rows"].as_array().expect("rows");
+    let seats: Vec<&Value> = rows.iter().flat_map(|row| row["seats"].as_array().expect("seats")).collect();
+    assert_eq!(seats.len(), 20);
+    for seat in &seats {
+        let (x, y) = (seat[1].as_f64().expect("x"), seat[2].as_f64().expect("y"));
+        assert!((0.0..=300.0).contains(&x) && (0.0..=200.0).contains(&y), "{seat}");
+    }
+    assert_eq!((&rows[1]["accessible"], &rows[1]["companion"]), (&json!([1]), &json!([2])));
+    assert!(hall["sections"][0]["shape"].as_array().is_some_and(|shape| shape.len() >= 4));
+    assert_eq!(hall["sections"][1]["capacity"], 100);
+    assert_eq!(server.call("GET", "/v1/events/nope/hall", None, None).0, 404);
+    // An event without a hall is laid out plainly.
+    create(&server, &spec("plain"));
+    let (status, plain) = server.call("GET", "/v1/events/plain/hall", None, None);
+    assert_eq!((status, plain["drawn"].as_bool()), (200, Some(false)), "{plain}");
+
+    // Buyers take pairs by best available until the 18 seats not flagged
+    // are held; the flagged seats 1 and 2 of row 2 are left.
+    let buyers = admitted_buyers(&server, "drawn", 6);
+    for (_, access) in &buyers[..4] {
+        let (status, hold) =
+            server.call("POST", "/v1/events/drawn/holds", Some(access), Some(r#"{"section": "A", "quantity": 2}"#));
+        assert_eq!(status, 201, "{hold}");
+    }
+    let taken = |hold: &Value| -> Vec<(String, u64)> {
+        hold["tickets"]
+            .as_array()
+            .expect("tickets")
+            .iter()
+            .map(|t| (t["row"].as_str().unwrap().to_owned(), t["number"].as_u64().unwrap()))
+            .collect()
+    };
+    let mut row_two = Vec::new();
+    for (_, access) in &buyers[..4] {
+        let (status, hold) =
+            server.call("POST", "/v1/events/drawn/holds", Some(access), Some(r#"{"tier": "parterre", "quantity": 2}"#));
+        assert_eq!(status, 201, "{hold}");
+        row_two.extend(taken(&hold).into_iter().filter(|(row, _)| row == "2").map(|(_, n)| n));
+    }
+    assert!(!row_two.contains(&1) && !row_two.contains(&2), "{row_two:?}");
+    let (_, access) = &buyers[4];
+    let (status, hold) =
+        server.call("POST", "/v1/events/drawn/holds", Some(access), Some(r#"{"section": "A", "quantity": 2}"#));
+    assert_eq!(status, 201, "{hold}");
+    assert!(taken(&hold).iter().all(|(row, number)| row == "1" || *number > 2), "{hold}");
+    let refused =
+        server.call("POST", "/v1/events/drawn/holds", Some(access), Some(r#"{"section": "A", "quantity": 1}"#));
+    assert_eq!(code(&refused), (409, Some("not_enough_available")), "{}", refused.1);
+    let (status, hold) = server.call(
+        "POST",
+        "/v1/events/drawn/holds",
+        Some(access),
+        Some(r#"{"section": "A", "quantity": 2, "accessible": true}"#),
+    );
+    assert_eq!(status, 201, "{hold}");
+    assert_eq!(taken(&hold), vec![("2".to_owned(), 1), ("2".to_owned(), 2)]);
+    let mixed = r#"{"seats": [{"section": "A", "row": "1", "number": 1}], "accessible": true}"#;
+    let refused = server.call("POST", "/v1/events/drawn/holds", Some(&buyers[5].1), Some(mixed));
+    assert_eq!(code(&refused), (400, Some("invalid_body")), "{}", refused.1);
+    assert_eq!(refused.1["error"]["field"], "accessible");
+}

@@ -570,6 +570,8 @@ fn door_routes(record: &Recorder, data: &Path) {
     let (kept, cancelled_order) = (ticket_code(record, &server, &kept), cancelled);
     let cancelled = ticket_code(record, &server, &cancelled_order);
     record.expect(&server, call("POST", &format!("/v1/orders/{cancelled_order}/cancel")).token(ADMIN), 200);
+    record.expect(&server, call("GET", "/v1/events/show/hall"), 200);
+    record.expect(&server, call("GET", "/v1/events/nope/hall"), 404);
     let list = "/v1/events/show/checkins";
     record.expect(&server, call("GET", list).token(ADMIN), 200);
     record.expect(&server, call("GET", list), 401);

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::buyers::{self, BuyerShard, HoldStatus};
 use super::record::{HoldEndReason, InventoryRecord, Place, Places};
+use super::search::Wanted;
 use super::{check_idempotency_key, Candidate, Hold, Inventory, InventoryError, Locked, Receipt, Requester};
 use crate::ids::{BuyerId, HoldId};
 use crate::limits::{BUYER_SHARDS, MAX_BUYERS_PER_EVENT, MAX_HOLD_KEYS_PER_BUYER};
@@ -30,6 +31,11 @@ pub enum HoldRequest {
     BestInSection { section: String, quantity: u32 },
     /// The best `quantity` in any section of a tier.
     BestInTier { tier: String, quantity: u32 },
+    /// As `BestInSection`, among the seats flagged accessible or companion
+    /// (which the other forms never choose).
+    AccessibleInSection { section: String, quantity: u32 },
+    /// As `BestInTier`, among the seats flagged accessible or companion.
+    AccessibleInTier { tier: String, quantity: u32 },
 }
 
 /// How the places of a new hold were chosen, best first.
@@ -109,7 +115,9 @@ impl Inventory {
         self.check_buyer_may_hold(locked.buyers(), buyer, target.quantity(), now)?;
         let (places, fit) = match target {
             Target::Seats(places) => (self.lock_chosen_seats(&mut locked, places, now)?, Fit::Chosen),
-            Target::Best(candidates, quantity) => self.lock_best(&mut locked, candidates, quantity, buyer, now)?,
+            Target::Best { candidates, quantity, flagged } => {
+                self.lock_best(&mut locked, Wanted { candidates, quantity, flagged }, buyer, now)?
+            }
         };
         let hold_id = HoldId::new(locked.buyers().next_hold_sequence, buyer.shard());
         let expires_at = now.plus_s(self.settings.hold_ttl_s);
@@ -256,14 +264,20 @@ impl Inventory {
 /// A hold request with its names resolved to layout indices.
 pub(super) enum Target<'a> {
     Seats(Places),
-    Best(&'a [Candidate], u32),
+    /// `flagged`: choose only among accessible and companion seats, instead
+    /// of only among the others.
+    Best {
+        candidates: &'a [Candidate],
+        quantity: u32,
+        flagged: bool,
+    },
 }
 
 impl Target<'_> {
     fn quantity(&self) -> u32 {
         match self {
             Target::Seats(places) => places.len() as u32,
-            Target::Best(_, quantity) => *quantity,
+            Target::Best { quantity, .. } => *quantity,
         }
     }
 }

@@ -16,25 +16,37 @@ use crate::time::UnixTimeMs;
 impl Inventory {
     pub(super) fn resolve_hold_request<'s>(&'s self, request: &HoldRequest) -> Result<Target<'s>, InventoryError> {
         let limit = self.settings.per_buyer_limit;
-        match request {
-            HoldRequest::Seats(seats) => Ok(Target::Seats(self.resolve_seats(seats, limit)?)),
-            HoldRequest::BestInSection { section, quantity } => {
-                check_quantity("quantity", *quantity, limit)?;
-                let index = self
-                    .layout
-                    .section_index(section)
-                    .ok_or_else(|| InventoryError::UnknownSection { field: "section".into(), id: section.clone() })?;
-                Ok(Target::Best(std::slice::from_ref(&self.section_candidates[index.0 as usize]), *quantity))
-            }
-            HoldRequest::BestInTier { tier, quantity } => {
-                check_quantity("quantity", *quantity, limit)?;
-                let index = self
-                    .layout
-                    .tier_index(tier)
-                    .ok_or_else(|| InventoryError::UnknownTier { field: "tier".into(), id: tier.clone() })?;
-                Ok(Target::Best(&self.tier_candidates[index.0 as usize], *quantity))
-            }
-        }
+        let (scope, quantity, flagged) = match request {
+            HoldRequest::Seats(seats) => return Ok(Target::Seats(self.resolve_seats(seats, limit)?)),
+            HoldRequest::BestInSection { section, quantity } => (Ok(section), *quantity, false),
+            HoldRequest::BestInTier { tier, quantity } => (Err(tier), *quantity, false),
+            HoldRequest::AccessibleInSection { section, quantity } => (Ok(section), *quantity, true),
+            HoldRequest::AccessibleInTier { tier, quantity } => (Err(tier), *quantity, true),
+        };
+        // The quantity is checked before the names, whichever is wrong.
+        check_quantity("quantity", quantity, limit)?;
+        // `Ok`: a section's name; `Err`: a tier's.
+        let candidates = match scope {
+            Ok(section) => self.section_scope(section)?,
+            Err(tier) => self.tier_scope(tier)?,
+        };
+        Ok(Target::Best { candidates, quantity, flagged })
+    }
+
+    fn section_scope(&self, section: &str) -> Result<&[Candidate], InventoryError> {
+        let index = self
+            .layout
+            .section_index(section)
+            .ok_or_else(|| InventoryError::UnknownSection { field: "section".into(), id: section.into() })?;
+        Ok(std::slice::from_ref(&self.section_candidates[index.0 as usize]))
+    }
+
+    fn tier_scope(&self, tier: &str) -> Result<&[Candidate], InventoryError> {
+        let index = self
+            .layout
+            .tier_index(tier)
+            .ok_or_else(|| InventoryError::UnknownTier { field: "tier".into(), id: tier.into() })?;
+        Ok(&self.tier_candidates[index.0 as usize])
     }
 
     /// Resolves named seats to places in lock order; at most `max` of them.
@@ -115,20 +127,23 @@ impl Inventory {
 
     /// Best available: adjacent without an orphan, then adjacent with one
     /// (general admission counts as adjacent), then split across rows.
+    /// General admission has no flagged places: a request for them skips it.
     pub(super) fn lock_best<'a>(
         &'a self,
         locked: &mut Locked<'a>,
-        candidates: &[Candidate],
-        quantity: u32,
+        wanted: Wanted<'_>,
         buyer: BuyerId,
         now: UnixTimeMs,
     ) -> Result<(Places, Fit), InventoryError> {
+        let Wanted { candidates, quantity, flagged } = wanted;
         let n = quantity as usize;
         for allow_orphan in [false, true] {
             for candidate in candidates {
                 let found = match candidate {
-                    Candidate::Rows(rows) => self.try_adjacent(locked, rows, n, allow_orphan, now)?,
-                    Candidate::Ga(section) if !allow_orphan => self.try_ga(locked, *section, quantity, buyer, now)?,
+                    Candidate::Rows(rows) => self.try_adjacent(locked, rows, n, (allow_orphan, flagged), now)?,
+                    Candidate::Ga(section) if !allow_orphan && !flagged => {
+                        self.try_ga(locked, *section, quantity, buyer, now)?
+                    }
                     Candidate::Ga(_) => None,
                 };
                 if let Some((places, fit)) = found {
@@ -138,7 +153,7 @@ impl Inventory {
         }
         for candidate in candidates {
             if let Candidate::Rows(rows) = candidate {
-                if let Some(places) = self.try_split(locked, rows, n, now)? {
+                if let Some(places) = self.try_split(locked, rows, n, flagged, now)? {
                     let fit = split_fit(&places);
                     return Ok((places, fit));
                 }
@@ -148,12 +163,25 @@ impl Inventory {
         Err(InventoryError::NotEnoughAvailable { requested: quantity, available })
     }
 
+    /// Whether best available may choose the seat at `offset` of `row`: free,
+    /// and flagged exactly when the buyer asked for flagged seats.
+    fn choosable<'s>(
+        &'s self,
+        state: &'s super::shard::ShardState,
+        row: ShardIndex,
+        flagged: bool,
+        now: UnixTimeMs,
+    ) -> impl Fn(usize) -> bool + 's {
+        let layout = self.layout.shard(row);
+        move |i| state.seat_is_free(i as u16, now) && layout.is_flagged(i as u16) == flagged
+    }
+
     fn try_adjacent<'a>(
         &'a self,
         locked: &mut Locked<'a>,
         rows: &[ShardIndex],
         n: usize,
-        allow_orphan: bool,
+        (allow_orphan, flagged): (bool, bool),
         now: UnixTimeMs,
     ) -> Result<Option<(Places, Fit)>, InventoryError> {
         for &row in rows {
@@ -162,7 +190,7 @@ impl Inventory {
             }
             self.lock_shard(locked, row);
             let state = locked.shard(row);
-            let (clean, any) = best_runs(state.cells.len(), n, |i| state.seat_is_free(i as u16, now));
+            let (clean, any) = best_runs(state.cells.len(), n, self.choosable(state, row, flagged, now));
             let (start, fit) = match (clean, any) {
                 (Some(start), _) => (start, Fit::Adjacent),
                 (None, Some(start)) if allow_orphan => (start, Fit::AdjacentWithOrphan),
@@ -185,6 +213,7 @@ impl Inventory {
         locked: &mut Locked<'a>,
         rows: &[ShardIndex],
         n: usize,
+        flagged: bool,
         now: UnixTimeMs,
     ) -> Result<Option<Places>, InventoryError> {
         let mut places = Places::new();
@@ -198,7 +227,8 @@ impl Inventory {
             self.lock_shard(locked, row);
             let state = locked.shard(row);
             let mut chosen: SmallVec<[u16; 8]> = SmallVec::new();
-            for (start, length) in free_runs_longest_first(state.cells.len(), |i| state.seat_is_free(i as u16, now)) {
+            for (start, length) in free_runs_longest_first(state.cells.len(), self.choosable(state, row, flagged, now))
+            {
                 let take = length.min(n - places.len() - chosen.len());
                 chosen.extend((start..start + take).map(|offset| offset as u16));
                 if places.len() + chosen.len() == n {
@@ -365,6 +395,14 @@ impl Inventory {
             number: described.number.unwrap_or_default(),
         }
     }
+}
+
+/// What best available looks for: `quantity` places among `candidates`,
+/// only flagged seats or only the others.
+pub(super) struct Wanted<'a> {
+    pub candidates: &'a [Candidate],
+    pub quantity: u32,
+    pub flagged: bool,
 }
 
 fn check_quantity(field: &str, requested: u32, max: u32) -> Result<(), InventoryError> {

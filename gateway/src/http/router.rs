@@ -33,6 +33,7 @@ pub enum Route {
     OrderCancelRequests,
     OrderLookup,
     EventCheckIns,
+    EventHall,
 }
 
 /// Each route's path (matchit syntax) and the methods it takes.
@@ -65,6 +66,7 @@ pub const ROUTES: &[(Route, &str, &[Method])] = &[
     (Route::OrderCancelRequests, "/v1/orders/{order_id}/cancel-requests", &[Method::POST]),
     (Route::OrderLookup, "/v1/orders/lookup", &[Method::POST]),
     (Route::EventCheckIns, "/v1/events/{event_id}/checkins", &[Method::GET, Method::POST]),
+    (Route::EventHall, "/v1/events/{event_id}/hall", &[Method::GET]),
 ];
 
 impl Route {

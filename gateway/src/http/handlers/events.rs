@@ -2,6 +2,7 @@
 //! promoter's routes (staff tokens, as their role allows): creating an
 //! event, the room's settings, the sales figures, the page of orders.
 
+use guichet_engine::drawing::HallDrawing;
 use guichet_engine::ids::OrderId;
 use guichet_engine::inventory::{OrderCursor, Receipt};
 use guichet_engine::json_fields;
@@ -9,6 +10,7 @@ use guichet_engine::room::SettingsPatch;
 use guichet_engine::spec::{EventSpec, ProviderKind};
 use guichet_engine::time::{TimeParseError, UnixTimeMs};
 use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CACHE_CONTROL};
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -20,6 +22,9 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::request::{query_pairs, read_json};
 use crate::http::response::{json_response, HttpResponse};
 use crate::http::views;
+
+/// How long a browser or proxy may keep an event's hall drawing.
+const HALL_CACHE_CONTROL: &str = "public, max-age=300";
 
 /// The most orders one page of `GET /orders` returns.
 const MAX_ORDERS_PAGE: usize = 1_000;
@@ -113,6 +118,17 @@ fn refuse_disabled_test_provider(app: &App, spec: &EventSpec) -> ApiResult<()> {
 /// One event, for anyone.
 pub fn event_detail(app: &App, id: &str) -> ApiResult<HttpResponse> {
     Ok(json_response(StatusCode::OK, &views::event_detail(&*app.event(id)?, app.now())))
+}
+
+/// The seat map's drawing, for anyone: the same for every buyer and
+/// unchanged while the event lasts, so shared caches may keep it a while.
+pub fn event_hall(app: &App, id: &str) -> ApiResult<HttpResponse> {
+    let event = app.event(id)?;
+    let mut drawing = serde_json::to_value(HallDrawing::of(&event.valid.spec)).unwrap_or_default();
+    drawing["event_id"] = event.id().into();
+    let mut response = json_response(StatusCode::OK, &drawing);
+    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static(HALL_CACHE_CONTROL));
+    Ok(response)
 }
 
 /// The sales figures: the event is looked up before the token is checked (404 before 401).

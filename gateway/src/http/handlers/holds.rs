@@ -42,6 +42,9 @@ struct HoldBody {
     tier: Option<String>,
     #[serde(default, deserialize_with = "json_fields::present_integer")]
     quantity: Option<u32>,
+    /// Best available among the seats flagged accessible or companion.
+    #[serde(default, deserialize_with = "json_fields::present")]
+    accessible: Option<bool>,
 }
 
 impl HoldBody {
@@ -52,12 +55,27 @@ impl HoldBody {
         let quantity = |q: Option<u32>| {
             q.ok_or_else(|| ApiError::bad_request("invalid_body", "quantity is required").with("field", "quantity"))
         };
+        let accessible = self.accessible.unwrap_or(false);
         match (self.seats, self.section, self.tier) {
+            (Some(_), None, None) if self.accessible.is_some() => {
+                let message = "accessible is for best available (section or tier); named seats are held as named";
+                Err(ApiError::bad_request("invalid_body", message).with("field", "accessible"))
+            }
             (Some(seats), None, None) if self.quantity.is_none() => Ok(HoldRequest::Seats(seats)),
             (None, Some(section), None) => {
-                Ok(HoldRequest::BestInSection { section, quantity: quantity(self.quantity)? })
+                let quantity = quantity(self.quantity)?;
+                Ok(match accessible {
+                    false => HoldRequest::BestInSection { section, quantity },
+                    true => HoldRequest::AccessibleInSection { section, quantity },
+                })
             }
-            (None, None, Some(tier)) => Ok(HoldRequest::BestInTier { tier, quantity: quantity(self.quantity)? }),
+            (None, None, Some(tier)) => {
+                let quantity = quantity(self.quantity)?;
+                Ok(match accessible {
+                    false => HoldRequest::BestInTier { tier, quantity },
+                    true => HoldRequest::AccessibleInTier { tier, quantity },
+                })
+            }
             _ => Err(one_of()),
         }
     }

@@ -102,6 +102,7 @@ async fn dispatch(app: &App, matched: Matched, request: Request<Incoming>, clien
         (Route::Events, Method::GET) => events::list_events(app, &request),
         (Route::Events, _) => events::create_event(app, request).await,
         (Route::Event, _) => events::event_detail(app, &param),
+        (Route::EventHall, _) => events::event_hall(app, &param),
         (Route::EventRoom, _) => events::patch_room(app, &param, request).await,
         (Route::EventStats, _) => events::event_stats(app, &param, &request),
         (Route::EventOrders, _) => events::list_orders(app, &param, &request),
