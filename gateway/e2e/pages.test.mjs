@@ -128,12 +128,17 @@ before(async () => {
       { id: 'pelouse', name: 'Pelouse', price_cents: 7950 },
     ],
     sections: [
-      { id: 'A', name: 'Parterre A', tier: 'parterre', rows: [{ id: '1', seats: 12 }, { id: '2', seats: 14, first: 101 }] },
-      { id: 'PELOUSE', name: 'Pelouse', tier: 'pelouse', capacity: 300 },
+      {
+        id: 'A', name: 'Parterre A', tier: 'parterre',
+        rows: [{ id: '1', seats: 12 }, { id: '2', seats: 14, first: 101, accessible: [114], companion: [113] }],
+        seating: { front: [200, 90], angle_deg: 0, seat_spacing: 10, row_spacing: 12, curve_radius: 200 },
+      },
+      { id: 'PELOUSE', name: 'Pelouse', tier: 'pelouse', capacity: 300, shape: [[30, 150], [370, 150], [370, 290], [30, 290]] },
     ],
     per_buyer_limit: 4,
     hold_ttl_s: 600,
     room: { admit_per_minute: ADMIT_PER_MINUTE, max_active: 1, access_ttl_s: 900 },
+    hall: { width: 400, height: 300, stage: { label: 'Scène', shape: [[120, 10], [280, 10], [280, 45], [120, 45]] } },
   });
   assert.equal(created.status, 201, JSON.stringify(created.body));
 });
@@ -195,10 +200,40 @@ test('a buyer on a 320 px phone sees the countdown, joins the lobby, waits, and 
     await screenshot(page, 'phone-waiting');
   }
   await page.locator('#v-seats').waitFor({ timeout: 30000 });
+  await page.locator('#hall svg').waitFor();
   await page.locator('button.seat').first().waitFor();
   await screenshot(page, 'phone-seat-map');
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
   assert.ok(width <= 320, `the page fits 320 px without scrolling sideways (it is ${width} px wide)`);
+
+  // On the drawn hall: a tap on a seat too small to aim at zooms in there;
+  // the next one picks it, and the list of its row says so too.
+  const seat = page.locator('#hall [data-key="A|2|108"]');
+  const tap = async () => {
+    await page.locator('#hall').scrollIntoViewIfNeeded();
+    const box = await seat.boundingBox();
+    await page.touchscreen.tap(box.x + box.width / 2, box.y + box.height / 2);
+  };
+  const before = (await seat.boundingBox()).width;
+  await tap();
+  assert.ok((await seat.boundingBox()).width > before * 1.5, 'the first tap zooms in');
+  assert.equal(await seat.getAttribute('class'), 'seat-dot free tier-0', 'the first tap picks nothing');
+  await tap();
+  assert.equal(await seat.getAttribute('class'), 'seat-dot selected');
+  assert.equal(await page.locator('#pick-row').inputValue(), '2', 'the list follows the map to the row');
+  assert.equal(await page.locator('button.seat[data-key="A|2|108"]').getAttribute('aria-pressed'), 'true');
+  assert.equal(await page.locator('#hold-selected').textContent(), 'Hold the 1 selected seat(s)');
+  // The accessible seat is marked on the map and named in the list.
+  assert.equal(await page.locator('#hall rect[data-key="A|2|114"]').count(), 1);
+  assert.match(await page.locator('button.seat[data-key="A|2|114"]').getAttribute('aria-label'), /wheelchair accessible$/);
+  // Nothing covers the map: the hold button sits below it.
+  const hall = await page.locator('#hall').boundingBox();
+  const holdBar = await page.locator('#hold-selected').boundingBox();
+  assert.ok(holdBar.y >= hall.y + hall.height, 'the hold button is below the map');
+  await screenshot(page, 'phone-seat-picked-on-the-hall');
+  await tap();
+  assert.equal(await seat.getAttribute('class'), 'seat-dot free tier-0', 'a second tap lets it go');
+  await page.getByRole('button', { name: 'Whole hall' }).click();
 });
 
 test('a second buyer who reloads mid-queue keeps the place (in French)', async () => {
@@ -345,10 +380,18 @@ test('the second buyer, admitted in turn, picks seats on the map, holds them, an
   // The first buyer's purchase freed the one shopping place.
   await page.locator('#v-seats').waitFor({ timeout: 30000 });
   await page.locator('button.seat').first().waitFor();
+  // By keyboard, through the section and row lists.
+  await page.selectOption('#pick-section', 'A');
+  await page.selectOption('#pick-row', '1');
   assert.ok(await page.locator('button.seat[data-key="A|1|6"]').isDisabled(), 'a sold seat cannot be picked');
-  await page.click('button.seat[data-key="A|2|101"]');
+  assert.equal(await page.locator('#hall [data-key="A|1|6"]').getAttribute('class'), 'seat-dot taken');
+  await page.selectOption('#pick-row', '2');
+  await page.locator('button.seat[data-key="A|2|101"]').focus();
+  await page.keyboard.press('Enter');
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.key), 'A|2|101', 'the keyboard stays on the seat');
   await page.click('button.seat[data-key="A|2|102"]');
   assert.equal(await page.locator('button.seat[data-key="A|2|101"]').getAttribute('aria-pressed'), 'true');
+  assert.equal(await page.locator('#hall [data-key="A|2|101"]').getAttribute('class'), 'seat-dot selected', 'the map follows the list');
   await screenshot(page, 'second-seats-picked-fr');
   await page.getByRole('button', { name: 'Réserver les 2 place(s) choisie(s)' }).click();
   await page.locator('#v-checkout').waitFor();

@@ -357,7 +357,9 @@ async function copyTemplate() {
     $('f-max').value = e.room.max_active;
     $('f-access').value = e.room.access_ttl_s;
     $('f-payment').value = e.payment ? e.payment.provider : '';
-    $('f-layout').value = JSON.stringify({ tiers: e.tiers, sections: e.sections }, null, 2);
+    const layout = { tiers: e.tiers, sections: e.sections };
+    if (e.hall) layout.hall = e.hall;
+    $('f-layout').value = JSON.stringify(layout, null, 2);
     $('f-id').focus();
   } catch (error) {
     problem(failure(error));
@@ -390,6 +392,7 @@ async function createEvent() {
     room: { admit_per_minute: Number($('f-rate').value), max_active: Number($('f-max').value), access_ttl_s: Number($('f-access').value) },
   };
   if ($('f-payment').value) spec.payment = { provider: $('f-payment').value };
+  if (layout.hall) spec.hall = layout.hall;
   try {
     const answer = await adminApi('POST', '/v1/events', { body: spec });
     if (answer.status !== 201) {

@@ -13,6 +13,8 @@
 const VIEWS = ['v-loading', 'v-missing', 'v-intro', 'v-queue', 'v-seats', 'v-checkout', 'v-done'];
 /** Stall reasons the page explains in words (newer ones are shown as a plain wait). */
 const REASONS = ['waiting_for_released_seats', 'max_active_reached'];
+/** How often the seat map is refreshed while the buyer chooses (±20%). */
+const SEAT_REFRESH_MS = 15000;
 
 const page = {
   id: decodeURIComponent(location.pathname.replace(/^\/e\//, '').replace(/\/$/, '')),
@@ -294,6 +296,17 @@ async function enterShop() {
   renderAccess();
   renderBestForm();
   await loadSeats();
+  scheduleSeatRefresh();
+}
+
+/** While the buyer chooses, the map follows what others hold and buy. */
+function scheduleSeatRefresh() {
+  clearTimeout(page.seatTimer);
+  page.seatTimer = setTimeout(async () => {
+    if (page.view !== 'v-seats' || !hasAccess()) return;
+    if (!page.busy) await loadSeats(true);
+    scheduleSeatRefresh();
+  }, SEAT_REFRESH_MS * (0.8 + Math.random() * 0.4));
 }
 
 function renderAccess() {
@@ -308,15 +321,22 @@ function accessOver() {
   problem(t('seats.access_over'));
 }
 
-async function loadSeats() {
+/** The seat map; `quietly` (a refresh) keeps the last one on a failure and says nothing. */
+async function loadSeats(quietly) {
   try {
-    const answer = await api('GET', '/v1/events/' + encodeURIComponent(page.id) + '/seats', { token: kept().accessToken });
+    const [answer] = await Promise.all([
+      api('GET', '/v1/events/' + encodeURIComponent(page.id) + '/seats', { token: kept().accessToken }),
+      loadHall(),
+    ]);
     if (answer.status === 401) return accessOver();
-    if (answer.status !== 200) throw new Error(apiError(answer).message);
+    if (answer.status !== 200) {
+      if (quietly) return;
+      throw new Error(apiError(answer).message);
+    }
     page.seats = answer.body;
     renderMap();
   } catch (error) {
-    problem(networkOrMessage(error));
+    if (!quietly) problem(networkOrMessage(error));
   }
 }
 
@@ -337,6 +357,7 @@ function renderBestForm() {
     where.append(el('option', { value: 'section:' + section.id, text: t('seats.section', { name: section.name }) }));
   }
   if (previousWhere) where.value = previousWhere;
+  $('best-accessible-field').hidden = !hasFlaggedSeats();
   $('best-submit').textContent = t('seats.best.submit', { n: quantity.value });
 }
 
@@ -345,45 +366,25 @@ function seatKey(section, row, number) {
 }
 
 function renderMap() {
-  const map = $('map');
-  const open = new Set(Array.from(map.querySelectorAll('details[open]'), (d) => d.dataset.section));
-  map.replaceChildren();
-  const available = new Map((page.seats ? page.seats.sections : []).map((s) => [s.section, s]));
-  page.event.sections.forEach((section, index) => {
-    const free = available.get(section.id);
-    const tier = tierOf(section.tier);
-    const body = [];
-    if (section.rows) {
-      const freeRows = new Map(((free && free.rows) || []).map((r) => [r.row, new Set(r.available)]));
-      for (const row of section.rows) {
-        const numbers = freeRows.get(row.id) || new Set();
-        const first = row.first || 1;
-        const seats = el('div', { class: 'seats' });
-        for (let number = first; number < first + row.seats; number++) {
-          const key = seatKey(section.id, row.id, number);
-          const isFree = numbers.has(number);
-          const selected = page.selected.has(key);
-          const state = selected ? t('seats.selected') : isFree ? t('seats.available') : t('seats.taken');
-          seats.append(el('button', {
-            type: 'button', class: 'seat', text: String(number), disabled: !isFree,
-            'aria-pressed': isFree ? String(selected) : null,
-            'aria-label': t('seats.seat', { row: row.id, number, state }),
-            'data-key': key,
-            onclick: () => toggleSeat(key, { section: section.id, row: row.id, number }),
-          }));
-        }
-        body.push(el('div', { class: 'seat-row' }, [el('span', { class: 'row-label', text: t('seats.row', { row: row.id }) }), seats]));
-      }
-    } else {
-      body.push(el('p', { text: t('seats.ga', { n: free ? free.available : 0 }) }));
-    }
-    const summary = section.name + ' — ' + tier.name + ', ' + money(tier.price_cents, page.event.currency);
-    map.append(el('details', { class: 'section', 'data-section': section.id, open: open.has(section.id) || (open.size === 0 && index === 0) }, [
-      el('summary', { text: summary }),
-      ...body,
-    ]));
-  });
-  renderHoldButton();
+  renderLegend();
+  renderHall();
+}
+
+/** The tiers' colours and prices, and the seats' states and kinds. */
+function renderLegend() {
+  const swatch = (cls) => el('span', { class: 'swatch ' + cls });
+  const entries = page.event.tiers.map((tier) => el('span', {}, [swatch('free ' + tierClass(tier.id)), tier.name + ' ' + money(tier.price_cents, page.event.currency)]));
+  entries.push(el('span', {}, [swatch('taken'), t('seats.legend.taken')]));
+  entries.push(el('span', {}, [swatch('selected'), t('seats.legend.selected')]));
+  if (hasFlaggedSeats()) {
+    entries.push(el('span', {}, [swatch('shape-accessible'), t('hall.accessible')]));
+    entries.push(el('span', {}, [swatch('shape-companion'), t('hall.companion')]));
+  }
+  $('legend').replaceChildren(...entries);
+}
+
+function hasFlaggedSeats() {
+  return page.event.sections.some((section) => (section.rows || []).some((row) => (row.accessible || []).length || (row.companion || []).length));
 }
 
 function toggleSeat(key, seat) {
@@ -396,13 +397,7 @@ function toggleSeat(key, seat) {
     page.selected.set(key, seat);
   }
   problem('');
-  const button = document.querySelector('button.seat[data-key="' + CSS.escape(key) + '"]');
-  if (button) {
-    const selected = page.selected.has(key);
-    button.setAttribute('aria-pressed', String(selected));
-    button.setAttribute('aria-label', t('seats.seat', { row: seat.row, number: seat.number, state: selected ? t('seats.selected') : t('seats.available') }));
-  }
-  renderHoldButton();
+  paintHall();
 }
 
 function renderHoldButton() {
@@ -855,13 +850,16 @@ document.addEventListener('DOMContentLoaded', () => {
   $('best').addEventListener('submit', (e) => {
     e.preventDefault();
     const [kind, id] = $('best-where').value.split(/:(.*)/s);
-    placeHold({ [kind]: id, quantity: Number($('best-quantity').value) });
+    const body = { [kind]: id, quantity: Number($('best-quantity').value) };
+    if ($('best-accessible').checked) body.accessible = true;
+    placeHold(body);
   });
   $('best-quantity').addEventListener('change', () => { $('best-submit').textContent = t('seats.best.submit', { n: $('best-quantity').value }); });
   $('hold-selected').addEventListener('click', () => placeHold({ seats: Array.from(page.selected.values()) }));
   $('pay').addEventListener('submit', (e) => { e.preventDefault(); pay(); });
   $('release').addEventListener('click', release);
   $('print').addEventListener('click', () => window.print());
+  setUpHallControls();
   setInterval(tick, 1000);
   start();
 });

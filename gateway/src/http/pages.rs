@@ -72,6 +72,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../../pages/event.js"),
     },
     Asset {
+        name: "hall.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../pages/hall.js"),
+    },
+    Asset {
         name: "card.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../pages/card.js"),
