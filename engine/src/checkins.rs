@@ -3,8 +3,13 @@
 //! sent again (a scanner that lost the answer), is answered as the first
 //! time, and any other scan of it is told when and where it was used.
 //!
-//! [`CheckInBook`] is plain state, changed only by [`CheckInBook::apply`],
-//! live and on replay, with counts by door and by section kept beside it.
+//! A door without network lets in what its list vouches for and sends the
+//! scan later, saying so; if another scan let the ticket in first, that
+//! second entry is kept too, so that both doors are shown it.
+//!
+//! [`CheckInBook`] is plain state, changed only by [`CheckInBook::apply`]
+//! and [`CheckInBook::apply_second_entry`], live and on replay, with counts
+//! by door and by section kept beside it.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -12,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::commit::{ApplyError, Receipt};
 use crate::ids::OrderId;
-use crate::limits::{MAX_DOORS_PER_EVENT, MAX_DOOR_BYTES, MAX_SCAN_ID_BYTES};
+use crate::limits::{MAX_DOORS_PER_EVENT, MAX_DOOR_BYTES, MAX_SCAN_ID_BYTES, MAX_SECOND_ENTRIES_PER_EVENT};
 use crate::time::UnixTimeMs;
 
 /// One ticket let in, as logged.
@@ -28,6 +33,27 @@ pub struct CheckInRecord {
     pub scan_id: String,
     /// The ticket's section id (for the counts by section).
     pub section: String,
+}
+
+/// A ticket let in a second time, as logged: a door without network let it
+/// in at `let_in_at` (its list vouched for it), after another scan had.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecondEntryRecord {
+    pub event: u32,
+    pub order: OrderId,
+    pub index: u16,
+    pub let_in_at: UnixTimeMs,
+    pub door: String,
+    pub scan_id: String,
+}
+
+/// A second entry, as the book keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecondEntry {
+    pub let_in_at: UnixTimeMs,
+    pub door: String,
+    pub scan_id: String,
+    pub receipt: Receipt,
 }
 
 /// A ticket's check-in, as the book keeps it.
@@ -59,6 +85,9 @@ pub struct CheckInBook {
     tickets: HashMap<(u32, OrderId, u16), CheckIn>,
     by_door: BTreeMap<(u32, String), u64>,
     by_section: BTreeMap<(u32, String), u64>,
+    /// By ticket; at most `MAX_SECOND_ENTRIES_PER_EVENT` per event.
+    second_entries: BTreeMap<(u32, OrderId, u16), Vec<SecondEntry>>,
+    second_entries_by_event: HashMap<u32, usize>,
 }
 
 /// Checks a request's door and scan id.
@@ -120,6 +149,69 @@ impl CheckInBook {
         Ok(())
     }
 
+    /// The second entry scan `scan_id` recorded for this ticket, if any.
+    pub fn second_entry(&self, event: u32, order: OrderId, index: u16, scan_id: &str) -> Option<&SecondEntry> {
+        self.second_entries.get(&(event, order, index))?.iter().find(|entry| entry.scan_id == scan_id)
+    }
+
+    /// Whether `event` may record another second entry.
+    pub fn second_entry_allowed(&self, event: u32) -> bool {
+        self.second_entries_by_event.get(&event).copied().unwrap_or(0) < MAX_SECOND_ENTRIES_PER_EVENT
+    }
+
+    /// Records a second entry, live and on replay: the ticket was let in
+    /// before, and this scan was not recorded yet.
+    pub fn apply_second_entry(&mut self, record: &SecondEntryRecord, receipt: Receipt) -> Result<(), ApplyError> {
+        let key = (record.event, record.order, record.index);
+        let ticket = format!("ticket {}/{}", record.order.0, record.index);
+        if !self.tickets.contains_key(&key) {
+            return Err(ApplyError(format!("a second entry of {ticket}, which was never let in")));
+        }
+        if self.second_entry(record.event, record.order, record.index, &record.scan_id).is_some() {
+            return Err(ApplyError(format!("scan {:?} of {ticket} was recorded already", record.scan_id)));
+        }
+        let entry = SecondEntry {
+            let_in_at: record.let_in_at,
+            door: record.door.clone(),
+            scan_id: record.scan_id.clone(),
+            receipt,
+        };
+        self.second_entries.entry(key).or_default().push(entry);
+        *self.second_entries_by_event.entry(record.event).or_default() += 1;
+        Ok(())
+    }
+
+    /// Every second entry at `event`, by ticket: order, index, the first
+    /// check-in and the entry.
+    pub fn second_entries_of(&self, event: u32) -> Vec<(OrderId, u16, CheckIn, SecondEntry)> {
+        let from = (event, OrderId(0), 0);
+        self.second_entries
+            .range(from..)
+            .take_while(|((e, _, _), _)| *e == event)
+            .flat_map(|(&(_, order, index), entries)| {
+                let first = self.tickets.get(&(event, order, index)).cloned();
+                entries.iter().filter_map(move |entry| Some((order, index, first.clone()?, entry.clone())))
+            })
+            .collect()
+    }
+
+    /// Every second entry, as records (a snapshot's section).
+    pub fn second_entries_snapshot(&self) -> Vec<SecondEntryRecord> {
+        self.second_entries
+            .iter()
+            .flat_map(|(&(event, order, index), entries)| {
+                entries.iter().map(move |entry| SecondEntryRecord {
+                    event,
+                    order,
+                    index,
+                    let_in_at: entry.let_in_at,
+                    door: entry.door.clone(),
+                    scan_id: entry.scan_id.clone(),
+                })
+            })
+            .collect()
+    }
+
     /// Tickets let in at `event`: in all, by door and by section.
     pub fn counts(&self, event: u32) -> CheckInCounts {
         let of_event = |map: &BTreeMap<(u32, String), u64>| -> BTreeMap<String, u64> {
@@ -132,6 +224,10 @@ impl CheckInBook {
 
     pub fn is_empty(&self) -> bool {
         self.tickets.is_empty()
+    }
+
+    pub fn has_second_entries(&self) -> bool {
+        !self.second_entries.is_empty()
     }
 
     /// Every check-in, as records (a snapshot's section).
@@ -185,6 +281,38 @@ mod tests {
             scan_id: format!("scan-{order}-{index}"),
             section: section.into(),
         }
+    }
+
+    fn second(order: u64, index: u16, door: &str, scan: &str) -> SecondEntryRecord {
+        SecondEntryRecord {
+            event: 2,
+            order: OrderId(order),
+            index,
+            let_in_at: UnixTimeMs(900),
+            door: door.into(),
+            scan_id: scan.into(),
+        }
+    }
+
+    #[test]
+    fn a_second_entry_is_kept_once_per_scan_and_only_for_a_ticket_let_in() {
+        let mut book = CheckInBook::default();
+        assert!(book.apply_second_entry(&second(7, 0, "south", "s1"), Receipt(2)).is_err(), "never let in");
+        book.apply(&record(7, 0, "north", "A"), Receipt(3)).unwrap();
+        book.apply_second_entry(&second(7, 0, "south", "s1"), Receipt(4)).unwrap();
+        assert!(book.apply_second_entry(&second(7, 0, "south", "s1"), Receipt(5)).is_err(), "the same scan once");
+        book.apply_second_entry(&second(7, 0, "east", "s2"), Receipt(6)).unwrap();
+        let entries = book.second_entries_of(2);
+        assert_eq!(entries.len(), 2);
+        assert_eq!((entries[0].2.door.as_str(), entries[0].3.door.as_str()), ("north", "south"));
+        assert_eq!(book.second_entry(2, OrderId(7), 0, "s2").map(|e| e.receipt), Some(Receipt(6)));
+        assert!(book.second_entries_of(3).is_empty());
+        let records = book.second_entries_snapshot();
+        let mut restored = CheckInBook::restore(&book.snapshot()).unwrap();
+        for record in &records {
+            restored.apply_second_entry(record, Receipt::NONE).unwrap();
+        }
+        assert_eq!(restored.second_entries_snapshot(), records);
     }
 
     #[test]

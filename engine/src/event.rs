@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
-use crate::checkins::CheckInRecord;
+use crate::checkins::{CheckInRecord, SecondEntryRecord};
 use crate::clock::Clock;
 use crate::codec;
 use crate::commit::{ApplyError, Receipt, SinkError};
@@ -84,6 +84,9 @@ pub(crate) enum WalRecordRef<'a> {
     CheckIn {
         record: &'a CheckInRecord,
     },
+    SecondEntry {
+        record: &'a SecondEntryRecord,
+    },
 }
 
 /// ... and as read back. The two enums must keep the same shape.
@@ -147,6 +150,10 @@ pub enum WalRecord {
     /// Engine-wide: a ticket let in at the door.
     CheckIn {
         record: CheckInRecord,
+    },
+    /// Engine-wide: a ticket a door without network let in again.
+    SecondEntry {
+        record: SecondEntryRecord,
     },
 }
 

@@ -58,6 +58,19 @@ pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) 
     T::deserialize(deserializer).map(Some)
 }
 
+/// An optional list of integers: absent (with `#[serde(default)]`) or a
+/// list whose every element reads as an integer field does; `null` is refused.
+pub fn present_integers<'de, D: Deserializer<'de>, T: Integer>(deserializer: D) -> Result<Option<Vec<T>>, D::Error> {
+    struct Element<T>(T);
+    impl<'de, T: Integer> Deserialize<'de> for Element<T> {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            T::deserialize_sized(deserializer).map(Element)
+        }
+    }
+    let elements: Vec<Element<T>> = Vec::deserialize(deserializer)?;
+    Ok(Some(elements.into_iter().map(|Element(value)| value).collect()))
+}
+
 struct IntegralVisitor<T>(PhantomData<T>);
 
 /// 2^64 and -2^63, the bounds of the integers a double converts to exactly here.
@@ -107,6 +120,8 @@ mod tests {
         limit: Option<u64>,
         #[serde(default, deserialize_with = "super::present")]
         name: Option<String>,
+        #[serde(default, deserialize_with = "super::present_integers")]
+        numbers: Option<Vec<u32>>,
     }
 
     fn parse(json: &str) -> Result<Body, String> {
@@ -116,8 +131,11 @@ mod tests {
     #[test]
     fn integral_numbers_are_integers_whatever_their_spelling() {
         for json in [r#"{"count": 9226}"#, r#"{"count": 9226.0}"#, r#"{"count": 9.226e3}"#, r#"{"count": 9226.000}"#] {
-            assert_eq!(parse(json), Ok(Body { count: 9226, limit: None, name: None }), "{json}");
+            assert_eq!(parse(json), Ok(Body { count: 9226, limit: None, name: None, numbers: None }), "{json}");
         }
+        assert_eq!(parse(r#"{"count": 1, "numbers": [5489.0, 2]}"#).map(|b| b.numbers), Ok(Some(vec![5489, 2])));
+        assert!(parse(r#"{"count": 1, "numbers": [1.5]}"#).is_err());
+        assert!(parse(r#"{"count": 1, "numbers": null}"#).is_err());
         assert_eq!(parse(r#"{"count": -0.0}"#).map(|b| b.count), Ok(0));
         assert_eq!(parse(r#"{"count": 1, "limit": 1e15}"#).map(|b| b.limit), Ok(Some(1_000_000_000_000_000)));
     }

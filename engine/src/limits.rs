@@ -25,6 +25,9 @@ pub const MAX_DOOR_BYTES: usize = 64;
 pub const MAX_SCAN_ID_BYTES: usize = 64;
 /// Distinct doors one event's check-ins may name.
 pub const MAX_DOORS_PER_EVENT: usize = 64;
+/// Second entries (a ticket let in again by a door without network) one
+/// event keeps; past it, such scans are still answered `already_used`.
+pub const MAX_SECOND_ENTRIES_PER_EVENT: usize = 10_000;
 /// A ticket code as a scanner sends it (a real one is 113 characters).
 pub const MAX_TICKET_CODE_BYTES: usize = 256;
 

@@ -143,10 +143,18 @@ pub struct RowSpec {
     pub tier: Option<String>,
     /// Seat numbers with room for a wheelchair; best available hands them
     /// (and `companion` seats) out only when asked for accessible seats.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::json_fields::present")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::json_fields::present_integers"
+    )]
     pub accessible: Option<Vec<u32>>,
     /// Seat numbers kept beside accessible ones for a companion.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::json_fields::present")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::json_fields::present_integers"
+    )]
     pub companion: Option<Vec<u32>>,
 }
 

@@ -932,7 +932,8 @@ test('at the door a ticket is let in then already used, a cancelled one is refus
     per_buyer_limit: 4, hold_ttl_s: 600, room: { admit_per_minute: 60000, max_active: 100, access_ttl_s: 900 },
   });
   assert.equal(created.status, 201, JSON.stringify(created.body));
-  const orders = [await orderThroughApi(id), await orderThroughApi(id), await orderThroughApi(id)];
+  const orders = [];
+  for (let i = 0; i < 4; i++) orders.push(await orderThroughApi(id));
   const code = (order) => order.tickets[0].code;
   const token = await call('POST', '/v1/tokens', { role: 'door', events: [id], label: 'North gate' });
   assert.equal(token.status, 201, JSON.stringify(token.body));
@@ -983,5 +984,26 @@ test('at the door a ticket is let in then already used, a cancelled one is refus
   await context.setOffline(false);
   await page.locator('#door-sync', { hasText: 'Every check-in is saved' }).waitFor({ timeout: 15000 });
   assert.equal((await call('GET', `/v1/events/${id}/stats`)).body.checkins.total, 2, 'the scan taken without network was sent');
+
+  // Let in twice: here without network, while South gate let the same ticket in online.
+  await context.setOffline(true);
+  await scan(code(orders[3]));
+  await page.locator('#verdict.good', { hasText: 'No network' }).waitFor();
+  const south = await call('POST', `/v1/events/${id}/checkins`, { code: code(orders[3]), door: 'South gate', scan_id: 'south-1' });
+  assert.equal(south.status, 201, JSON.stringify(south.body));
+  await context.setOffline(false);
+  await page.locator('#conflict-list li', { hasText: 'South gate had let it in' }).waitFor({ timeout: 15000 });
+  await screenshot(page, 'door-let-in-twice-here');
   await context.close();
+
+  // South gate's steward is shown it too.
+  const southContext = await browser.newContext({ viewport: { width: 390, height: 800 }, locale: 'en-CA' });
+  const southPage = watch(await southContext.newPage(), 'south door');
+  await southPage.goto(`${BASE}/door/${id}`);
+  await southPage.fill('#door-token', token.body.token);
+  await southPage.fill('#door-name', 'South gate');
+  await southPage.click('#door-form button[type=submit]');
+  await southPage.locator('#conflict-list li', { hasText: 'North gate let it in again' }).waitFor({ timeout: 15000 });
+  await screenshot(southPage, 'door-let-in-twice-there');
+  await southContext.close();
 });

@@ -5,8 +5,10 @@
 // verified here with the ticket key (Ed25519), against the event's number,
 // the cancelled orders and the tickets let in (the door's list, fetched
 // and kept), and a check-in the server could not take is queued with its
-// scan id and sent when the network returns; a ticket another door let in
-// meanwhile is listed under "Let in twice".
+// scan id and sent when the network returns, saying when it was let in; a
+// ticket let in twice (here without network after another door, or at
+// another door without network after here) is listed under "Let in twice"
+// at both doors.
 'use strict';
 
 const door = {
@@ -105,7 +107,9 @@ async function send(state, item) {
     const response = await fetch('/v1/events/' + encodeURIComponent(door.eventId) + '/checkins', {
       method: 'POST',
       headers: { Authorization: 'Bearer ' + state.token, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ code: item.code, door: item.door, scan_id: item.scan_id }),
+      body: JSON.stringify(item.let_in_at
+        ? { code: item.code, door: item.door, scan_id: item.scan_id, let_in_at: item.let_in_at }
+        : { code: item.code, door: item.door, scan_id: item.scan_id }),
       cache: 'no-store',
       signal: AbortSignal.timeout(ONLINE_PATIENCE_MS),
     });
@@ -184,7 +188,7 @@ function judgeAnswer(state, ticket, answer) {
 /** No network: a ticket the list vouches for is let in, and its check-in queued. */
 function letInOffline(state, ticket, item, verified) {
   if (!verified) return show(false, t('door.unsure'), '', t('door.why.no_list'));
-  state.queue.push(item);
+  state.queue.push(Object.assign({}, item, { let_in_at: item.at }));
   state.used[ticketKey(ticket)] = { door: item.door, at: item.at };
   save(state);
   renderSync();
@@ -229,11 +233,15 @@ function renderSync() {
     ? t('door.sync.waiting', { n: state.queue.length })
     : t('door.sync.done');
   $('door-sync').className = 'status-line' + (state.queue.length ? ' stale' : '');
-  $('conflicts').hidden = state.conflicts.length === 0;
+  // Let in here first, then again at another door without network: the server's list says so.
+  const there = ((state.list && state.list.second_entries) || []).filter((e) => e.first_door === state.door && e.door !== state.door);
+  $('conflicts').hidden = state.conflicts.length === 0 && there.length === 0;
   $('conflict-list').replaceChildren(...state.conflicts.map((c) => el('li', {
     text: c.why === 'already_used'
       ? t('door.conflict.used', { here: timeShort(new Date(c.here_at)), door: c.there, there: timeShort(new Date(c.there_at)), seat: c.seat })
       : t('door.conflict.' + (c.why === 'cancelled' ? 'cancelled' : 'invalid'), { here: timeShort(new Date(c.here_at)), seat: c.seat }),
+  })), ...there.map((e) => el('li', {
+    text: t('door.conflict.again', { here: timeShort(new Date(e.first_at)), door: e.door, there: timeShort(new Date(e.let_in_at)), seat: seatText(e.ticket) }),
   })));
 }
 
@@ -258,6 +266,7 @@ async function loadList() {
     fresh.used[used.order + '-' + used.index] = { door: used.door, at: used.checked_in_at };
   }
   save(fresh);
+  renderSync();
   return true;
 }
 

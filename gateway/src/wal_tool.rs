@@ -103,6 +103,7 @@ fn kind(record: &WalRecord) -> &'static str {
         WalRecord::StaffRequest { .. } => "staff_request",
         WalRecord::Term { .. } => "term",
         WalRecord::CheckIn { .. } => "checked_in",
+        WalRecord::SecondEntry { .. } => "second_entry",
         WalRecord::Inventory { record, .. } => match record {
             ExpiredReclaimed { .. } => "expired_reclaimed",
             HoldPlaced { .. } => "hold_placed",

@@ -194,3 +194,45 @@ fn a_check_in_survives_a_restart_between_two_scans() {
     let (status, used) = server.scan("show", &door, &codes[0], "South", "scan-2");
     assert_eq!((status, error_code(&used), used["error"]["door"].as_str()), (409, "already_used", Some("North")));
 }
+
+#[test]
+fn a_ticket_a_door_without_network_let_in_again_is_listed_to_every_door() {
+    let (_dir, data) = data_dir();
+    let server = Server::start(&data);
+    server.create("show");
+    let (_, codes) = server.buy("show", 1);
+    let door = server.token("door", &["show"]);
+    let (status, first) = server.scan("show", &door, &codes[0], "North", "n-1");
+    assert_eq!(status, 201, "{first}");
+    // South had no network, let the holder in from its list, and sends the scan now.
+    let offline =
+        json!({"code": codes[0], "door": "South", "scan_id": "s-1", "let_in_at": "2026-12-08T19:00:00-05:00"});
+    for _ in 0..2 {
+        let (status, body) = server.send("POST", "/v1/events/show/checkins", Some(&door), Some(offline.clone()), None);
+        assert_eq!((status, error_code(&body)), (409, "already_used"), "{body}");
+        assert_eq!(
+            (body["error"]["door"].as_str(), body["error"]["second_entry"].as_bool()),
+            (Some("North"), Some(true))
+        );
+    }
+    // A door that was online and refused the holder made no second entry.
+    let (status, body) = server.scan("show", &door, &codes[0], "East", "e-1");
+    assert_eq!((status, body["error"]["second_entry"].as_bool()), (409, None), "{body}");
+    let (status, list) = server.send("GET", "/v1/events/show/checkins", Some(&door), None, None);
+    assert_eq!(status, 200, "{list}");
+    let entries = list["second_entries"].as_array().expect("second entries");
+    assert_eq!(entries.len(), 1, "the same scan sent twice is one entry: {list}");
+    assert_eq!(
+        (entries[0]["first_door"].as_str(), entries[0]["door"].as_str(), entries[0]["let_in_at"].as_str()),
+        (Some("North"), Some("South"), Some("2026-12-09T00:00:00Z"))
+    );
+    assert_eq!(entries[0]["first_at"], first["checked_in_at"]);
+    let bad = json!({"code": codes[0], "door": "South", "scan_id": "s-2", "let_in_at": "yesterday"});
+    let (status, body) = server.send("POST", "/v1/events/show/checkins", Some(&door), Some(bad), None);
+    assert_eq!((status, body["error"]["field"].as_str()), (400, Some("let_in_at")), "{body}");
+    server.guichet.kill();
+
+    let server = Server::start(&data);
+    let (_, list) = server.send("GET", "/v1/events/show/checkins", Some(&door), None, None);
+    assert_eq!(list["second_entries"].as_array().map(Vec::len), Some(1), "kept across a crash: {list}");
+}

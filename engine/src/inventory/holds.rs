@@ -5,7 +5,6 @@ use serde::{Deserialize, Serialize};
 
 use super::buyers::{self, BuyerShard, HoldStatus};
 use super::record::{HoldEndReason, InventoryRecord, Place, Places};
-use super::search::Wanted;
 use super::{check_idempotency_key, Candidate, Hold, Inventory, InventoryError, Locked, Receipt, Requester};
 use crate::ids::{BuyerId, HoldId};
 use crate::limits::{BUYER_SHARDS, MAX_BUYERS_PER_EVENT, MAX_HOLD_KEYS_PER_BUYER};
@@ -271,6 +270,14 @@ pub(super) enum Target<'a> {
         quantity: u32,
         flagged: bool,
     },
+}
+
+/// What best available looks for: `quantity` places among `candidates`,
+/// only flagged seats or only the others.
+pub(super) struct Wanted<'a> {
+    pub candidates: &'a [Candidate],
+    pub quantity: u32,
+    pub flagged: bool,
 }
 
 impl Target<'_> {

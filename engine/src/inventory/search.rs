@@ -5,7 +5,7 @@
 use smallvec::SmallVec;
 
 use super::best::{best_runs, free_runs_longest_first};
-use super::holds::Target;
+use super::holds::{Target, Wanted};
 use super::record::{places_in_lock_order, InventoryRecord, Place, Places};
 use super::{Candidate, Fit, HoldRequest, Inventory, InventoryError, Locked, SeatLabel, SeatRequest};
 use crate::ids::{BuyerId, SectionIndex, ShardIndex};
@@ -395,14 +395,6 @@ impl Inventory {
             number: described.number.unwrap_or_default(),
         }
     }
-}
-
-/// What best available looks for: `quantity` places among `candidates`,
-/// only flagged seats or only the others.
-pub(super) struct Wanted<'a> {
-    pub candidates: &'a [Candidate],
-    pub quantity: u32,
-    pub flagged: bool,
 }
 
 fn check_quantity(field: &str, requested: u32, max: u32) -> Result<(), InventoryError> {

@@ -5,7 +5,9 @@
 //! waits for that check-in to be durable (the caller awaits the receipt).
 
 use super::Engine;
-use crate::checkins::{check_request, CheckIn, CheckInBook, CheckInCounts, CheckInRecord, CheckInRefusal};
+use crate::checkins::{
+    check_request, CheckIn, CheckInBook, CheckInCounts, CheckInRecord, CheckInRefusal, SecondEntry, SecondEntryRecord,
+};
 use crate::commit::{Receipt, SinkError};
 use crate::event::{Event, WalRecordRef};
 use crate::ids::OrderId;
@@ -22,13 +24,24 @@ pub struct TicketCheckIn {
     pub check_in: CheckIn,
 }
 
+/// One scan of a ticket at a door.
+#[derive(Clone, Copy, Debug)]
+pub struct Scan<'a> {
+    pub code: &'a str,
+    pub door: &'a str,
+    /// The scanner's id for this scan: sent again, it is answered the same.
+    pub scan_id: &'a str,
+}
+
 /// What a scan found.
 #[derive(Clone, Debug)]
 pub enum CheckInOutcome {
     /// Let in by this scan (now, or the same scan id before).
     LetIn(TicketCheckIn),
-    /// Let in before by another scan: when, and at which door.
-    AlreadyUsed(TicketCheckIn),
+    /// Let in before by another scan: when, and at which door; and whether
+    /// this scan, which a door without network let in, is kept as a second
+    /// entry (both doors are shown it).
+    AlreadyUsed { first: TicketCheckIn, second_entry: bool },
     /// The ticket's order was cancelled at `at`.
     Cancelled { order: Order, index: u16, at: UnixTimeMs },
 }
@@ -47,13 +60,15 @@ pub enum CheckInError {
 impl Engine {
     /// Checks ticket `code` in at `door` of `event`, as scan `scan_id`;
     /// answers what the scan found and the receipt to await before saying so.
+    /// `let_in_offline_at`: the door let the ticket in then, without the
+    /// server; if another scan let it in first, that second entry is kept.
     pub fn check_in(
         &self,
         event: &Event,
-        code: &str,
-        door: &str,
-        scan_id: &str,
+        scan: &Scan<'_>,
+        let_in_offline_at: Option<UnixTimeMs>,
     ) -> Result<(CheckInOutcome, Receipt), CheckInError> {
+        let Scan { code, door, scan_id } = *scan;
         check_request(door, scan_id)?;
         let (order, index) = self.ticket_of(event, code)?;
         // The order is read again under the book's lock, which cancellations
@@ -68,12 +83,15 @@ impl Engine {
         if let Some(first) = book.get(event.number.0, order.id, index).cloned() {
             let receipt = first.receipt;
             let ticket = TicketCheckIn { order, index, check_in: first };
-            let outcome = if ticket.check_in.scan_id == scan_id {
-                CheckInOutcome::LetIn(ticket)
-            } else {
-                CheckInOutcome::AlreadyUsed(ticket)
+            if ticket.check_in.scan_id == scan_id {
+                return Ok((CheckInOutcome::LetIn(ticket), receipt));
+            }
+            let second = match let_in_offline_at {
+                Some(at) => self.second_entry(&mut book, event, &ticket, scan, at)?,
+                None => None,
             };
-            return Ok((outcome, receipt));
+            let outcome = CheckInOutcome::AlreadyUsed { first: ticket, second_entry: second.is_some() };
+            return Ok((outcome, second.unwrap_or(receipt).max(receipt)));
         }
         book.door_allowed(event.number.0, door)?;
         let record = CheckInRecord {
@@ -90,10 +108,48 @@ impl Engine {
         Ok((CheckInOutcome::LetIn(TicketCheckIn { order, index, check_in }), receipt))
     }
 
+    /// Keeps a second entry of `first`'s ticket by `scan` (once per scan id,
+    /// within the event's bound): the receipt to await, or `None` past the bound.
+    fn second_entry(
+        &self,
+        book: &mut CheckInBook,
+        event: &Event,
+        first: &TicketCheckIn,
+        scan: &Scan<'_>,
+        let_in_at: UnixTimeMs,
+    ) -> Result<Option<Receipt>, CheckInError> {
+        let (number, order, index) = (event.number.0, first.order.id, first.index);
+        if let Some(kept) = book.second_entry(number, order, index, scan.scan_id) {
+            return Ok(Some(kept.receipt));
+        }
+        if !book.second_entry_allowed(number) {
+            return Ok(None);
+        }
+        let record = SecondEntryRecord {
+            event: number,
+            order,
+            index,
+            let_in_at,
+            door: scan.door.to_owned(),
+            scan_id: scan.scan_id.to_owned(),
+        };
+        let receipt = self.log.submit(&WalRecordRef::SecondEntry { record: &record })?;
+        if let Err(error) = book.apply_second_entry(&record, receipt) {
+            panic!("apply refused a second entry the engine had checked ({error})");
+        }
+        Ok(Some(receipt))
+    }
+
     /// What a door needs to judge tickets offline: the cancelled orders, and
     /// every ticket let in so far (order, index, check-in).
     pub fn door_list(&self, event: &Event) -> (Vec<OrderId>, Vec<(OrderId, u16, CheckIn)>) {
         (event.inventory.cancelled_order_ids(), self.checkins.lock().of_event(event.number.0))
+    }
+
+    /// Tickets let in twice at `event`: order, index, the first check-in,
+    /// and the second entry.
+    pub fn second_entries(&self, event: &Event) -> Vec<(OrderId, u16, CheckIn, SecondEntry)> {
+        self.checkins.lock().second_entries_of(event.number.0)
     }
 
     /// Tickets let in at `event`, in all, by door and by section.
@@ -129,6 +185,20 @@ impl Engine {
 
     pub(crate) fn replay_check_in(&self, record: &CheckInRecord, sequence: u64) -> Result<(), String> {
         self.checkins.lock().apply(record, Receipt(sequence)).map_err(|e| e.0)
+    }
+
+    pub(crate) fn replay_second_entry(&self, record: &SecondEntryRecord, sequence: u64) -> Result<(), String> {
+        self.checkins.lock().apply_second_entry(record, Receipt(sequence)).map_err(|e| e.0)
+    }
+
+    pub(crate) fn restore_second_entries(&self, bytes: &[u8]) -> Result<(), String> {
+        let records: Vec<SecondEntryRecord> =
+            crate::codec::decode(bytes).map_err(|e| format!("second_entries section: {e}"))?;
+        let mut book = self.checkins.lock();
+        for record in &records {
+            book.apply_second_entry(record, Receipt::NONE).map_err(|e| format!("second_entries section: {}", e.0))?;
+        }
+        Ok(())
     }
 
     pub(crate) fn restore_check_ins(&self, bytes: &[u8]) -> Result<(), String> {
@@ -187,9 +257,24 @@ mod tests {
     }
 
     fn scan(engine: &Engine, event: &Event, code: &str, door: &str, scan_id: &str) -> CheckInOutcome {
-        let (outcome, receipt) = engine.check_in(event, code, door, scan_id).unwrap();
+        scan_offline(engine, event, Scan { code, door, scan_id }, None)
+    }
+
+    /// A scan sent by a door that let the ticket in at `let_in_at` without network.
+    fn scan_offline(engine: &Engine, event: &Event, scan: Scan<'_>, let_in_at: Option<UnixTimeMs>) -> CheckInOutcome {
+        let (outcome, receipt) = engine.check_in(event, &scan, let_in_at).unwrap();
         engine.wait_durable(receipt).unwrap();
         outcome
+    }
+
+    fn check(
+        engine: &Engine,
+        event: &Event,
+        code: &str,
+        door: &str,
+        scan_id: &str,
+    ) -> Result<CheckInOutcome, CheckInError> {
+        engine.check_in(event, &Scan { code, door, scan_id }, None).map(|(outcome, _)| outcome)
     }
 
     #[test]
@@ -207,7 +292,9 @@ mod tests {
             panic!("the same scan, sent again, answers as the first time")
         };
         assert_eq!(again.check_in, let_in.check_in);
-        let CheckInOutcome::AlreadyUsed(used) = scan(&engine, &event, &first, "South", "scan-2") else {
+        let CheckInOutcome::AlreadyUsed { first: used, second_entry: false } =
+            scan(&engine, &event, &first, "South", "scan-2")
+        else {
             panic!("another scan of a used ticket")
         };
         assert_eq!((used.check_in.door.as_str(), used.check_in.at), ("North", let_in.check_in.at));
@@ -218,12 +305,13 @@ mod tests {
 
         let restarted = opened(&storage.crash(0), &clock);
         let event = restarted.event(&demo_event().spec.id).unwrap();
-        assert!(matches!(scan(&restarted, &event, &first, "East", "scan-4"), CheckInOutcome::AlreadyUsed(_)));
+        assert!(matches!(scan(&restarted, &event, &first, "East", "scan-4"), CheckInOutcome::AlreadyUsed { .. }));
         restarted.snapshot().unwrap();
         restarted.close();
         let from_snapshot = opened(&storage, &clock);
         let event = from_snapshot.event(&demo_event().spec.id).unwrap();
-        let CheckInOutcome::AlreadyUsed(used) = scan(&from_snapshot, &event, &second, "East", "scan-5") else {
+        let CheckInOutcome::AlreadyUsed { first: used, .. } = scan(&from_snapshot, &event, &second, "East", "scan-5")
+        else {
             panic!("a check-in is in the snapshot")
         };
         assert_eq!(used.check_in.door, "South");
@@ -238,14 +326,14 @@ mod tests {
         let code = engine.ticket_code(&event, &order, 0);
         let altered = if code.ends_with('A') { 'B' } else { 'A' };
         let forged = format!("{}{altered}", &code[..code.len() - 1]);
-        let refused = engine.check_in(&event, &forged, "North", "s-1").unwrap_err();
+        let refused = check(&engine, &event, &forged, "North", "s-1").unwrap_err();
         assert!(matches!(refused, CheckInError::InvalidTicket(_)), "{refused}");
         let mut other = demo_event().spec;
         other.id = "another".into();
         let (other, _) = engine.create_event(&other).unwrap();
-        let refused = engine.check_in(&other, &code, "North", "s-2").unwrap_err();
+        let refused = check(&engine, &other, &code, "North", "s-2").unwrap_err();
         assert_eq!(refused.to_string(), "a ticket for another event");
-        let refused = engine.check_in(&event, &code, "", "s-3").unwrap_err();
+        let refused = check(&engine, &event, &code, "", "s-3").unwrap_err();
         assert!(matches!(refused, CheckInError::Request(CheckInRefusal::Door)), "{refused}");
 
         let (_, cancelled) = engine.cancel_order(&event, order.id, Requester::Admin).unwrap();
@@ -255,5 +343,47 @@ mod tests {
         };
         assert_eq!(Some(at), event.inventory.order(order.id).unwrap().cancelled_at);
         assert_eq!(engine.check_in_counts(&event).total, 0);
+    }
+
+    #[test]
+    fn a_ticket_let_in_again_by_a_door_without_network_is_kept_once_per_scan_across_a_restart_and_a_snapshot() {
+        let clock = Arc::new(ManualClock::new(UnixTimeMs(ON_SALE.0 - 10_000)));
+        let storage = MemoryStorage::new();
+        let engine = opened(&storage, &clock);
+        let (event, order) = sold(&engine, &clock);
+        let code = engine.ticket_code(&event, &order, 0);
+        assert!(matches!(scan(&engine, &event, &code, "North", "n-1"), CheckInOutcome::LetIn(_)));
+        let offline = Scan { code: &code, door: "South", scan_id: "s-1" };
+        let let_in_at = Some(UnixTimeMs(ON_SALE.0 + 5_000));
+        for _ in 0..2 {
+            let outcome = scan_offline(&engine, &event, offline, let_in_at);
+            assert!(matches!(outcome, CheckInOutcome::AlreadyUsed { second_entry: true, .. }), "{outcome:?}");
+        }
+        // The door that let it in first is not a second entry of its own.
+        assert!(matches!(
+            scan_offline(&engine, &event, Scan { code: &code, door: "North", scan_id: "n-1" }, let_in_at),
+            CheckInOutcome::LetIn(_)
+        ));
+        let entries = engine.second_entries(&event);
+        assert_eq!(entries.len(), 1, "a scan sent again is one second entry");
+        let (_, index, first, second) = &entries[0];
+        assert_eq!(
+            (*index, first.door.as_str(), second.door.as_str(), second.let_in_at),
+            (0, "North", "South", UnixTimeMs(ON_SALE.0 + 5_000))
+        );
+        engine.close();
+
+        let restarted = opened(&storage.crash(0), &clock);
+        let event = restarted.event(&demo_event().spec.id).unwrap();
+        assert_eq!(restarted.second_entries(&event).len(), 1, "replayed from the log");
+        restarted.snapshot().unwrap();
+        restarted.close();
+        let from_snapshot = opened(&storage, &clock);
+        let event = from_snapshot.event(&demo_event().spec.id).unwrap();
+        let kept = from_snapshot.second_entries(&event);
+        assert_eq!((kept.len(), kept[0].3.scan_id.as_str()), (1, "s-1"), "in the snapshot");
+        let again = scan_offline(&from_snapshot, &event, offline, let_in_at);
+        assert!(matches!(again, CheckInOutcome::AlreadyUsed { second_entry: true, .. }));
+        assert_eq!(from_snapshot.second_entries(&event).len(), 1);
     }
 }

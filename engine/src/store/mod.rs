@@ -21,7 +21,7 @@ pub mod recovery;
 mod snapshot;
 
 pub use buyer_requests::BuyerRequestError;
-pub use checkins::{CheckInError, CheckInOutcome, TicketCheckIn};
+pub use checkins::{CheckInError, CheckInOutcome, Scan, TicketCheckIn};
 pub use follower::Follower;
 pub use payments::{CheckoutError, ConfirmOutcome, Confirmation};
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::personal::KEY_TABLE_DIR;
-use super::snapshot::{CHECKINS_SECTION, OUTBOX_SECTION, PAYMENTS_SECTION, PERSONAL_SECTION};
+use super::snapshot::{CHECKINS_SECTION, OUTBOX_SECTION, PAYMENTS_SECTION, PERSONAL_SECTION, SECOND_ENTRIES_SECTION};
 use super::{Coverage, Engine, EngineOptions, EngineSnapshot, KeySection, NamedSections, CREDENTIALS_SECTION};
 use crate::clock::Clock;
 use crate::codec;
@@ -99,6 +99,7 @@ struct SectionCuts {
     outbox: u64,
     personal: u64,
     checkins: u64,
+    second_entries: u64,
 }
 
 /// Replay's place in the log: the last record applied (at first, the
@@ -193,6 +194,8 @@ impl Engine {
     /// newer build wrote. Returns the cut each part's section covers.
     fn restore_sections(&self, sections: NamedSections) -> Result<SectionCuts, String> {
         let mut cuts = SectionCuts::default();
+        // After the check-ins, which every second entry names.
+        let mut second_entries = None;
         for (name, section) in sections.0 {
             match name.as_str() {
                 PAYMENTS_SECTION => {
@@ -211,12 +214,19 @@ impl Engine {
                     self.restore_check_ins(&section.bytes)?;
                     cuts.checkins = section.covered;
                 }
+                SECOND_ENTRIES_SECTION => {
+                    second_entries = Some(section);
+                }
                 CREDENTIALS_SECTION => {
                     self.credentials.restore(&section.bytes)?;
                     cuts.credentials = section.covered;
                 }
                 _ => return Err(format!("section {name:?} is not one this build knows (written by a newer build?)")),
             }
+        }
+        if let Some(section) = second_entries {
+            self.restore_second_entries(&section.bytes)?;
+            cuts.second_entries = section.covered;
         }
         Ok(cuts)
     }
@@ -276,10 +286,14 @@ impl Engine {
             WalRecord::CheckIn { record } if sequence > replay.sections.checkins => {
                 self.replay_check_in(&record, sequence)
             }
+            WalRecord::SecondEntry { record } if sequence > replay.sections.second_entries => {
+                self.replay_second_entry(&record, sequence)
+            }
             WalRecord::Payment { .. }
             | WalRecord::Outbox { .. }
             | WalRecord::Personal { .. }
-            | WalRecord::CheckIn { .. } => Ok(()),
+            | WalRecord::CheckIn { .. }
+            | WalRecord::SecondEntry { .. } => Ok(()),
         }
     }
 

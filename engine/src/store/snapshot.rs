@@ -23,6 +23,8 @@ pub(crate) const OUTBOX_SECTION: &str = "outbox";
 pub(crate) const PERSONAL_SECTION: &str = "personal";
 /// The check-ins' section.
 pub(crate) const CHECKINS_SECTION: &str = "checkins";
+/// Tickets let in again by a door without network.
+pub(crate) const SECOND_ENTRIES_SECTION: &str = "second_entries";
 
 impl Engine {
     /// Writes a snapshot of everything, then deletes the segments and older
@@ -104,12 +106,20 @@ impl Engine {
         if let Some((outbox, covered)) = outbox {
             sections.insert(OUTBOX_SECTION.into(), NamedSection { covered, bytes: codec::encode(&outbox)? });
         }
-        let checkins = {
+        let (checkins, second_entries) = {
             let book = self.checkins.lock();
-            (!book.is_empty()).then(|| (book.snapshot(), wal.last_assigned_sequence()))
+            let covered = wal.last_assigned_sequence();
+            let checkins = (!book.is_empty()).then(|| book.snapshot());
+            (
+                checkins.map(|r| (r, covered)),
+                book.has_second_entries().then(|| (book.second_entries_snapshot(), covered)),
+            )
         };
         if let Some((records, covered)) = checkins {
             sections.insert(CHECKINS_SECTION.into(), NamedSection { covered, bytes: codec::encode(&records)? });
+        }
+        if let Some((records, covered)) = second_entries {
+            sections.insert(SECOND_ENTRIES_SECTION.into(), NamedSection { covered, bytes: codec::encode(&records)? });
         }
         {
             // Sealed bytes and key ids only: the keys stay in the key table.

@@ -201,7 +201,11 @@ struct CancelBody {
 /// The body, held to its schema whoever sends it (a code is never longer).
 async fn read_cancel_body(app: &App, request: Request<Incoming>) -> ApiResult<Option<CancelBody>> {
     let body: Option<CancelBody> = read_optional_json(request, app.max_body_bytes).await?;
-    if body.as_ref().and_then(|b| b.confirmation.as_ref()).is_some_and(|code| code.len() > MAX_CONFIRMATION_CODE_LEN) {
+    if body
+        .as_ref()
+        .and_then(|b| b.confirmation.as_ref())
+        .is_some_and(|code| code.chars().count() > MAX_CONFIRMATION_CODE_LEN)
+    {
         let message = format!("confirmation is at most {MAX_CONFIRMATION_CODE_LEN} characters");
         return Err(ApiError::bad_request("invalid_body", message));
     }
