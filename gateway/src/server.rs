@@ -163,6 +163,7 @@ async fn serve(config: ServeConfig, on_ready: impl FnOnce(SocketAddr, &App)) -> 
         join_limiter: WindowLimiter::new(config.joins_per_minute_per_client),
         trusted_proxies: config.trusted_proxies.clone(),
         seat_call_limiter: WindowLimiter::new(config.seat_calls_per_minute_per_buyer),
+        drawings: Default::default(),
         lookup_limiter: crate::http::limiter::LookupLimiter::default(),
         providers: providers.clone(),
         spare: spare.clone(),

@@ -11,6 +11,7 @@ use guichet_engine::store::Engine;
 use guichet_engine::time::UnixTimeMs;
 
 use super::client_address::TrustedProxies;
+use super::drawings::Drawings;
 use super::error::{ApiError, ApiResult};
 use super::limiter::{LookupLimiter, WindowLimiter};
 use super::views;
@@ -40,6 +41,8 @@ pub struct App {
     /// acknowledgement before the answer is 503 (`None`: alone, no limit
     /// beyond the request's own).
     pub replication_wait: Option<Duration>,
+    /// Each event's hall drawing, made once.
+    pub drawings: Drawings,
 }
 
 impl App {

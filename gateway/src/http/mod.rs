@@ -3,6 +3,7 @@
 pub(crate) mod app;
 pub(crate) mod auth;
 pub(crate) mod client_address;
+pub(crate) mod drawings;
 pub(crate) mod error;
 pub(crate) mod handlers;
 pub(crate) mod limiter;

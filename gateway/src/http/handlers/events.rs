@@ -2,16 +2,16 @@
 //! promoter's routes (staff tokens, as their role allows): creating an
 //! event, the room's settings, the sales figures, the page of orders.
 
-use guichet_engine::drawing::HallDrawing;
 use guichet_engine::ids::OrderId;
 use guichet_engine::inventory::{OrderCursor, Receipt};
 use guichet_engine::json_fields;
 use guichet_engine::room::SettingsPatch;
 use guichet_engine::spec::{EventSpec, ProviderKind};
 use guichet_engine::time::{TimeParseError, UnixTimeMs};
+use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CACHE_CONTROL};
-use hyper::{Request, StatusCode};
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use unicode_normalization::UnicodeNormalization;
@@ -124,10 +124,10 @@ pub fn event_detail(app: &App, id: &str) -> ApiResult<HttpResponse> {
 /// unchanged while the event lasts, so shared caches may keep it a while.
 pub fn event_hall(app: &App, id: &str) -> ApiResult<HttpResponse> {
     let event = app.event(id)?;
-    let mut drawing = serde_json::to_value(HallDrawing::of(&event.valid.spec)).unwrap_or_default();
-    drawing["event_id"] = event.id().into();
-    let mut response = json_response(StatusCode::OK, &drawing);
-    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static(HALL_CACHE_CONTROL));
+    let mut response = Response::new(Full::new(app.drawings.of(&event)));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static(HALL_CACHE_CONTROL));
     Ok(response)
 }
 

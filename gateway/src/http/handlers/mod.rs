@@ -184,6 +184,7 @@ mod tests {
             join_limiter: WindowLimiter::new(1_000_000),
             trusted_proxies: TrustedProxies::new(Vec::new()).expect("no proxies is valid"),
             seat_call_limiter: WindowLimiter::new(1_000_000),
+            drawings: Default::default(),
             lookup_limiter: crate::http::limiter::LookupLimiter::default(),
             providers: Arc::new(crate::payments::Providers::new(&crate::payments::PaymentSecrets::default())),
             spare: Arc::new(crate::spare_cpu::SpareCpu::start().expect("a thread starts")),
