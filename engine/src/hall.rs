@@ -144,9 +144,16 @@ pub fn check_shape(hall: &HallSpec, field: &str, shape: &[Point]) -> Vec<(String
 /// A section's row as the drawing needs it: its id, first seat number and seats.
 pub type RowSeats<'a> = (&'a str, u32, u32);
 
-/// A row layout's numbers, and every seat it places inside the hall.
-/// `rows` are the section's rows, front to back.
-pub fn check_seating(hall: &HallSpec, field: &str, seating: &SeatingSpec, rows: &[RowSeats]) -> Vec<(String, String)> {
+/// A row layout's numbers, its curve, and, when `place_seats` (the rest of
+/// the spec is sound, so the seats are few enough to place), every seat it
+/// places inside the hall. `rows` are the section's rows, front to back.
+pub fn check_seating(
+    hall: &HallSpec,
+    field: &str,
+    seating: &SeatingSpec,
+    rows: &[RowSeats],
+    place_seats: bool,
+) -> Vec<(String, String)> {
     let mut problems = Vec::new();
     let mut fail = |part: &str, message: String| problems.push((format!("{field}.{part}"), message));
     if seating.angle_deg > 359 {
@@ -166,6 +173,12 @@ pub fn check_seating(hall: &HallSpec, field: &str, seating: &SeatingSpec, rows: 
     if !problems.is_empty() {
         return problems;
     }
+    if let Some(why) = seating.curve_radius.and_then(|radius| curve_problem(seating, radius, rows)) {
+        return vec![(format!("{field}.curve_radius"), why)];
+    }
+    if !place_seats {
+        return problems;
+    }
     if let Some(((row, first, _), seat, (x, y))) = first_seat_outside(hall, seating, rows) {
         let number = u64::from(first) + seat as u64;
         let message = format!(
@@ -175,6 +188,21 @@ pub fn check_seating(hall: &HallSpec, field: &str, seating: &SeatingSpec, rows: 
         problems.push((field.to_owned(), message));
     }
     problems
+}
+
+/// A curve too tight for its rows: the front edge would pass the point the
+/// rows curve around, or a row would wrap past half a circle onto itself.
+fn curve_problem(seating: &SeatingSpec, radius: u32, rows: &[RowSeats]) -> Option<String> {
+    if radius < seating.row_spacing {
+        return Some(format!("must be at least row_spacing ({})", seating.row_spacing));
+    }
+    rows.iter().enumerate().find_map(|(index, &(id, _, seats))| {
+        let row_radius = f64::from(radius) + index as f64 * f64::from(seating.row_spacing);
+        let half_length = f64::from(seats) * f64::from(seating.seat_spacing) / 2.0;
+        (half_length / row_radius > std::f64::consts::FRAC_PI_2).then(|| {
+            format!("is too small: row {id}'s {seats} seats would curve past half a circle; give a larger curve_radius")
+        })
+    })
 }
 
 fn first_seat_outside<'r>(
@@ -261,7 +289,7 @@ mod tests {
     fn a_row_that_leaves_the_hall_is_named_with_the_seat() {
         let hall = HallSpec { width: 600, height: 400, stage: None };
         let rows = [("A", 1, 5), ("B", 101, 30), ("C", 1, 5)];
-        let problems = check_seating(&hall, "sections[0].seating", &seating(None, 0), &rows);
+        let problems = check_seating(&hall, "sections[0].seating", &seating(None, 0), &rows, true);
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].0, "sections[0].seating");
         assert!(
@@ -269,7 +297,23 @@ mod tests {
             "{}",
             problems[0].1
         );
-        assert!(check_seating(&hall, "s", &seating(None, 0), &[("A", 1, 5), ("B", 1, 10)]).is_empty());
+        assert!(check_seating(&hall, "s", &seating(None, 0), &[("A", 1, 5), ("B", 1, 10)], true).is_empty());
+        assert!(check_seating(&hall, "s", &seating(None, 0), &rows, false).is_empty(), "seats placed only when asked");
+    }
+
+    #[test]
+    fn a_curve_too_tight_for_its_rows_is_refused() {
+        let hall = HallSpec { width: 10_000, height: 10_000, stage: None };
+        let mut layout = seating(Some(10), 0);
+        layout.front = Point(Coordinate(5_000), Coordinate(5_000));
+        let problems = check_seating(&hall, "s", &layout, &[("A", 1, 2)], true);
+        assert_eq!(problems, vec![("s.curve_radius".to_owned(), "must be at least row_spacing (12)".to_owned())]);
+        // 40 seats 10 apart on a radius of 100: 400 units of arc, more than half of 628.
+        layout.curve_radius = Some(100);
+        let problems = check_seating(&hall, "s", &layout, &[("A", 1, 4), ("B", 1, 40)], true);
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].1.starts_with("is too small: row B's 40 seats"), "{}", problems[0].1);
+        assert!(check_seating(&hall, "s", &layout, &[("A", 1, 4), ("B", 1, 30)], true).is_empty());
     }
 
     #[test]

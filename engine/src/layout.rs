@@ -55,12 +55,14 @@ pub struct ShardLayout {
 #[derive(Clone, Debug)]
 pub enum ShardKind {
     /// `flagged`: the offsets, ascending, of seats flagged accessible or
-    /// companion, which best available keeps for buyers who ask for them.
+    /// companion, which best available keeps for buyers who ask for them;
+    /// `accessible`: those flagged accessible.
     Row {
         id: Box<str>,
         first_seat: u32,
         seats: u16,
         flagged: Box<[u16]>,
+        accessible: Box<[u16]>,
     },
     GaSlice {
         capacity: u32,
@@ -72,6 +74,14 @@ impl ShardLayout {
     pub fn is_flagged(&self, offset: u16) -> bool {
         match &self.kind {
             ShardKind::Row { flagged, .. } => !flagged.is_empty() && flagged.binary_search(&offset).is_ok(),
+            ShardKind::GaSlice { .. } => false,
+        }
+    }
+
+    /// Whether the seat at `offset` is flagged accessible (room for a wheelchair).
+    pub fn is_accessible(&self, offset: u16) -> bool {
+        match &self.kind {
+            ShardKind::Row { accessible, .. } => !accessible.is_empty() && accessible.binary_search(&offset).is_ok(),
             ShardKind::GaSlice { .. } => false,
         }
     }
@@ -114,13 +124,8 @@ impl VenueLayout {
                     row_by_id.insert(row.id.as_str().into(), shard);
                     let row_tier = row.tier.as_deref().map_or(tier, |t| self.tier_by_id[t]);
                     let first_seat = row.first.unwrap_or(1);
-                    let mut flagged: Vec<u16> = row
-                        .flagged_numbers()
-                        .map(|number| {
-                            u16::try_from(number - first_seat).expect("validated: a flag names a seat of its row")
-                        })
-                        .collect();
-                    flagged.sort_unstable();
+                    let flagged = offsets(row.flagged_numbers(), first_seat);
+                    let accessible = offsets(row.accessible.iter().flatten().copied(), first_seat);
                     self.shards.push(ShardLayout {
                         section: index,
                         tier: row_tier,
@@ -128,7 +133,8 @@ impl VenueLayout {
                             id: row.id.as_str().into(),
                             first_seat,
                             seats: u16::try_from(row.seats).expect("validated: seats per row fit u16"),
-                            flagged: flagged.into(),
+                            flagged,
+                            accessible,
                         },
                     });
                 }
@@ -218,4 +224,13 @@ impl VenueLayout {
     pub fn capacity(&self) -> u64 {
         self.shards.iter().map(|s| u64::from(s.capacity())).sum()
     }
+}
+
+/// Seat numbers of a row as offsets from its first seat, ascending.
+fn offsets(numbers: impl Iterator<Item = u32>, first_seat: u32) -> Box<[u16]> {
+    let mut offsets: Vec<u16> = numbers
+        .map(|number| u16::try_from(number - first_seat).expect("validated: a flag names a seat of its row"))
+        .collect();
+    offsets.sort_unstable();
+    offsets.into()
 }

@@ -300,6 +300,9 @@ impl EventSpec {
             }
             return;
         };
+        // Placing every seat costs as many as the spec has: only once the
+        // rest is sound, and so bounded by the limits checked already.
+        let place_seats = check.errors.is_empty();
         check.problems(check_hall(hall));
         if let Some(stage) = &hall.stage {
             if let Some(label) = &stage.label {
@@ -317,7 +320,7 @@ impl EventSpec {
                         .iter()
                         .map(|row| (row.id.as_str(), row.first.unwrap_or(1), row.seats.min(MAX_SEATS_PER_ROW)))
                         .collect();
-                    check.problems(check_seating(hall, &format!("{field}.seating"), seating, &rows));
+                    check.problems(check_seating(hall, &format!("{field}.seating"), seating, &rows, place_seats));
                 }
                 (Some(_), None) => check.fail(&format!("{field}.seating"), "is required: the hall is drawn"),
                 (None, Some(_)) => check.fail(&format!("{field}.seating"), "is for reserved seating (rows) only"),

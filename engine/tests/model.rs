@@ -42,15 +42,16 @@ struct RowModel {
     first: u32,
     seats: u16,
     tier: usize,
-    /// Offsets of the seats flagged accessible or companion.
+    /// Offsets of the seats flagged accessible or companion, and of those accessible.
     flagged: &'static [u16],
+    accessible: &'static [u16],
 }
 
 /// Rows in layout order: the first three shards.
 const ROWS: [RowModel; 3] = [
-    RowModel { section: 0, row: "1", first: 1, seats: 4, tier: 0, flagged: &[] },
-    RowModel { section: 0, row: "2", first: 101, seats: 6, tier: 1, flagged: &[4, 5] },
-    RowModel { section: 1, row: "1", first: 1, seats: 3, tier: 0, flagged: &[0] },
+    RowModel { section: 0, row: "1", first: 1, seats: 4, tier: 0, flagged: &[], accessible: &[] },
+    RowModel { section: 0, row: "2", first: 101, seats: 6, tier: 1, flagged: &[3, 4, 5], accessible: &[4] },
+    RowModel { section: 1, row: "1", first: 1, seats: 3, tier: 0, flagged: &[0], accessible: &[0] },
 ];
 const SECTIONS: [&str; 3] = ["A", "B", "GA"];
 const TIERS: [&str; 3] = ["parterre", "loge", "pelouse"];
@@ -721,6 +722,8 @@ impl Model {
         let len = self.rows[row].len();
         (0..len.saturating_sub(n - 1))
             .filter(|&start| (start..start + n).all(|o| self.choosable(row, o, flagged)))
+            // A flagged request's run holds an accessible seat.
+            .filter(|&start| !flagged || (start..start + n).any(|o| ROWS[row].accessible.contains(&(o as u16))))
             .filter(|&start| !clean || !self.leaves_orphan(row, start, n, flagged))
             .collect()
     }
@@ -747,7 +750,8 @@ impl Model {
                 }
             }
         }
-        for candidate in candidates {
+        // A flagged request is never split.
+        for candidate in candidates.iter().filter(|_| !flagged) {
             if let Candidate::Rows(rows) = candidate {
                 if rows.iter().map(|&r| self.choosable_in_row(r, flagged)).sum::<usize>() >= n {
                     return BestExpected::Split { rows: rows.clone() };
@@ -832,9 +836,9 @@ struct Run {
 impl Run {
     fn new(case: &Case) -> Result<Self, TestCaseError> {
         let mut spec = small_spec_json();
-        // The flags of `ROWS`: A-2's seats 105 and 106, B-1's seat 1.
+        // The flags of `ROWS`: A-2's seat 105 between companions 104 and 106, B-1's seat 1.
         spec["sections"][0]["rows"][1]["accessible"] = serde_json::json!([105]);
-        spec["sections"][0]["rows"][1]["companion"] = serde_json::json!([106]);
+        spec["sections"][0]["rows"][1]["companion"] = serde_json::json!([106, 104]);
         spec["sections"][1]["rows"][0]["accessible"] = serde_json::json!([1]);
         let refund_until = match case.refund {
             RefundGen::Past => Some(UnixTimeMs::parse_rfc3339("2027-01-01T00:00:00Z").expect("valid instant")),
@@ -1451,9 +1455,9 @@ fn check_venue(inventory: &Inventory) -> Result<(), TestCaseError> {
     prop_assert_eq!(tiers, TIERS.iter().copied().zip(PRICES_CENTS).collect::<Vec<_>>());
     for (index, shard) in layout.shards.iter().enumerate() {
         match (&shard.kind, ROWS.get(index)) {
-            (ShardKind::Row { id, first_seat, seats, flagged }, Some(row)) => {
+            (ShardKind::Row { id, first_seat, seats, flagged, accessible }, Some(row)) => {
                 prop_assert_eq!((&**id, *first_seat, *seats), (row.row, row.first, row.seats));
-                prop_assert_eq!(&**flagged, row.flagged);
+                prop_assert_eq!((&**flagged, &**accessible), (row.flagged, row.accessible));
                 prop_assert_eq!((shard.section.0 as usize, shard.tier.0 as usize), (row.section, row.tier));
             }
             (ShardKind::GaSlice { .. }, None) => {

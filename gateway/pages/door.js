@@ -101,14 +101,18 @@ async function judgeOffline(state, ticket) {
   return { offline: Boolean(key) };
 }
 
-/** One POST of a check-in: the answer, or `null` when the server could not be reached in time. */
-async function send(state, item) {
+/**
+ * One POST of a check-in: the answer, or `null` when the server could not be
+ * reached in time. A queued item was let in here without network: it says when.
+ */
+async function send(state, item, queued) {
+  const letInAt = queued ? item.let_in_at || item.at : null;
   try {
     const response = await fetch('/v1/events/' + encodeURIComponent(door.eventId) + '/checkins', {
       method: 'POST',
       headers: { Authorization: 'Bearer ' + state.token, 'Content-Type': 'application/json' },
-      body: JSON.stringify(item.let_in_at
-        ? { code: item.code, door: item.door, scan_id: item.scan_id, let_in_at: item.let_in_at }
+      body: JSON.stringify(letInAt
+        ? { code: item.code, door: item.door, scan_id: item.scan_id, let_in_at: letInAt }
         : { code: item.code, door: item.door, scan_id: item.scan_id }),
       cache: 'no-store',
       signal: AbortSignal.timeout(ONLINE_PATIENCE_MS),
@@ -188,7 +192,7 @@ function judgeAnswer(state, ticket, answer) {
 /** No network: a ticket the list vouches for is let in, and its check-in queued. */
 function letInOffline(state, ticket, item, verified) {
   if (!verified) return show(false, t('door.unsure'), '', t('door.why.no_list'));
-  state.queue.push(Object.assign({}, item, { let_in_at: item.at }));
+  state.queue.push(item);
   state.used[ticketKey(ticket)] = { door: item.door, at: item.at };
   save(state);
   renderSync();
@@ -204,7 +208,7 @@ async function sync() {
       const state = saved();
       const item = state.queue[0];
       if (!item) break;
-      const answer = await send(state, item);
+      const answer = await send(state, item, true);
       if (answer === null) break;
       if (answer.status === 401 || answer.status === 403) {
         // Kept: sent again once a steward signs in with a token that may.

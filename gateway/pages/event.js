@@ -321,23 +321,24 @@ function accessOver() {
   problem(t('seats.access_over'));
 }
 
-/** The seat map; `quietly` (a refresh) keeps the last one on a failure and says nothing. */
+/**
+ * The seat map, and the hall to draw it on (once); `quietly` (a refresh)
+ * keeps the last map on a failure and says nothing. Without the drawing the
+ * section, row and seat lists still work.
+ */
 async function loadSeats(quietly) {
+  const drawing = loadHall().then(() => null, (error) => error);
   try {
-    const [answer] = await Promise.all([
-      api('GET', '/v1/events/' + encodeURIComponent(page.id) + '/seats', { token: kept().accessToken }),
-      loadHall(),
-    ]);
+    const answer = await api('GET', '/v1/events/' + encodeURIComponent(page.id) + '/seats', { token: kept().accessToken });
     if (answer.status === 401) return accessOver();
-    if (answer.status !== 200) {
-      if (quietly) return;
-      throw new Error(apiError(answer).message);
-    }
-    page.seats = answer.body;
-    renderMap();
+    if (answer.status === 200) page.seats = answer.body;
+    else if (!quietly) problem(apiError(answer).message);
   } catch (error) {
     if (!quietly) problem(networkOrMessage(error));
   }
+  const failed = await drawing;
+  if (failed && !quietly) problem(networkOrMessage(failed));
+  renderMap();
 }
 
 function renderBestForm() {
@@ -357,7 +358,7 @@ function renderBestForm() {
     where.append(el('option', { value: 'section:' + section.id, text: t('seats.section', { name: section.name }) }));
   }
   if (previousWhere) where.value = previousWhere;
-  $('best-accessible-field').hidden = !hasFlaggedSeats();
+  showAccessibleChoice();
   $('best-submit').textContent = t('seats.best.submit', { n: quantity.value });
 }
 
@@ -367,7 +368,8 @@ function seatKey(section, row, number) {
 
 function renderMap() {
   renderLegend();
-  renderHall();
+  if (hall.drawing) renderHall();
+  else paintHall();
 }
 
 /** The tiers' colours and prices, and the seats' states and kinds. */
@@ -381,6 +383,15 @@ function renderLegend() {
     entries.push(el('span', {}, [swatch('shape-companion'), t('hall.companion')]));
   }
   $('legend').replaceChildren(...entries);
+}
+
+/** Accessible seats can be asked for where there are some: not in general admission. */
+function showAccessibleChoice() {
+  const [kind, id] = $('best-where').value.split(/:(.*)/s);
+  const section = kind === 'section' && page.event.sections.find((s) => s.id === id);
+  const hidden = !hasFlaggedSeats() || Boolean(section && !section.rows);
+  $('best-accessible-field').hidden = hidden;
+  if (hidden) $('best-accessible').checked = false;
 }
 
 function hasFlaggedSeats() {
@@ -854,6 +865,7 @@ document.addEventListener('DOMContentLoaded', () => {
     if ($('best-accessible').checked) body.accessible = true;
     placeHold(body);
   });
+  $('best-where').addEventListener('change', showAccessibleChoice);
   $('best-quantity').addEventListener('change', () => { $('best-submit').textContent = t('seats.best.submit', { n: $('best-quantity').value }); });
   $('hold-selected').addEventListener('click', () => placeHold({ seats: Array.from(page.selected.values()) }));
   $('pay').addEventListener('submit', (e) => { e.preventDefault(); pay(); });

@@ -254,6 +254,9 @@ function hallPoint(clientX, clientY) {
 
 function listenToGestures(svg) {
   svg.addEventListener('pointerdown', (e) => {
+    // The main button only: a right or middle click neither pans nor picks.
+    if (e.pointerType === 'mouse' && e.button !== 0) return;
+    svg.setPointerCapture(e.pointerId);
     hall.pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
     if (hall.pointers.size === 1) hall.gesture = { target: e.target, start: [e.clientX, e.clientY], moved: false };
     else if (hall.gesture) hall.gesture.moved = true;
@@ -262,11 +265,16 @@ function listenToGestures(svg) {
   svg.addEventListener('pointermove', (e) => {
     const last = hall.pointers.get(e.pointerId);
     if (!last || !hall.gesture) return;
+    if (e.pointerType === 'mouse' && e.buttons === 0) {
+      // Released where we could not see it: the drag is over.
+      hall.pointers.clear();
+      hall.gesture = null;
+      return;
+    }
     const now = { x: e.clientX, y: e.clientY };
     if (Math.hypot(now.x - hall.gesture.start[0], now.y - hall.gesture.start[1]) > 6) hall.gesture.moved = true;
     hall.pointers.set(e.pointerId, now);
     if (hall.pointers.size === 1 && hall.gesture.moved) {
-      if (!svg.hasPointerCapture(e.pointerId)) svg.setPointerCapture(e.pointerId);
       const units = 1 / pixelsPerUnit();
       hall.view = { ...hall.view, x: hall.view.x - (now.x - last.x) * units, y: hall.view.y - (now.y - last.y) * units };
       applyView();
@@ -279,13 +287,13 @@ function listenToGestures(svg) {
   });
   const end = (e) => {
     const gesture = hall.gesture;
-    hall.pointers.delete(e.pointerId);
-    if (hall.pointers.size > 0) return;
+    if (!hall.pointers.delete(e.pointerId) || hall.pointers.size > 0) return;
     hall.gesture = null;
     if (gesture && !gesture.moved && e.type === 'pointerup') tapped(gesture.target, hallPoint(e.clientX, e.clientY));
   };
   svg.addEventListener('pointerup', end);
   svg.addEventListener('pointercancel', end);
+  svg.addEventListener('lostpointercapture', end);
   svg.addEventListener('wheel', (e) => {
     // A pinch on a touchpad (or Ctrl and the wheel) zooms; the wheel alone scrolls the page.
     if (!e.ctrlKey) return;
@@ -325,8 +333,14 @@ function tapped(target, at) {
 
 // ---- section, row, seat: the keyboard's and screen reader's way ----
 
+/** The event's reserved sections as its spec lists them: the list works without the drawing. */
 function reservedSections() {
-  return hall.drawing ? hall.drawing.sections.filter((s) => s.rows.length) : [];
+  return page.event.sections.filter((section) => section.rows);
+}
+
+function seatNumbers(row) {
+  const first = row.first || 1;
+  return Array.from({ length: row.seats }, (_, i) => first + i);
 }
 
 /** The list follows the map: the section tapped, and its row if a seat was. */
@@ -335,28 +349,37 @@ function choosePickerSection(id, row) {
   renderSeatPicker();
 }
 
+/** Options `[value, text]` into a select, changed in place when the values are the same (an open list stays open). */
+function fillSelect(select, options) {
+  const same = select.options.length === options.length && options.every(([value], i) => select.options[i].value === value);
+  if (!same) {
+    select.replaceChildren(...options.map(([value, text]) => el('option', { value, text })));
+    return;
+  }
+  options.forEach(([, text], i) => { if (select.options[i].textContent !== text) select.options[i].textContent = text; });
+}
+
 function renderSeatPicker() {
   const sectionSelect = $('pick-section');
-  if (!sectionSelect || !hall.drawing) return;
-  const { free } = freeSeats();
+  if (!sectionSelect || !page.event) return;
+  const { free, places } = freeSeats();
   const sections = reservedSections();
+  const countFree = (section, row) => seatNumbers(row).filter((n) => free.has(seatKey(section.id, row.id, n))).length;
   $('seat-picker').hidden = sections.length === 0;
-  if (!sections.some((s) => s.section === hall.pick.section)) hall.pick = { section: sections[0] && sections[0].section, row: null };
-  sectionSelect.replaceChildren(...sections.map((section) => {
-    const n = section.rows.reduce((sum, row) => sum + row.seats.filter(([number]) => free.has(seatKey(section.section, row.row, number))).length, 0);
-    return el('option', { value: section.section, text: t('hall.pick.section', { name: section.name, n }) });
+  if (!sections.some((s) => s.id === hall.pick.section)) hall.pick = { section: sections[0] && sections[0].id, row: null };
+  fillSelect(sectionSelect, sections.map((section) => {
+    const n = section.rows.reduce((sum, row) => sum + countFree(section, row), 0);
+    const tier = tierOf(section.tier);
+    return [section.id, t('hall.pick.section', { name: section.name, tier: tier.name, price: money(tier.price_cents, page.event.currency), n })];
   }));
   if (hall.pick.section) sectionSelect.value = hall.pick.section;
-  const section = sections.find((s) => s.section === hall.pick.section);
-  if (section && !section.rows.some((row) => row.row === hall.pick.row)) hall.pick.row = section.rows[0].row;
-  const rowSelect = $('pick-row');
-  rowSelect.replaceChildren(...(section ? section.rows : []).map((row) => {
-    const n = row.seats.filter(([number]) => free.has(seatKey(section.section, row.row, number))).length;
-    return el('option', { value: row.row, text: t('hall.pick.row', { row: row.row, n }) });
-  }));
-  if (hall.pick.row) rowSelect.value = hall.pick.row;
-  const row = section && section.rows.find((r) => r.row === hall.pick.row);
-  renderRowSeats(section, row, free);
+  const section = sections.find((s) => s.id === hall.pick.section);
+  if (section && !section.rows.some((row) => row.id === hall.pick.row)) hall.pick.row = section.rows[0].id;
+  fillSelect($('pick-row'), (section ? section.rows : []).map((row) => [row.id, t('hall.pick.row', { row: row.id, n: countFree(section, row) })]));
+  if (hall.pick.row) $('pick-row').value = hall.pick.row;
+  renderRowSeats(section, section && section.rows.find((r) => r.id === hall.pick.row), free);
+  // General admission has no seats to pick: what is left, and where to take it.
+  $('pick-ga').replaceChildren(...page.event.sections.filter((s) => !s.rows).map((s) => el('li', { text: t('hall.pick.ga', { name: s.name, n: places.get(s.id) || 0 }) })));
 }
 
 function renderRowSeats(section, row, free) {
@@ -365,10 +388,10 @@ function renderRowSeats(section, row, free) {
     box.replaceChildren();
     return;
   }
-  const accessible = new Set(row.accessible);
-  const companion = new Set(row.companion);
-  const buttons = row.seats.map(([number]) => {
-    const key = seatKey(section.section, row.row, number);
+  const accessible = new Set(row.accessible || []);
+  const companion = new Set(row.companion || []);
+  const buttons = seatNumbers(row).map((number) => {
+    const key = seatKey(section.id, row.id, number);
     const isFree = free.has(key);
     const selected = page.selected.has(key);
     const kind = accessible.has(number) ? t('hall.accessible') : companion.has(number) ? t('hall.companion') : '';
@@ -379,18 +402,19 @@ function renderRowSeats(section, row, free) {
       text: String(number),
       disabled: !isFree,
       'aria-pressed': isFree ? String(selected) : null,
-      'aria-label': t('seats.seat', { row: row.row, number, state }) + (kind ? ', ' + kind : ''),
+      'aria-label': t('seats.seat', { row: row.id, number, state }) + (kind ? ', ' + kind : ''),
       'data-key': key,
-      onclick: () => toggleSeat(key, { section: section.section, row: row.row, number }),
+      onclick: () => toggleSeat(key, { section: section.id, row: row.id, number }),
     });
   });
-  // A seat pressed in the list is redrawn: keep the keyboard's place on it.
+  // A seat pressed in the list is redrawn: keep the keyboard's place on it,
+  // or on the nearest seat still free if someone else just took it.
   const focused = document.activeElement && box.contains(document.activeElement) ? document.activeElement.dataset.key : null;
   box.replaceChildren(el('div', { class: 'seats' }, buttons));
-  if (focused) {
-    const again = box.querySelector('button[data-key="' + CSS.escape(focused) + '"]');
-    if (again) again.focus();
-  }
+  if (!focused) return;
+  const at = buttons.findIndex((b) => b.dataset.key === focused);
+  const near = [...buttons.slice(at), ...buttons.slice(0, Math.max(at, 0)).reverse()].find((b) => !b.disabled);
+  (near || $('pick-row')).focus();
 }
 
 function setUpHallControls() {

@@ -200,13 +200,22 @@ fn a_ticket_a_door_without_network_let_in_again_is_listed_to_every_door() {
     let (_dir, data) = data_dir();
     let server = Server::start(&data);
     server.create("show");
-    let (_, codes) = server.buy("show", 1);
+    let (_, codes) = server.buy("show", 3);
     let door = server.token("door", &["show"]);
     let (status, first) = server.scan("show", &door, &codes[0], "North", "n-1");
     assert_eq!(status, 201, "{first}");
+    // A scan let in without network and sent first: let in when the door
+    // says, but never later than now, nor before the order was made.
+    for (code, let_in_at) in [(&codes[1], "2099-01-01T00:00:00Z"), (&codes[2], "2000-01-01T00:00:00Z")] {
+        let body = json!({"code": code, "door": "West", "scan_id": format!("w-{let_in_at}"), "let_in_at": let_in_at});
+        let (status, let_in) = server.send("POST", "/v1/events/show/checkins", Some(&door), Some(body), None);
+        assert_eq!(status, 201, "{let_in}");
+        let at = let_in["checked_in_at"].as_str().expect("an instant");
+        assert!(at.starts_with("20") && at > "2026-12-01" && at < "2099", "{at}");
+    }
     // South had no network, let the holder in from its list, and sends the scan now.
     let offline =
-        json!({"code": codes[0], "door": "South", "scan_id": "s-1", "let_in_at": "2026-12-08T19:00:00-05:00"});
+        json!({"code": codes[0], "door": "South", "scan_id": "s-1", "let_in_at": "2026-12-07T19:00:00-05:00"});
     for _ in 0..2 {
         let (status, body) = server.send("POST", "/v1/events/show/checkins", Some(&door), Some(offline.clone()), None);
         assert_eq!((status, error_code(&body)), (409, "already_used"), "{body}");
@@ -224,7 +233,7 @@ fn a_ticket_a_door_without_network_let_in_again_is_listed_to_every_door() {
     assert_eq!(entries.len(), 1, "the same scan sent twice is one entry: {list}");
     assert_eq!(
         (entries[0]["first_door"].as_str(), entries[0]["door"].as_str(), entries[0]["let_in_at"].as_str()),
-        (Some("North"), Some("South"), Some("2026-12-09T00:00:00Z"))
+        (Some("North"), Some("South"), Some("2026-12-08T00:00:00Z"))
     );
     assert_eq!(entries[0]["first_at"], first["checked_in_at"]);
     let bad = json!({"code": codes[0], "door": "South", "scan_id": "s-2", "let_in_at": "yesterday"});

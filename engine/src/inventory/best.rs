@@ -3,10 +3,16 @@
 //! Rows are listed front to back, so the caller walks rows in order; inside a
 //! row the best run is the one closest to the row's centre.
 
-/// The best start for `n` adjacent free seats in a row of `len` seats: the
-/// first leaves no single free seat stranded beside the run (an orphan), the
+/// The best start for `n` adjacent free seats in a row of `len` seats, each
+/// run holding at least one seat `wanted` says (`|_| true`: any): the first
+/// leaves no single free seat stranded beside the run (an orphan), the
 /// second may. Ties go to the run nearer the centre, then to the left.
-pub(crate) fn best_runs(len: usize, n: usize, is_free: impl Fn(usize) -> bool) -> (Option<usize>, Option<usize>) {
+pub(crate) fn best_runs(
+    len: usize,
+    n: usize,
+    is_free: impl Fn(usize) -> bool,
+    wanted: impl Fn(usize) -> bool,
+) -> (Option<usize>, Option<usize>) {
     debug_assert!(n >= 1);
     let mut best_clean: Option<(usize, usize)> = None;
     let mut best_any: Option<(usize, usize)> = None;
@@ -25,6 +31,9 @@ pub(crate) fn best_runs(len: usize, n: usize, is_free: impl Fn(usize) -> bool) -
             continue;
         }
         for start in run_start..=run_end - n {
+            if !(start..start + n).any(&wanted) {
+                continue;
+            }
             let distance = (2 * start + n).abs_diff(len);
             let leaves_orphan = start - run_start == 1 || run_end - (start + n) == 1;
             if best_any.is_none_or(|(d, _)| distance < d) {
@@ -68,21 +77,30 @@ mod tests {
     }
 
     #[test]
+    fn a_run_may_be_required_to_hold_a_wanted_seat() {
+        // Seats 1 to 3 free; only seat 2 is wanted (an accessible seat between companions).
+        let wanted = |i: usize| i == 2;
+        assert_eq!(best_runs(5, 1, row("x...x"), wanted), (None, Some(2)));
+        assert_eq!(best_runs(5, 2, row("x...x"), wanted), (None, Some(1)));
+        assert_eq!(best_runs(5, 2, row("xx.xx"), wanted), (None, None));
+    }
+
+    #[test]
     fn prefers_the_centre_of_an_empty_row() {
-        assert_eq!(best_runs(10, 2, row("..........")), (Some(4), Some(4)));
+        assert_eq!(best_runs(10, 2, row(".........."), |_| true), (Some(4), Some(4)));
     }
 
     #[test]
     fn avoids_leaving_a_single_orphan_seat() {
         // Seats 0..=3 free: 1-2 is central but strands seat 0; 2-3 strands nothing.
-        assert_eq!(best_runs(5, 2, row("....x")), (Some(2), Some(1)));
+        assert_eq!(best_runs(5, 2, row("....x"), |_| true), (Some(2), Some(1)));
         // Only a run of three: any pair strands one seat.
-        assert_eq!(best_runs(3, 2, row("...")), (None, Some(0)));
+        assert_eq!(best_runs(3, 2, row("..."), |_| true), (None, Some(0)));
     }
 
     #[test]
     fn finds_nothing_when_no_run_is_long_enough() {
-        assert_eq!(best_runs(5, 3, row("..x..")), (None, None));
+        assert_eq!(best_runs(5, 3, row("..x.."), |_| true), (None, None));
     }
 
     #[test]

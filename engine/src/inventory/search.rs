@@ -127,7 +127,9 @@ impl Inventory {
 
     /// Best available: adjacent without an orphan, then adjacent with one
     /// (general admission counts as adjacent), then split across rows.
-    /// General admission has no flagged places: a request for them skips it.
+    /// A request for flagged seats takes adjacent ones holding at least one
+    /// accessible seat, never split (a wheelchair place and its companions
+    /// sit together), and never general admission, which has none.
     pub(super) fn lock_best<'a>(
         &'a self,
         locked: &mut Locked<'a>,
@@ -151,9 +153,9 @@ impl Inventory {
                 }
             }
         }
-        for candidate in candidates {
+        for candidate in candidates.iter().filter(|_| !flagged) {
             if let Candidate::Rows(rows) = candidate {
-                if let Some(places) = self.try_split(locked, rows, n, flagged, now)? {
+                if let Some(places) = self.try_split(locked, rows, n, now)? {
                     let fit = split_fit(&places);
                     return Ok((places, fit));
                 }
@@ -190,7 +192,9 @@ impl Inventory {
             }
             self.lock_shard(locked, row);
             let state = locked.shard(row);
-            let (clean, any) = best_runs(state.cells.len(), n, self.choosable(state, row, flagged, now));
+            let layout = self.layout.shard(row);
+            let wanted = |i: usize| !flagged || layout.is_accessible(i as u16);
+            let (clean, any) = best_runs(state.cells.len(), n, self.choosable(state, row, flagged, now), wanted);
             let (start, fit) = match (clean, any) {
                 (Some(start), _) => (start, Fit::Adjacent),
                 (None, Some(start)) if allow_orphan => (start, Fit::AdjacentWithOrphan),
@@ -213,7 +217,6 @@ impl Inventory {
         locked: &mut Locked<'a>,
         rows: &[ShardIndex],
         n: usize,
-        flagged: bool,
         now: UnixTimeMs,
     ) -> Result<Option<Places>, InventoryError> {
         let mut places = Places::new();
@@ -227,8 +230,7 @@ impl Inventory {
             self.lock_shard(locked, row);
             let state = locked.shard(row);
             let mut chosen: SmallVec<[u16; 8]> = SmallVec::new();
-            for (start, length) in free_runs_longest_first(state.cells.len(), self.choosable(state, row, flagged, now))
-            {
+            for (start, length) in free_runs_longest_first(state.cells.len(), self.choosable(state, row, false, now)) {
                 let take = length.min(n - places.len() - chosen.len());
                 chosen.extend((start..start + take).map(|offset| offset as u16));
                 if places.len() + chosen.len() == n {
