@@ -192,23 +192,49 @@ function renderDashboard() {
     el('th', { class: 'num', text: t('admin.available') }),
     el('th', { class: 'num', text: t('admin.held') }),
     el('th', { class: 'num', text: t('admin.sold') }),
+    el('th', { class: 'num', text: t('admin.revenue') }),
     el('th', { class: 'num', text: t('admin.let_in') }),
   ]);
-  const line = (name, counts, letIn, strong) => el('tr', {}, [
+  const sales = stats.sales || { sections: {}, tiers: {} };
+  const line = (name, counts, revenue, letIn, strong) => el('tr', {}, [
     el(strong ? 'th' : 'td', { text: name }),
     el(strong ? 'th' : 'td', { class: 'num', text: number(counts.available) }),
     el(strong ? 'th' : 'td', { class: 'num', text: number(counts.held) }),
     el(strong ? 'th' : 'td', { class: 'num', text: number(counts.sold) }),
+    el(strong ? 'th' : 'td', { class: 'num', text: money(revenue, event.currency) }),
     el(strong ? 'th' : 'td', { class: 'num', text: number(letIn) }),
   ]);
   const rows = event.sections.map((section) => line(
     section.name + ' (' + section.id + ')',
     stats.inventory.sections[section.id] || { available: 0, held: 0, sold: 0 },
+    (sales.sections[section.id] || { revenue_cents: 0 }).revenue_cents,
     checkins.by_section[section.id] || 0,
   ));
-  rows.push(line(t('admin.total'), stats.inventory.total, checkins.total, true));
+  rows.push(line(t('admin.total'), stats.inventory.total, stats.revenue_cents, checkins.total, true));
   $('inventory').replaceChildren(el('thead', {}, [head]), el('tbody', {}, rows));
+  renderTiers(event, sales, stats.revenue_cents);
   renderDoors(checkins);
+}
+
+/** Tickets sold and revenue, tier by tier (the stats' `sales.tiers`). */
+function renderTiers(event, sales, total) {
+  const head = el('tr', {}, [
+    el('th', { text: t('admin.tier') }),
+    el('th', { class: 'num', text: t('admin.price') }),
+    el('th', { class: 'num', text: t('admin.sold') }),
+    el('th', { class: 'num', text: t('admin.revenue') }),
+  ]);
+  const rows = event.tiers.map((tier) => {
+    const sold = sales.tiers[tier.id] || { tickets: 0, revenue_cents: 0 };
+    return el('tr', {}, [
+      el('td', { text: tier.name }),
+      el('td', { class: 'num', text: money(tier.price_cents, event.currency) }),
+      el('td', { class: 'num', text: number(sold.tickets) }),
+      el('td', { class: 'num', text: money(sold.revenue_cents, event.currency) }),
+    ]);
+  });
+  rows.push(el('tr', {}, [el('th', { text: t('admin.total') }), el('td', {}), el('td', {}), el('th', { class: 'num', text: money(total, event.currency) })]));
+  $('tiers').replaceChildren(el('thead', {}, [head]), el('tbody', {}, rows));
 }
 
 /** Tickets let in, in all and door by door (the stats' `checkins`). */

@@ -58,6 +58,65 @@ pub struct Metrics {
     webhook_rejected: IntCounterVec,
     email_entries: IntGaugeVec,
     mail: MailMeters,
+    events: EventMeters,
+}
+
+/// Per event, beyond the queue and the places: the room's settings, sales,
+/// what ran out or went silent, and the doors.
+struct EventMeters {
+    max_active: IntGaugeVec,
+    paused: IntGaugeVec,
+    orders: IntGaugeVec,
+    revenue_cents: IntGaugeVec,
+    silent_drops: IntCounterVec,
+    holds_expired: IntCounterVec,
+    checkins: IntGaugeVec,
+    second_entries: IntGaugeVec,
+}
+
+impl EventMeters {
+    fn new(registry: &Registry) -> Self {
+        let gauge = |name: &str, help: &str| {
+            registered(registry, IntGaugeVec::new(Opts::new(name, help), &["event"]).expect("valid metric"))
+        };
+        let counter = |name: &str, help: &str| {
+            registered(registry, IntCounterVec::new(Opts::new(name, help), &["event"]).expect("valid metric"))
+        };
+        EventMeters {
+            max_active: gauge("guichet_room_max_active", "The most buyers shopping at once (the setting in force)"),
+            paused: gauge("guichet_room_paused", "1 while the promoter has paused admission"),
+            orders: gauge("guichet_orders", "Orders not cancelled"),
+            revenue_cents: gauge(
+                "guichet_revenue_cents",
+                "Revenue of the tickets sold, in the event's currency's cents",
+            ),
+            silent_drops: counter(
+                "guichet_queue_silent_drops_total",
+                "Waiting buyers dropped for not polling (since the process started)",
+            ),
+            holds_expired: counter("guichet_holds_expired_total", "Holds that ran out (since the process started)"),
+            checkins: gauge("guichet_checkins", "Tickets let in at the doors"),
+            second_entries: gauge("guichet_checkin_second_entries", "Tickets a door without network let in again"),
+        }
+    }
+
+    fn read(&self, engine: &Engine, event: &guichet_engine::event::Event) {
+        let id = event.id();
+        let settings = event.room.stats().settings;
+        self.max_active.with_label_values(&[id]).set(i64::from(settings.max_active));
+        self.paused.with_label_values(&[id]).set(i64::from(settings.paused));
+        self.orders.with_label_values(&[id]).set(event.inventory.confirmed_orders() as i64);
+        self.revenue_cents.with_label_values(&[id]).set(event.inventory.sales().total.revenue_cents as i64);
+        // Counters follow the engine's running totals.
+        let follow = |counter: &IntCounterVec, total: u64| {
+            let series = counter.with_label_values(&[id]);
+            series.inc_by(total.saturating_sub(series.get()));
+        };
+        follow(&self.silent_drops, event.room.silent_drops_since_start());
+        follow(&self.holds_expired, event.inventory.holds_expired_since_start());
+        self.checkins.with_label_values(&[id]).set(engine.check_in_counts(event).total as i64);
+        self.second_entries.with_label_values(&[id]).set(engine.second_entries(event).len() as i64);
+    }
 }
 
 /// What the mail worker counts (handles shared with it).
@@ -207,6 +266,7 @@ impl Metrics {
                 ),
             },
             webhook_rejected,
+            events: EventMeters::new(&registry),
             registry,
         }
     }
@@ -269,6 +329,7 @@ impl Metrics {
             for (state, value) in [("available", total.available), ("held", total.held), ("sold", total.sold)] {
                 self.inventory.with_label_values(&[id, state]).set(value as i64);
             }
+            self.events.read(engine, &event);
         }
         let wal = engine.wal();
         let stats = wal.stats();

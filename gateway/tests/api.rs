@@ -207,6 +207,14 @@ fn a_buyer_queues_holds_buys_and_the_promoter_sees_it() {
         (status, &stats["inventory"]["total"]["sold"], &stats["revenue_cents"]),
         (200, &json!(2), &json!(29900))
     );
+    assert_eq!(
+        stats["sales"],
+        json!({
+            "sections": {"A": {"tickets": 2, "revenue_cents": 29900}, "GA": {"tickets": 0, "revenue_cents": 0}},
+            "tiers": {"parterre": {"tickets": 2, "revenue_cents": 29900}, "pelouse": {"tickets": 0, "revenue_cents": 0}},
+        }),
+        "tickets and revenue by section and by tier"
+    );
     let (status, page) = server.call("GET", "/v1/events/show/orders?limit=10", Some(ADMIN), None);
     assert_eq!((status, page["orders"].as_array().map(Vec::len)), (200, Some(1)));
     let (status, room) =

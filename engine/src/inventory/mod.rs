@@ -43,7 +43,7 @@ pub use check::InvariantViolation;
 pub use error::{InventoryError, SeatLabel};
 pub use holds::{Fit, HoldPlaced, HoldRequest, KeyedHold, SeatRequest};
 pub use purchases::Purchase;
-pub use queries::{Availability, OrderCursor, SectionSeats, TicketPlace};
+pub use queries::{Availability, OrderCursor, Sales, SectionSeats, Sold, TicketPlace};
 pub use record::{DiscardSink, HoldEndReason, InventoryRecord, Place, Places, RecordSink};
 pub use shard::{Counts, SeatState};
 pub use snapshot::{HoldKeysSnapshot, InventorySnapshot};
@@ -55,7 +55,7 @@ use crate::clock::Clock;
 use crate::ids::{BuyerId, HoldId, OrderId, SectionIndex, ShardIndex, TierIndex};
 use crate::layout::{SectionKind, VenueLayout};
 use crate::limits::{BUYER_SHARDS, MAX_IDEMPOTENCY_KEY_LEN};
-use crate::sync::{AtomicU64, Mutex, MutexGuard};
+use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering};
 use crate::time::UnixTimeMs;
 use crate::valid::ValidEvent;
 use crossbeam::utils::CachePadded;
@@ -113,6 +113,8 @@ pub struct Inventory {
     tier_candidates: Vec<Vec<Candidate>>,
     /// Orders not cancelled, for the waiting room's tickets-per-order estimate.
     confirmed_orders: AtomicU64,
+    /// Holds that ran out since the process started (live only, not replay).
+    holds_expired: AtomicU64,
     /// The admin's idempotency keys: one scope for the whole event. Locked
     /// after a buyer shard, never before (a leaf of the lock order).
     admin_keys: Mutex<AHashMap<Box<str>, AdminKey>>,
@@ -199,6 +201,7 @@ impl Inventory {
             section_candidates,
             tier_candidates,
             confirmed_orders: AtomicU64::new(0),
+            holds_expired: AtomicU64::new(0),
             admin_keys: Mutex::new(AHashMap::new()),
         }
     }
@@ -239,7 +242,15 @@ impl Inventory {
         if let Err(error) = self.apply_locked(locked, record, receipt) {
             panic!("apply refused a change the operation had checked ({error}); record: {record:?}");
         }
+        if let InventoryRecord::HoldEnded { reason: record::HoldEndReason::Expired, .. } = record {
+            self.holds_expired.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(receipt)
+    }
+
+    /// Holds that ran out since the process started (replay not counted).
+    pub fn holds_expired_since_start(&self) -> u64 {
+        self.holds_expired.load(Ordering::Relaxed)
     }
 
     /// Locks the buyer shard an id names; `unknown` when it names none.

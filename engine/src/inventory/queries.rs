@@ -68,6 +68,29 @@ impl Inventory {
         availability
     }
 
+    /// Tickets sold and their revenue, by section and by tier (a row may
+    /// have its own tier, so a section's revenue sums its rows' prices).
+    pub fn sales(&self) -> Sales {
+        let mut sales = Sales {
+            sections: vec![Sold::default(); self.layout.sections.len()],
+            tiers: vec![Sold::default(); self.layout.tiers.len()],
+            total: Sold::default(),
+        };
+        for (shard, shard_layout) in self.shards.iter().zip(&self.layout.shards) {
+            let sold = shard.published.read().sold;
+            let revenue_cents = sold * self.layout.tier(shard_layout.tier).price_cents;
+            for into in [
+                &mut sales.sections[shard_layout.section.0 as usize],
+                &mut sales.tiers[shard_layout.tier.0 as usize],
+                &mut sales.total,
+            ] {
+                into.tickets += sold;
+                into.revenue_cents += revenue_cents;
+            }
+        }
+        sales
+    }
+
     /// What can be taken now, section by section: seat numbers per row, or places.
     pub fn seat_map(&self) -> Vec<SectionSeats> {
         let now = self.clock.now();
@@ -177,4 +200,19 @@ impl Inventory {
         let expired: u64 = state.holds.values().filter(|h| h.expires_at <= now).map(|h| u64::from(h.places)).sum();
         state.counts.available + expired
     }
+}
+
+/// Tickets sold and what they brought in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sold {
+    pub tickets: u64,
+    pub revenue_cents: u64,
+}
+
+/// Sales by section and by tier, in layout order, and in all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sales {
+    pub sections: Vec<Sold>,
+    pub tiers: Vec<Sold>,
+    pub total: Sold,
 }

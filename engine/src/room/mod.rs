@@ -37,6 +37,7 @@ mod settings;
 mod snapshot;
 mod status;
 
+use crate::sync::AtomicU64;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -105,6 +106,9 @@ pub struct WaitingRoom {
     clock: Arc<dyn Clock>,
     sink: Arc<dyn RoomSink>,
     state: RwLock<RoomState>,
+    /// Waiting buyers dropped for going silent since the process started
+    /// (live only, not replay).
+    silent_drops: AtomicU64,
 }
 
 impl std::fmt::Debug for WaitingRoom {
@@ -131,7 +135,7 @@ impl WaitingRoom {
             join_keys: join_keys::JoinKeys::default(),
             opened_at: None,
         };
-        Self { config, epoch: Epoch(epoch), clock, sink, state: RwLock::new(state) }
+        Self { config, epoch: Epoch(epoch), clock, sink, state: RwLock::new(state), silent_drops: AtomicU64::new(0) }
     }
 
     pub fn config(&self) -> &RoomConfig {

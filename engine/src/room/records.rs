@@ -68,7 +68,15 @@ impl WaitingRoom {
         if let Err(error) = self.apply_locked(state, &record) {
             panic!("apply refused a room change the operation had checked ({error}); record: {record:?}");
         }
+        if let RoomRecord::Dropped { buyers, .. } = &record {
+            self.silent_drops.fetch_add(buyers.len() as u64, crate::sync::Ordering::Relaxed);
+        }
         Ok(receipt)
+    }
+
+    /// Waiting buyers dropped for going silent since the process started.
+    pub fn silent_drops_since_start(&self) -> u64 {
+        self.silent_drops.load(crate::sync::Ordering::Relaxed)
     }
 
     /// The one function that changes a room's state: live, after the record

@@ -307,8 +307,12 @@ pub fn stats_json(event: &Event) -> Value {
     let sections: Map<String, Value> =
         layout.sections.iter().zip(&availability.sections).map(|(s, c)| (s.id.to_string(), counts_json(c))).collect();
     let orders = event.inventory.confirmed_orders();
-    let revenue: u64 =
-        layout.tiers.iter().zip(&availability.tiers).map(|(tier, counts)| tier.price_cents * counts.sold).sum();
+    let sales = event.inventory.sales();
+    let sold = |sold: &guichet_engine::inventory::Sold| json!({ "tickets": sold.tickets, "revenue_cents": sold.revenue_cents });
+    let by_section: Map<String, Value> =
+        layout.sections.iter().zip(&sales.sections).map(|(s, sold_here)| (s.id.to_string(), sold(sold_here))).collect();
+    let by_tier: Map<String, Value> =
+        layout.tiers.iter().zip(&sales.tiers).map(|(t, sold_here)| (t.id.to_string(), sold(sold_here))).collect();
     json!({
         "queue": {
             "lobby": room.lobby, "waiting": room.waiting, "active": room.active,
@@ -324,7 +328,8 @@ pub fn stats_json(event: &Event) -> Value {
         },
         "inventory": { "sections": sections, "total": counts_json(&availability.total) },
         "orders": orders,
-        "revenue_cents": revenue,
+        "revenue_cents": sales.total.revenue_cents,
+        "sales": { "sections": by_section, "tiers": by_tier },
     })
 }
 
