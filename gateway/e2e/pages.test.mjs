@@ -431,10 +431,18 @@ test('the promoter finds the order by its payment reference and cancels it', asy
   await page.click('#login button[type=submit]');
   await page.locator('#orders tbody tr').first().waitFor();
   const reference = await buyer.page.evaluate((id) => JSON.parse(localStorage.getItem('guichet.e.' + id)).order.payment_ref, EVENT);
+  // The server searches: the list shows what it found.
   await page.fill('#order-search', 'no-such-reference');
-  assert.equal(await page.locator('#orders tbody tr').count(), 0);
+  await page.waitForFunction(() => document.querySelectorAll('#orders tbody tr').length === 0);
   await page.fill('#order-search', reference.slice(0, 12));
-  assert.equal(await page.locator('#orders tbody tr').count(), 1);
+  await page.waitForFunction(() => document.querySelectorAll('#orders tbody tr').length === 1);
+  // The search's orders as a CSV file.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download as CSV' }).click()]);
+  assert.equal(download.suggestedFilename(), `${EVENT}-orders.csv`);
+  const csv = (await readFile(await download.path(), 'utf8')).trim().split('\n');
+  assert.equal(csv[0], 'order_id,status,created_at,cancelled_at,payment_ref,tickets,places,total_cents,currency,personal_data');
+  assert.equal(csv.length, 2, 'the one order found');
+  assert.match(csv[1], new RegExp(',confirmed,.*,' + reference + ',2,'));
   page.once('dialog', (dialog) => dialog.accept());
   await page.getByRole('button', { name: 'Cancel' }).click();
   await page.locator('#orders tbody tr', { hasText: 'cancelled' }).waitFor();

@@ -8,8 +8,6 @@ use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -19,7 +17,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::http::error::ApiError;
-use crate::http::response::json_response;
+use crate::http::response::{json_response, whole, HttpResponse};
 
 /// What a standby tells about itself.
 #[derive(Debug, Default)]
@@ -56,7 +54,7 @@ pub async fn answer_as_standby(listener: &TcpListener, node_id: String, status: 
     }
 }
 
-fn answer(path: &str, node_id: &str, status: &StandbyStatus) -> Response<Full<Bytes>> {
+fn answer(path: &str, node_id: &str, status: &StandbyStatus) -> HttpResponse {
     let lag_records = status.lag_records.load(Ordering::Relaxed);
     let hot = status.hot.load(Ordering::Relaxed);
     let lag_ms = status.lag_ms.load(Ordering::Relaxed);
@@ -86,7 +84,7 @@ fn answer(path: &str, node_id: &str, status: &StandbyStatus) -> Response<Full<By
                 status.copied_records.load(Ordering::Relaxed),
                 u8::from(hot)
             );
-            let mut response = Response::new(Full::new(Bytes::from(text)));
+            let mut response = Response::new(whole(text));
             response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
             response
         }

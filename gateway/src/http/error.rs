@@ -12,7 +12,6 @@ use guichet_engine::room::RoomError;
 use guichet_engine::store::{BuyerRequestError, CheckoutError, CreateEventError};
 use guichet_engine::tokens::TokenError;
 use guichet_engine::wal::WalError;
-use http_body_util::Full;
 use hyper::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Response, StatusCode};
 use serde_json::{json, Map, Value};
@@ -63,13 +62,13 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message).retry_after(1)
     }
 
-    pub fn into_response(self) -> Response<Full<Bytes>> {
+    pub fn into_response(self) -> crate::http::response::HttpResponse {
         let mut error = Map::new();
         error.insert("code".into(), self.code.into());
         error.insert("message".into(), self.message.into());
         error.extend(self.extra);
         let body = serde_json::to_vec(&json!({ "error": error })).unwrap_or_default();
-        let mut response = Response::new(Full::new(Bytes::from(body)));
+        let mut response = Response::new(crate::http::response::whole(Bytes::from(body)));
         *response.status_mut() = self.status;
         response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Some(seconds) = self.retry_after_s {

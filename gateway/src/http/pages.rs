@@ -18,7 +18,6 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use guichet_engine::event::EventNumber;
 use guichet_engine::spec::ProviderKind;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{
     HeaderName, HeaderValue, ACCEPT_LANGUAGE, ALLOW, CACHE_CONTROL, CONTENT_LANGUAGE, CONTENT_TYPE, ETAG,
@@ -290,7 +289,7 @@ fn secure(mut response: HttpResponse) -> HttpResponse {
 }
 
 fn plain(status: StatusCode, text: &'static str) -> HttpResponse {
-    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    let mut response = Response::new(crate::http::response::whole(Bytes::from_static(text.as_bytes())));
     *response.status_mut() = status;
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     secure(response)
@@ -303,7 +302,7 @@ fn not_modified(request: &Request<Incoming>, etag: &HeaderValue) -> Option<HttpR
     let matches =
         given.split(',').map(str::trim).any(|tag| tag == wanted || tag == "*" || tag == format!("W/{wanted}"));
     matches.then(|| {
-        let mut response = Response::new(Full::new(Bytes::new()));
+        let mut response = Response::new(crate::http::response::whole(Bytes::new()));
         *response.status_mut() = StatusCode::NOT_MODIFIED;
         response.headers_mut().insert(ETAG, etag.clone());
         secure(response)
@@ -319,7 +318,7 @@ fn html_page(request: &Request<Incoming>, page: Page, status: StatusCode) -> Htt
             return with_vary(response);
         }
     }
-    let mut response = Response::new(Full::new(rendered.body.clone()));
+    let mut response = Response::new(crate::http::response::whole(rendered.body.clone()));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
@@ -348,7 +347,7 @@ fn asset(request: &Request<Incoming>, name: &str) -> HttpResponse {
     }
     // Pages name their assets with `?v=<version>`: that URL never changes content.
     let versioned = request.uri().query() == Some(&format!("v={}", site.version));
-    let mut response = Response::new(Full::new(rendered.body.clone()));
+    let mut response = Response::new(crate::http::response::whole(rendered.body.clone()));
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(ASSETS[index].content_type));
     headers.insert(ETAG, rendered.etag.clone());
@@ -368,7 +367,7 @@ fn qr_svg(code: &str) -> HttpResponse {
     }
     match render_qr(code) {
         Some(svg) => {
-            let mut response = Response::new(Full::new(Bytes::from(svg)));
+            let mut response = Response::new(crate::http::response::whole(Bytes::from(svg)));
             let headers = response.headers_mut();
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"));
             // A code's picture never changes; it is the buyer's, so not in shared caches.

@@ -1,14 +1,11 @@
 //! The events: the list and one event's detail (public), and the
 //! promoter's routes (staff tokens, as their role allows): creating an
-//! event, the room's settings, the sales figures, the page of orders.
+//! event, the room's settings, the sales figures.
 
-use guichet_engine::ids::OrderId;
-use guichet_engine::inventory::{OrderCursor, Receipt};
 use guichet_engine::json_fields;
 use guichet_engine::room::SettingsPatch;
 use guichet_engine::spec::{EventSpec, ProviderKind};
 use guichet_engine::time::{TimeParseError, UnixTimeMs};
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
@@ -25,9 +22,6 @@ use crate::http::views;
 
 /// How long a browser or proxy may keep an event's hall drawing.
 const HALL_CACHE_CONTROL: &str = "public, max-age=300";
-
-/// The most orders one page of `GET /orders` returns.
-const MAX_ORDERS_PAGE: usize = 1_000;
 
 pub fn list_events(app: &App, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
     let mut search = None;
@@ -75,20 +69,8 @@ pub fn list_events(app: &App, request: &Request<Incoming>) -> ApiResult<HttpResp
     Ok(json_response(StatusCode::OK, &json!({ "events": events })))
 }
 
-/// A page cursor: `<log position>.<order id>`, each 1 to 16 hex digits and
-/// nothing else (`from_str_radix` alone would take a leading `+`), as the
-/// spec's pattern says.
-fn parse_cursor(text: &str) -> Option<OrderCursor> {
-    let (receipt, order) = text.split_once('.')?;
-    let hex = |part: &str| {
-        let digits = (1..=16).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_hexdigit());
-        digits.then(|| u64::from_str_radix(part, 16).ok()).flatten()
-    };
-    Some(OrderCursor { receipt: Receipt(hex(receipt)?), order: OrderId(hex(order)?) })
-}
-
 /// Lower case without accents, for search.
-fn folded(text: &str) -> String {
+pub(super) fn folded(text: &str) -> String {
     text.nfd().filter(|c| !unicode_normalization::char::is_combining_mark(*c)).flat_map(char::to_lowercase).collect()
 }
 
@@ -124,7 +106,7 @@ pub fn event_detail(app: &App, id: &str) -> ApiResult<HttpResponse> {
 /// unchanged while the event lasts, so shared caches may keep it a while.
 pub fn event_hall(app: &App, id: &str) -> ApiResult<HttpResponse> {
     let event = app.event(id)?;
-    let mut response = Response::new(Full::new(app.drawings.of(&event)));
+    let mut response = Response::new(crate::http::response::whole(app.drawings.of(&event)));
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static(HALL_CACHE_CONTROL));
@@ -163,36 +145,4 @@ pub async fn patch_room(app: &App, id: &str, request: Request<Incoming>) -> ApiR
     let (settings, receipt) = event.room.update_settings(patch)?;
     app.durable(app.engine.after_everything_logged(receipt)).await?;
     Ok(json_response(StatusCode::OK, &views::room_json(&settings)))
-}
-
-pub fn list_orders(app: &App, id: &str, request: &Request<Incoming>) -> ApiResult<HttpResponse> {
-    let event = app.event(id)?;
-    require_staff(app, request, Permission::ReadEvent, Some(&event))?;
-    let (mut after, mut limit) = (None, 100usize);
-    for (key, value) in query_pairs(request.uri().query()) {
-        let bad = |message: String| ApiError::bad_request("invalid_query", message).with("field", key.clone());
-        match key.as_str() {
-            "after" => {
-                after = Some(parse_cursor(&value).ok_or_else(|| bad("after is not a cursor this server gave".into()))?)
-            }
-            "limit" => {
-                limit = value
-                    .parse()
-                    .ok()
-                    .filter(|l| (1..=MAX_ORDERS_PAGE).contains(l))
-                    .ok_or_else(|| bad(format!("limit must be 1 to {MAX_ORDERS_PAGE}")))?;
-            }
-            other => return Err(bad(format!("unknown query parameter {other:?}"))),
-        }
-    }
-    // Only what is durable: every order up to there is applied, so no page skips one.
-    let durable = app.engine.durable_so_far();
-    let page = event.inventory.orders_page(after, limit + 1, durable);
-    let next = (page.len() > limit).then(|| {
-        let last = OrderCursor::of(&page[limit - 1]);
-        format!("{:x}.{:x}", last.receipt.0, last.order.0)
-    });
-    let orders: Vec<Value> =
-        page.iter().take(limit).map(|order| views::staff_order_json(&app.engine, &event, order)).collect();
-    Ok(json_response(StatusCode::OK, &json!({ "orders": orders, "next": next })))
 }

@@ -8,6 +8,7 @@ mod checkins;
 mod events;
 mod holds;
 mod operator;
+mod order_list;
 mod orders;
 mod payments;
 mod personal;
@@ -18,7 +19,6 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH};
 use hyper::{Method, Request, Response, StatusCode};
@@ -51,7 +51,7 @@ fn without_body(response: HttpResponse) -> HttpResponse {
     let (mut parts, body) = response.into_parts();
     let length = hyper::body::Body::size_hint(&body).exact().unwrap_or(0);
     parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
-    Response::from_parts(parts, Full::new(Bytes::new()))
+    Response::from_parts(parts, crate::http::response::whole(Bytes::new()))
 }
 
 async fn answer(
@@ -105,7 +105,7 @@ async fn dispatch(app: &App, matched: Matched, request: Request<Incoming>, clien
         (Route::EventHall, _) => events::event_hall(app, &param),
         (Route::EventRoom, _) => events::patch_room(app, &param, request).await,
         (Route::EventStats, _) => events::event_stats(app, &param, &request),
-        (Route::EventOrders, _) => events::list_orders(app, &param, &request),
+        (Route::EventOrders, _) => order_list::list_orders(app, &param, &request).await,
         (Route::EventCheckIns, Method::GET) => checkins::door_list(app, &param, &request),
         (Route::EventCheckIns, _) => checkins::check_in(app, &param, request).await,
         (Route::Queue, Method::POST) => {

@@ -3,7 +3,6 @@
 //! e-tickets.
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
 use serde_json::json;
@@ -24,7 +23,7 @@ pub fn ticket_key(app: &App) -> HttpResponse {
 
 /// `/metrics`: Prometheus' text format, with the engine's figures read now.
 pub fn metrics_exposition(app: &App) -> HttpResponse {
-    let mut response = Response::new(Full::new(Bytes::from(app.metrics.exposition(&app.engine))));
+    let mut response = Response::new(crate::http::response::whole(Bytes::from(app.metrics.exposition(&app.engine))));
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
     response
 }

@@ -16,7 +16,6 @@ use guichet_engine::event::{Event, EventNumber};
 use guichet_engine::ids::OrderId;
 use guichet_engine::inventory::Order;
 use guichet_engine::limits::{DOWNLOAD_RENDER_WAIT_S, MAX_LOOKUP_EMAIL_CHARS};
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
@@ -113,7 +112,7 @@ fn renderer_busy() -> ApiError {
 /// A file to download: its type, its name, and not for shared caches (it is
 /// the buyer's).
 fn attachment(body: Bytes, content_type: &'static str, file_name: &str) -> HttpResponse {
-    let mut response = Response::new(Full::new(body));
+    let mut response = Response::new(crate::http::response::whole(body));
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     // The order id is hex digits, a dash and a letter: safe in a header.
