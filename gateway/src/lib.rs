@@ -2,6 +2,7 @@
 //! server, the demo, the log tool), so `main.rs` only parses the command
 //! line, and the tests read the route tables from here.
 
+pub mod backup_tool;
 pub mod calendar;
 pub mod cluster;
 pub mod config;

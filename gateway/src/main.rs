@@ -4,7 +4,7 @@
 //! the work is in this package's library (`src/lib.rs`).
 
 use clap::{Parser, Subcommand};
-use guichet::{config, demo, server, token_tool, wal_tool};
+use guichet::{backup_tool, config, demo, server, token_tool, wal_tool};
 
 /// mimalloc rather than glibc's malloc: every request allocates and frees a
 /// few small buffers (head, body, JSON), and with glibc that was about 7 % of
@@ -34,6 +34,9 @@ enum Command {
     /// Makes, lists and revokes staff and machine tokens on a running server.
     #[command(subcommand)]
     Token(token_tool::TokenCommand),
+    /// Copies a data directory, while its server runs, into one that
+    /// recovers to a consistent state; verifies the copy.
+    Backup(backup_tool::BackupArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -42,5 +45,6 @@ fn main() -> std::process::ExitCode {
         Command::Demo(args) => demo::run(&args),
         Command::Wal(command) => wal_tool::run(&command),
         Command::Token(command) => token_tool::run(&command),
+        Command::Backup(args) => backup_tool::run(&args),
     }
 }

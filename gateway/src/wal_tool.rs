@@ -44,6 +44,11 @@ pub fn run(command: &WalCommand) -> ExitCode {
     }
 }
 
+/// Checks a data directory as `guichet wal verify` does (what it found, on stderr).
+pub fn verify(dir: &std::path::Path) -> Result<(), String> {
+    read_log(dir, 0, false)
+}
+
 fn read_log(dir: &std::path::Path, from: u64, print: bool) -> Result<(), String> {
     let storage = DiskStorage::open(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     report_snapshots(&storage)?;
