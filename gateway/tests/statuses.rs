@@ -36,6 +36,7 @@ const OUT_OF_REACH: &[(&str, &str, u16, &str)] = &[
         "`overloaded` needs 200,000 access tokens in one minute; `renderer_busy`, 64 PDFs queued behind a busy CPU",
     ),
     ("get", "/v1/orders/{order_id}/tickets.pdf", 500, "`document_failed`: a signed ticket code always fits a QR code"),
+    ("get", "/v1/events/{event_id}/orders", 500, "`search_failed`: the search's thread would have to panic"),
     ("post", "/v1/tokens", 409, "`too_many_tokens` needs 10,000 tokens made, each with its own fsync"),
     ("post", "/v1/orders/lookup", 503, "`overloaded` needs 200,000 client addresses in one minute"),
 ];

@@ -60,7 +60,10 @@ pub async fn list_orders(app: &App, id: &str, request: &Request<Incoming>) -> Ap
         matcher.find(query.after, limit + 1, durable, usize::MAX).0
     })
     .await
-    .map_err(|_| ApiError::unavailable("search_failed", "the search stopped before it ended; retry"))?;
+    .map_err(|error| {
+        tracing::error!(%error, "the order search stopped");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "search_failed", "the search could not run")
+    })?;
     let next = (page.len() > limit).then(|| {
         let last = OrderCursor::of(&page[limit - 1]);
         format!("{:x}.{:x}", last.receipt.0, last.order.0)
