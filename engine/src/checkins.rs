@@ -219,7 +219,8 @@ impl CheckInBook {
             map.range(from..).take_while(|((e, _), _)| *e == event).map(|((_, name), n)| (name.clone(), *n)).collect()
         };
         let by_door = of_event(&self.by_door);
-        CheckInCounts { total: by_door.values().sum(), by_door, by_section: of_event(&self.by_section) }
+        let second_entries = self.second_entries_by_event.get(&event).copied().unwrap_or(0) as u64;
+        CheckInCounts { total: by_door.values().sum(), by_door, by_section: of_event(&self.by_section), second_entries }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -265,6 +266,8 @@ pub struct CheckInCounts {
     pub total: u64,
     pub by_door: BTreeMap<String, u64>,
     pub by_section: BTreeMap<String, u64>,
+    /// Tickets a door without network let in again.
+    pub second_entries: u64,
 }
 
 #[cfg(test)]

@@ -114,8 +114,9 @@ impl EventMeters {
         };
         follow(&self.silent_drops, event.room.silent_drops_since_start());
         follow(&self.holds_expired, event.inventory.holds_expired_since_start());
-        self.checkins.with_label_values(&[id]).set(engine.check_in_counts(event).total as i64);
-        self.second_entries.with_label_values(&[id]).set(engine.second_entries(event).len() as i64);
+        let checkins = engine.check_in_counts(event);
+        self.checkins.with_label_values(&[id]).set(checkins.total as i64);
+        self.second_entries.with_label_values(&[id]).set(checkins.second_entries as i64);
     }
 }
 

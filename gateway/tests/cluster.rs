@@ -155,7 +155,20 @@ fn stream_records(nats: &NatsCluster) -> Vec<(u64, Vec<u8>)> {
         let end = stream.end().await.expect("the stream's end");
         let mut records = Vec::new();
         for sequence in 1..=end.message_sequence {
-            let (named, frames) = stream.message(sequence).await.expect("a message");
+            // A quorum just back may answer "temporarily unavailable" a while:
+            // the reader waits it out, as the nodes do, before calling it lost.
+            let mut attempts = 0;
+            let (named, frames) = loop {
+                match stream.message(sequence).await {
+                    Ok(message) => break message,
+                    Err(error) if attempts < 40 => {
+                        attempts += 1;
+                        eprintln!("reading message {sequence}, again: {error:?}");
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                    Err(error) => panic!("message {sequence}: {error:?}"),
+                }
+            };
             records.extend(records_in(named, &frames).expect("whole frames").into_iter().map(|(s, p)| (s, p.to_vec())));
         }
         records
